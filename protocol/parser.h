@@ -1,0 +1,146 @@
+// protocol/: bytes -> parsed lines (SPEC.md section 2). Knows no state and no sockets.
+//
+// Everything returned here is a view into the caller's buffer (the datagram or TCP read): nothing
+// is allocated per line, and a result is valid only as long as that buffer is.
+#ifndef TALLYD_PROTOCOL_PARSER_H_
+#define TALLYD_PROTOCOL_PARSER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace tallyd::protocol {
+
+enum class MetricType : uint8_t {
+  kCounter,       // c
+  kGauge,         // g
+  kTimer,         // ms
+  kHistogram,     // h
+  kDistribution,  // d
+  kSet,           // s
+};
+inline constexpr int kMetricTypeCount = 6;
+// "counter", "gauge", "timer", "histogram", "distribution", "set".
+std::string_view MetricTypeName(MetricType type);
+
+// Why a line was rejected. Each value is counted separately by the server
+// (tallyd_lines_rejected_total{reason}); RejectReasonName gives the label.
+enum class RejectReason : uint8_t {
+  kEmptyName,        // "empty_name": nothing before the first ':'
+  kMissingValue,     // "missing_value": no ':' or an empty value for a type that needs one
+  kBadValue,         // "bad_value": not a finite decimal float
+  kMissingType,      // "missing_type": no '|<type>' section
+  kUnknownType,      // "unknown_type"
+  kBadSampleRate,    // "bad_sample_rate": not a float in (0, 1]
+  kBadTags,          // "bad_tags": empty tag section or empty tag
+  kBadTimestamp,     // "bad_timestamp": |T not followed by a positive integer
+  kLineTooLong,      // "line_too_long": longer than ParserOptions::max_line_length
+  kTooManyTags,      // "too_many_tags": more than ParserOptions::max_tags
+  kBadEvent,         // "bad_event"
+  kBadServiceCheck,  // "bad_service_check"
+};
+inline constexpr int kRejectReasonCount = 12;
+std::string_view RejectReasonName(RejectReason reason);
+
+struct ParserOptions {
+  size_t max_line_length = 65535;
+  size_t max_tags = 256;
+};
+
+// One metric line: `name:v[:v...]|type[|@rate][|#tags][|c:cid][|Tts]`.
+struct MetricLine {
+  std::string_view name;
+  MetricType type = MetricType::kCounter;
+  // Raw value section ("1:2:3"), already validated. value_count >= 1. For counters an empty
+  // section ("name:|c") counts as one sample of 1. For sets each value is an opaque string.
+  std::string_view values;
+  uint32_t value_count = 0;
+  double first_value = 0;  // parsed value of the first sample (not meaningful for sets)
+  double sample_rate = 1.0;
+  std::string_view tags;          // raw tag list after '#', without it; "" when absent
+  std::string_view container_id;  // after "c:", "" when absent
+  int64_t timestamp = 0;          // seconds; 0 when the line had no |T field
+  uint16_t unknown_fields = 0;    // optional fields that were not understood (ignored)
+  bool value_signed = false;      // first value had a leading '+' or '-' (Etsy gauge deltas)
+};
+
+// Iterates the values of a MetricLine. Values were validated by the parser, so Next() only
+// re-splits and re-converts; lines with a single value should just use first_value.
+class ValueCursor {
+ public:
+  explicit ValueCursor(const MetricLine& line) : rest_(line.values), done_(false) {}
+  // Next raw value ("" for a counter without a value). Returns false when exhausted.
+  bool NextRaw(std::string_view* raw);
+  // Next numeric value (1 for an empty counter value). Returns false when exhausted.
+  bool Next(double* value, bool* is_signed = nullptr);
+
+ private:
+  std::string_view rest_;
+  bool done_;
+};
+
+// A DogStatsD event: `_e{title_len,text_len}:title|text[|d:ts][|h:host][|k:key][|p:prio]
+// [|s:source][|t:alert][|#tags]`.
+struct Event {
+  std::string_view title;
+  std::string_view text;  // as sent: "\\n" escapes are left to the backend
+  int64_t timestamp = 0;
+  std::string_view hostname;
+  std::string_view aggregation_key;
+  std::string_view priority;     // "normal" or "low"; "" when absent
+  std::string_view source_type;
+  std::string_view alert_type;   // "info", "warning", "error", "success"; "" when absent
+  std::string_view tags;
+};
+
+// A DogStatsD service check: `_sc|name|status[|d:ts][|h:host][|#tags][|m:message]`.
+struct ServiceCheck {
+  std::string_view name;
+  int status = 0;  // 0 ok, 1 warning, 2 critical, 3 unknown
+  int64_t timestamp = 0;
+  std::string_view hostname;
+  std::string_view tags;
+  std::string_view message;
+};
+
+enum class LineKind : uint8_t { kMetric, kEvent, kServiceCheck, kRejected };
+
+struct ParsedLine {
+  LineKind kind = LineKind::kRejected;
+  RejectReason reason = RejectReason::kEmptyName;  // meaningful when kind == kRejected
+  MetricLine metric;
+  Event event;
+  ServiceCheck service_check;
+};
+
+// Parses one line (no '\n'; a trailing '\r' is tolerated). Never throws, never allocates.
+ParsedLine ParseLine(std::string_view line, const ParserOptions& options = {});
+
+// Calls fn(std::string_view line) for every non-empty line of a datagram or TCP chunk.
+// Lines are separated by '\n'; a '\r' before it is dropped; a trailing newline is fine.
+template <typename Fn>
+void ForEachLine(std::string_view data, Fn&& fn) {
+  while (!data.empty()) {
+    size_t nl = data.find('\n');
+    std::string_view line = data.substr(0, nl);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) fn(line);
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+}
+
+// Splits a raw tag list ("a:1,b,c:x:y") on ','. Calls fn(std::string_view tag) per tag.
+template <typename Fn>
+void ForEachTag(std::string_view tags, Fn&& fn) {
+  while (!tags.empty()) {
+    size_t comma = tags.find(',');
+    fn(tags.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    tags.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace tallyd::protocol
+
+#endif  // TALLYD_PROTOCOL_PARSER_H_
