@@ -2,6 +2,20 @@
 //
 // Everything returned here is a view into the caller's buffer (the datagram or TCP read): nothing
 // is allocated per line, and a result is valid only as long as that buffer is.
+//
+// Grammar decisions (SPEC.md section 2 leaves these open; tests/protocol/parser_test.cc pins them):
+// - The name ends at the first ':'; it is kept byte for byte (backends sanitize).
+// - Values are split on ':' and each must be a finite decimal float: an optional '+' or '-',
+//   then a digit or '.'; "nan", "inf", hex and empty values ("1::2", "1:") reject the line.
+// - A set's value is ONE opaque string: everything between the first ':' and the first '|',
+//   ':' included ("users:a:b|s" is the single member "a:b"). value_count is always 1.
+// - Tags: "|#" with nothing after it and empty tags ("#a,,b", "#a,", "#,a") are kBadTags, so a
+//   tag list that passed ParseLine never yields an empty tag from ForEachTag.
+// - A repeated optional field (two "|#", two "|@") keeps the last one, as DogStatsD does.
+// - Events and service checks are strict: a bad length, priority, alert type, status or
+//   timestamp rejects the whole line (DogStatsD itself only drops the bad optional field).
+//   Their tags follow the metric rules (kBadTags, kTooManyTags); "d:" and "|T" timestamps are
+//   positive decimal integers.
 #ifndef TALLYD_PROTOCOL_PARSER_H_
 #define TALLYD_PROTOCOL_PARSER_H_
 
@@ -60,40 +74,51 @@ struct MetricLine {
   std::string_view tags;          // raw tag list after '#', without it; "" when absent
   std::string_view container_id;  // after "c:", "" when absent
   int64_t timestamp = 0;          // seconds; 0 when the line had no |T field
-  uint16_t unknown_fields = 0;    // optional fields that were not understood (ignored)
+  uint16_t unknown_fields = 0;    // optional fields that were not understood (ignored); saturates
   bool value_signed = false;      // first value had a leading '+' or '-' (Etsy gauge deltas)
+  uint32_t tag_count = 0;         // number of tags in `tags` (each non-empty)
+  // DogStatsD origin-detection fields, kept raw so they are not counted as unknown.
+  std::string_view external_data;  // after "e:", "" when absent
+  std::string_view cardinality;    // after "card:", "" when absent
 };
 
 // Iterates the values of a MetricLine. Values were validated by the parser, so Next() only
 // re-splits and re-converts; lines with a single value should just use first_value.
 class ValueCursor {
  public:
-  explicit ValueCursor(const MetricLine& line) : rest_(line.values), done_(false) {}
-  // Next raw value ("" for a counter without a value). Returns false when exhausted.
+  explicit ValueCursor(const MetricLine& line)
+      : rest_(line.values), done_(line.value_count == 0), opaque_(line.type == MetricType::kSet) {}
+  // Next raw value ("" for a counter without a value; the whole section for a set).
+  // Returns false when exhausted.
   bool NextRaw(std::string_view* raw);
-  // Next numeric value (1 for an empty counter value). Returns false when exhausted.
+  // Next numeric value (1 for an empty counter value). Returns false when exhausted, and
+  // always for sets, whose values are not numbers (use NextRaw).
   bool Next(double* value, bool* is_signed = nullptr);
 
  private:
   std::string_view rest_;
   bool done_;
+  bool opaque_;  // set: the section is one value, ':' is not a separator
 };
 
 // A DogStatsD event: `_e{title_len,text_len}:title|text[|d:ts][|h:host][|k:key][|p:prio]
-// [|s:source][|t:alert][|#tags]`.
+// [|s:source][|t:alert][|#tags]`. The lengths are bytes and must match exactly: the title (not
+// empty) is followed by '|', the text by '|' or the end of the line; so both may hold '|'.
 struct Event {
   std::string_view title;
   std::string_view text;  // as sent: "\\n" escapes are left to the backend
   int64_t timestamp = 0;
   std::string_view hostname;
   std::string_view aggregation_key;
-  std::string_view priority;     // "normal" or "low"; "" when absent
+  std::string_view priority;  // "normal" or "low"; "" when absent
   std::string_view source_type;
-  std::string_view alert_type;   // "info", "warning", "error", "success"; "" when absent
+  std::string_view alert_type;  // "info", "warning", "error", "success"; "" when absent
   std::string_view tags;
+  uint16_t unknown_fields = 0;  // optional fields that were not understood (ignored); saturates
 };
 
 // A DogStatsD service check: `_sc|name|status[|d:ts][|h:host][|#tags][|m:message]`.
+// "m:" must come last and takes the rest of the line, '|' included.
 struct ServiceCheck {
   std::string_view name;
   int status = 0;  // 0 ok, 1 warning, 2 critical, 3 unknown
@@ -101,6 +126,7 @@ struct ServiceCheck {
   std::string_view hostname;
   std::string_view tags;
   std::string_view message;
+  uint16_t unknown_fields = 0;  // optional fields that were not understood (ignored); saturates
 };
 
 enum class LineKind : uint8_t { kMetric, kEvent, kServiceCheck, kRejected };
