@@ -1,0 +1,287 @@
+#include "aggregator/aggregator.h"
+
+#include <utility>
+
+namespace tallyd::aggregator {
+namespace {
+
+bool IsSampleType(MetricType type) {
+  return type == MetricType::kTimer || type == MetricType::kHistogram ||
+         type == MetricType::kDistribution;
+}
+
+}  // namespace
+
+Aggregator::Aggregator(Options options, absl::Duration flush_interval)
+    : flush_interval_(flush_interval) {
+  UpdateOptions(std::move(options));
+}
+
+Aggregator::~Aggregator() = default;
+
+Shard* Aggregator::AddShard() {
+  auto link = std::make_unique<ShardLink>();
+  link->shard = std::make_unique<Shard>(options_);
+  Shard* shard = link->shard.get();
+  std::lock_guard lock(shards_mu_);
+  links_.push_back(std::move(link));
+  return shard;
+}
+
+size_t Aggregator::shard_count() const {
+  std::lock_guard lock(shards_mu_);
+  return links_.size();
+}
+
+void Aggregator::UpdateOptions(Options options) {
+  options_ = std::make_shared<const Options>(std::move(options));
+  percentiles_.clear();
+  for (double p : options_->percentiles) {
+    if (p != 0 && p >= -100 && p <= 100) percentiles_.push_back(MakePercentileSpec(p));
+  }
+  std::lock_guard lock(shards_mu_);
+  for (auto& link : links_) link->shard->SetOptions(options_);
+}
+
+void Aggregator::RequestRotation(absl::Time now) {
+  std::lock_guard lock(shards_mu_);
+  for (auto& link : links_) link->shard->RequestRotation(now);
+}
+
+bool Aggregator::AwaitRotation(absl::Time deadline) {
+  std::lock_guard lock(shards_mu_);
+  bool all = true;
+  for (auto& link : links_) all = link->shard->AwaitInterval(deadline) && all;
+  return all;
+}
+
+uint32_t Aggregator::FindOrCreate(MetricType type, std::string_view name, std::string_view tags) {
+  if (auto it = index_.find(KeyRef{type, name, tags}); it != index_.end()) return it->second;
+  if (live_series_ >= options_->max_series) return kRejected;
+  auto key = std::make_shared<SeriesKey>();
+  key->id = next_id_++;
+  key->type = type;
+  key->name = std::string(name);
+  key->tags = std::string(tags);
+  uint32_t global;
+  if (!free_.empty()) {
+    global = free_.back();
+    free_.pop_back();
+  } else {
+    global = static_cast<uint32_t>(series_.size());
+    series_.emplace_back();
+  }
+  series_[global] = GlobalSeries();
+  // The index keys view the SeriesKey's own strings, which live as long as the entry.
+  index_.emplace(KeyRef{type, key->name, key->tags}, global);
+  series_[global].key = std::move(key);
+  ++live_series_;
+  return global;
+}
+
+// The global series of a shard-local one, retrying a series max_series refused before.
+uint32_t Aggregator::Map(ShardLink& link, uint32_t local) {
+  if (local >= link.local_to_global.size()) return kRejected;  // not announced: cannot happen
+  uint32_t& global = link.local_to_global[local];
+  if (global == kUnmapped) return kRejected;  // evicted: cannot have samples
+  if (global == kRejected) {
+    auto it = link.refused.find(local);
+    if (it == link.refused.end()) return kRejected;
+    uint32_t g = FindOrCreate(it->second.type, it->second.name, it->second.tags);
+    if (g == kRejected) return kRejected;
+    ++series_[g].refs;
+    global = g;
+    link.refused.erase(it);
+  }
+  return global;
+}
+
+Aggregator::GlobalSeries& Aggregator::Touch(uint32_t global, absl::Time now) {
+  GlobalSeries& gs = series_[global];
+  if (!gs.touched) {
+    gs.touched = true;
+    // An expired gauge that a shard still referenced is a new gauge again: deltas set it.
+    if (gs.last_sample != absl::InfinitePast() && now - gs.last_sample >= options_->series_ttl) {
+      gs.has_value = false;
+    }
+    if (gs.key->type == MetricType::kCounter) gs.value = 0;
+  }
+  return gs;
+}
+
+void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Snapshot& snapshot) {
+  const Options& options = *options_;
+  FlushStats& stats = snapshot.stats;
+  for (NewSeries& def : iv.new_series) {
+    if (def.series >= link.local_to_global.size()) {
+      link.local_to_global.resize(def.series + 1, kUnmapped);
+    }
+    uint32_t g = FindOrCreate(def.type, def.name, def.tags);
+    link.local_to_global[def.series] = g;
+    if (g == kRejected) {
+      link.refused.insert_or_assign(def.series, std::move(def));
+    } else {
+      ++series_[g].refs;
+    }
+  }
+  iv.counters.Drain([&](const CellTouch& t, CounterCell& cell) {
+    uint32_t g = Map(link, t.series);
+    if (g == kRejected) {
+      ++stats.series_dropped;
+      return;
+    }
+    Touch(g, now).value += cell.sum;
+  });
+  iv.gauges.Drain([&](const CellTouch& t, GaugeCell& cell) {
+    uint32_t g = Map(link, t.series);
+    if (g == kRejected) {
+      ++stats.series_dropped;
+      return;
+    }
+    GlobalSeries& gs = Touch(g, now);
+    gs.value = (cell.absolute || !gs.has_value) ? cell.value : gs.value + cell.value;
+    gs.has_value = true;
+  });
+  iv.samples.Drain([&](const CellTouch& t, SampleCell& cell) {
+    uint32_t g = Map(link, t.series);
+    if (g == kRejected) {
+      ++stats.series_dropped;
+      return;
+    }
+    GlobalSeries& gs = Touch(g, now);
+    if (gs.acc < 0) {
+      if (sample_accs_used_ == sample_accs_.size()) sample_accs_.emplace_back();
+      gs.acc = static_cast<int32_t>(sample_accs_used_++);
+    }
+    SampleCell& acc = sample_accs_[gs.acc];
+    if (acc.n == 0) {
+      std::swap(acc, cell);  // no copy for the common single-shard case; cell gets a clean one
+    } else {
+      acc.MergeFrom(cell, options.exact_samples, options.sketch_accuracy);
+    }
+  });
+  iv.sets.Drain([&](const CellTouch& t, SetCell& cell) {
+    uint32_t g = Map(link, t.series);
+    if (g == kRejected) {
+      ++stats.series_dropped;
+      return;
+    }
+    GlobalSeries& gs = Touch(g, now);
+    if (gs.acc < 0) {
+      if (set_accs_used_ == set_accs_.size()) set_accs_.emplace_back();
+      gs.acc = static_cast<int32_t>(set_accs_used_++);
+    }
+    SetCell& acc = set_accs_[gs.acc];
+    if (acc.exact.empty() && !acc.sketched) {
+      std::swap(acc, cell);
+    } else {
+      acc.MergeFrom(cell, options.exact_set_size);
+    }
+  });
+  for (const ShardTimedPoint& p : iv.points) {
+    uint32_t g = Map(link, p.series);
+    if (g == kRejected) {
+      ++stats.timestamped_points_dropped;
+      continue;
+    }
+    snapshot.timestamped_points.push_back({series_[g].key, p.value, p.timestamp});
+  }
+  for (EventRecord& e : iv.events) snapshot.events.push_back(std::move(e));
+  for (ServiceCheckRecord& c : iv.service_checks) snapshot.service_checks.push_back(std::move(c));
+  for (uint32_t local : iv.evicted) {
+    if (local >= link.local_to_global.size()) continue;
+    uint32_t& g = link.local_to_global[local];
+    if (g != kRejected && g != kUnmapped) --series_[g].refs;
+    g = kUnmapped;
+    link.refused.erase(local);
+  }
+  stats.series_dropped += iv.series_dropped;
+  stats.timestamped_points_dropped += iv.points_dropped;
+  stats.events_dropped += iv.events_dropped;
+  stats.service_checks_dropped += iv.service_checks_dropped;
+  iv.ResetLists();
+}
+
+void Aggregator::Forget(uint32_t global) {
+  GlobalSeries& gs = series_[global];
+  index_.erase(KeyRef{gs.key->type, gs.key->name, gs.key->tags});
+  gs = GlobalSeries();
+  free_.push_back(global);
+  --live_series_;
+}
+
+void Aggregator::BuildSeries(absl::Time now, Snapshot& snapshot) {
+  const double seconds = absl::ToDoubleSeconds(flush_interval_);
+  FlushStats& stats = snapshot.stats;
+  for (uint32_t g = 0; g < series_.size(); ++g) {
+    GlobalSeries& gs = series_[g];
+    if (gs.key == nullptr) continue;
+    const MetricType type = gs.key->type;
+    if (gs.touched) {
+      gs.last_sample = now;
+    } else if (gs.last_sample == absl::InfinitePast() ||
+               now - gs.last_sample >= options_->series_ttl) {
+      // Expired, or only ever sent timestamped points: nothing to report. Keep the record while
+      // a shard still maps to it, so that shard's next samples land here.
+      if (gs.refs == 0) {
+        if (gs.last_sample != absl::InfinitePast()) ++stats.series_expired;
+        Forget(g);
+      } else {
+        ++stats.series_active[static_cast<int>(type)];
+      }
+      continue;
+    }
+    ++stats.series_active[static_cast<int>(type)];
+    SeriesValue& out = snapshot.series.emplace_back();
+    out.key = gs.key;
+    out.idle = !gs.touched;
+    if (type == MetricType::kCounter) {
+      out.value = gs.touched ? gs.value : 0;
+      out.rate = seconds > 0 ? out.value / seconds : 0;
+    } else if (type == MetricType::kGauge) {
+      out.value = gs.value;
+    } else if (gs.acc >= 0 && IsSampleType(type)) {
+      SampleCell& acc = sample_accs_[gs.acc];
+      out.summary = static_cast<int32_t>(snapshot.summaries.size());
+      snapshot.summaries.push_back(SummarizeSamples(acc, percentiles_, flush_interval_,
+                                                    type == MetricType::kDistribution,
+                                                    options_->sketch_accuracy));
+      acc.Reset();
+    } else if (gs.acc >= 0 && type == MetricType::kSet) {
+      out.value = set_accs_[gs.acc].Count();
+      set_accs_[gs.acc].Reset();
+    }
+    gs.touched = false;
+    gs.acc = -1;
+  }
+  sample_accs_used_ = 0;
+  set_accs_used_ = 0;
+}
+
+std::shared_ptr<const Snapshot> Aggregator::Flush(absl::Time now) {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->sequence = ++sequence_;
+  snapshot->flush_time = now;
+  snapshot->flush_unix_seconds = absl::ToUnixSeconds(now);
+  snapshot->interval = flush_interval_;
+  snapshot->percentiles = percentiles_;
+  const uint64_t next_id_before = next_id_;
+  {
+    std::lock_guard lock(shards_mu_);
+    for (auto& link : links_) {
+      std::unique_ptr<Interval> interval = link->shard->TakeInterval();
+      if (interval == nullptr) {
+        ++snapshot->stats.shards_late;
+        continue;
+      }
+      MergeInterval(*link, *interval, now, *snapshot);
+      link->shard->ReturnInterval(std::move(interval));
+      ++snapshot->stats.shards_merged;
+    }
+  }
+  snapshot->stats.series_created = next_id_ - next_id_before;
+  BuildSeries(now, *snapshot);
+  return snapshot;
+}
+
+}  // namespace tallyd::aggregator

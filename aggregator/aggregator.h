@@ -1,0 +1,122 @@
+// aggregator/aggregator.h: the flush side. Owns the shards, merges their intervals into the
+// persistent series store (gauge values, idle TTL, the max_series cap) and builds one immutable
+// Snapshot per flush for the backends.
+//
+// Flush clock, in short (one thread; Flush is not reentrant):
+//   aggregator.RequestRotation(now);                     // workers rotate at their next check
+//   aggregator.AwaitRotation(now + absl::Seconds(1));    // optional: wait for the workers
+//   std::shared_ptr<const Snapshot> s = aggregator.Flush(now);
+// A shard that has not rotated in time is counted (shards_late) and merged at the next flush; no
+// sample is lost.
+//
+// Series life on the flush side: a series is created when a shard first reports it (refused and
+// counted past max_series), reported while it has samples, reported idle (snapshot.h) until
+// series_ttl passes without samples, then forgotten once no shard still maps a local series to it.
+#ifndef TALLYD_AGGREGATOR_AGGREGATOR_H_
+#define TALLYD_AGGREGATOR_AGGREGATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "aggregator/cells.h"
+#include "aggregator/interval.h"
+#include "aggregator/options.h"
+#include "aggregator/shard.h"
+#include "aggregator/snapshot.h"
+
+namespace tallyd::aggregator {
+
+class Aggregator {
+ public:
+  Aggregator(Options options, absl::Duration flush_interval);
+  ~Aggregator();
+  Aggregator(const Aggregator&) = delete;
+  Aggregator& operator=(const Aggregator&) = delete;
+
+  // A new shard for one worker; owned by the aggregator, valid for its lifetime.
+  Shard* AddShard();
+  size_t shard_count() const;
+
+  // Asks every shard to rotate at its next RotateIfRequested(); `now` is their eviction clock.
+  void RequestRotation(absl::Time now);
+  // Waits until every shard has published an interval, or `deadline`. True when all did.
+  bool AwaitRotation(absl::Time deadline);
+  // Merges every published interval and builds the snapshot for the flush at `now` (also the
+  // clock for idle TTL, so tests inject time here).
+  std::shared_ptr<const Snapshot> Flush(absl::Time now);
+
+  // Live reload (SIGHUP): flush-side options apply at the next flush, shards pick theirs up at
+  // their next rotation. Changed global_tags re-key every series (old keys expire by TTL).
+  void UpdateOptions(Options options);
+  const Options& options() const { return *options_; }
+  size_t series_count() const { return live_series_; }  // flush thread only
+
+ private:
+  static constexpr uint32_t kUnmapped = UINT32_MAX;
+  static constexpr uint32_t kRejected = UINT32_MAX - 1;
+
+  struct GlobalSeries {
+    std::shared_ptr<const SeriesKey> key;           // null: free slot
+    absl::Time last_sample = absl::InfinitePast();  // last flush with samples
+    double value = 0;   // counter: this flush's count; gauge: current value
+    uint32_t refs = 0;  // shard-local series mapped here
+    int32_t acc = -1;   // this flush's sample or set accumulator
+    bool touched = false;
+    bool has_value = false;  // gauges: a value exists (Etsy deltas apply to it)
+  };
+  struct KeyRef {
+    MetricType type;
+    std::string_view name;
+    std::string_view tags;
+  };
+  struct KeyRefHash {
+    size_t operator()(const KeyRef& k) const { return HashSeries(k.type, k.name, k.tags); }
+  };
+  struct KeyRefEq {
+    bool operator()(const KeyRef& a, const KeyRef& b) const {
+      return a.type == b.type && a.name == b.name && a.tags == b.tags;
+    }
+  };
+  // Per shard: its local series ids -> global index, and the keys of series max_series refused
+  // (retried every interval they have samples).
+  struct ShardLink {
+    std::unique_ptr<Shard> shard;
+    std::vector<uint32_t> local_to_global;
+    absl::flat_hash_map<uint32_t, NewSeries> refused;
+  };
+
+  uint32_t FindOrCreate(MetricType type, std::string_view name, std::string_view tags);
+  uint32_t Map(ShardLink& link, uint32_t local);
+  GlobalSeries& Touch(uint32_t global, absl::Time now);
+  void MergeInterval(ShardLink& link, Interval& interval, absl::Time now, Snapshot& snapshot);
+  void Forget(uint32_t global);
+  void BuildSeries(absl::Time now, Snapshot& snapshot);
+
+  absl::Duration flush_interval_;
+  std::shared_ptr<const Options> options_;
+  std::vector<PercentileSpec> percentiles_;
+  uint64_t sequence_ = 0;
+
+  mutable std::mutex shards_mu_;                   // AddShard may race with the flush thread
+  std::vector<std::unique_ptr<ShardLink>> links_;  // under shards_mu_
+
+  // Flush thread only.
+  absl::flat_hash_map<KeyRef, uint32_t, KeyRefHash, KeyRefEq> index_;
+  std::vector<GlobalSeries> series_;
+  std::vector<uint32_t> free_;
+  size_t live_series_ = 0;
+  uint64_t next_id_ = 1;
+  std::vector<SampleCell> sample_accs_;  // recycled across flushes
+  std::vector<SetCell> set_accs_;
+  size_t sample_accs_used_ = 0;
+  size_t set_accs_used_ = 0;
+};
+
+}  // namespace tallyd::aggregator
+
+#endif  // TALLYD_AGGREGATOR_AGGREGATOR_H_

@@ -1,0 +1,47 @@
+// aggregator/options.h: the knobs of SPEC section 3 ("aggregation:" in the config file).
+//
+// The server's config module fills one Options and hands it to Aggregator; shards get their copy
+// from the aggregator. Every limit here has a counter in FlushStats for when it bites.
+#ifndef TALLYD_AGGREGATOR_OPTIONS_H_
+#define TALLYD_AGGREGATOR_OPTIONS_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace tallyd::aggregator {
+
+enum class GaugeMode {
+  kDogStatsd,  // every value is absolute
+  kEtsy,       // a leading '+'/'-' changes an existing gauge (Etsy statsd)
+};
+
+struct Options {
+  // Percentiles reported for timers, histograms and distributions. A negative p is Etsy's "top"
+  // percentile (lower_topP over the largest samples); fractional values are allowed (99.9).
+  std::vector<double> percentiles = {50, 90, 95, 99};
+  // Samples kept exactly per series per interval (and per shard) before switching to a sketch.
+  size_t exact_samples = 8192;
+  // Relative accuracy of the DDSketch used beyond exact_samples.
+  double sketch_accuracy = 0.01;
+  // Distinct set values kept exactly per series per interval before switching to HyperLogLog.
+  size_t exact_set_size = 4096;
+  GaugeMode gauge_mode = GaugeMode::kDogStatsd;
+  // A series idle this long is forgotten (counters stop reporting 0, gauges their last value).
+  absl::Duration series_ttl = absl::Minutes(5);
+  // Live series at most (flush side, global); each shard's own table is capped at this too.
+  size_t max_series = 1'000'000;
+  // Added to every series and event: "key:value" or a bare "key". A line's own tag with the same
+  // key wins.
+  std::vector<std::string> global_tags;
+  // Client-timestamped points (|T) kept per shard per interval; the rest are dropped and counted.
+  size_t max_timestamped_points = 100'000;
+  // Events and service checks kept per shard per interval (each); the rest are dropped, counted.
+  size_t max_events = 10'000;
+};
+
+}  // namespace tallyd::aggregator
+
+#endif  // TALLYD_AGGREGATOR_OPTIONS_H_

@@ -1,0 +1,92 @@
+#include "aggregator/series_key.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/hash/hash.h"
+
+namespace tallyd::aggregator {
+
+TagView SplitTag(std::string_view tag) {
+  TagView view;
+  view.text = tag;
+  size_t colon = tag.find(':');
+  if (colon == std::string_view::npos) {
+    view.key = tag;
+    view.bare = true;
+  } else {
+    view.key = tag.substr(0, colon);
+    view.value = tag.substr(colon + 1);
+  }
+  return view;
+}
+
+std::vector<TagView> SeriesKey::TagList() const {
+  std::vector<TagView> list;
+  ForEachTag([&](const TagView& tag) { list.push_back(tag); });
+  return list;
+}
+
+uint64_t HashSeries(MetricType type, std::string_view name, std::string_view tags) {
+  return absl::HashOf(static_cast<uint8_t>(type), name, tags);
+}
+
+namespace {
+
+uint64_t Mix64(uint64_t x) {  // splitmix64's finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+// Unlike absl::Hash this is not seeded per process, so set counts (and HyperLogLog's small
+// errors) are reproducible from run to run.
+uint64_t HashSetValue(std::string_view value) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ value.size();
+  size_t i = 0;
+  for (; i + 8 <= value.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, value.data() + i, 8);
+    h = Mix64(h ^ word);
+  }
+  uint64_t tail = 0;
+  if (i < value.size()) std::memcpy(&tail, value.data() + i, value.size() - i);
+  return Mix64(h ^ tail ^ (uint64_t{0xff} << 56));
+}
+
+TagCanonicalizer::TagCanonicalizer(const std::vector<std::string>& global_tags)
+    : global_(global_tags) {
+  std::sort(global_.begin(), global_.end());
+  global_.erase(std::unique(global_.begin(), global_.end()), global_.end());
+  global_.erase(std::remove(global_.begin(), global_.end(), std::string()), global_.end());
+}
+
+std::string_view TagCanonicalizer::Canonicalize(std::string_view raw_tags) {
+  scratch_tags_.clear();
+  protocol::ForEachTag(raw_tags, [&](std::string_view tag) {
+    if (!tag.empty()) scratch_tags_.push_back(tag);
+  });
+  size_t own = scratch_tags_.size();
+  for (const std::string& global : global_) {
+    std::string_view key = SplitTag(global).key;
+    bool overridden = false;
+    for (size_t i = 0; i < own && !overridden; ++i) {
+      overridden = SplitTag(scratch_tags_[i]).key == key;
+    }
+    if (!overridden) scratch_tags_.push_back(global);
+  }
+  std::sort(scratch_tags_.begin(), scratch_tags_.end());
+  scratch_tags_.erase(std::unique(scratch_tags_.begin(), scratch_tags_.end()), scratch_tags_.end());
+  scratch_.clear();
+  for (std::string_view tag : scratch_tags_) {
+    if (!scratch_.empty()) scratch_.push_back(',');
+    scratch_.append(tag);
+  }
+  return scratch_;
+}
+
+}  // namespace tallyd::aggregator

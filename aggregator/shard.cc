@@ -1,0 +1,321 @@
+#include "aggregator/shard.h"
+
+#include <algorithm>
+
+#include "aggregator/interval.h"
+
+namespace tallyd::aggregator {
+namespace {
+
+using protocol::MetricType;
+
+int PoolOf(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return 0;
+    case MetricType::kGauge:
+      return 1;
+    case MetricType::kSet:
+      return 3;
+    default:
+      return 2;
+  }
+}
+
+}  // namespace
+
+Shard::Shard(std::shared_ptr<const Options> options)
+    : options_(std::move(options)),
+      canonicalizer_(options_->global_tags),
+      active_(std::make_unique<Interval>()),
+      spare_(std::make_unique<Interval>()) {}
+
+Shard::~Shard() = default;
+
+void Shard::Add(const protocol::MetricLine& line) {
+  const uint64_t hash = HashSeries(line.type, line.name, line.tags);
+  uint32_t id = table_.Find(hash, line.type, line.name, line.tags);
+  if (id == SeriesTable::kNotFound) {
+    id = Resolve(line, hash);
+    if (id == kNoSeries) {
+      ++active_->series_dropped;
+      return;
+    }
+  }
+  LocalSeries& series = series_[id];
+  series.last_gen = gen_;
+  if (line.timestamp != 0) {
+    AddTimed(id, line);
+    return;
+  }
+  const Options& options = *options_;
+  switch (line.type) {
+    case MetricType::kCounter: {
+      CounterCell& cell = active_->counters.Touch(id, series.slot);
+      if (line.value_count == 1) {
+        cell.sum += line.first_value / line.sample_rate;
+      } else {
+        protocol::ValueCursor cursor(line);
+        for (double v; cursor.Next(&v);) cell.sum += v / line.sample_rate;
+      }
+      break;
+    }
+    case MetricType::kGauge: {
+      GaugeCell& cell = active_->gauges.Touch(id, series.slot);
+      const bool etsy = options.gauge_mode == GaugeMode::kEtsy;
+      auto apply = [&](double v, bool is_signed) {
+        if (etsy && is_signed) {
+          cell.value += v;  // a delta; the flush side applies it to the previous value
+        } else {
+          cell.value = v;
+          cell.absolute = true;
+        }
+      };
+      if (line.value_count == 1) {
+        apply(line.first_value, line.value_signed);
+      } else {
+        protocol::ValueCursor cursor(line);
+        double v;
+        bool is_signed;
+        while (cursor.Next(&v, &is_signed)) apply(v, is_signed);
+      }
+      break;
+    }
+    case MetricType::kSet: {
+      SetCell& cell = active_->sets.Touch(id, series.slot);
+      if (line.value_count == 1) {
+        cell.Add(HashSetValue(line.values), options.exact_set_size);
+      } else {
+        protocol::ValueCursor cursor(line);
+        for (std::string_view raw; cursor.NextRaw(&raw);) {
+          cell.Add(HashSetValue(raw), options.exact_set_size);
+        }
+      }
+      break;
+    }
+    default: {  // timers, histograms, distributions
+      SampleCell& cell = active_->samples.Touch(id, series.slot);
+      const double weight = 1 / line.sample_rate;
+      if (line.value_count == 1) {
+        cell.Add(line.first_value, weight, options.exact_samples, options.sketch_accuracy);
+      } else {
+        protocol::ValueCursor cursor(line);
+        for (double v; cursor.Next(&v);) {
+          cell.Add(v, weight, options.exact_samples, options.sketch_accuracy);
+        }
+      }
+      break;
+    }
+  }
+}
+
+void Shard::AddTimed(uint32_t series, const protocol::MetricLine& line) {
+  Interval& iv = *active_;
+  auto push = [&](double value) {
+    if (iv.points.size() >= options_->max_timestamped_points) {
+      ++iv.points_dropped;
+      return;
+    }
+    iv.points.push_back({series, value, line.timestamp});
+  };
+  if (line.type == MetricType::kSet) {
+    for (uint32_t i = 0; i < line.value_count; ++i) push(1);
+    return;
+  }
+  const double scale = line.type == MetricType::kCounter ? 1 / line.sample_rate : 1;
+  if (line.value_count == 1) {
+    push(line.first_value * scale);
+    return;
+  }
+  protocol::ValueCursor cursor(line);
+  for (double v; cursor.Next(&v);) push(v * scale);
+}
+
+// Slow path, once per new raw spelling: canonicalize, find or create the series, and remember
+// the raw spelling as an alias so the next identical line takes the fast path.
+uint32_t Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash) {
+  const std::string_view canonical = canonicalizer_.Canonicalize(line.tags);
+  const bool raw_is_canonical = canonical == line.tags;
+  uint64_t hash = raw_hash;
+  uint32_t id = kNoSeries;
+  if (!raw_is_canonical) {
+    hash = HashSeries(line.type, line.name, canonical);
+    id = table_.Find(hash, line.type, line.name, canonical);
+  }
+  if (id == SeriesTable::kNotFound || id == kNoSeries) {
+    id = Create(line.type, line.name, canonical, hash);
+    if (id == kNoSeries) return kNoSeries;
+  }
+  // Aliases are bounded too: past the bound an unusual spelling just keeps taking this path.
+  if (!raw_is_canonical && table_.size() < 2 * options_->max_series) {
+    table_.Insert(raw_hash, line.type, line.name, line.tags, id);
+  }
+  return id;
+}
+
+uint32_t Shard::Create(MetricType type, std::string_view name, std::string_view tags,
+                       uint64_t hash) {
+  if (live_series_ >= options_->max_series) return kNoSeries;
+  uint32_t id;
+  if (!free_series_.empty()) {
+    id = free_series_.back();
+    free_series_.pop_back();
+  } else {
+    id = static_cast<uint32_t>(series_.size());
+    series_.emplace_back();
+  }
+  const int pool = PoolOf(type);
+  uint32_t slot;
+  if (!free_slots_[pool].empty()) {
+    slot = free_slots_[pool].back();
+    free_slots_[pool].pop_back();
+  } else {
+    slot = next_slot_[pool]++;
+  }
+  series_[id] = {slot, gen_, type, true};
+  ++live_series_;
+  SizePools(*active_);
+  table_.Insert(hash, type, name, tags, id);
+  active_->new_series.push_back({id, type, std::string(name), std::string(tags)});
+  return id;
+}
+
+void Shard::SizePools(Interval& iv) const {
+  iv.counters.EnsureSize(next_slot_[0]);
+  iv.gauges.EnsureSize(next_slot_[1]);
+  iv.samples.EnsureSize(next_slot_[2]);
+  iv.sets.EnsureSize(next_slot_[3]);
+}
+
+void Shard::AddEvent(const protocol::Event& event) {
+  Interval& iv = *active_;
+  if (iv.events.size() >= options_->max_events) {
+    ++iv.events_dropped;
+    return;
+  }
+  EventRecord& r = iv.events.emplace_back();
+  r.title = event.title;
+  r.text = event.text;
+  r.timestamp = event.timestamp;
+  r.hostname = event.hostname;
+  r.aggregation_key = event.aggregation_key;
+  r.priority = event.priority;
+  r.source_type = event.source_type;
+  r.alert_type = event.alert_type;
+  r.tags = canonicalizer_.Canonicalize(event.tags);
+}
+
+void Shard::AddServiceCheck(const protocol::ServiceCheck& check) {
+  Interval& iv = *active_;
+  if (iv.service_checks.size() >= options_->max_events) {
+    ++iv.service_checks_dropped;
+    return;
+  }
+  ServiceCheckRecord& r = iv.service_checks.emplace_back();
+  r.name = check.name;
+  r.status = check.status;
+  r.timestamp = check.timestamp;
+  r.hostname = check.hostname;
+  r.tags = canonicalizer_.Canonicalize(check.tags);
+  r.message = check.message;
+}
+
+void Shard::RequestRotation(absl::Time now) {
+  requested_at_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
+  rotate_requested_.store(true, std::memory_order_release);
+}
+
+bool Shard::RotateIfRequested() {
+  if (!rotate_requested_.load(std::memory_order_acquire)) return false;
+  return Rotate(absl::FromUnixNanos(requested_at_ns_.load(std::memory_order_relaxed)));
+}
+
+bool Shard::Rotate(absl::Time now) {
+  std::unique_ptr<Interval> next;
+  std::shared_ptr<const Options> new_options;
+  {
+    std::lock_guard lock(mu_);
+    if (ready_ != nullptr || spare_ == nullptr) return false;
+    next = std::move(spare_);
+    new_options = std::move(pending_options_);
+  }
+  std::unique_ptr<Interval> closed = std::move(active_);
+  if (new_options != nullptr) ApplyOptions(std::move(new_options), *closed);
+  EvictIdle(now, *closed);
+  ++gen_;
+  next->ResetLists();
+  SizePools(*next);
+  active_ = std::move(next);
+  {
+    std::lock_guard lock(mu_);
+    ready_ = std::move(closed);
+    rotate_requested_.store(false, std::memory_order_release);
+  }
+  published_.notify_all();
+  return true;
+}
+
+void Shard::Evict(uint32_t id, Interval& closed) {
+  LocalSeries& s = series_[id];
+  s.live = false;
+  free_slots_[PoolOf(s.type)].push_back(s.slot);
+  free_series_.push_back(id);
+  --live_series_;
+  closed.evicted.push_back(id);
+}
+
+// Forgets series without samples for series_ttl, so a churning tag set cannot fill the table.
+// Runs on the worker at rotation: one pass over the series when the horizon moved.
+void Shard::EvictIdle(absl::Time now, Interval& closed) {
+  gen_closed_at_.emplace_back(gen_, now);
+  uint32_t horizon = evicted_up_to_;
+  while (!gen_closed_at_.empty() && gen_closed_at_.front().second <= now - options_->series_ttl) {
+    horizon = gen_closed_at_.front().first;
+    gen_closed_at_.pop_front();
+  }
+  if (horizon == evicted_up_to_) return;
+  evicted_up_to_ = horizon;
+  size_t before = closed.evicted.size();
+  for (uint32_t id = 0; id < series_.size(); ++id) {
+    if (series_[id].live && series_[id].last_gen <= horizon) Evict(id, closed);
+  }
+  if (closed.evicted.size() != before) {
+    table_.EraseIf([this](uint32_t id) { return !series_[id].live; });
+  }
+}
+
+// A change of global tags changes every canonical key: start over with an empty table (the flush
+// side lets the old series expire). Other options apply from the next sample on.
+void Shard::ApplyOptions(std::shared_ptr<const Options> options, Interval& closed) {
+  const bool retag = options->global_tags != options_->global_tags;
+  options_ = std::move(options);
+  if (!retag) return;
+  canonicalizer_ = TagCanonicalizer(options_->global_tags);
+  for (uint32_t id = 0; id < series_.size(); ++id) {
+    if (series_[id].live) Evict(id, closed);
+  }
+  table_.EraseIf([](uint32_t) { return true; });
+}
+
+std::unique_ptr<Interval> Shard::TakeInterval() {
+  std::lock_guard lock(mu_);
+  return std::move(ready_);
+}
+
+void Shard::ReturnInterval(std::unique_ptr<Interval> interval) {
+  std::lock_guard lock(mu_);
+  spare_ = std::move(interval);
+}
+
+bool Shard::AwaitInterval(absl::Time deadline) {
+  std::unique_lock lock(mu_);
+  return published_.wait_until(lock, absl::ToChronoTime(deadline),
+                               [this] { return ready_ != nullptr; });
+}
+
+void Shard::SetOptions(std::shared_ptr<const Options> options) {
+  std::lock_guard lock(mu_);
+  pending_options_ = std::move(options);
+}
+
+}  // namespace tallyd::aggregator

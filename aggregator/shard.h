@@ -1,0 +1,111 @@
+// aggregator/shard.h: the worker side. Each receive worker owns one Shard and feeds it parsed
+// lines without locks; the flush side collects the shard's interval by pointer swap.
+//
+// Worker loop, in short:
+//   Shard* shard = aggregator.AddShard();          // before the worker starts
+//   for each line: shard->Add(parsed.metric) / AddEvent / AddServiceCheck
+//   after each batch, and when idle (a receive timeout): shard->RotateIfRequested();
+//   at shutdown, once the worker stopped: shard->Rotate(absl::Now()) from any one thread.
+// A steady stream of known series allocates nothing: the series table interns names and tag sets
+// once, and intervals are recycled between the worker and the flush side.
+#ifndef TALLYD_AGGREGATOR_SHARD_H_
+#define TALLYD_AGGREGATOR_SHARD_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "aggregator/options.h"
+#include "aggregator/series_key.h"
+#include "aggregator/series_table.h"
+#include "protocol/parser.h"
+
+namespace tallyd::aggregator {
+
+struct Interval;
+
+class Shard {
+ public:
+  explicit Shard(std::shared_ptr<const Options> options);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // ---- Owning worker thread only (or any single thread once the worker stopped). ----
+  void Add(const protocol::MetricLine& line);
+  void AddEvent(const protocol::Event& event);
+  void AddServiceCheck(const protocol::ServiceCheck& check);
+  // Rotates when the flush side asked (Aggregator::RequestRotation). One atomic load when it did
+  // not: call it after every batch and whenever the worker wakes up idle.
+  bool RotateIfRequested();
+  // Publishes the active interval to the flush side and starts a new one. `now` drives the
+  // shard's own forgetting of series idle for series_ttl. Returns false, keeping the data in the
+  // active interval, while the previously published interval has not been collected.
+  bool Rotate(absl::Time now);
+  size_t series_count() const { return live_series_; }
+
+  // ---- Any thread. ----
+  void RequestRotation(absl::Time now);
+  bool rotation_requested() const { return rotate_requested_.load(std::memory_order_acquire); }
+
+ private:
+  friend class Aggregator;
+  static constexpr uint32_t kNoSeries = UINT32_MAX;
+
+  struct LocalSeries {
+    uint32_t slot = 0;      // index into the type's cell pool
+    uint32_t last_gen = 0;  // interval generation of the last sample
+    protocol::MetricType type = protocol::MetricType::kCounter;
+    bool live = false;
+  };
+
+  uint32_t Resolve(const protocol::MetricLine& line, uint64_t raw_hash);
+  uint32_t Create(protocol::MetricType type, std::string_view name, std::string_view tags,
+                  uint64_t hash);
+  void AddTimed(uint32_t series, const protocol::MetricLine& line);
+  void EvictIdle(absl::Time now, Interval& closed);
+  void Evict(uint32_t series, Interval& closed);
+  void ApplyOptions(std::shared_ptr<const Options> options, Interval& closed);
+  void SizePools(Interval& interval) const;
+
+  // Flush side (Aggregator), under mu_.
+  std::unique_ptr<Interval> TakeInterval();
+  void ReturnInterval(std::unique_ptr<Interval> interval);
+  bool AwaitInterval(absl::Time deadline);
+  void SetOptions(std::shared_ptr<const Options> options);
+
+  // Worker-owned state.
+  std::shared_ptr<const Options> options_;
+  TagCanonicalizer canonicalizer_;
+  SeriesTable table_;
+  std::vector<LocalSeries> series_;
+  std::vector<uint32_t> free_series_;
+  uint32_t next_slot_[4] = {};  // per pool: counters, gauges, samples, sets
+  std::vector<uint32_t> free_slots_[4];
+  size_t live_series_ = 0;
+  std::unique_ptr<Interval> active_;
+  uint32_t gen_ = 1;
+  std::deque<std::pair<uint32_t, absl::Time>> gen_closed_at_;  // for idle eviction
+  uint32_t evicted_up_to_ = 0;
+
+  // Hand-over between the worker and the flush side. The mutex is taken once per rotation, never
+  // per line. (std::mutex rather than absl::Mutex: the system Abseil is not built for
+  // ThreadSanitizer, which then cannot see absl::Mutex's ordering.)
+  std::atomic<bool> rotate_requested_{false};
+  std::atomic<int64_t> requested_at_ns_{0};
+  std::mutex mu_;
+  std::condition_variable published_;
+  std::unique_ptr<Interval> ready_;                 // under mu_: published, not yet collected
+  std::unique_ptr<Interval> spare_;                 // under mu_: drained, back for reuse
+  std::shared_ptr<const Options> pending_options_;  // under mu_
+};
+
+}  // namespace tallyd::aggregator
+
+#endif  // TALLYD_AGGREGATOR_SHARD_H_

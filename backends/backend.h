@@ -1,0 +1,123 @@
+// backends/: turns immutable flush snapshots into output (Prometheus, Graphite, Datadog, console).
+//
+// A Backend only formats and delivers. BackendRunner gives each backend its own thread and a
+// bounded queue of snapshots (SPEC 4): the flush clock hands a snapshot over without waiting, a
+// failed delivery is retried with capped exponential backoff and queued flushes go out in
+// order; past `max_buffered_flushes` the oldest is dropped and counted.
+#ifndef TALLYD_BACKENDS_BACKEND_H_
+#define TALLYD_BACKENDS_BACKEND_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace tallyd::aggregator {
+struct Snapshot;
+}
+
+namespace tallyd::backends {
+
+using SnapshotPtr = std::shared_ptr<const aggregator::Snapshot>;
+
+// One of tallyd's own metrics (SPEC 5), as the server measured it at flush time. Names are the
+// Prometheus ones ("tallyd_packets_received_total"); other backends derive theirs from it.
+struct SelfMetric {
+  enum class Kind { kCounter, kGauge };  // a counter is a running total since start
+  std::string name;
+  std::string help;
+  Kind kind = Kind::kCounter;
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+};
+
+// What a backend receives each flush: the aggregated series and tallyd's own metrics.
+struct Flush {
+  SnapshotPtr snapshot;
+  std::shared_ptr<const std::vector<SelfMetric>> self_metrics;
+};
+
+// What became of one delivery attempt.
+struct Delivery {
+  enum class Outcome { kDelivered, kRetry, kRejected };
+  Outcome outcome = Outcome::kDelivered;
+  absl::Status error;             // why, when not delivered (logged by the runner)
+  absl::Duration retry_after;     // a peer's back-off request (429 Retry-After); 0: use backoff
+  static Delivery Delivered() { return {}; }
+  static Delivery Retry(absl::Status error, absl::Duration after = absl::ZeroDuration()) {
+    return {Outcome::kRetry, std::move(error), after};
+  }
+  // The peer refused the flush for good (4xx): logged and counted, not retried.
+  static Delivery Rejected(absl::Status error) {
+    return {Outcome::kRejected, std::move(error), absl::ZeroDuration()};
+  }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  // Called on the backend's own thread, one snapshot at a time, in flush order.
+  virtual Delivery Deliver(const Flush& flush) = 0;
+  // Whether the backend forwards events and service checks (SPEC 2: others count them as not
+  // forwarded).
+  virtual bool forwards_events() const { return false; }
+};
+
+struct BackoffPolicy {
+  absl::Duration initial = absl::Milliseconds(200);
+  absl::Duration max = absl::Seconds(30);
+};
+
+struct BackendStats {
+  uint64_t sent = 0;             // flushes delivered
+  uint64_t errors = 0;           // failed attempts (retried or rejected)
+  uint64_t dropped_flushes = 0;  // dropped from a full queue, or rejected by the peer
+  uint64_t queued = 0;
+};
+
+class BackendRunner {
+ public:
+  BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes,
+                BackoffPolicy backoff = {});
+  ~BackendRunner();  // Stops (without waiting for delivery) if Stop() was not called.
+  BackendRunner(const BackendRunner&) = delete;
+  BackendRunner& operator=(const BackendRunner&) = delete;
+
+  std::string_view name() const { return backend_->name(); }
+  Backend& backend() { return *backend_; }
+
+  // Never blocks on delivery: queues the snapshot, dropping the oldest queued one when full.
+  void Submit(Flush flush);
+  // Delivers what is queued (retrying as usual) until the queue is empty or `deadline`, then
+  // stops the thread. Returns false if flushes were left undelivered.
+  bool Stop(absl::Time deadline);
+  BackendStats stats() const;
+
+ private:
+  void Run();
+
+  std::unique_ptr<Backend> backend_;
+  const size_t max_queued_;
+  const BackoffPolicy backoff_;
+  mutable absl::Mutex mu_;
+  std::deque<Flush> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  BackendStats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace tallyd::backends
+
+#endif  // TALLYD_BACKENDS_BACKEND_H_

@@ -1,0 +1,94 @@
+#include <algorithm>
+
+#include <glog/logging.h>
+#include "backends/backend.h"
+
+namespace tallyd::backends {
+
+BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes,
+                             BackoffPolicy backoff)
+    : backend_(std::move(backend)),
+      max_queued_(std::max<size_t>(1, max_buffered_flushes)),
+      backoff_(backoff),
+      thread_([this] { Run(); }) {}
+
+BackendRunner::~BackendRunner() {
+  if (thread_.joinable()) Stop(absl::Now());
+}
+
+void BackendRunner::Submit(Flush flush) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  queue_.push_back(std::move(flush));
+  while (queue_.size() > max_queued_) {
+    queue_.pop_front();
+    ++stats_.dropped_flushes;
+  }
+}
+
+bool BackendRunner::Stop(absl::Time deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    deadline_ = deadline;
+  }
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&mu_);
+  return queue_.empty();
+}
+
+BackendStats BackendRunner::stats() const {
+  absl::MutexLock lock(&mu_);
+  BackendStats s = stats_;
+  s.queued = queue_.size();
+  return s;
+}
+
+void BackendRunner::Run() {
+  absl::Duration delay = backoff_.initial;
+  while (true) {
+    Flush next;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || stopping_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty() || (stopping_ && absl::Now() >= deadline_)) return;
+      next = queue_.front();  // stays queued until delivered, so a full queue drops the oldest
+    }
+    Delivery result = backend_->Deliver(next);
+    absl::MutexLock lock(&mu_);
+    auto pop_if_front = [&] {
+      if (!queue_.empty() && queue_.front().snapshot == next.snapshot) queue_.pop_front();
+    };
+    switch (result.outcome) {
+      case Delivery::Outcome::kDelivered:
+        ++stats_.sent;
+        pop_if_front();
+        delay = backoff_.initial;
+        continue;
+      case Delivery::Outcome::kRejected:
+        ++stats_.errors;
+        ++stats_.dropped_flushes;
+        LOG(WARNING) << backend_->name() << ": flush rejected, not retried: " << result.error;
+        pop_if_front();
+        continue;
+      case Delivery::Outcome::kRetry:
+        ++stats_.errors;
+        break;
+    }
+    absl::Duration wait = result.retry_after > absl::ZeroDuration() ? result.retry_after : delay;
+    delay = std::min(delay * 2, backoff_.max);
+    LOG_EVERY_T(WARNING, 10) << backend_->name() << ": " << result.error << "; "
+                                 << queue_.size() << " flushes queued, retrying in " << wait;
+    // Sleep for the backoff, but wake for a stop whose deadline has passed.
+    absl::Time until = std::min(absl::Now() + wait, deadline_);
+    auto stop_due = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return stopping_ && absl::Now() >= deadline_;
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&stop_due), until);
+  }
+}
+
+}  // namespace tallyd::backends

@@ -1,0 +1,95 @@
+// backends/prometheus.h: the Prometheus scrape endpoint (SPEC 4.1), on by default.
+//
+// A pull backend: Deliver() only folds each flush into the exposed state (cumulative counters,
+// latest gauges, summaries or histograms), and scrapes of /metrics, served by prometheus-cpp's
+// Exposer on civetweb threads, render that state. /healthz answers `200 ok`. Names and labels are
+// statsd_exporter's (backends/prometheus_names.h).
+//
+// Choices where statsd_exporter and the SPEC leave room (README):
+// - Summary/histogram `_count` is the unweighted number of samples and `_sum` their unweighted sum
+//   (statsd_exporter repeats a sampled observation 1/rate times instead): quantiles and buckets
+//   are unweighted too (SPEC 3), so `_count` equals the `+Inf` bucket and `_sum / _count` is the
+//   mean.
+// - Timers, histograms and distributions all follow `timer_type`; only timers are divided by 1000.
+//   Series whose Prometheus name and labels coincide after sanitizing ("a.b" and "a-b") are one
+//   Prometheus series: counters add, gauges keep the last value, summaries take the quantiles of
+//   the last one reported.
+// - A name is owned by the first Prometheus type that uses it (counter, gauge, summary or
+//   histogram) until all its series expire; a series of another type is refused and counted once
+//   (tallyd_prometheus_type_conflicts_total). A summary "x" also owns "x_sum" and "x_count", a
+//   histogram "x_bucket" too; names starting with "tallyd_" belong to tallyd's own metrics and
+//   prometheus-cpp's exposer_* metrics keep their names.
+// - A flush whose counter count is negative is not added (a Prometheus counter never decreases)
+//   and is counted (tallyd_prometheus_negative_counts_total).
+// - Client-timestamped points (|T) are applied without their timestamp: a counter point adds,
+//   a gauge point sets the value (the newest timestamp wins), a set point counts 1 per point of
+//   the flush, a timer/histogram/distribution point is one more observation (and gives the
+//   quantiles when the series had no aggregated samples in that flush). A series fed only by
+//   points stays exposed for `series_ttl` after its last point.
+// - A series disappears from /metrics when it is missing from the latest snapshot (the aggregator
+//   lists idle series until they expire after series_ttl).
+#ifndef TALLYD_BACKENDS_PROMETHEUS_H_
+#define TALLYD_BACKENDS_PROMETHEUS_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "backends/backend.h"
+
+namespace prometheus {
+class Exposer;
+class Registry;
+}  // namespace prometheus
+struct CivetCallbacks;
+
+namespace tallyd::backends {
+
+struct PrometheusOptions {
+  enum class TimerType { kSummary, kHistogram };
+
+  // "host:port" for the scrape endpoint; port 0 picks a free port (see PrometheusBackend::port()).
+  std::string listen = "0.0.0.0:9102";
+  TimerType timer_type = TimerType::kSummary;
+  // Summary quantiles, each in [0, 1], over the most recent interval that had samples.
+  std::vector<double> quantiles = {0.5, 0.9, 0.99};
+  // Histogram upper bounds, strictly ascending (seconds for timers); +Inf is implied.
+  std::vector<double> buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  // How long a series fed only by client-timestamped points stays after its last point.
+  absl::Duration series_ttl = absl::Minutes(5);
+  // civetweb worker threads serving scrapes.
+  int scrape_threads = 2;
+};
+
+class PrometheusBackend : public Backend {
+ public:
+  // Validates the options and starts listening; an address that cannot be bound is an error
+  // naming it.
+  static absl::StatusOr<std::unique_ptr<PrometheusBackend>> Create(PrometheusOptions options);
+  ~PrometheusBackend() override;
+
+  std::string_view name() const override { return "prometheus"; }
+  // Never fails: scrapes pull what the last flush left.
+  Delivery Deliver(const Flush& flush) override;
+
+  // The port actually bound (the one chosen by the kernel when `listen` asked for port 0).
+  int port() const;
+
+  class SeriesCollector;  // the exposed state, defined in prometheus.cc
+
+ private:
+  PrometheusBackend() = default;
+
+  std::shared_ptr<prometheus::Registry> registry_;  // the backend's own counters
+  std::shared_ptr<SeriesCollector> collector_;
+  std::unique_ptr<CivetCallbacks> callbacks_;  // /healthz, answered before any handler runs
+  // Last: destroyed first, so no scrape thread outlives the state it reads.
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace tallyd::backends
+
+#endif  // TALLYD_BACKENDS_PROMETHEUS_H_

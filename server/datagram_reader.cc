@@ -1,0 +1,160 @@
+#include "server/datagram_reader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace tallyd::server {
+namespace {
+
+constexpr size_t kControlSize = CMSG_SPACE(sizeof(uint32_t));
+
+void SetReceiveBuffer(int fd, int size) {
+  if (size <= 0) return;
+  // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; fall back quietly.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buffer) {
+  std::string name = absl::StrCat("udp ", address.ToString());
+  int fd = socket(address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat(name, ": socket: ", std::strerror(errno)));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+  if (address.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  SetReceiveBuffer(fd, receive_buffer);
+  if (bind(fd, address.get(), address.length) != 0) {
+    int err = errno;
+    close(fd);
+    return absl::UnavailableError(absl::StrCat(name, ": ", std::strerror(err)));
+  }
+  return fd;
+}
+
+absl::StatusOr<int> OpenUnixDatagramSocket(const std::string& path, int mode,
+                                           int receive_buffer) {
+  std::string name = absl::StrCat("unix ", path);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": path empty or too long"));
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) {
+    // Replace a socket file left by a previous run; refuse to delete anything else.
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(name, ": exists and is not a socket"));
+    }
+    unlink(path.c_str());
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat(name, ": socket: ", std::strerror(errno)));
+  SetReceiveBuffer(fd, receive_buffer);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
+    close(fd);
+    return absl::UnavailableError(absl::StrCat(name, ": ", std::strerror(err)));
+  }
+  if (chmod(path.c_str(), mode) != 0) {
+    int err = errno;
+    close(fd);
+    return absl::InternalError(absl::StrCat(name, ": chmod: ", std::strerror(err)));
+  }
+  return fd;
+}
+
+DatagramReader::DatagramReader(uv_loop_t* loop, int fd, Transport transport,
+                               size_t max_packet_size, DatagramSink* sink,
+                               IngestCounters* counters)
+    : fd_(fd),
+      transport_(transport),
+      max_packet_size_(max_packet_size),
+      sink_(sink),
+      counters_(counters),
+      buffers_(new char[kBatch * max_packet_size]),
+      messages_(kBatch),
+      iovecs_(kBatch),
+      controls_(kBatch * kControlSize) {
+  uv_poll_init(loop, &poll_, fd_);
+  poll_.data = this;
+  for (int i = 0; i < kBatch; ++i) {
+    iovecs_[i] = {buffers_.get() + i * max_packet_size_, max_packet_size_};
+    std::memset(&messages_[i], 0, sizeof(mmsghdr));
+    messages_[i].msg_hdr.msg_iov = &iovecs_[i];
+    messages_[i].msg_hdr.msg_iovlen = 1;
+  }
+}
+
+DatagramReader::~DatagramReader() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void DatagramReader::Start() {
+  polling_ = true;
+  uv_poll_start(&poll_, UV_READABLE, &DatagramReader::OnReadable);
+}
+
+void DatagramReader::OnReadable(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<DatagramReader*>(handle->data);
+  // Bounded so that a flood cannot starve the loop's other handles (the flush hand-over).
+  self->ReadBatches(64);
+}
+
+bool DatagramReader::ReadBatches(int max_batches) {
+  for (int b = 0; b < max_batches; ++b) {
+    for (int i = 0; i < kBatch; ++i) {
+      msghdr& hdr = messages_[i].msg_hdr;
+      hdr.msg_control = controls_.data() + i * kControlSize;
+      hdr.msg_controllen = kControlSize;
+      hdr.msg_flags = 0;
+    }
+    int n = recvmmsg(fd_, messages_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return false;
+    const int t = static_cast<int>(transport_);
+    for (int i = 0; i < n; ++i) {
+      const msghdr& hdr = messages_[i].msg_hdr;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&hdr); c != nullptr;
+           c = CMSG_NXTHDR(const_cast<msghdr*>(&hdr), c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+          uint32_t total;
+          std::memcpy(&total, CMSG_DATA(c), sizeof total);
+          counters_->kernel_drops.Add(total - kernel_drops_seen_);
+          kernel_drops_seen_ = total;
+        }
+      }
+      size_t len = messages_[i].msg_len;
+      counters_->packets[t].Add();
+      counters_->bytes[t].Add(len);
+      if (hdr.msg_flags & MSG_TRUNC) {
+        counters_->packets_truncated[t].Add();
+        continue;
+      }
+      sink_->OnData(std::string_view(static_cast<char*>(iovecs_[i].iov_base), len), transport_);
+    }
+    if (n < kBatch) return false;
+  }
+  return true;
+}
+
+void DatagramReader::DrainAndClose() {
+  if (polling_) uv_poll_stop(&poll_);
+  polling_ = false;
+  while (ReadBatches(1024)) {
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+}
+
+}  // namespace tallyd::server

@@ -1,0 +1,79 @@
+// Reads UDP and Unix datagram sockets in batches on a worker's libuv loop.
+//
+// libuv's own UDP handle (even with UV_UDP_RECVMMSG) hides the control messages, and tallyd needs
+// SO_RXQ_OVFL's kernel drop count and MSG_TRUNC, so the reader watches the socket with a uv_poll_t
+// and calls recvmmsg(2) itself: one syscall per batch of up to kBatch datagrams.
+#ifndef TALLYD_SERVER_DATAGRAM_READER_H_
+#define TALLYD_SERVER_DATAGRAM_READER_H_
+
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/ingest_counters.h"
+#include "server/socket_address.h"
+
+namespace tallyd::server {
+
+// Receives each complete datagram. Called on the worker thread; the view is valid only during
+// the call.
+class DatagramSink {
+ public:
+  virtual ~DatagramSink() = default;
+  virtual void OnData(std::string_view data, Transport transport) = 0;
+};
+
+// Opens a non-blocking UDP socket bound to `address`, with SO_REUSEPORT (so every worker binds
+// its own socket to the same address), the receive buffer asked for (SO_RCVBUFFORCE when
+// permitted, else SO_RCVBUF) and SO_RXQ_OVFL. An IPv6 socket is v6-only so "[::]:8125" and
+// "0.0.0.0:8125" can both be listed. Errors name the address ("udp 0.0.0.0:8125: ...").
+absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buffer);
+
+// Opens a Unix datagram socket at `path`, replacing a stale socket file, with file `mode`.
+absl::StatusOr<int> OpenUnixDatagramSocket(const std::string& path, int mode, int receive_buffer);
+
+class DatagramReader {
+ public:
+  static constexpr int kBatch = 32;
+
+  // Takes ownership of `fd`. `max_packet_size` bounds a datagram; a larger one is counted in
+  // packets_truncated and dropped, never parsed as if it were whole.
+  DatagramReader(uv_loop_t* loop, int fd, Transport transport, size_t max_packet_size,
+                 DatagramSink* sink, IngestCounters* counters);
+  ~DatagramReader();
+  DatagramReader(const DatagramReader&) = delete;
+  DatagramReader& operator=(const DatagramReader&) = delete;
+
+  void Start();
+  // Stops watching the socket, then reads whatever the kernel still holds for it (graceful
+  // stop: nothing already received is lost) and closes it. `on_closed` runs once the handle is
+  // closed.
+  void DrainAndClose();
+
+ private:
+  static void OnReadable(uv_poll_t* handle, int status, int events);
+  // Reads batches until the socket is empty or `max_batches` were read. Returns false on EAGAIN.
+  bool ReadBatches(int max_batches);
+
+  int fd_;
+  Transport transport_;
+  size_t max_packet_size_;
+  DatagramSink* sink_;
+  IngestCounters* counters_;
+  uv_poll_t poll_;
+  bool polling_ = false;
+  uint32_t kernel_drops_seen_ = 0;  // SO_RXQ_OVFL is a running total per socket
+  std::unique_ptr<char[]> buffers_;
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> iovecs_;
+  std::vector<char> controls_;
+};
+
+}  // namespace tallyd::server
+
+#endif  // TALLYD_SERVER_DATAGRAM_READER_H_

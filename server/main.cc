@@ -1,0 +1,69 @@
+// tallyd: StatsD / DogStatsD aggregation server. Exit status (SPEC 1): 0 normal stop, 2 bad
+// config or flags, 1 anything else (a port in use, with the address).
+#include <glog/logging.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "server/config.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, ports_file, "",
+          "after start-up, write the bound addresses here, one per line (\"udp 127.0.0.1:8125\"); "
+          "for scripts and tests that listen on port 0");
+
+namespace {
+
+void SetUpLogging(const char* argv0, tallyd::LogLevel level) {
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = level == tallyd::LogLevel::kError     ? google::GLOG_ERROR
+                      : level == tallyd::LogLevel::kWarning ? google::GLOG_WARNING
+                                                            : google::GLOG_INFO;
+  if (level == tallyd::LogLevel::kDebug) FLAGS_v = 1;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+
+  absl::StatusOr<std::vector<std::string>> args = tallyd::ParseTallydCommandLine(argc, argv);
+  if (!args.ok()) {
+    std::cerr << "tallyd: " << args.status().message() << "\n";
+    return 2;
+  }
+  if (!args->empty()) {
+    std::cerr << "tallyd: unexpected argument \"" << args->front() << "\"\n";
+    return 2;
+  }
+  absl::StatusOr<tallyd::Config> config = tallyd::LoadConfigFromFlags();
+  if (!config.ok()) {
+    std::cerr << "tallyd: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_check_config)) {
+    std::cout << "config ok\n";
+    return 0;
+  }
+  SetUpLogging(argv[0], config->log_level);
+  signal(SIGPIPE, SIG_IGN);  // a peer closing a socket is an error to handle, not a crash
+
+  tallyd::server::Server server(*config, absl::GetFlag(FLAGS_config));
+  if (absl::Status status = server.Start(); !status.ok()) {
+    LOG(ERROR) << "cannot start: " << status.message();
+    return 1;
+  }
+  if (std::string path = absl::GetFlag(FLAGS_ports_file); !path.empty()) {
+    std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp);
+      for (const std::string& b : server.bound_addresses()) out << b << "\n";
+    }
+    std::rename(tmp.c_str(), path.c_str());  // readers never see a half-written file
+  }
+  return server.Run();
+}

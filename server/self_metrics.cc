@@ -1,0 +1,110 @@
+#include "server/self_metrics.h"
+
+#include <string_view>
+
+namespace tallyd::server {
+namespace {
+
+using backends::SelfMetric;
+
+class MetricList {
+ public:
+  void Add(std::string name, std::string help, SelfMetric::Kind kind, double value,
+           std::vector<std::pair<std::string, std::string>> labels = {}) {
+    list_.push_back({std::move(name), std::move(help), kind, std::move(labels), value});
+  }
+  std::vector<SelfMetric> Take() { return std::move(list_); }
+
+ private:
+  std::vector<SelfMetric> list_;
+};
+
+constexpr auto kCounter = SelfMetric::Kind::kCounter;
+constexpr auto kGauge = SelfMetric::Kind::kGauge;
+
+}  // namespace
+
+std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
+    const std::vector<const IngestCounters*>& workers, const aggregator::Snapshot& snapshot,
+    absl::Duration flush_duration, const std::vector<BackendReport>& backends,
+    bool events_forwarded) {
+  const aggregator::FlushStats& stats = snapshot.stats;
+  series_dropped_ += stats.series_dropped;
+  points_dropped_ += stats.timestamped_points_dropped;
+  events_dropped_ += stats.events_dropped + stats.service_checks_dropped;
+  events_[events_forwarded ? 1 : 0] += snapshot.events.size() + snapshot.service_checks.size();
+
+  auto sum = [&](auto field) {
+    uint64_t total = 0;
+    for (const IngestCounters* w : workers) total += field(*w).Get();
+    return static_cast<double>(total);
+  };
+  MetricList out;
+  for (int t = 0; t < kTransportCount; ++t) {
+    std::pair<std::string, std::string> label{"transport",
+                                              std::string(TransportName(Transport(t)))};
+    out.Add("tallyd_packets_received_total", "Datagrams (UDP, Unix) or reads (TCP) received.",
+            kCounter, sum([t](const IngestCounters& c) -> auto& { return c.packets[t]; }), {label});
+    out.Add("tallyd_bytes_received_total", "Bytes received.", kCounter,
+            sum([t](const IngestCounters& c) -> auto& { return c.bytes[t]; }), {label});
+    out.Add("tallyd_packets_truncated_total",
+            "Datagrams longer than max_packet_size, dropped whole.", kCounter,
+            sum([t](const IngestCounters& c) -> auto& { return c.packets_truncated[t]; }),
+            {label});
+  }
+  for (int m = 0; m < protocol::kMetricTypeCount; ++m) {
+    out.Add("tallyd_lines_received_total", "Lines accepted, by type.", kCounter,
+            sum([m](const IngestCounters& c) -> auto& { return c.lines[m]; }),
+            {{"type", std::string(protocol::MetricTypeName(protocol::MetricType(m)))}});
+  }
+  out.Add("tallyd_lines_received_total", "Lines accepted, by type.", kCounter,
+          sum([](const IngestCounters& c) -> auto& { return c.event_lines; }),
+          {{"type", "event"}});
+  out.Add("tallyd_lines_received_total", "Lines accepted, by type.", kCounter,
+          sum([](const IngestCounters& c) -> auto& { return c.service_check_lines; }),
+          {{"type", "service_check"}});
+  for (int r = 0; r < protocol::kRejectReasonCount; ++r) {
+    out.Add("tallyd_lines_rejected_total", "Lines rejected, by reason.", kCounter,
+            sum([r](const IngestCounters& c) -> auto& { return c.rejected[r]; }),
+            {{"reason", std::string(protocol::RejectReasonName(protocol::RejectReason(r)))}});
+  }
+  out.Add("tallyd_unknown_fields_total", "Optional line fields not understood (ignored).",
+          kCounter, sum([](const IngestCounters& c) -> auto& { return c.unknown_fields; }));
+  out.Add("tallyd_udp_kernel_drops_total", "Datagrams the kernel dropped (SO_RXQ_OVFL).",
+          kCounter, sum([](const IngestCounters& c) -> auto& { return c.kernel_drops; }));
+  out.Add("tallyd_tcp_connections_rejected_total", "TCP connections over tcp_max_connections.",
+          kCounter,
+          sum([](const IngestCounters& c) -> auto& { return c.tcp_connections_rejected; }));
+  for (int m = 0; m < protocol::kMetricTypeCount; ++m) {
+    out.Add("tallyd_series_active", "Live series, by type.", kGauge,
+            static_cast<double>(stats.series_active[m]),
+            {{"type", std::string(protocol::MetricTypeName(protocol::MetricType(m)))}});
+  }
+  out.Add("tallyd_series_dropped_total", "Samples refused by the max_series cap.", kCounter,
+          static_cast<double>(series_dropped_));
+  out.Add("tallyd_timestamped_points_dropped_total",
+          "Client-timestamped samples over the per-interval bound.", kCounter,
+          static_cast<double>(points_dropped_));
+  out.Add("tallyd_events_dropped_total",
+          "Events and service checks over the per-interval bound.", kCounter,
+          static_cast<double>(events_dropped_));
+  out.Add("tallyd_flush_duration_seconds", "Time the last flush took to merge and hand over.",
+          kGauge, absl::ToDoubleSeconds(flush_duration));
+  for (const BackendReport& b : backends) {
+    std::pair<std::string, std::string> label{"backend", b.name};
+    out.Add("tallyd_backend_sent_total", "Flushes delivered.", kCounter,
+            static_cast<double>(b.stats.sent), {label});
+    out.Add("tallyd_backend_errors_total", "Failed deliveries (retried or rejected).", kCounter,
+            static_cast<double>(b.stats.errors), {label});
+    out.Add("tallyd_backend_dropped_flushes_total",
+            "Flushes dropped: queue full (oldest first) or rejected by the peer.", kCounter,
+            static_cast<double>(b.stats.dropped_flushes), {label});
+  }
+  out.Add("tallyd_events_total", "Events and service checks received.", kCounter,
+          static_cast<double>(events_[1]), {{"forwarded", "true"}});
+  out.Add("tallyd_events_total", "Events and service checks received.", kCounter,
+          static_cast<double>(events_[0]), {{"forwarded", "false"}});
+  return std::make_shared<const std::vector<SelfMetric>>(out.Take());
+}
+
+}  // namespace tallyd::server

@@ -1,0 +1,244 @@
+#include "server/server.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "server/backend_factory.h"
+#include "server/socket_address.h"
+
+namespace tallyd::server {
+
+aggregator::Options ToAggregatorOptions(const AggregationConfig& config) {
+  aggregator::Options options;
+  options.percentiles = config.percentiles;
+  options.exact_samples = config.exact_samples;
+  options.sketch_accuracy = config.sketch_accuracy;
+  options.exact_set_size = config.exact_set_size;
+  options.gauge_mode = config.gauge_mode == GaugeMode::kEtsy ? aggregator::GaugeMode::kEtsy
+                                                             : aggregator::GaugeMode::kDogStatsd;
+  options.series_ttl = config.series_ttl;
+  options.max_series = config.max_series;
+  options.global_tags = config.global_tags;
+  return options;
+}
+
+namespace {
+
+// Opens one socket per worker on `text` (SO_REUSEPORT). With port 0 the first bind picks the
+// port and the others join it. Returns the bound address.
+template <typename Open>
+absl::StatusOr<SocketAddress> OpenPerWorker(std::string_view text, int workers, Open open,
+                                            std::vector<int>* fds) {
+  absl::StatusOr<SocketAddress> address = ParseSocketAddress(text);
+  if (!address.ok()) return address.status();
+  for (int i = 0; i < workers; ++i) {
+    absl::StatusOr<int> fd = open(*address);
+    if (!fd.ok()) return fd.status();
+    fds->push_back(*fd);
+    if (i == 0) {
+      absl::StatusOr<SocketAddress> bound = LocalAddress(*fd);
+      if (!bound.ok()) return bound.status();
+      address->set_port(bound->port());
+    }
+  }
+  return address;
+}
+
+}  // namespace
+
+Server::Server(Config config, std::string config_path)
+    : config_(std::move(config)), config_path_(std::move(config_path)) {
+  uv_loop_init(&loop_);
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->Stop();
+  uv_loop_close(&loop_);
+}
+
+absl::Status Server::Start() {
+  aggregator_ = std::make_unique<aggregator::Aggregator>(ToAggregatorOptions(config_.aggregation),
+                                                         config_.flush_interval);
+  const int n = EffectiveWorkers(config_.listen);
+  WorkerOptions options;
+  options.parser.max_line_length = config_.listen.max_line_length;
+  options.max_packet_size = config_.listen.max_packet_size;
+  options.tcp.max_line_length = config_.listen.max_line_length;
+  options.tcp.idle_timeout = config_.listen.tcp_idle_timeout > absl::ZeroDuration()
+                                 ? config_.listen.tcp_idle_timeout
+                                 : absl::InfiniteDuration();
+  options.tcp.max_connections = config_.listen.tcp_max_connections;
+  options.tcp.open_connections = &open_tcp_connections_;
+  for (int i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, aggregator_->AddShard(), options));
+  }
+
+  const int rcvbuf = static_cast<int>(std::min<int64_t>(config_.listen.receive_buffer, INT32_MAX));
+  for (const std::string& text : config_.listen.udp) {
+    std::vector<int> fds;
+    auto bound = OpenPerWorker(
+        text, n, [&](const SocketAddress& a) { return OpenUdpSocket(a, rcvbuf); }, &fds);
+    for (size_t i = 0; i < fds.size(); ++i) workers_[i]->AddDatagramSocket(fds[i], Transport::kUdp);
+    if (!bound.ok()) return bound.status();
+    bound_.push_back(absl::StrCat("udp ", bound->ToString()));
+  }
+  for (const std::string& text : config_.listen.tcp) {
+    std::vector<int> fds;
+    auto bound = OpenPerWorker(text, n, OpenTcpSocket, &fds);
+    for (size_t i = 0; i < fds.size(); ++i) workers_[i]->AddTcpSocket(fds[i]);
+    if (!bound.ok()) return bound.status();
+    bound_.push_back(absl::StrCat("tcp ", bound->ToString()));
+  }
+  // A Unix socket path cannot be shared by SO_REUSEPORT: the first worker reads it.
+  for (const std::string& path : config_.listen.unix_sockets) {
+    absl::StatusOr<int> fd =
+        OpenUnixDatagramSocket(path, static_cast<int>(config_.listen.unix_socket_mode), rcvbuf);
+    if (!fd.ok()) return fd.status();
+    workers_[0]->AddDatagramSocket(*fd, Transport::kUnix);
+    bound_.push_back(absl::StrCat("unix ", path));
+  }
+
+  absl::StatusOr<std::vector<std::unique_ptr<backends::BackendRunner>>> runners =
+      StartBackends(config_, &bound_);
+  if (!runners.ok()) return runners.status();
+  backends_ = std::move(*runners);
+
+  for (auto& w : workers_) {
+    if (absl::Status s = w->Start(); !s.ok()) return s;
+  }
+  // Signals are caught from here on (libuv queues them until Run() turns the loop), so a
+  // SIGTERM right after start-up still gets the graceful stop.
+  uv_timer_init(&loop_, &flush_timer_);
+  flush_timer_.data = this;
+  for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM}, {&sigint_, SIGINT},
+                                {&sighup_, SIGHUP}}) {
+    uv_signal_init(&loop_, handle);
+    handle->data = this;
+    uv_signal_start(handle, &Server::OnSignal, signum);
+  }
+  for (const std::string& b : bound_) LOG(INFO) << "listening: " << b;
+  return absl::OkStatus();
+}
+
+int Server::Run() {
+  // Flushes fall on multiples of the interval on the wall clock (SPEC 3), as Etsy's and the
+  // Agent's do, so every host's points line up.
+  const absl::Time now = absl::Now();
+  next_flush_ = absl::FromUnixNanos((absl::ToUnixNanos(now) / absl::ToInt64Nanoseconds(
+                                         config_.flush_interval) + 1) *
+                                    absl::ToInt64Nanoseconds(config_.flush_interval));
+  ScheduleFlush();
+  LOG(INFO) << "tallyd running: " << workers_.size() << " workers, flush every "
+            << config_.flush_interval;
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  return 0;
+}
+
+void Server::ScheduleFlush() {
+  int64_t delay_ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(next_flush_ - absl::Now()));
+  uv_timer_start(&flush_timer_, &Server::OnFlushTimer, delay_ms, 0);
+}
+
+void Server::OnFlushTimer(uv_timer_t* timer) {
+  auto* self = static_cast<Server*>(timer->data);
+  // The timer may fire a little early (ms resolution): wait for the boundary itself.
+  if (absl::Now() < self->next_flush_) {
+    self->ScheduleFlush();
+    return;
+  }
+  self->FlushOnce(self->next_flush_, /*final=*/false);
+  const absl::Time now = absl::Now();
+  while (self->next_flush_ <= now) self->next_flush_ += self->config_.flush_interval;
+  self->ScheduleFlush();
+}
+
+void Server::FlushOnce(absl::Time flush_time, bool final) {
+  const absl::Time started = absl::Now();
+  aggregator_->RequestRotation(flush_time);
+  if (!final) {
+    for (auto& w : workers_) w->Wake();
+    // A worker busy with a batch rotates right after it; one that is late is merged next time.
+    aggregator_->AwaitRotation(started + std::min(absl::Seconds(1), config_.flush_interval / 2));
+  }
+  std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator_->Flush(flush_time);
+  std::vector<const IngestCounters*> counters;
+  for (auto& w : workers_) counters.push_back(&w->counters());
+  std::vector<BackendReport> reports;
+  bool events_forwarded = false;
+  for (auto& b : backends_) {
+    reports.push_back({std::string(b->name()), b->stats()});
+    events_forwarded |= b->backend().forwards_events();
+  }
+  auto self_metrics = self_metrics_.Collect(counters, *snapshot, absl::Now() - started, reports,
+                                            events_forwarded);
+  for (auto& b : backends_) b->Submit({snapshot, self_metrics});
+}
+
+void Server::OnSignal(uv_signal_t* handle, int signum) {
+  auto* self = static_cast<Server*>(handle->data);
+  if (signum == SIGHUP) {
+    self->Reload();
+    return;
+  }
+  LOG(INFO) << "signal " << signum << ": stopping";
+  self->BeginShutdown();
+}
+
+void Server::BeginShutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  uv_timer_stop(&flush_timer_);
+  // Workers stop reading, process what their sockets hold and end; then nothing is in flight
+  // and the shards can be rotated from here for the final flush.
+  for (auto& w : workers_) w->Stop();
+  // The final flush closes the interval that would have ended at next_flush_: stamping it so
+  // keeps Graphite and Datadog from overwriting the previous flush's points of the same second.
+  const absl::Time now = std::max(absl::Now(), next_flush_);
+  aggregator_->RequestRotation(now);
+  bool all_rotated = true;
+  for (auto& w : workers_) all_rotated &= w->RotateNow(now);
+  if (!all_rotated) {
+    // A shard still held an interval the last flush missed: flush it first, then the rest.
+    FlushOnce(now, /*final=*/true);
+    aggregator_->RequestRotation(now);
+    for (auto& w : workers_) w->RotateNow(now);
+  }
+  FlushOnce(now, /*final=*/true);
+  const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
+  for (auto& b : backends_) {
+    if (!b->Stop(deadline)) {
+      LOG(WARNING) << b->name() << ": final flush not delivered within shutdown_timeout";
+    }
+  }
+  LOG(INFO) << "stopped";
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
+  for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
+    uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  }
+}
+
+void Server::Reload() {
+  LOG(INFO) << "SIGHUP: reloading the configuration";
+  absl::StatusOr<Config> fresh = LoadConfigFromFlags();
+  if (!fresh.ok()) {
+    LOG(ERROR) << "reload failed, keeping the running configuration: " << fresh.status();
+    return;
+  }
+  if (!(fresh->listen == config_.listen) || fresh->flush_interval != config_.flush_interval) {
+    LOG(WARNING) << "reload: listener or flush_interval changes need a restart; not applied";
+  }
+  if (fresh->prometheus != config_.prometheus || fresh->graphite != config_.graphite ||
+      fresh->datadog != config_.datadog || fresh->console != config_.console) {
+    LOG(WARNING) << "reload: backend changes need a restart; not applied";
+  }
+  if (!(fresh->aggregation == config_.aggregation)) {
+    aggregator_->UpdateOptions(ToAggregatorOptions(fresh->aggregation));
+    config_.aggregation = fresh->aggregation;
+    LOG(INFO) << "reload: aggregation settings applied from the next flush";
+  }
+  config_.shutdown_timeout = fresh->shutdown_timeout;
+}
+
+}  // namespace tallyd::server

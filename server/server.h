@@ -1,0 +1,71 @@
+// The daemon: opens the listeners, starts the workers, runs the flush clock and the signals on
+// the main thread's libuv loop, and hands each flush to every backend (SPEC 1, 3, 4).
+//
+//   Server server(config);
+//   if (absl::Status s = server.Start(); !s.ok()) ... exit 1
+//   int code = server.Run();   // returns after SIGTERM/SIGINT and the final flush
+#ifndef TALLYD_SERVER_SERVER_H_
+#define TALLYD_SERVER_SERVER_H_
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "aggregator/aggregator.h"
+#include "backends/backend.h"
+#include "server/config.h"
+#include "server/self_metrics.h"
+#include "server/worker.h"
+
+namespace tallyd::server {
+
+aggregator::Options ToAggregatorOptions(const AggregationConfig& config);
+
+class Server {
+ public:
+  // `config_path` is re-read on SIGHUP ("" when running on the embedded defaults).
+  Server(Config config, std::string config_path);
+  ~Server();
+
+  // Binds every listener and starts workers and backends. An address in use fails here with
+  // the address named.
+  absl::Status Start();
+  // Runs until SIGTERM/SIGINT, then stops the workers (draining their sockets), runs the final
+  // flush and waits for the backends up to shutdown_timeout. Returns the exit status.
+  int Run();
+
+  // "udp 127.0.0.1:8125", "prometheus 0.0.0.0:9102", ... as actually bound (port 0 resolved).
+  const std::vector<std::string>& bound_addresses() const { return bound_; }
+
+ private:
+  static void OnFlushTimer(uv_timer_t* timer);
+  static void OnSignal(uv_signal_t* handle, int signum);
+  void ScheduleFlush();
+  void FlushOnce(absl::Time flush_time, bool final);
+  void Reload();
+  void BeginShutdown();
+
+  Config config_;
+  std::string config_path_;
+  std::unique_ptr<aggregator::Aggregator> aggregator_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<backends::BackendRunner>> backends_;
+  SelfMetricsCollector self_metrics_;
+  std::atomic<int> open_tcp_connections_{0};
+  std::vector<std::string> bound_;
+
+  uv_loop_t loop_;
+  uv_timer_t flush_timer_;
+  uv_signal_t sigterm_, sigint_, sighup_;
+  absl::Time next_flush_;
+  bool stopping_ = false;
+};
+
+}  // namespace tallyd::server
+
+#endif  // TALLYD_SERVER_SERVER_H_

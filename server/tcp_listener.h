@@ -1,0 +1,72 @@
+// TCP input: newline-delimited lines over many connections, on a worker's libuv loop.
+//
+// Every worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over
+// workers and a connection's lines go to that worker's shard. Complete lines are handed to the
+// sink straight from the read buffer; only a line split across reads is copied (into the
+// connection's carry buffer, bounded by max_line_length).
+#ifndef TALLYD_SERVER_TCP_LISTENER_H_
+#define TALLYD_SERVER_TCP_LISTENER_H_
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/datagram_reader.h"
+#include "server/ingest_counters.h"
+#include "server/socket_address.h"
+
+namespace tallyd::server {
+
+// Opens a non-blocking TCP socket bound to `address` with SO_REUSEPORT (not yet listening).
+absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address);
+
+struct TcpOptions {
+  size_t max_line_length = 65535;
+  absl::Duration idle_timeout = absl::Minutes(5);
+  // Shared by every worker's listener: connections open across the whole server.
+  std::atomic<int>* open_connections = nullptr;
+  int max_connections = 1024;
+};
+
+class TcpListener {
+ public:
+  // Takes ownership of the bound socket `fd`. Lines are passed to `sink` as chunks holding
+  // whole lines only (terminated or not by '\n').
+  TcpListener(uv_loop_t* loop, int fd, const TcpOptions& options, DatagramSink* sink,
+              IngestCounters* counters);
+  ~TcpListener();
+  TcpListener(const TcpListener&) = delete;
+  TcpListener& operator=(const TcpListener&) = delete;
+
+  absl::Status Start();
+  // Stops accepting, reads what every connection's socket still holds, then closes them all.
+  void DrainAndClose();
+
+ private:
+  struct Connection;
+  static void OnConnection(uv_stream_t* server, int status);
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnIdle(uv_timer_t* timer);
+  void Consume(Connection* conn, std::string_view data);
+  void Close(Connection* conn);
+
+  uv_loop_t* loop_;
+  uv_tcp_t server_;
+  TcpOptions options_;
+  DatagramSink* sink_;
+  IngestCounters* counters_;
+  std::unique_ptr<char[]> read_buffer_;  // one per listener: reads are processed synchronously
+  absl::flat_hash_set<Connection*> connections_;
+};
+
+}  // namespace tallyd::server
+
+#endif  // TALLYD_SERVER_TCP_LISTENER_H_

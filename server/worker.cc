@@ -1,0 +1,118 @@
+#include "server/worker.h"
+
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace tallyd::server {
+namespace {
+
+// Rejected lines are logged at most once per interval per worker (counted in full elsewhere).
+void LogRejected(protocol::RejectReason reason, std::string_view line) {
+  constexpr size_t kShown = 200;
+  LOG_EVERY_T(WARNING, 10) << "rejected line (" << protocol::RejectReasonName(reason)
+                           << "): " << line.substr(0, kShown)
+                           << (line.size() > kShown ? "..." : "")
+                           << " (further rejections this interval are counted, not logged)";
+}
+
+}  // namespace
+
+Worker::Worker(int index, aggregator::Shard* shard, const WorkerOptions& options)
+    : index_(index), shard_(shard), options_(options) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &async_, &Worker::OnAsync);
+  async_.data = this;
+}
+
+Worker::~Worker() {
+  if (thread_.joinable()) Stop();
+  for (auto& [fd, transport] : datagram_fds_) close(fd);
+  for (int fd : tcp_fds_) close(fd);
+  uv_loop_close(&loop_);
+}
+
+void Worker::AddDatagramSocket(int fd, Transport transport) {
+  datagram_fds_.emplace_back(fd, transport);
+}
+void Worker::AddTcpSocket(int fd) { tcp_fds_.push_back(fd); }
+
+absl::Status Worker::Start() {
+  for (auto& [fd, transport] : datagram_fds_) {
+    readers_.push_back(std::make_unique<DatagramReader>(&loop_, fd, transport,
+                                                        options_.max_packet_size, this,
+                                                        &counters_));
+    readers_.back()->Start();
+  }
+  datagram_fds_.clear();  // owned by the readers now
+  for (int fd : tcp_fds_) {
+    tcp_listeners_.push_back(
+        std::make_unique<TcpListener>(&loop_, fd, options_.tcp, this, &counters_));
+    if (absl::Status s = tcp_listeners_.back()->Start(); !s.ok()) return s;
+  }
+  tcp_fds_.clear();
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void Worker::Run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Every handle is closed once Shutdown() ran; let their close callbacks finish.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void Worker::Wake() { uv_async_send(&async_); }
+
+void Worker::Stop() {
+  if (!thread_.joinable()) return;
+  stop_requested_.store(true, std::memory_order_release);
+  uv_async_send(&async_);
+  thread_.join();
+}
+
+void Worker::OnAsync(uv_async_t* handle) {
+  auto* self = static_cast<Worker*>(handle->data);
+  if (self->stop_requested_.load(std::memory_order_acquire)) {
+    self->Shutdown();
+    return;
+  }
+  self->shard_->RotateIfRequested();
+}
+
+void Worker::Shutdown() {
+  for (auto& reader : readers_) reader->DrainAndClose();
+  for (auto& listener : tcp_listeners_) listener->DrainAndClose();
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+}
+
+void Worker::OnData(std::string_view data, Transport transport) {
+  protocol::ForEachLine(data, [this](std::string_view line) {
+    const protocol::ParsedLine parsed = protocol::ParseLine(line, options_.parser);
+    switch (parsed.kind) {
+      case protocol::LineKind::kMetric:
+        counters_.lines[static_cast<int>(parsed.metric.type)].Add();
+        if (parsed.metric.unknown_fields != 0) {
+          counters_.unknown_fields.Add(parsed.metric.unknown_fields);
+        }
+        shard_->Add(parsed.metric);
+        break;
+      case protocol::LineKind::kEvent:
+        counters_.event_lines.Add();
+        shard_->AddEvent(parsed.event);
+        break;
+      case protocol::LineKind::kServiceCheck:
+        counters_.service_check_lines.Add();
+        shard_->AddServiceCheck(parsed.service_check);
+        break;
+      case protocol::LineKind::kRejected:
+        counters_.rejected[static_cast<int>(parsed.reason)].Add();
+        LogRejected(parsed.reason, line);
+        break;
+    }
+  });
+}
+
+}  // namespace tallyd::server

@@ -1,0 +1,80 @@
+// A receive worker: one thread with its own libuv loop, its own sockets and its own aggregator
+// shard (SPEC 2, STYLE "the hot path"). Datagrams and TCP reads are parsed in place and fed to
+// the shard; nothing here is shared with another worker, so the hot path takes no lock.
+//
+// The flush clock talks to a worker only through Wake() (rotate the shard if the aggregator
+// asked) and Stop() (drain the sockets and end the thread).
+#ifndef TALLYD_SERVER_WORKER_H_
+#define TALLYD_SERVER_WORKER_H_
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "aggregator/shard.h"
+#include "protocol/parser.h"
+#include "server/datagram_reader.h"
+#include "server/ingest_counters.h"
+#include "server/tcp_listener.h"
+
+namespace tallyd::server {
+
+struct WorkerOptions {
+  protocol::ParserOptions parser;
+  size_t max_packet_size = 65535;
+  TcpOptions tcp;
+};
+
+class Worker : public DatagramSink {
+ public:
+  Worker(int index, aggregator::Shard* shard, const WorkerOptions& options);
+  ~Worker() override;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Before Start(): sockets opened (and bound) by the server; the worker takes ownership.
+  void AddDatagramSocket(int fd, Transport transport);
+  void AddTcpSocket(int fd);
+
+  absl::Status Start();
+  // Any thread: the worker rotates its shard if the aggregator asked for it.
+  void Wake();
+  // Any thread: stop reading, process what the sockets already hold, close them, end the thread.
+  // Returns once the thread has ended.
+  void Stop();
+
+  // After Stop(), from the flush thread: publishes the shard's last interval. False while the
+  // previously published interval is still uncollected (the caller flushes, then retries).
+  bool RotateNow(absl::Time now) { return shard_->Rotate(now); }
+
+  const IngestCounters& counters() const { return counters_; }
+
+  // DatagramSink, on the worker thread.
+  void OnData(std::string_view data, Transport transport) override;
+
+ private:
+  static void OnAsync(uv_async_t* handle);
+  void Run();
+  void Shutdown();
+
+  int index_;
+  aggregator::Shard* shard_;
+  WorkerOptions options_;
+  IngestCounters counters_;
+  uv_loop_t loop_;
+  uv_async_t async_;
+  std::atomic<bool> stop_requested_{false};
+  std::vector<std::pair<int, Transport>> datagram_fds_;
+  std::vector<int> tcp_fds_;
+  std::vector<std::unique_ptr<DatagramReader>> readers_;
+  std::vector<std::unique_ptr<TcpListener>> tcp_listeners_;
+  std::thread thread_;
+};
+
+}  // namespace tallyd::server
+
+#endif  // TALLYD_SERVER_WORKER_H_

@@ -1,0 +1,602 @@
+// Tests for server/config: defaults (SPEC 6), the YAML reader's strictness and messages, value
+// syntax, ${VAR} expansion, and command-line flags overriding the file only when given.
+#include "server/config.h"
+
+#include <stdlib.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/config_keys.h"
+
+ABSL_DECLARE_FLAG(std::string, flush_interval);
+ABSL_DECLARE_FLAG(std::string, exact_samples);
+ABSL_DECLARE_FLAG(std::string, percentiles);
+ABSL_DECLARE_FLAG(std::string, udp);
+ABSL_DECLARE_FLAG(bool, prometheus);
+ABSL_DECLARE_FLAG(std::string, graphite_address);
+
+namespace tallyd {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+const std::string kTestdata = TALLYD_TESTDATA_DIR;
+
+// Sets an environment variable for one test.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = getenv(name)) old_ = old;
+    if (value != nullptr) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_.has_value()) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+std::string ErrorOf(absl::string_view yaml) {
+  absl::StatusOr<Config> config = ParseConfigYaml(yaml, "t.yaml");
+  if (config.ok()) return "<ok>";
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(config.status().message());
+}
+
+TEST(ConfigTest, DefaultsMatchSpec) {
+  const Config config;
+  EXPECT_EQ(config.flush_interval, absl::Seconds(10));
+  EXPECT_EQ(config.shutdown_timeout, absl::Seconds(5));
+  EXPECT_THAT(config.listen.udp, ElementsAre("0.0.0.0:8125"));
+  EXPECT_THAT(config.listen.tcp, IsEmpty());
+  EXPECT_THAT(config.listen.unix_sockets, IsEmpty());
+  EXPECT_EQ(config.listen.workers, 0);
+  EXPECT_EQ(config.listen.receive_buffer, 8 << 20);
+  EXPECT_EQ(config.listen.max_packet_size, 65535);
+  EXPECT_THAT(config.aggregation.percentiles, ElementsAre(50, 90, 95, 99));
+  EXPECT_EQ(config.aggregation.exact_samples, 8192);
+  EXPECT_EQ(config.aggregation.sketch_accuracy, 0.01);
+  EXPECT_EQ(config.aggregation.exact_set_size, 4096);
+  EXPECT_EQ(config.aggregation.gauge_mode, GaugeMode::kDogStatsD);
+  EXPECT_EQ(config.aggregation.series_ttl, absl::Minutes(5));
+  EXPECT_EQ(config.aggregation.max_series, 1000000);
+  EXPECT_THAT(config.aggregation.global_tags, IsEmpty());
+  ASSERT_TRUE(config.prometheus.has_value());
+  EXPECT_EQ(config.prometheus->listen, "0.0.0.0:9102");
+  EXPECT_EQ(config.prometheus->timer_type, TimerType::kSummary);
+  EXPECT_THAT(config.prometheus->quantiles, ElementsAre(0.5, 0.9, 0.99));
+  EXPECT_FALSE(config.graphite.has_value());
+  EXPECT_FALSE(config.datadog.has_value());
+  EXPECT_FALSE(config.console.has_value());
+
+  const GraphiteConfig graphite;
+  EXPECT_EQ(graphite.address, "127.0.0.1:2003");
+  EXPECT_TRUE(graphite.legacy_namespace);
+  EXPECT_EQ(graphite.tags, GraphiteTags::kGraphite);
+  EXPECT_EQ(graphite.global_prefix, "stats");
+  EXPECT_EQ(graphite.max_buffered_flushes, 6);
+  const DatadogConfig datadog;
+  EXPECT_EQ(datadog.compression, Compression::kDeflate);
+  EXPECT_THAT(datadog.datadog_percentiles, ElementsAre(0.95));
+  EXPECT_THAT(datadog.histogram_aggregates,
+              ElementsAre(HistogramAggregate::kMax, HistogramAggregate::kMedian,
+                          HistogramAggregate::kAvg, HistogramAggregate::kCount));
+  EXPECT_EQ(datadog.max_buffered_flushes, 6);
+
+  EXPECT_TRUE(ValidateConfig(config).ok());
+}
+
+TEST(ConfigTest, EmptyFileGivesDefaults) {
+  absl::StatusOr<Config> config = ParseConfigYaml("# nothing\n", "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(*config, Config{});
+}
+
+TEST(ConfigTest, SpecExampleParses) {
+  ScopedEnv key("DD_API_KEY", "spec-key");
+  absl::StatusOr<Config> config = LoadConfigFile(kTestdata + "/spec_example.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  Config expected;
+  expected.graphite.emplace();
+  expected.datadog.emplace();
+  expected.datadog->url = "https://api.datadoghq.com";
+  expected.datadog->api_key = "spec-key";
+  expected.datadog->host = config->datadog->host;  // the machine's name
+  expected.console.emplace();
+  EXPECT_EQ(*config, expected);
+  EXPECT_FALSE(config->datadog->host.empty());
+}
+
+TEST(ConfigTest, FullExampleParses) {
+  ScopedEnv key("TALLYD_TEST_API_KEY", "full-key");
+  absl::StatusOr<Config> config = LoadConfigFile(kTestdata + "/full.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->flush_interval, absl::Seconds(2));
+  EXPECT_EQ(config->shutdown_timeout, absl::Milliseconds(1500));
+  EXPECT_EQ(config->log_level, LogLevel::kDebug);
+  EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0", "[::1]:8125"));
+  EXPECT_THAT(config->listen.tcp, ElementsAre("0.0.0.0:8126"));
+  EXPECT_THAT(config->listen.unix_sockets, ElementsAre("/tmp/tallyd.sock"));
+  EXPECT_EQ(config->listen.workers, 3);
+  EXPECT_EQ(config->listen.receive_buffer, 4 << 20);
+  EXPECT_EQ(config->listen.max_packet_size, 8192);
+  EXPECT_EQ(config->listen.tcp_max_connections, 10);
+  EXPECT_EQ(config->listen.tcp_idle_timeout, absl::Seconds(30));
+  EXPECT_EQ(config->listen.max_line_length, 4096);
+  EXPECT_EQ(config->listen.unix_socket_mode, 0700u);
+  EXPECT_THAT(config->aggregation.percentiles, ElementsAre(50, 99.9, -10));
+  EXPECT_EQ(config->aggregation.exact_samples, 100);
+  EXPECT_EQ(config->aggregation.sketch_accuracy, 0.02);
+  EXPECT_EQ(config->aggregation.exact_set_size, 64);
+  EXPECT_EQ(config->aggregation.gauge_mode, GaugeMode::kEtsy);
+  EXPECT_EQ(config->aggregation.series_ttl, absl::ZeroDuration());
+  EXPECT_EQ(config->aggregation.max_series, 5000);
+  EXPECT_THAT(config->aggregation.global_tags, ElementsAre("env:test", "canary"));
+
+  ASSERT_TRUE(config->prometheus.has_value());
+  EXPECT_EQ(config->prometheus->listen, "127.0.0.1:0");
+  EXPECT_EQ(config->prometheus->timer_type, TimerType::kHistogram);
+  EXPECT_THAT(config->prometheus->quantiles, ElementsAre(0.5, 0.999));
+  EXPECT_THAT(config->prometheus->buckets, ElementsAre(0.1, 1, 10));
+  EXPECT_EQ(config->prometheus->max_buffered_flushes, 2);
+
+  ASSERT_TRUE(config->graphite.has_value());
+  const GraphiteConfig& graphite = *config->graphite;
+  EXPECT_EQ(graphite.address, "graphite.example.com:2003");
+  EXPECT_FALSE(graphite.legacy_namespace);
+  EXPECT_EQ(graphite.tags, GraphiteTags::kNone);
+  EXPECT_EQ(graphite.global_prefix, "");
+  EXPECT_EQ(graphite.prefix_counter, "c");
+  EXPECT_EQ(graphite.prefix_timer, "t");
+  EXPECT_EQ(graphite.prefix_gauge, "g");
+  EXPECT_EQ(graphite.prefix_set, "s");
+  EXPECT_EQ(graphite.global_suffix, "suffix");
+  EXPECT_EQ(graphite.max_buffered_flushes, 12);
+  EXPECT_EQ(graphite.connect_timeout, absl::Seconds(1));
+  EXPECT_EQ(graphite.write_timeout, absl::Seconds(2));
+  EXPECT_FALSE(graphite.self_metrics);
+
+  ASSERT_TRUE(config->datadog.has_value());
+  const DatadogConfig& datadog = *config->datadog;
+  EXPECT_EQ(datadog.url, "https://api.datadoghq.eu");  // from site
+  EXPECT_EQ(datadog.api_key, "full-key");
+  EXPECT_EQ(datadog.compression, Compression::kZstd);
+  EXPECT_EQ(datadog.host, "test-host");
+  EXPECT_THAT(datadog.datadog_percentiles, ElementsAre(0.5, 0.99));
+  EXPECT_THAT(
+      datadog.histogram_aggregates,
+      ElementsAre(HistogramAggregate::kMin, HistogramAggregate::kMax, HistogramAggregate::kSum));
+  EXPECT_EQ(datadog.timeout, absl::Seconds(5));
+  EXPECT_EQ(datadog.max_buffered_flushes, 3);
+  EXPECT_TRUE(datadog.self_metrics);
+
+  ASSERT_TRUE(config->console.has_value());
+  EXPECT_TRUE(config->console->self_metrics);
+}
+
+// Each kind of mistake names file, line and the full key path.
+struct ErrorCase {
+  const char* name;
+  const char* yaml;
+  const char* message;
+};
+
+class ConfigErrorTest : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ConfigErrorTest, NamesFileLineAndKey) {
+  ScopedEnv key("DD_API_KEY", nullptr);
+  EXPECT_THAT(ErrorOf(GetParam().yaml), HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ConfigErrorTest,
+    ::testing::Values(
+        ErrorCase{"UnknownTopLevelKey", "flush_interval: 1s\nflush_intervl: 2s\n",
+                  "t.yaml:2: flush_intervl: unknown key; valid here: aggregation, backends,"},
+        ErrorCase{"UnknownNestedKey", "backends:\n  graphite:\n    adress: x:1\n",
+                  "t.yaml:3: backends.graphite.adress: unknown key; valid here: address,"},
+        ErrorCase{"UnknownBackend", "backends:\n  influx: {}\n",
+                  "t.yaml:2: backends.influx: unknown key; valid here: console, datadog, "
+                  "graphite, prometheus"},
+        ErrorCase{"EnabledOutsideBackend", "listen:\n  enabled: true\n",
+                  "t.yaml:2: listen.enabled: unknown key"},
+        ErrorCase{"RepeatedKey", "listen:\n  workers: 1\n  workers: 2\n",
+                  "t.yaml:3: listen.workers: is set twice"},
+        ErrorCase{"NotAnInteger", "aggregation:\n  exact_samples: abc\n",
+                  "t.yaml:2: aggregation.exact_samples: must be an integer, got \"abc\""},
+        ErrorCase{"ListForScalar", "aggregation:\n\n  exact_samples: [1]\n",
+                  "t.yaml:3: aggregation.exact_samples: must be a single value, got a list"},
+        ErrorCase{"ScalarForList", "listen:\n  udp: \"0.0.0.0:8125\"\n",
+                  "t.yaml:2: listen.udp: must be a list like [a, b], got a single value"},
+        ErrorCase{"ScalarForSection", "listen: 8125\n", "t.yaml:1: listen: must be a map of keys"},
+        ErrorCase{"MissingValue", "aggregation:\n  max_series:\n",
+                  "t.yaml:2: aggregation.max_series: must be a single value, got nothing"},
+        ErrorCase{"NotAMap", "- a\n- b\n", "t.yaml:1: the file must be a map of keys"},
+        ErrorCase{"DurationWithoutUnit", "flush_interval: 10\n",
+                  "t.yaml:1: flush_interval: must be a duration with a unit (ms, s, m, h)"},
+        ErrorCase{"BadDuration", "listen:\n  tcp_idle_timeout: 5 minutes\n",
+                  "t.yaml:2: listen.tcp_idle_timeout: must be a duration like 10s"},
+        ErrorCase{"NegativeDuration", "shutdown_timeout: -1s\n",
+                  "t.yaml:1: shutdown_timeout: must be a duration"},
+        ErrorCase{"DecimalSizeUnit", "listen:\n  receive_buffer: 8MB\n",
+                  "t.yaml:2: listen.receive_buffer: must be a size in bytes like 65535, 512KiB"},
+        ErrorCase{"PacketTooBig", "listen:\n  max_packet_size: 64KiB\n",
+                  "t.yaml:2: listen.max_packet_size: must be 1..65535 bytes, got 65536"},
+        ErrorCase{"PercentileOutOfRange", "aggregation:\n  percentiles:\n    - 50\n    - 101\n",
+                  "t.yaml:4: aggregation.percentiles[1]: must be in [-100, 100] and not 0, got "
+                  "101"},
+        ErrorCase{"PercentileZero", "aggregation:\n  percentiles: [0]\n",
+                  "t.yaml:2: aggregation.percentiles[0]: must be in [-100, 100] and not 0"},
+        ErrorCase{"PercentileNotANumber", "aggregation:\n  percentiles: [50, p99]\n",
+                  "t.yaml:2: aggregation.percentiles[1]: must be a number, got \"p99\""},
+        ErrorCase{"PercentileRepeated", "aggregation:\n  percentiles: [50, 90, 50]\n",
+                  "t.yaml:2: aggregation.percentiles[2]: repeats item 0"},
+        ErrorCase{"SketchAccuracy", "aggregation:\n  sketch_accuracy: 0.5\n",
+                  "t.yaml:2: aggregation.sketch_accuracy: must be in (0, 0.5), got 0.5"},
+        ErrorCase{"GaugeMode", "aggregation:\n  gauge_mode: statsd\n",
+                  "t.yaml:2: aggregation.gauge_mode: must be one of dogstatsd, etsy, got "
+                  "\"statsd\""},
+        ErrorCase{"ExactSamplesZero", "aggregation:\n  exact_samples: 0\n",
+                  "t.yaml:2: aggregation.exact_samples: must be at least 1, got 0"},
+        ErrorCase{"GlobalTagWithComma", "aggregation:\n  global_tags: [\"a:1,b:2\"]\n",
+                  "t.yaml:2: aggregation.global_tags[0]: must be key:value or key"},
+        ErrorCase{"AddressWithoutPort", "listen:\n  udp: [localhost]\n",
+                  "t.yaml:2: listen.udp[0]: must be host:port, got \"localhost\""},
+        ErrorCase{"AddressPortTooBig", "listen:\n  tcp: [\"127.0.0.1:70000\"]\n",
+                  "t.yaml:2: listen.tcp[0]: must end in a port 0..65535"},
+        ErrorCase{"AddressBadIpv4", "listen:\n  udp: [\"300.1.1.1:8125\"]\n",
+                  "t.yaml:2: listen.udp[0]: must be host:port with a valid host name or IPv4"},
+        ErrorCase{"Ipv6WithoutBrackets", "listen:\n  udp: [\"::1:8125\"]\n",
+                  "t.yaml:2: listen.udp[0]: must be host:port; an IPv6 address needs brackets"},
+        ErrorCase{"PrometheusListen", "backends:\n  prometheus:\n    listen: 9102\n",
+                  "t.yaml:3: backends.prometheus.listen: must be host:port, got \"9102\""},
+        ErrorCase{"NoListener", "listen:\n  udp: []\n",
+                  "t.yaml:1: listen: no listener: udp, tcp and unix are all empty"},
+        ErrorCase{"TimerType", "backends:\n  prometheus: {timer_type: histo}\n",
+                  "t.yaml:2: backends.prometheus.timer_type: must be one of summary, histogram"},
+        ErrorCase{"BucketsNotIncreasing", "backends:\n  prometheus: {buckets: [1, 0.5]}\n",
+                  "t.yaml:2: backends.prometheus.buckets[1]: must be greater than the bucket"},
+        ErrorCase{"LegacyNamespaceNotBool", "backends:\n  graphite:\n    legacy_namespace: 2\n",
+                  "t.yaml:3: backends.graphite.legacy_namespace: must be true or false, got "
+                  "\"2\""},
+        ErrorCase{"DatadogWithoutKey", "backends:\n  datadog: {}\n",
+                  "t.yaml:2: backends.datadog.api_key: is empty"},
+        ErrorCase{"DatadogAggregate",
+                  "backends:\n  datadog:\n    api_key: k\n    histogram_aggregates: [max, p99]\n",
+                  "t.yaml:4: backends.datadog.histogram_aggregates[1]: must be one of max, "
+                  "median, avg, count, min, sum, got \"p99\""},
+        ErrorCase{"DatadogPercentile",
+                  "backends:\n  datadog:\n    api_key: k\n    datadog_percentiles: [95]\n",
+                  "t.yaml:4: backends.datadog.datadog_percentiles[0]: must be in (0, 1)"},
+        ErrorCase{"UnterminatedEnv", "backends:\n  datadog:\n    api_key: ${DD_API_KEY\n",
+                  "t.yaml:3: backends.datadog.api_key: unterminated ${"},
+        ErrorCase{"YamlSyntaxFlow", "listen:\n  udp: [\"0.0.0.0:8125\"\n  tcp: []\n", "t.yaml:"},
+        ErrorCase{"YamlSyntaxIndent", "listen:\n  udp: []\n   tcp: []\n",
+                  "t.yaml:3: invalid YAML:"}),
+    [](const ::testing::TestParamInfo<ErrorCase>& info) { return info.param.name; });
+
+TEST(ConfigTest, YamlSyntaxErrorNamesFileAndLine) {
+  const std::string error = ErrorOf("flush_interval: 1s\nlisten:\n  udp: [\"a:1\"\n");
+  EXPECT_THAT(error, ::testing::MatchesRegex("t\\.yaml:[0-9]+: invalid YAML: .*"));
+}
+
+TEST(ConfigTest, ReportsEveryProblemAtOnce) {
+  const std::string error =
+      ErrorOf("bogus: 1\naggregation:\n  exact_samples: x\n  gauge_mode: y\n");
+  EXPECT_THAT(error, HasSubstr("t.yaml:1: bogus: unknown key"));
+  EXPECT_THAT(error, HasSubstr("t.yaml:3: aggregation.exact_samples: must be an integer"));
+  EXPECT_THAT(error, HasSubstr("t.yaml:4: aggregation.gauge_mode: must be one of"));
+}
+
+TEST(ConfigTest, BackendsMapListsExactlyTheBackendsThatAreOn) {
+  absl::StatusOr<Config> config = ParseConfigYaml("flush_interval: 1s\n", "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->prometheus.has_value());  // no backends: map -> the default
+
+  config = ParseConfigYaml("backends:\n  graphite: {}\n", "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->prometheus.has_value());
+  ASSERT_TRUE(config->graphite.has_value());
+  EXPECT_EQ(*config->graphite, GraphiteConfig{});
+
+  config = ParseConfigYaml("backends:\n  console:\n", "t.yaml");  // null section: on
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->console.has_value());
+  EXPECT_FALSE(config->prometheus.has_value());
+
+  config = ParseConfigYaml("backends: {}\n", "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->prometheus, std::nullopt);
+
+  // `enabled: false` keeps the settings in the file but turns the backend off, wherever it is.
+  config = ParseConfigYaml(
+      "backends:\n  prometheus:\n    enabled: false\n    listen: 127.0.0.1:1\n  console: {}\n",
+      "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->prometheus.has_value());
+  EXPECT_TRUE(config->console.has_value());
+}
+
+TEST(ConfigTest, ExpandsEnvironmentVariables) {
+  ScopedEnv port("TALLYD_TEST_PORT", "9999");
+  ScopedEnv unset("TALLYD_TEST_UNSET", nullptr);
+  absl::StatusOr<Config> config = ParseConfigYaml(
+      "listen:\n  udp: [\"127.0.0.1:${TALLYD_TEST_PORT}\"]\n"
+      "aggregation:\n  global_tags: [\"a:${TALLYD_TEST_UNSET}x\", \"b:$${literal}\"]\n"
+      "  exact_samples: ${TALLYD_TEST_PORT}\n",
+      "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:9999"));
+  EXPECT_THAT(config->aggregation.global_tags, ElementsAre("a:x", "b:${literal}"));
+  EXPECT_EQ(config->aggregation.exact_samples, 9999);
+}
+
+TEST(ConfigTest, ExpandEnv) {
+  ScopedEnv set("TALLYD_TEST_VAR", "v");
+  ScopedEnv unset("TALLYD_TEST_UNSET", nullptr);
+  EXPECT_EQ(ExpandEnv("a${TALLYD_TEST_VAR}b").value(), "avb");
+  EXPECT_EQ(ExpandEnv("${TALLYD_TEST_UNSET}").value(), "");
+  EXPECT_EQ(ExpandEnv("$5 and $$ and $${X}").value(), "$5 and $$ and ${X}");
+  EXPECT_FALSE(ExpandEnv("${").ok());
+  EXPECT_FALSE(ExpandEnv("${1X}").ok());
+  EXPECT_FALSE(ExpandEnv("${A-B}").ok());
+}
+
+TEST(ConfigTest, ParseDuration) {
+  EXPECT_EQ(ParseDuration("10s").value(), absl::Seconds(10));
+  EXPECT_EQ(ParseDuration("500ms").value(), absl::Milliseconds(500));
+  EXPECT_EQ(ParseDuration("5m").value(), absl::Minutes(5));
+  EXPECT_EQ(ParseDuration("1h").value(), absl::Hours(1));
+  EXPECT_EQ(ParseDuration("1m30s").value(), absl::Seconds(90));
+  EXPECT_EQ(ParseDuration("1.5s").value(), absl::Milliseconds(1500));
+  EXPECT_EQ(ParseDuration("0").value(), absl::ZeroDuration());
+  for (const char* bad : {"", "10", "1.5", "s", "10 s", "-1s", "inf", "10d", "ten seconds"}) {
+    EXPECT_FALSE(ParseDuration(bad).ok()) << bad;
+  }
+}
+
+TEST(ConfigTest, ParseSize) {
+  EXPECT_EQ(ParseSize("0").value(), 0);
+  EXPECT_EQ(ParseSize("65535").value(), 65535);
+  EXPECT_EQ(ParseSize("512KiB").value(), 512 << 10);
+  EXPECT_EQ(ParseSize("8MiB").value(), 8 << 20);
+  EXPECT_EQ(ParseSize("8 MiB").value(), 8 << 20);
+  EXPECT_EQ(ParseSize("1GiB").value(), int64_t{1} << 30);
+  for (const char* bad :
+       {"", "MiB", "8MB", "8KB", "8k", "1.5MiB", "-1", "8mib", "99999999999GiB"}) {
+    EXPECT_FALSE(ParseSize(bad).ok()) << bad;
+  }
+}
+
+TEST(ConfigTest, ParseHostPort) {
+  absl::StatusOr<HostPort> parsed = ParseHostPort("0.0.0.0:8125");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->host, "0.0.0.0");
+  EXPECT_EQ(parsed->port, 8125);
+  parsed = ParseHostPort("[::1]:0");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->host, "::1");
+  EXPECT_EQ(parsed->port, 0);
+  EXPECT_TRUE(ParseHostPort("graphite.example.com:2003").ok());
+  EXPECT_TRUE(ParseHostPort("[fe80::1%eth0]:8125").ok());
+  EXPECT_TRUE(ParseHostPort("localhost:65535").ok());
+  for (const char* bad : {"", "8125", ":8125", "host:", "host:-1", "host:65536", "host:80x",
+                          "::1:8125", "[::1]8125", "[zz]:1", "1.2.3:80", "bad host:1"}) {
+    EXPECT_FALSE(ParseHostPort(bad).ok()) << bad;
+  }
+}
+
+TEST(ConfigTest, EffectiveWorkers) {
+  ListenConfig listen;
+  EXPECT_GE(EffectiveWorkers(listen), 1);
+  listen.workers = 3;
+  EXPECT_EQ(EffectiveWorkers(listen), 3);
+}
+
+TEST(ConfigTest, MissingFileIsAConfigError) {
+  absl::StatusOr<Config> config = LoadConfigFile("/nonexistent/tallyd.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("/nonexistent/tallyd.yaml: cannot read"));
+}
+
+TEST(ConfigTest, FormatConfigIsReadable) {
+  const std::string text = FormatConfig(Config{});
+  EXPECT_THAT(text, HasSubstr("flush_interval: 10s\n"));
+  EXPECT_THAT(text, HasSubstr("percentiles: [50, 90, 95, 99]\n"));
+  EXPECT_THAT(text, HasSubstr("receive_buffer: 8MiB\n"));
+  EXPECT_THAT(text, HasSubstr("unix_socket_mode: 0722\n"));
+  EXPECT_THAT(text,
+              HasSubstr("buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]"));
+}
+
+TEST(ConfigTest, FormatConfigParsesBack) {
+  ScopedEnv key("TALLYD_TEST_API_KEY", "full-key");
+  absl::StatusOr<Config> config = LoadConfigFile(kTestdata + "/full.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const std::string text = FormatConfig(*config);
+  EXPECT_THAT(text, HasSubstr("<redacted>"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("full-key")));
+  absl::StatusOr<Config> back = ParseConfigYaml(text, "formatted", nullptr, false);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << text;
+  back->datadog->api_key = "full-key";
+  EXPECT_EQ(*back, *config) << text;
+
+  back = ParseConfigYaml(FormatConfig(Config{}), "formatted");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, Config{});
+}
+
+// --- Flags ---------------------------------------------------------------------------------
+
+auto Only(std::vector<std::string> names) {
+  return [names](absl::string_view flag) {
+    return std::find(names.begin(), names.end(), flag) != names.end();
+  };
+}
+
+TEST(ConfigFlagsTest, EveryKeyHasAFlagWhoseDefaultIsTheConfigDefault) {
+  absl::FlagSaver saver;
+  Config expected;
+  expected.graphite.emplace();
+  expected.datadog.emplace();
+  expected.console.emplace();
+  Config config = expected;
+  std::vector<std::string> value_flags;
+  for (const config_internal::ConfigKey& key : config_internal::ConfigKeys()) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(key.flag);
+    ASSERT_NE(flag, nullptr) << key.flag;
+    EXPECT_THAT(flag->Help(), HasSubstr(key.path.substr(0, key.path.rfind(".enabled"))))
+        << key.flag;
+    EXPECT_EQ(flag->IsOfType<bool>(), key.kind == config_internal::KeyKind::kBool) << key.flag;
+    if (!absl::EndsWith(key.path, ".enabled")) value_flags.emplace_back(key.flag);
+  }
+  ASSERT_TRUE(ApplyFlagOverrides(config, nullptr, Only(value_flags)).ok());
+  EXPECT_EQ(config, expected);
+}
+
+TEST(ConfigFlagsTest, OverrideFileOnlyWhenSpecified) {
+  absl::FlagSaver saver;
+  ConfigOrigins origins;
+  absl::StatusOr<Config> config = ParseConfigYaml(
+      "flush_interval: 30s\naggregation:\n  exact_samples: 100\n", "t.yaml", &origins, false);
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::SetFlag(&FLAGS_flush_interval, "2s");
+  absl::SetFlag(&FLAGS_udp, "127.0.0.1:0, [::1]:0");
+  ASSERT_TRUE(ApplyFlagOverrides(*config, &origins, Only({"flush_interval", "udp"})).ok());
+  EXPECT_EQ(config->flush_interval, absl::Seconds(2));
+  EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0", "[::1]:0"));
+  EXPECT_EQ(config->aggregation.exact_samples, 100);  // --exact_samples is at its default
+  EXPECT_EQ(origins.Find("flush_interval"), "--flush_interval");
+  EXPECT_EQ(origins.Find("aggregation.exact_samples"), "t.yaml:3");
+}
+
+TEST(ConfigFlagsTest, FlagErrorsNameTheFlagAndKey) {
+  absl::FlagSaver saver;
+  Config config;
+  absl::SetFlag(&FLAGS_exact_samples, "abc");
+  absl::Status status = ApplyFlagOverrides(config, nullptr, Only({"exact_samples"}));
+  EXPECT_THAT(status.message(), HasSubstr("--exact_samples: aggregation.exact_samples: must be "
+                                          "an integer, got \"abc\""));
+
+  ConfigOrigins origins;
+  absl::SetFlag(&FLAGS_percentiles, "50,200");
+  ASSERT_TRUE(ApplyFlagOverrides(config, &origins, Only({"percentiles"})).ok());
+  status = ValidateConfig(config, &origins);
+  EXPECT_THAT(status.message(),
+              HasSubstr("--percentiles: aggregation.percentiles[1]: must be in [-100, 100]"));
+}
+
+TEST(ConfigFlagsTest, BackendFlags) {
+  absl::FlagSaver saver;
+  absl::StatusOr<Config> config = ParseConfigYaml("backends:\n  console: {}\n", "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  // A backend's key turns it on, as a section in the file does.
+  absl::SetFlag(&FLAGS_graphite_address, "carbon:2003");
+  ASSERT_TRUE(ApplyFlagOverrides(*config, nullptr, Only({"graphite_address"})).ok());
+  ASSERT_TRUE(config->graphite.has_value());
+  EXPECT_EQ(config->graphite->address, "carbon:2003");
+  EXPECT_FALSE(config->prometheus.has_value());
+  // --prometheus=false wins over a --prometheus_* flag.
+  Config defaults;
+  absl::SetFlag(&FLAGS_prometheus, false);
+  ASSERT_TRUE(
+      ApplyFlagOverrides(defaults, nullptr, Only({"prometheus", "prometheus_listen"})).ok());
+  EXPECT_FALSE(defaults.prometheus.has_value());
+}
+
+TEST(ConfigFlagsTest, NormalizeCommandLine) {
+  auto normalized = NormalizeCommandLine({"tallyd", "--check-config", "--config", "my-file.yaml",
+                                          "--flush-interval=2s", "-no-graphite", "--nodatadog",
+                                          "--percentiles", "-99,50", "--", "--not-a-flag"});
+  ASSERT_TRUE(normalized.ok()) << normalized.status();
+  EXPECT_THAT(*normalized, ElementsAre("tallyd", "--check_config", "--config", "my-file.yaml",
+                                       "--flush_interval=2s", "--nographite", "--nodatadog",
+                                       "--percentiles", "-99,50", "--", "--not-a-flag"));
+
+  normalized = NormalizeCommandLine({"tallyd", "--help=udp", "--version", "-helpfull"});
+  ASSERT_TRUE(normalized.ok()) << normalized.status();
+  EXPECT_THAT(*normalized, ElementsAre("tallyd", "--help=udp", "--version", "--helpfull"));
+
+  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--flush-intervl=2s"}).status().message(),
+              HasSubstr("unknown flag --flush-intervl"));
+  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--prometheus=maybe"}).status().message(),
+              HasSubstr("--prometheus: must be true or false"));
+  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--config"}).status().message(),
+              HasSubstr("--config needs a value"));
+}
+
+// The whole path main() takes: argv -> flags -> file -> overrides -> validation.
+TEST(ConfigFlagsTest, CommandLineOverridesFile) {
+  absl::FlagSaver saver;
+  const std::string file = kTestdata + "/spec_example.yaml";
+  ScopedEnv key("DD_API_KEY", "k");
+  std::vector<std::string> args = {"tallyd",
+                                   "--check-config",
+                                   "--config",
+                                   file,
+                                   "--flush_interval=2s",
+                                   "--udp=127.0.0.1:0",
+                                   "--no-datadog",
+                                   "--prometheus-listen=127.0.0.1:0"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  absl::StatusOr<std::vector<std::string>> positional =
+      ParseTallydCommandLine(static_cast<int>(argv.size()), argv.data());
+  ASSERT_TRUE(positional.ok()) << positional.status();
+  EXPECT_THAT(*positional, IsEmpty());
+  EXPECT_TRUE(absl::GetFlag(FLAGS_check_config));
+  EXPECT_EQ(absl::GetFlag(FLAGS_config), file);
+
+  absl::StatusOr<Config> config = LoadConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->flush_interval, absl::Seconds(2));
+  EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0"));
+  EXPECT_EQ(config->prometheus->listen, "127.0.0.1:0");
+  EXPECT_FALSE(config->datadog.has_value());
+  EXPECT_TRUE(config->graphite.has_value());                       // from the file
+  EXPECT_EQ(config->aggregation.exact_samples, 8192);              // not on the command line
+  EXPECT_EQ(config->prometheus->timer_type, TimerType::kSummary);  // from the file
+}
+
+TEST(ConfigFlagsTest, CommandLineValueErrorAfterMerge) {
+  absl::FlagSaver saver;
+  std::vector<std::string> args = {"tallyd", "--series_ttl=soon", "--max_series=0"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  ASSERT_TRUE(ParseTallydCommandLine(static_cast<int>(argv.size()), argv.data()).ok());
+  absl::StatusOr<Config> config = LoadConfigFromFlags();
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("--series_ttl: aggregation.series_ttl: must be a duration"));
+}
+
+TEST(ConfigFlagsTest, NoFileNoFlagsRunsOnDefaults) {
+  absl::FlagSaver saver;
+  absl::StatusOr<Config> config = LoadConfigFromFlags([](absl::string_view) { return false; });
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(*config, Config{});
+}
+
+}  // namespace
+}  // namespace tallyd
