@@ -1,0 +1,132 @@
+// BackendRunner: bounded queue, in-order retry with backoff, drop-oldest, rejection, stop.
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "aggregator/snapshot.h"
+#include "backends/backend.h"
+#include "gtest/gtest.h"
+
+namespace tallyd::backends {
+namespace {
+
+using aggregator::Snapshot;
+
+Flush MakeFlush(uint64_t sequence) {
+  auto s = std::make_shared<Snapshot>();
+  s->sequence = sequence;
+  return {s, nullptr};
+}
+
+// A peer whose answers the test scripts: `fail_next` failures, then deliveries. Deliver blocks
+// while `held` so the test can fill the queue deterministically.
+class ScriptedBackend : public Backend {
+ public:
+  std::string_view name() const override { return "scripted"; }
+  Delivery Deliver(const Flush& flush) override {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](bool* h) { return !*h; }, &held));
+    ++attempts;
+    if (reject_next > 0) {
+      --reject_next;
+      return Delivery::Rejected(absl::PermissionDeniedError("403"));
+    }
+    if (fail_next > 0) {
+      --fail_next;
+      return Delivery::Retry(absl::UnavailableError("down"));
+    }
+    delivered.push_back(flush.snapshot->sequence);
+    return Delivery::Delivered();
+  }
+  absl::Mutex mu;
+  bool held = false;
+  int fail_next = 0;
+  int reject_next = 0;
+  int attempts = 0;
+  std::vector<uint64_t> delivered;
+};
+
+BackoffPolicy FastBackoff() { return {absl::Milliseconds(1), absl::Milliseconds(8)}; }
+
+bool AwaitDelivered(ScriptedBackend* b, size_t n) {
+  absl::MutexLock lock(&b->mu);
+  auto done = [&]() { return b->delivered.size() >= n; };
+  return b->mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(20));
+}
+
+TEST(BackendRunnerTest, DeliversEveryFlushInOrder) {
+  auto backend = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = backend.get();
+  BackendRunner runner(std::move(backend), 6, FastBackoff());
+  for (uint64_t i = 1; i <= 5; ++i) runner.Submit(MakeFlush(i));
+  ASSERT_TRUE(AwaitDelivered(b, 5));
+  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(runner.stats().sent, 5u);
+  EXPECT_EQ(runner.stats().dropped_flushes, 0u);
+}
+
+TEST(BackendRunnerTest, RetriesFailuresAndKeepsOrder) {
+  auto backend = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = backend.get();
+  b->fail_next = 3;
+  BackendRunner runner(std::move(backend), 6, FastBackoff());
+  runner.Submit(MakeFlush(1));
+  runner.Submit(MakeFlush(2));
+  ASSERT_TRUE(AwaitDelivered(b, 2));
+  runner.Stop(absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 2}));  // each once, in order
+  EXPECT_EQ(runner.stats().errors, 3u);
+  EXPECT_EQ(runner.stats().sent, 2u);
+}
+
+TEST(BackendRunnerTest, FullQueueDropsTheOldestAndCountsIt) {
+  auto backend = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = backend.get();
+  {
+    absl::MutexLock lock(&b->mu);
+    b->held = true;  // the peer hangs: nothing leaves the queue
+  }
+  BackendRunner runner(std::move(backend), 3, FastBackoff());
+  for (uint64_t i = 1; i <= 7; ++i) runner.Submit(MakeFlush(i));
+  EXPECT_EQ(runner.stats().dropped_flushes, 4u);
+  EXPECT_EQ(runner.stats().queued, 3u);
+  {
+    absl::MutexLock lock(&b->mu);
+    b->held = false;
+  }
+  // The attempt that was in flight when its flush was dropped may still land; after it, only the
+  // newest three remain, in order.
+  ASSERT_TRUE(runner.Stop(absl::Now() + absl::Seconds(10)));
+  std::vector<uint64_t> tail(b->delivered.end() - 3, b->delivered.end());
+  EXPECT_EQ(tail, (std::vector<uint64_t>{5, 6, 7}));
+}
+
+TEST(BackendRunnerTest, RejectedFlushIsNotRetried) {
+  auto backend = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = backend.get();
+  b->reject_next = 1;
+  BackendRunner runner(std::move(backend), 6, FastBackoff());
+  runner.Submit(MakeFlush(1));
+  runner.Submit(MakeFlush(2));
+  ASSERT_TRUE(AwaitDelivered(b, 1));
+  runner.Stop(absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(b->delivered, (std::vector<uint64_t>{2}));
+  EXPECT_EQ(b->attempts, 2);
+  EXPECT_EQ(runner.stats().dropped_flushes, 1u);
+  EXPECT_EQ(runner.stats().errors, 1u);
+}
+
+TEST(BackendRunnerTest, StopGivesUpAtTheDeadlineWhenThePeerStaysDown) {
+  auto backend = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = backend.get();
+  b->fail_next = 1 << 30;
+  BackendRunner runner(std::move(backend), 6, FastBackoff());
+  runner.Submit(MakeFlush(1));
+  EXPECT_FALSE(runner.Stop(absl::Now() + absl::Milliseconds(100)));
+  EXPECT_TRUE(b->delivered.empty());
+  EXPECT_GE(runner.stats().errors, 1u);
+}
+
+}  // namespace
+}  // namespace tallyd::backends
