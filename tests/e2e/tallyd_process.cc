@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
 
 extern char** environ;
@@ -144,7 +145,7 @@ bool TallydProcess::WaitReady(absl::Duration timeout) {
       },
       timeout);
   if (!ready || exit_status_) return false;
-  for (std::string_view line : absl::StrSplit(ReadFile(dir_.File("ports")), '\n')) {
+  for (absl::string_view line : absl::StrSplit(ReadFile(dir_.File("ports")), '\n')) {
     std::vector<std::string> parts = absl::StrSplit(line, absl::MaxSplits(' ', 1));
     if (parts.size() == 2) addresses_.emplace(parts[0], parts[1]);
   }

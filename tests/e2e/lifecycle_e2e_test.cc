@@ -1,0 +1,150 @@
+// End-to-end: start-up, configuration errors, exit codes and graceful stop (SPEC 1, 6).
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/tallyd_process.h"
+
+namespace tallyd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(LifecycleE2eTest, SigtermAfterABurstLosesNothing) {
+  // A long flush interval: everything arrives in the final flush that SIGTERM triggers.
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--tcp=127.0.0.1:0", "--noprometheus", "--console",
+                        "--flush_interval=1h", "--workers=2"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  constexpr int kDatagrams = 400;
+  constexpr int kLinesPerDatagram = 25;
+  std::string datagram;
+  for (int i = 0; i < kLinesPerDatagram; ++i) absl::StrAppend(&datagram, "burst:1|c|#i:", i % 5, "\n");
+  for (int d = 0; d < kDatagrams; ++d) SendUdp(tallyd.Address("udp"), datagram);
+  SendTcp(tallyd.Address("tcp"), {"burst:1|c|#i:0\n", "burst:1|c|#i:1\n"});
+  tallyd.Signal(SIGTERM);
+  ASSERT_EQ(tallyd.WaitExit(), 0) << tallyd.Stderr();
+
+  double total = 0;
+  for (absl::string_view line : absl::StrSplit(tallyd.Stdout(), '\n')) {
+    if (line.find("\"name\":\"burst\"") == absl::string_view::npos) continue;
+    size_t at = line.find("\"count\":");
+    ASSERT_NE(at, absl::string_view::npos) << line;
+    absl::string_view rest = line.substr(at + 8);
+    double count = 0;
+    ASSERT_TRUE(absl::SimpleAtod(rest.substr(0, rest.find_first_of(",}")), &count)) << line;
+    total += count;
+  }
+  EXPECT_EQ(total, kDatagrams * kLinesPerDatagram + 2) << tallyd.Stderr();
+}
+
+TEST(LifecycleE2eTest, SigintAlsoStopsCleanly) {
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  tallyd.Signal(SIGINT);
+  EXPECT_EQ(tallyd.WaitExit(), 0);
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("stopped"));
+}
+
+TEST(LifecycleE2eTest, BadConfigKeyExitsTwoNamingFileLineAndKey) {
+  TempDir dir;
+  std::string path = dir.File("tallyd.yaml");
+  WriteFile(path, "flush_interval: 10s\naggregation:\n  exact_sampels: 10\n");
+  RunResult r = RunTallyd({"--config", path});
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_THAT(r.err, HasSubstr("tallyd.yaml:3"));
+  EXPECT_THAT(r.err, HasSubstr("aggregation.exact_sampels"));
+}
+
+TEST(LifecycleE2eTest, BadFlagValueExitsTwo) {
+  RunResult r = RunTallyd({"--flush_interval=often"});
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_THAT(r.err, HasSubstr("flush_interval"));
+  EXPECT_EQ(RunTallyd({"--no_such_flag=1"}).exit_status, 2);
+}
+
+TEST(LifecycleE2eTest, CheckConfigValidatesWithoutStarting) {
+  TempDir dir;
+  std::string good = dir.File("good.yaml");
+  WriteFile(good, "listen:\n  udp: [\"127.0.0.1:0\"]\nbackends:\n  console: {}\n");
+  RunResult ok = RunTallyd({"--check-config", "--config", good});
+  EXPECT_EQ(ok.exit_status, 0) << ok.err;
+  std::string bad = dir.File("bad.yaml");
+  WriteFile(bad, "aggregation:\n  gauge_mode: sometimes\n");
+  RunResult r = RunTallyd({"--check-config", "--config", bad});
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_THAT(r.err, HasSubstr("bad.yaml:2"));
+  EXPECT_THAT(r.err, HasSubstr("aggregation.gauge_mode"));
+}
+
+TEST(LifecycleE2eTest, VersionPrintsAndExitsZero) {
+  RunResult r = RunTallyd({"--version"});
+  EXPECT_EQ(r.exit_status, 0);
+  EXPECT_THAT(r.out, HasSubstr("tallyd"));
+}
+
+TEST(LifecycleE2eTest, UdpPortInUseExitsOneNamingTheAddress) {
+  PortHolder held(/*udp=*/true);
+  std::string address = absl::StrCat("127.0.0.1:", held.port());
+  RunResult r = RunTallyd({"--udp=" + address, "--prometheus_listen=127.0.0.1:0"});
+  EXPECT_EQ(r.exit_status, 1);
+  EXPECT_THAT(r.err, HasSubstr("udp " + address));
+  EXPECT_THAT(r.err, HasSubstr("in use"));
+}
+
+TEST(LifecycleE2eTest, PrometheusPortInUseExitsOneNamingTheAddress) {
+  PortHolder held(/*udp=*/false);
+  std::string address = absl::StrCat("127.0.0.1:", held.port());
+  RunResult r = RunTallyd({"--udp=127.0.0.1:0", "--prometheus_listen=" + address});
+  EXPECT_EQ(r.exit_status, 1);
+  EXPECT_THAT(r.err, HasSubstr(address));
+}
+
+TEST(LifecycleE2eTest, ConfigFileIsReadAndFlagsOverrideIt) {
+  TempDir dir;
+  std::string path = dir.File("tallyd.yaml");
+  WriteFile(path,
+            "flush_interval: 1h\n"
+            "listen:\n  udp: [\"127.0.0.1:0\"]\n"
+            "aggregation:\n  global_tags: [\"from:file\"]\n"
+            "backends:\n  prometheus: { listen: \"127.0.0.1:0\" }\n");
+  TallydProcess tallyd({"--config", path, "--flush_interval=200ms"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"), "cfg.hits:1|c");
+  std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
+  EXPECT_TRUE(WaitFor([&] {
+    return HttpGet(url).find("cfg_hits{from=\"file\"} 1") != std::string::npos;
+  })) << HttpGet(url);
+}
+
+TEST(LifecycleE2eTest, SighupReloadsAggregationSettings) {
+  TempDir dir;
+  std::string path = dir.File("tallyd.yaml");
+  auto write = [&](const char* tag) {
+    WriteFile(path, absl::StrCat("flush_interval: 200ms\nlisten:\n  udp: [\"127.0.0.1:0\"]\n",
+                                 "aggregation:\n  global_tags: [\"", tag, "\"]\n",
+                                 "backends:\n  prometheus: { listen: \"127.0.0.1:0\" }\n"));
+  };
+  write("gen:one");
+  TallydProcess tallyd({"--config", path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
+  SendUdp(tallyd.Address("udp"), "hup.hits:1|c");
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(url).find("hup_hits{gen=\"one\"} 1") != std::string::npos; }));
+  write("gen:two");
+  tallyd.Signal(SIGHUP);
+  // Keep sending until a flush after the reload carries the new global tag.
+  EXPECT_TRUE(WaitFor([&] {
+    SendUdp(tallyd.Address("udp"), "hup.hits:1|c");
+    return HttpGet(url).find("hup_hits{gen=\"two\"}") != std::string::npos;
+  })) << tallyd.Stderr();
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("reload"));
+}
+
+}  // namespace
+}  // namespace tallyd::testing

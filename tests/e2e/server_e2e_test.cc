@@ -1,0 +1,252 @@
+// End-to-end: the real tallyd over real sockets (UDP v4/v6, TCP, Unix), read back through a real
+// scrape of its Prometheus endpoint (SPEC 2, 3, 4.1, 5).
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/tallyd_process.h"
+
+namespace tallyd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A tallyd on loopback, port 0 everywhere, flushing every 200 ms.
+std::vector<std::string> BaseArgs(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                                   "--flush_interval=200ms", "--workers=2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+class Scraper {
+ public:
+  explicit Scraper(const TallydProcess& p) : url_("http://" + p.Address("prometheus")) {}
+  std::string Metrics() const { return HttpGet(url_ + "/metrics"); }
+  // Waits until the scrape holds `line` exactly (a whole line).
+  bool WaitForLine(const std::string& line) const {
+    return WaitFor([&] { return HasLine(Metrics(), line); });
+  }
+  static bool HasLine(const std::string& body, const std::string& line) {
+    for (absl::string_view l : absl::StrSplit(body, '\n')) {
+      if (l == line) return true;
+    }
+    return false;
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  std::string url_;
+};
+
+TEST(ServerE2eTest, EveryMetricTypeReachesTheScrapeEndpoint) {
+  TallydProcess tallyd(BaseArgs());
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  Scraper scrape(tallyd);
+  SendUdp(tallyd.Address("udp"),
+          "myapp.api.request:12.5|ms|#app:myapp,stage:prod,http_method:GET\n"
+          "myapp.hits:3|c|#app:myapp\n"
+          "myapp.hits:2|c|@0.5|#app:myapp\n"
+          "myapp.queue:17|g|#queue\n"
+          "myapp.users:alice|s\nmyapp.users:bob|s\nmyapp.users:alice|s\n"
+          "myapp.payload:100:200:300|h\n"
+          "myapp.latency:7|d\n");
+  // Counter: 3 + 2/0.5 = 7, cumulative; tags are labels, a bare tag is "true".
+  EXPECT_TRUE(scrape.WaitForLine("myapp_hits{app=\"myapp\"} 7")) << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("myapp_queue{queue=\"true\"} 17"));
+  EXPECT_TRUE(scrape.WaitForLine("myapp_users 2"));
+  // Timer: a summary in seconds.
+  EXPECT_TRUE(scrape.WaitForLine(
+      "myapp_api_request{app=\"myapp\",http_method=\"GET\",stage=\"prod\",quantile=\"0.5\"} "
+      "0.0125"));
+  EXPECT_TRUE(scrape.WaitForLine(
+      "myapp_api_request_count{app=\"myapp\",http_method=\"GET\",stage=\"prod\"} 1"));
+  // Histogram: no unit change; three samples of one line.
+  EXPECT_TRUE(scrape.WaitForLine("myapp_payload_count 3"));
+  EXPECT_TRUE(scrape.WaitForLine("myapp_payload_sum 600"));
+  EXPECT_TRUE(scrape.WaitForLine("myapp_payload{quantile=\"0.5\"} 200"));
+  EXPECT_TRUE(scrape.WaitForLine("myapp_latency_sum 7"));
+
+  // Counters stay cumulative across flushes.
+  SendUdp(tallyd.Address("udp"), "myapp.hits:1|c|#app:myapp");
+  EXPECT_TRUE(scrape.WaitForLine("myapp_hits{app=\"myapp\"} 8"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_lines_received_total{type=\"counter\"} 3"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_packets_received_total{transport=\"udp\"} 2"));
+}
+
+TEST(ServerE2eTest, HealthzAnswersOk) {
+  TallydProcess tallyd(BaseArgs());
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  long status = 0;
+  std::string body = HttpGet("http://" + tallyd.Address("prometheus") + "/healthz", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT(body, HasSubstr("ok"));
+}
+
+TEST(ServerE2eTest, ReceivesOverUdpIpv6) {
+  TallydProcess tallyd({"--udp=[::1]:0", "--prometheus_listen=127.0.0.1:0",
+                        "--flush_interval=200ms"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  ASSERT_THAT(tallyd.Address("udp"), HasSubstr("[::1]:"));
+  SendUdp(tallyd.Address("udp"), "v6.hits:5|c");
+  Scraper scrape(tallyd);
+  EXPECT_TRUE(scrape.WaitForLine("v6_hits 5")) << scrape.Metrics();
+}
+
+TEST(ServerE2eTest, ListensOnSeveralUdpAddresses) {
+  TallydProcess tallyd({"--udp=127.0.0.1:0,[::1]:0", "--prometheus_listen=127.0.0.1:0",
+                        "--flush_interval=200ms"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  std::vector<std::string> lines = absl::StrSplit(ReadFile(tallyd.dir().File("ports")), '\n');
+  std::string v4, v6;
+  for (const std::string& l : lines) {
+    if (l.rfind("udp 127.0.0.1:", 0) == 0) v4 = l.substr(4);
+    if (l.rfind("udp [::1]:", 0) == 0) v6 = l.substr(4);
+  }
+  ASSERT_FALSE(v4.empty());
+  ASSERT_FALSE(v6.empty());
+  SendUdp(v4, "both:1|c");
+  SendUdp(v6, "both:2|c");
+  EXPECT_TRUE(Scraper(tallyd).WaitForLine("both 3"));
+}
+
+TEST(ServerE2eTest, TcpJoinsLinesSplitAcrossReads) {
+  TallydProcess tallyd(BaseArgs({"--tcp=127.0.0.1:0"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  // One line cut in three writes, then two whole lines and an unterminated last one.
+  SendTcp(tallyd.Address("tcp"),
+          {"tcp.spl", "it:4|c|#k:", "v\ntcp.whole:1|c\ntcp.whole:1|c\n", "tcp.last:9|g"});
+  Scraper scrape(tallyd);
+  EXPECT_TRUE(scrape.WaitForLine("tcp_split{k=\"v\"} 4")) << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("tcp_whole 2"));
+  EXPECT_TRUE(scrape.WaitForLine("tcp_last 9"));
+}
+
+TEST(ServerE2eTest, TcpRejectsAnOverlongLineAndTheConnectionGoesOn) {
+  TallydProcess tallyd(BaseArgs({"--tcp=127.0.0.1:0", "--max_line_length=100"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  std::string long_line = "too.long:1|c|#" + std::string(300, 'x') + "\n";
+  SendTcp(tallyd.Address("tcp"), {"before:1|c\n", long_line.substr(0, 150),
+                                  long_line.substr(150), "after:1|c\n"});
+  Scraper scrape(tallyd);
+  EXPECT_TRUE(scrape.WaitForLine("after 1")) << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("before 1"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_lines_rejected_total{reason=\"line_too_long\"} 1"));
+}
+
+TEST(ServerE2eTest, ReceivesOnAUnixDatagramSocket) {
+  TempDir dir;
+  std::string path = dir.File("dsd.socket");
+  TallydProcess tallyd(BaseArgs({"--unix=" + path}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUnix(path, "uds.hits:6|c|#via:uds");
+  EXPECT_TRUE(Scraper(tallyd).WaitForLine("uds_hits{via=\"uds\"} 6"));
+}
+
+TEST(ServerE2eTest, ReplacesAStaleUnixSocketFile) {
+  TempDir dir;
+  std::string path = dir.File("dsd.socket");
+  {
+    TallydProcess first(BaseArgs({"--unix=" + path}));
+    ASSERT_TRUE(first.WaitReady()) << first.Stderr();
+  }  // SIGKILLed: the socket file stays behind
+  TallydProcess tallyd(BaseArgs({"--unix=" + path}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUnix(path, "uds.again:1|c");
+  EXPECT_TRUE(Scraper(tallyd).WaitForLine("uds_again 1"));
+}
+
+TEST(ServerE2eTest, BadLinesAreCountedByReasonAndTheirNeighboursSurvive) {
+  TallydProcess tallyd(BaseArgs());
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"),
+          "good.a:1|c\n"
+          ":1|c\n"                  // empty_name
+          "bad.value:abc|c\n"       // bad_value
+          "bad.type:1|zz\n"         // unknown_type
+          "bad.rate:1|c|@2\n"       // bad_sample_rate
+          "bad.tags:1|c|#\n"        // bad_tags
+          "good.b:2|c\r\n"
+          "bad.notype:1\n"          // missing_type
+          "good.c:3|c\n");
+  Scraper scrape(tallyd);
+  EXPECT_TRUE(scrape.WaitForLine("good_a 1")) << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("good_b 2"));
+  EXPECT_TRUE(scrape.WaitForLine("good_c 3"));
+  for (const char* reason : {"empty_name", "bad_value", "unknown_type", "bad_sample_rate",
+                             "bad_tags", "missing_type"}) {
+    EXPECT_TRUE(scrape.WaitForLine(
+        absl::StrCat("tallyd_lines_rejected_total{reason=\"", reason, "\"} 1")))
+        << reason;
+  }
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("rejected line"));
+}
+
+TEST(ServerE2eTest, OversizedDatagramIsCountedAsTruncatedNotParsed) {
+  TallydProcess tallyd(BaseArgs({"--max_packet_size=64"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  std::string big = "trunc.a:1|c\n" + std::string(100, '#') + "\ntrunc.b:1|c\n";
+  SendUdp(tallyd.Address("udp"), big);
+  SendUdp(tallyd.Address("udp"), "small:1|c");
+  Scraper scrape(tallyd);
+  EXPECT_TRUE(scrape.WaitForLine("small 1"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_packets_truncated_total{transport=\"udp\"} 1"));
+  EXPECT_THAT(scrape.Metrics(), ::testing::Not(HasSubstr("trunc_a")));
+}
+
+TEST(ServerE2eTest, IdleSeriesExpireAfterTheirTtl) {
+  TallydProcess tallyd(BaseArgs({"--series_ttl=1s"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"), "short.lived:1|c\nshort.gauge:3|g");
+  Scraper scrape(tallyd);
+  ASSERT_TRUE(scrape.WaitForLine("short_lived 1"));
+  ASSERT_TRUE(scrape.WaitForLine("short_gauge 3"));
+  // Idle: the counter keeps its total and the gauge its value until the TTL passes...
+  EXPECT_TRUE(WaitFor([&] {
+    std::string body = scrape.Metrics();
+    return body.find("short_lived") == std::string::npos &&
+           body.find("short_gauge") == std::string::npos;
+  })) << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_series_active{type=\"counter\"} 0"));
+}
+
+TEST(ServerE2eTest, MaxSeriesDropsNewSeriesAndKeepsExistingOnes) {
+  TallydProcess tallyd(BaseArgs({"--max_series=2", "--workers=1"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"), "cap.a:1|c\ncap.b:1|c");
+  Scraper scrape(tallyd);
+  ASSERT_TRUE(scrape.WaitForLine("cap_b 1"));
+  SendUdp(tallyd.Address("udp"), "cap.c:1|c\ncap.a:1|c");
+  EXPECT_TRUE(scrape.WaitForLine("cap_a 2"));
+  EXPECT_TRUE(WaitFor([&] {
+    std::string body = scrape.Metrics();
+    return body.find("tallyd_series_dropped_total 0") == std::string::npos &&
+           body.find("tallyd_series_dropped_total") != std::string::npos;
+  })) << scrape.Metrics();
+  EXPECT_THAT(scrape.Metrics(), ::testing::Not(HasSubstr("cap_c")));
+}
+
+TEST(ServerE2eTest, GlobalTagsAreAddedAndALinesOwnTagWins) {
+  TallydProcess tallyd(BaseArgs({"--global_tags=env:prod,region:eu"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"), "gt.hits:1|c|#region:us,b:2,b:2");
+  EXPECT_TRUE(Scraper(tallyd).WaitForLine("gt_hits{b=\"2\",env=\"prod\",region=\"us\"} 1"));
+}
+
+TEST(ServerE2eTest, ConsoleWritesOneJsonObjectPerSeries) {
+  TallydProcess tallyd(BaseArgs({"--console", "--noprometheus"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"), "console.hits:4|c|#a:1");
+  EXPECT_TRUE(WaitFor([&] {
+    return tallyd.Stdout().find(
+               R"({"name":"console.hits","type":"counter","tags":["a:1"],"ts":)") !=
+           std::string::npos;
+  })) << tallyd.Stdout();
+  EXPECT_THAT(tallyd.Stdout(), HasSubstr(R"("values":{"count":4,"rate":20})"));
+}
+
+}  // namespace
+}  // namespace tallyd::testing
