@@ -5,11 +5,11 @@
 #include <netinet/in.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/config.h"
 
 namespace tallyd::server {
 
@@ -40,35 +40,15 @@ std::string SocketAddress::ToString() const {
 }
 
 absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text) {
-  std::string_view host, port_text;
-  if (!text.empty() && text.front() == '[') {
-    size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return absl::InvalidArgumentError(absl::StrCat("bad address \"", std::string(text), "\": want [v6]:port"));
-    }
-    host = text.substr(1, close - 1);
-    port_text = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos || text.find(':') != colon) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad address \"", std::string(text), "\": want host:port or [v6]:port"));
-    }
-    host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
-  }
-  int port = -1;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad port in address \"", std::string(text), "\""));
-  }
-  if (host.empty()) host = "0.0.0.0";
+  // The syntax is the config module's (it validated the text already); this only resolves it.
+  absl::StatusOr<HostPort> host_port = ParseHostPort(absl::string_view(text.data(), text.size()));
+  if (!host_port.ok()) return host_port.status();
+  const std::string& host_z = host_port->host;
+  const int port = host_port->port;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
   addrinfo* result = nullptr;
-  std::string host_z(host);
   int rc = getaddrinfo(host_z.c_str(), nullptr, &hints, &result);
   if (rc != 0 || result == nullptr) {
     return absl::InvalidArgumentError(

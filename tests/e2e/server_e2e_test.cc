@@ -1,5 +1,12 @@
 // End-to-end: the real tallyd over real sockets (UDP v4/v6, TCP, Unix), read back through a real
 // scrape of its Prometheus endpoint (SPEC 2, 3, 4.1, 5).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -144,6 +151,65 @@ TEST(ServerE2eTest, ReceivesOnAUnixDatagramSocket) {
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   SendUnix(path, "uds.hits:6|c|#via:uds");
   EXPECT_TRUE(Scraper(tallyd).WaitForLine("uds_hits{via=\"uds\"} 6"));
+}
+
+// A connected TCP client that stays open; Closed() tells whether the server hung up.
+class TcpClient {
+ public:
+  explicit TcpClient(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~TcpClient() { close(fd_); }
+  bool connected() const { return connected_; }
+  bool Closed() const {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 0) != 1) return false;
+    char c;
+    return recv(fd_, &c, 1, MSG_DONTWAIT) == 0 || (p.revents & (POLLHUP | POLLERR));
+  }
+  void Send(const std::string& s) { send(fd_, s.data(), s.size(), MSG_NOSIGNAL); }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+TEST(ServerE2eTest, TcpConnectionsOverTheLimitAreClosedAndCounted) {
+  TallydProcess tallyd(BaseArgs({"--tcp=127.0.0.1:0", "--tcp_max_connections=1"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  Scraper scrape(tallyd);
+  TcpClient first(tallyd.Port("tcp"));
+  ASSERT_TRUE(first.connected());
+  first.Send("limit.first:1|c\n");
+  ASSERT_TRUE(scrape.WaitForLine("limit_first 1"));  // the first connection is accepted
+  TcpClient second(tallyd.Port("tcp"));
+  EXPECT_TRUE(WaitFor([&] { return second.Closed(); }));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_tcp_connections_rejected_total 1"));
+  first.Send("limit.first:1|c\n");
+  EXPECT_TRUE(scrape.WaitForLine("limit_first 2"));
+}
+
+TEST(ServerE2eTest, IdleTcpConnectionsAreClosed) {
+  TallydProcess tallyd(BaseArgs({"--tcp=127.0.0.1:0", "--tcp_idle_timeout=300ms"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  TcpClient client(tallyd.Port("tcp"));
+  ASSERT_TRUE(client.connected());
+  EXPECT_TRUE(WaitFor([&] { return client.Closed(); }, absl::Seconds(10)));
+}
+
+TEST(ServerE2eTest, UnixSocketGetsTheConfiguredMode) {
+  TempDir dir;
+  std::string path = dir.File("dsd.socket");
+  TallydProcess tallyd(BaseArgs({"--unix=" + path, "--unix_socket_mode=0760"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0760u);
 }
 
 TEST(ServerE2eTest, ReplacesAStaleUnixSocketFile) {
