@@ -51,8 +51,8 @@ struct Flush {
 struct Delivery {
   enum class Outcome { kDelivered, kRetry, kRejected };
   Outcome outcome = Outcome::kDelivered;
-  absl::Status error;             // why, when not delivered (logged by the runner)
-  absl::Duration retry_after;     // a peer's back-off request (429 Retry-After); 0: use backoff
+  absl::Status error;          // why, when not delivered (logged by the runner)
+  absl::Duration retry_after;  // a peer's back-off request (429 Retry-After); 0: use backoff
   static Delivery Delivered() { return {}; }
   static Delivery Retry(absl::Status error, absl::Duration after = absl::ZeroDuration()) {
     return {Outcome::kRetry, std::move(error), after};

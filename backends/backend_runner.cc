@@ -1,6 +1,7 @@
+#include <glog/logging.h>
+
 #include <algorithm>
 
-#include <glog/logging.h>
 #include "backends/backend.h"
 
 namespace tallyd::backends {
@@ -50,9 +51,8 @@ void BackendRunner::Run() {
     Flush next;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || stopping_;
-      };
+      auto ready = [this]()
+                       ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty() || (stopping_ && absl::Now() >= deadline_)) return;
       next = queue_.front();  // stays queued until delivered, so a full queue drops the oldest
@@ -80,8 +80,8 @@ void BackendRunner::Run() {
     }
     absl::Duration wait = result.retry_after > absl::ZeroDuration() ? result.retry_after : delay;
     delay = std::min(delay * 2, backoff_.max);
-    LOG_EVERY_T(WARNING, 10) << backend_->name() << ": " << result.error << "; "
-                                 << queue_.size() << " flushes queued, retrying in " << wait;
+    LOG_EVERY_T(WARNING, 10) << backend_->name() << ": " << result.error << "; " << queue_.size()
+                             << " flushes queued, retrying in " << wait;
     // Sleep for the backoff, but wake for a stop whose deadline has passed.
     absl::Time until = std::min(absl::Now() + wait, deadline_);
     auto stop_due = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {

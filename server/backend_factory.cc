@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "backends/console.h"
+#include "backends/datadog.h"
+#include "backends/graphite.h"
 #include "backends/prometheus.h"
 
 namespace tallyd::server {
@@ -32,10 +34,66 @@ absl::StatusOr<std::vector<std::unique_ptr<backends::BackendRunner>>> StartBacke
         std::make_unique<backends::ConsoleBackend>(options), 6));
   }
   if (config.graphite) {
-    return absl::UnimplementedError("the graphite backend is not built yet (issue 4)");
+    const GraphiteConfig& graphite = *config.graphite;
+    backends::GraphiteOptions options;
+    options.address = graphite.address;
+    options.format.legacy_namespace = graphite.legacy_namespace;
+    options.format.tags = graphite.tags == GraphiteTags::kGraphite;
+    options.format.global_prefix = graphite.global_prefix;
+    options.format.prefix_counter = graphite.prefix_counter;
+    options.format.prefix_timer = graphite.prefix_timer;
+    options.format.prefix_gauge = graphite.prefix_gauge;
+    options.format.prefix_set = graphite.prefix_set;
+    options.format.global_suffix = graphite.global_suffix;
+    options.format.self_metrics = graphite.self_metrics;
+    options.connect_timeout = graphite.connect_timeout;
+    options.write_timeout = graphite.write_timeout;
+    auto backend = backends::GraphiteBackend::Create(std::move(options));
+    if (!backend.ok()) return backend.status();
+    runners.push_back(std::make_unique<backends::BackendRunner>(std::move(*backend),
+                                                                graphite.max_buffered_flushes));
   }
   if (config.datadog) {
-    return absl::UnimplementedError("the datadog backend is not built yet (issue 4)");
+    const DatadogConfig& dd = *config.datadog;
+    backends::DatadogOptions options;
+    options.url = dd.url;
+    options.api_key = dd.api_key;
+    options.compression = dd.compression == Compression::kZstd ? backends::DatadogCompression::kZstd
+                          : dd.compression == Compression::kNone
+                              ? backends::DatadogCompression::kNone
+                              : backends::DatadogCompression::kDeflate;
+    options.timeout = dd.timeout;
+    options.format.host = dd.host;
+    options.format.percentiles = dd.datadog_percentiles;
+    options.format.self_metrics = dd.self_metrics;
+    options.format.aggregates.clear();
+    for (HistogramAggregate aggregate : dd.histogram_aggregates) {
+      using backends::DatadogAggregate;
+      switch (aggregate) {
+        case HistogramAggregate::kMax:
+          options.format.aggregates.push_back(DatadogAggregate::kMax);
+          break;
+        case HistogramAggregate::kMedian:
+          options.format.aggregates.push_back(DatadogAggregate::kMedian);
+          break;
+        case HistogramAggregate::kAvg:
+          options.format.aggregates.push_back(DatadogAggregate::kAvg);
+          break;
+        case HistogramAggregate::kCount:
+          options.format.aggregates.push_back(DatadogAggregate::kCount);
+          break;
+        case HistogramAggregate::kMin:
+          options.format.aggregates.push_back(DatadogAggregate::kMin);
+          break;
+        case HistogramAggregate::kSum:
+          options.format.aggregates.push_back(DatadogAggregate::kSum);
+          break;
+      }
+    }
+    auto backend = backends::DatadogBackend::Create(std::move(options));
+    if (!backend.ok()) return backend.status();
+    runners.push_back(
+        std::make_unique<backends::BackendRunner>(std::move(*backend), dd.max_buffered_flushes));
   }
   return runners;
 }

@@ -43,8 +43,7 @@ absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buff
   return fd;
 }
 
-absl::StatusOr<int> OpenUnixDatagramSocket(const std::string& path, int mode,
-                                           int receive_buffer) {
+absl::StatusOr<int> OpenUnixDatagramSocket(const std::string& path, int mode, int receive_buffer) {
   std::string name = absl::StrCat("unix ", path);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -76,9 +75,8 @@ absl::StatusOr<int> OpenUnixDatagramSocket(const std::string& path, int mode,
   return fd;
 }
 
-DatagramReader::DatagramReader(uv_loop_t* loop, int fd, Transport transport,
-                               size_t max_packet_size, DatagramSink* sink,
-                               IngestCounters* counters)
+DatagramReader::DatagramReader(uv_loop_t* loop, int fd, Transport transport, size_t max_packet_size,
+                               DatagramSink* sink, IngestCounters* counters)
     : fd_(fd),
       transport_(transport),
       max_packet_size_(max_packet_size),

@@ -49,8 +49,7 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
             sum([t](const IngestCounters& c) -> auto& { return c.bytes[t]; }), {label});
     out.Add("tallyd_packets_truncated_total",
             "Datagrams longer than max_packet_size, dropped whole.", kCounter,
-            sum([t](const IngestCounters& c) -> auto& { return c.packets_truncated[t]; }),
-            {label});
+            sum([t](const IngestCounters& c) -> auto& { return c.packets_truncated[t]; }), {label});
   }
   for (int m = 0; m < protocol::kMetricTypeCount; ++m) {
     out.Add("tallyd_lines_received_total", "Lines accepted, by type.", kCounter,
@@ -58,8 +57,7 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
             {{"type", std::string(protocol::MetricTypeName(protocol::MetricType(m)))}});
   }
   out.Add("tallyd_lines_received_total", "Lines accepted, by type.", kCounter,
-          sum([](const IngestCounters& c) -> auto& { return c.event_lines; }),
-          {{"type", "event"}});
+          sum([](const IngestCounters& c) -> auto& { return c.event_lines; }), {{"type", "event"}});
   out.Add("tallyd_lines_received_total", "Lines accepted, by type.", kCounter,
           sum([](const IngestCounters& c) -> auto& { return c.service_check_lines; }),
           {{"type", "service_check"}});
@@ -68,10 +66,10 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
             sum([r](const IngestCounters& c) -> auto& { return c.rejected[r]; }),
             {{"reason", std::string(protocol::RejectReasonName(protocol::RejectReason(r)))}});
   }
-  out.Add("tallyd_unknown_fields_total", "Optional line fields not understood (ignored).",
-          kCounter, sum([](const IngestCounters& c) -> auto& { return c.unknown_fields; }));
-  out.Add("tallyd_udp_kernel_drops_total", "Datagrams the kernel dropped (SO_RXQ_OVFL).",
-          kCounter, sum([](const IngestCounters& c) -> auto& { return c.kernel_drops; }));
+  out.Add("tallyd_unknown_fields_total", "Optional line fields not understood (ignored).", kCounter,
+          sum([](const IngestCounters& c) -> auto& { return c.unknown_fields; }));
+  out.Add("tallyd_udp_kernel_drops_total", "Datagrams the kernel dropped (SO_RXQ_OVFL).", kCounter,
+          sum([](const IngestCounters& c) -> auto& { return c.kernel_drops; }));
   out.Add("tallyd_tcp_connections_rejected_total", "TCP connections over tcp_max_connections.",
           kCounter,
           sum([](const IngestCounters& c) -> auto& { return c.tcp_connections_rejected; }));
@@ -85,9 +83,8 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
   out.Add("tallyd_timestamped_points_dropped_total",
           "Client-timestamped samples over the per-interval bound.", kCounter,
           static_cast<double>(points_dropped_));
-  out.Add("tallyd_events_dropped_total",
-          "Events and service checks over the per-interval bound.", kCounter,
-          static_cast<double>(events_dropped_));
+  out.Add("tallyd_events_dropped_total", "Events and service checks over the per-interval bound.",
+          kCounter, static_cast<double>(events_dropped_));
   out.Add("tallyd_flush_duration_seconds", "Time the last flush took to merge and hand over.",
           kGauge, absl::ToDoubleSeconds(flush_duration));
   for (const BackendReport& b : backends) {

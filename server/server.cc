@@ -112,8 +112,8 @@ absl::Status Server::Start() {
   // SIGTERM right after start-up still gets the graceful stop.
   uv_timer_init(&loop_, &flush_timer_);
   flush_timer_.data = this;
-  for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM}, {&sigint_, SIGINT},
-                                {&sighup_, SIGHUP}}) {
+  for (auto [handle, signum] :
+       {std::pair{&sigterm_, SIGTERM}, {&sigint_, SIGINT}, {&sighup_, SIGHUP}}) {
     uv_signal_init(&loop_, handle);
     handle->data = this;
     uv_signal_start(handle, &Server::OnSignal, signum);
@@ -126,9 +126,9 @@ int Server::Run() {
   // Flushes fall on multiples of the interval on the wall clock (SPEC 3), as Etsy's and the
   // Agent's do, so every host's points line up.
   const absl::Time now = absl::Now();
-  next_flush_ = absl::FromUnixNanos((absl::ToUnixNanos(now) / absl::ToInt64Nanoseconds(
-                                         config_.flush_interval) + 1) *
-                                    absl::ToInt64Nanoseconds(config_.flush_interval));
+  next_flush_ = absl::FromUnixNanos(
+      (absl::ToUnixNanos(now) / absl::ToInt64Nanoseconds(config_.flush_interval) + 1) *
+      absl::ToInt64Nanoseconds(config_.flush_interval));
   ScheduleFlush();
   LOG(INFO) << "tallyd running: " << workers_.size() << " workers, flush every "
             << config_.flush_interval;
@@ -171,8 +171,8 @@ void Server::FlushOnce(absl::Time flush_time, bool final) {
     reports.push_back({std::string(b->name()), b->stats()});
     events_forwarded |= b->backend().forwards_events();
   }
-  auto self_metrics = self_metrics_.Collect(counters, *snapshot, absl::Now() - started, reports,
-                                            events_forwarded);
+  auto self_metrics =
+      self_metrics_.Collect(counters, *snapshot, absl::Now() - started, reports, events_forwarded);
   for (auto& b : backends_) b->Submit({snapshot, self_metrics});
 }
 
@@ -219,6 +219,32 @@ void Server::BeginShutdown() {
   }
 }
 
+void Server::RestartBackends(const Config& fresh) {
+  // The old backends first deliver what they hold (bounded by shutdown_timeout), then go: a
+  // listening backend must release its port before its successor binds it.
+  const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
+  for (auto& b : backends_) b->Stop(deadline);
+  backends_.clear();
+  std::vector<std::string> bound;
+  auto started = StartBackends(fresh, &bound);
+  if (!started.ok()) {
+    LOG(ERROR) << "reload: " << started.status().message() << "; restarting the previous backends";
+    started = StartBackends(config_, &bound);
+    if (!started.ok()) {
+      LOG(ERROR) << "reload: previous backends failed too: " << started.status().message();
+      return;
+    }
+  } else {
+    config_.prometheus = fresh.prometheus;
+    config_.graphite = fresh.graphite;
+    config_.datadog = fresh.datadog;
+    config_.console = fresh.console;
+    LOG(INFO) << "reload: backends restarted with the new settings";
+  }
+  backends_ = std::move(*started);
+  for (const std::string& b : bound) LOG(INFO) << "listening: " << b;
+}
+
 void Server::Reload() {
   LOG(INFO) << "SIGHUP: reloading the configuration";
   absl::StatusOr<Config> fresh = LoadConfigFromFlags();
@@ -231,7 +257,7 @@ void Server::Reload() {
   }
   if (fresh->prometheus != config_.prometheus || fresh->graphite != config_.graphite ||
       fresh->datadog != config_.datadog || fresh->console != config_.console) {
-    LOG(WARNING) << "reload: backend changes need a restart; not applied";
+    RestartBackends(*fresh);
   }
   if (!(fresh->aggregation == config_.aggregation)) {
     aggregator_->UpdateOptions(ToAggregatorOptions(fresh->aggregation));

@@ -48,6 +48,7 @@ class Server {
   void ScheduleFlush();
   void FlushOnce(absl::Time flush_time, bool final);
   void Reload();
+  void RestartBackends(const Config& fresh);
   void BeginShutdown();
 
   Config config_;

@@ -15,7 +15,8 @@ namespace tallyd::server {
 
 int SocketAddress::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
   return 0;
 }
 
@@ -51,8 +52,8 @@ absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text) {
   addrinfo* result = nullptr;
   int rc = getaddrinfo(host_z.c_str(), nullptr, &hints, &result);
   if (rc != 0 || result == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot resolve host in address \"", std::string(text), "\": ", gai_strerror(rc)));
+    return absl::InvalidArgumentError(absl::StrCat("cannot resolve host in address \"",
+                                                   std::string(text), "\": ", gai_strerror(rc)));
   }
   SocketAddress address;
   std::memcpy(&address.storage, result->ai_addr, result->ai_addrlen);

@@ -14,8 +14,7 @@ namespace {
 void LogRejected(protocol::RejectReason reason, std::string_view line) {
   constexpr size_t kShown = 200;
   LOG_EVERY_T(WARNING, 10) << "rejected line (" << protocol::RejectReasonName(reason)
-                           << "): " << line.substr(0, kShown)
-                           << (line.size() > kShown ? "..." : "")
+                           << "): " << line.substr(0, kShown) << (line.size() > kShown ? "..." : "")
                            << " (further rejections this interval are counted, not logged)";
 }
 
@@ -42,9 +41,8 @@ void Worker::AddTcpSocket(int fd) { tcp_fds_.push_back(fd); }
 
 absl::Status Worker::Start() {
   for (auto& [fd, transport] : datagram_fds_) {
-    readers_.push_back(std::make_unique<DatagramReader>(&loop_, fd, transport,
-                                                        options_.max_packet_size, this,
-                                                        &counters_));
+    readers_.push_back(std::make_unique<DatagramReader>(
+        &loop_, fd, transport, options_.max_packet_size, this, &counters_));
     readers_.back()->Start();
   }
   datagram_fds_.clear();  // owned by the readers now

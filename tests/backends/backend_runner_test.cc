@@ -25,7 +25,8 @@ class ScriptedBackend : public Backend {
   std::string_view name() const override { return "scripted"; }
   Delivery Deliver(const Flush& flush) override {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](bool* h) { return !*h; }, &held));
+    mu.Await(absl::Condition(
+        +[](bool* h) { return !*h; }, &held));
     ++attempts;
     if (reject_next > 0) {
       --reject_next;

@@ -24,7 +24,8 @@ TEST(LifecycleE2eTest, SigtermAfterABurstLosesNothing) {
   constexpr int kDatagrams = 400;
   constexpr int kLinesPerDatagram = 25;
   std::string datagram;
-  for (int i = 0; i < kLinesPerDatagram; ++i) absl::StrAppend(&datagram, "burst:1|c|#i:", i % 5, "\n");
+  for (int i = 0; i < kLinesPerDatagram; ++i)
+    absl::StrAppend(&datagram, "burst:1|c|#i:", i % 5, "\n");
   for (int d = 0; d < kDatagrams; ++d) SendUdp(tallyd.Address("udp"), datagram);
   SendTcp(tallyd.Address("tcp"), {"burst:1|c|#i:0\n", "burst:1|c|#i:1\n"});
   tallyd.Signal(SIGTERM);
@@ -135,7 +136,8 @@ TEST(LifecycleE2eTest, SighupReloadsAggregationSettings) {
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
   SendUdp(tallyd.Address("udp"), "hup.hits:1|c");
-  ASSERT_TRUE(WaitFor([&] { return HttpGet(url).find("hup_hits{gen=\"one\"} 1") != std::string::npos; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return HttpGet(url).find("hup_hits{gen=\"one\"} 1") != std::string::npos; }));
   write("gen:two");
   tallyd.Signal(SIGHUP);
   // Keep sending until a flush after the reload carries the new global tag.
@@ -144,6 +146,22 @@ TEST(LifecycleE2eTest, SighupReloadsAggregationSettings) {
     return HttpGet(url).find("hup_hits{gen=\"two\"}") != std::string::npos;
   })) << tallyd.Stderr();
   EXPECT_THAT(tallyd.Stderr(), HasSubstr("reload"));
+}
+
+TEST(LifecycleE2eTest, SighupRestartsChangedBackends) {
+  TempDir dir;
+  std::string path = dir.File("tallyd.yaml");
+  std::string base = "flush_interval: 200ms\nlisten:\n  udp: [\"127.0.0.1:0\"]\nbackends:\n";
+  WriteFile(path, base + "  prometheus: { listen: \"127.0.0.1:0\" }\n");
+  TallydProcess tallyd({"--config", path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  WriteFile(path, base + "  console: {}\n");
+  tallyd.Signal(SIGHUP);
+  EXPECT_TRUE(WaitFor([&] {
+    SendUdp(tallyd.Address("udp"), "hup.console:1|c");
+    return tallyd.Stdout().find("\"name\":\"hup.console\"") != std::string::npos;
+  })) << tallyd.Stderr();
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("backends restarted"));
 }
 
 }  // namespace

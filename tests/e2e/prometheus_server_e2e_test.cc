@@ -26,8 +26,8 @@ TEST(PrometheusServerE2eTest, RealPrometheusScrapesTallyd) {
     GTEST_SKIP() << kPrometheus << " is not installed (Debian package `prometheus`; "
                  << "scripts/setup.sh installs it where the package is available)";
   }
-  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
-                        "--flush_interval=200ms"});
+  TallydProcess tallyd(
+      {"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0", "--flush_interval=200ms"});
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
 
   TempDir dir;
@@ -41,11 +41,9 @@ TEST(PrometheusServerE2eTest, RealPrometheusScrapesTallyd) {
     web_port = probe.port();
   }
   std::string web = absl::StrCat("127.0.0.1:", web_port);
-  std::vector<std::string> args = {kPrometheus,
-                                   "--config.file=" + dir.File("prometheus.yml"),
+  std::vector<std::string> args = {kPrometheus, "--config.file=" + dir.File("prometheus.yml"),
                                    "--storage.tsdb.path=" + dir.File("data"),
-                                   "--web.listen-address=" + web,
-                                   "--log.level=warn"};
+                                   "--web.listen-address=" + web, "--log.level=warn"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -94,8 +94,8 @@ TEST(ServerE2eTest, HealthzAnswersOk) {
 }
 
 TEST(ServerE2eTest, ReceivesOverUdpIpv6) {
-  TallydProcess tallyd({"--udp=[::1]:0", "--prometheus_listen=127.0.0.1:0",
-                        "--flush_interval=200ms"});
+  TallydProcess tallyd(
+      {"--udp=[::1]:0", "--prometheus_listen=127.0.0.1:0", "--flush_interval=200ms"});
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   ASSERT_THAT(tallyd.Address("udp"), HasSubstr("[::1]:"));
   SendUdp(tallyd.Address("udp"), "v6.hits:5|c");
@@ -104,8 +104,8 @@ TEST(ServerE2eTest, ReceivesOverUdpIpv6) {
 }
 
 TEST(ServerE2eTest, ListensOnSeveralUdpAddresses) {
-  TallydProcess tallyd({"--udp=127.0.0.1:0,[::1]:0", "--prometheus_listen=127.0.0.1:0",
-                        "--flush_interval=200ms"});
+  TallydProcess tallyd(
+      {"--udp=127.0.0.1:0,[::1]:0", "--prometheus_listen=127.0.0.1:0", "--flush_interval=200ms"});
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   std::vector<std::string> lines = absl::StrSplit(ReadFile(tallyd.dir().File("ports")), '\n');
   std::string v4, v6;
@@ -136,8 +136,8 @@ TEST(ServerE2eTest, TcpRejectsAnOverlongLineAndTheConnectionGoesOn) {
   TallydProcess tallyd(BaseArgs({"--tcp=127.0.0.1:0", "--max_line_length=100"}));
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   std::string long_line = "too.long:1|c|#" + std::string(300, 'x') + "\n";
-  SendTcp(tallyd.Address("tcp"), {"before:1|c\n", long_line.substr(0, 150),
-                                  long_line.substr(150), "after:1|c\n"});
+  SendTcp(tallyd.Address("tcp"),
+          {"before:1|c\n", long_line.substr(0, 150), long_line.substr(150), "after:1|c\n"});
   Scraper scrape(tallyd);
   EXPECT_TRUE(scrape.WaitForLine("after 1")) << scrape.Metrics();
   EXPECT_TRUE(scrape.WaitForLine("before 1"));
@@ -230,22 +230,22 @@ TEST(ServerE2eTest, BadLinesAreCountedByReasonAndTheirNeighboursSurvive) {
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   SendUdp(tallyd.Address("udp"),
           "good.a:1|c\n"
-          ":1|c\n"                  // empty_name
-          "bad.value:abc|c\n"       // bad_value
-          "bad.type:1|zz\n"         // unknown_type
-          "bad.rate:1|c|@2\n"       // bad_sample_rate
-          "bad.tags:1|c|#\n"        // bad_tags
+          ":1|c\n"             // empty_name
+          "bad.value:abc|c\n"  // bad_value
+          "bad.type:1|zz\n"    // unknown_type
+          "bad.rate:1|c|@2\n"  // bad_sample_rate
+          "bad.tags:1|c|#\n"   // bad_tags
           "good.b:2|c\r\n"
-          "bad.notype:1\n"          // missing_type
+          "bad.notype:1\n"  // missing_type
           "good.c:3|c\n");
   Scraper scrape(tallyd);
   EXPECT_TRUE(scrape.WaitForLine("good_a 1")) << scrape.Metrics();
   EXPECT_TRUE(scrape.WaitForLine("good_b 2"));
   EXPECT_TRUE(scrape.WaitForLine("good_c 3"));
-  for (const char* reason : {"empty_name", "bad_value", "unknown_type", "bad_sample_rate",
-                             "bad_tags", "missing_type"}) {
-    EXPECT_TRUE(scrape.WaitForLine(
-        absl::StrCat("tallyd_lines_rejected_total{reason=\"", reason, "\"} 1")))
+  for (const char* reason :
+       {"empty_name", "bad_value", "unknown_type", "bad_sample_rate", "bad_tags", "missing_type"}) {
+    EXPECT_TRUE(
+        scrape.WaitForLine(absl::StrCat("tallyd_lines_rejected_total{reason=\"", reason, "\"} 1")))
         << reason;
   }
   EXPECT_THAT(tallyd.Stderr(), HasSubstr("rejected line"));
