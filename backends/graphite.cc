@@ -1,0 +1,271 @@
+#include "backends/graphite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <linux/sockios.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace tallyd::backends {
+namespace {
+
+// One send() at most this much, so the acknowledged count is sampled often on big flushes.
+constexpr size_t kMaxWriteChunk = 256 << 10;
+
+// poll() timeout for the time left until `deadline`, rounded up so we never spin on 0.
+int PollMillis(absl::Time deadline) {
+  absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) return 0;
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1 << 30));
+}
+
+}  // namespace
+
+void GraphitePayload::Reset(std::string bytes) {
+  bytes_ = std::move(bytes);
+  sent_ = 0;
+  acknowledged_ = 0;
+}
+
+void GraphitePayload::Sent(size_t n) { sent_ = std::min(bytes_.size(), sent_ + n); }
+
+void GraphitePayload::Unacknowledged(size_t unacknowledged) {
+  size_t acked = sent_ - std::min(sent_, unacknowledged);
+  acknowledged_ = std::max(acknowledged_, acked);
+}
+
+void GraphitePayload::Rewind() {
+  // The start of the line holding the first unacknowledged byte.
+  size_t start = 0;
+  if (acknowledged_ > 0) {
+    size_t newline = std::string_view(bytes_).substr(0, acknowledged_).rfind('\n');
+    start = newline == std::string_view::npos ? 0 : newline + 1;
+  }
+  sent_ = start;
+  acknowledged_ = start;
+}
+
+absl::StatusOr<std::unique_ptr<GraphiteBackend>> GraphiteBackend::Create(GraphiteOptions options) {
+  std::string_view address = options.address;
+  size_t colon = address.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? "" : address.substr(0, colon);
+  std::string_view port = colon == std::string_view::npos ? "" : address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port_number = 0;
+  if (host.empty() ||
+      !absl::SimpleAtoi(absl::string_view(port.data(), port.size()), &port_number) ||
+      port_number < 1 || port_number > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("graphite address \"", std::string(address),
+                                                   "\": expected host:port with a port 1-65535"));
+  }
+  if (options.connect_timeout <= absl::ZeroDuration() ||
+      options.write_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("graphite: connect_timeout and write_timeout must be > 0");
+  }
+  return std::unique_ptr<GraphiteBackend>(
+      new GraphiteBackend(std::move(options), std::string(host), std::string(port)));
+}
+
+GraphiteBackend::GraphiteBackend(GraphiteOptions options, std::string host, std::string port)
+    : options_(std::move(options)), host_(std::move(host)), port_(std::move(port)) {}
+
+GraphiteBackend::~GraphiteBackend() {
+  if (fd_ >= 0) close(fd_);
+}
+
+GraphiteBackendStats GraphiteBackend::stats() const {
+  GraphiteBackendStats s;
+  s.connects = stats_.connects.load(std::memory_order_relaxed);
+  s.connect_failures = stats_.connect_failures.load(std::memory_order_relaxed);
+  s.disconnects = stats_.disconnects.load(std::memory_order_relaxed);
+  s.bytes_written = stats_.bytes_written.load(std::memory_order_relaxed);
+  s.bytes_rewritten = stats_.bytes_rewritten.load(std::memory_order_relaxed);
+  s.lines = stats_.lines.load(std::memory_order_relaxed);
+  s.invalid_names = stats_.invalid_names.load(std::memory_order_relaxed);
+  s.dropped_tags = stats_.dropped_tags.load(std::memory_order_relaxed);
+  s.non_finite_values = stats_.non_finite_values.load(std::memory_order_relaxed);
+  return s;
+}
+
+absl::Status GraphiteBackend::Error(std::string_view what, int error) const {
+  return absl::UnavailableError(absl::StrCat("graphite ", options_.address, ": ", std::string(what),
+                                             ": ", std::strerror(error)));
+}
+
+Delivery GraphiteBackend::Deliver(const Flush& flush) {
+  if (flush.snapshot != current_.snapshot || flush.self_metrics != current_.self_metrics ||
+      (flush.snapshot == nullptr && flush.self_metrics == nullptr)) {
+    // A new flush (the previous one was delivered, or dropped from the runner's queue).
+    GraphiteFormatStats format_stats;
+    payload_.Reset(FormatGraphite(flush, options_.format, &format_stats));
+    current_ = flush;
+    stats_.lines.fetch_add(format_stats.lines, std::memory_order_relaxed);
+    stats_.invalid_names.fetch_add(format_stats.invalid_names, std::memory_order_relaxed);
+    stats_.dropped_tags.fetch_add(format_stats.dropped_tags, std::memory_order_relaxed);
+    stats_.non_finite_values.fetch_add(format_stats.non_finite_values, std::memory_order_relaxed);
+    if (format_stats.invalid_names + format_stats.dropped_tags + format_stats.non_finite_values >
+        0) {
+      LOG_EVERY_T(WARNING, 60) << "graphite: left out " << format_stats.invalid_names
+                               << " series with an empty name after sanitizing, "
+                               << format_stats.dropped_tags << " empty tags and "
+                               << format_stats.non_finite_values << " non-finite values";
+    }
+  }
+  if (fd_ >= 0 && PeerClosed()) Abort();
+  if (fd_ < 0) {
+    if (absl::Status status = Connect(); !status.ok()) {
+      stats_.connect_failures.fetch_add(1, std::memory_order_relaxed);
+      return Delivery::Retry(std::move(status));
+    }
+  }
+  if (absl::Status status = WritePayload(); !status.ok()) {
+    size_t before = payload_.sent();
+    payload_.Rewind();
+    stats_.bytes_rewritten.fetch_add(before - payload_.sent(), std::memory_order_relaxed);
+    Abort();
+    return Delivery::Retry(absl::UnavailableError(
+        absl::StrCat(status.message(), " (", payload_.sent(), " of ", payload_.size(),
+                     " bytes of this flush acknowledged, resuming there)")));
+  }
+  current_ = Flush{};  // release the snapshot; the next Deliver is a new flush
+  payload_.Reset({});
+  return Delivery::Delivered();
+}
+
+absl::Status GraphiteBackend::Connect() {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &found); rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("graphite ", options_.address, ": resolving: ", gai_strerror(rc)));
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, &freeaddrinfo);
+  absl::Time deadline = absl::Now() + options_.connect_timeout;
+  absl::Status last = absl::UnavailableError(
+      absl::StrCat("graphite ", options_.address, ": no address to connect to"));
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last = Error("socket", errno);
+      continue;
+    }
+    if (options_.send_buffer_bytes > 0) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options_.send_buffer_bytes,
+                 sizeof(options_.send_buffer_bytes));
+    }
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc < 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      do {
+        rc = poll(&p, 1, PollMillis(deadline));
+      } while (rc < 0 && errno == EINTR);
+      if (rc == 0) {
+        close(fd);
+        last = absl::DeadlineExceededError(
+            absl::StrCat("graphite ", options_.address, ": connect timed out after ",
+                         absl::FormatDuration(options_.connect_timeout)));
+        break;  // the time is spent; the runner retries later
+      }
+      int error = 0;
+      socklen_t length = sizeof(error);
+      if (rc < 0) {
+        error = errno;
+      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
+        error = errno;
+      }
+      rc = error == 0 ? 0 : -1;
+      errno = error;
+    }
+    if (rc < 0) {
+      last = Error("connect", errno);
+      close(fd);
+      continue;
+    }
+    fd_ = fd;
+    stats_.connects.fetch_add(1, std::memory_order_relaxed);
+    VLOG(1) << "graphite: connected to " << options_.address;
+    return absl::OkStatus();
+  }
+  return last;
+}
+
+bool GraphiteBackend::PeerClosed() {
+  // Carbon never writes: anything readable is EOF, an error, or bytes to discard.
+  char buffer[512];
+  while (true) {
+    ssize_t n = recv(fd_, buffer, sizeof(buffer), MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n == 0) return true;
+    if (errno == EINTR) continue;
+    return errno != EAGAIN && errno != EWOULDBLOCK;
+  }
+}
+
+void GraphiteBackend::SampleUnacknowledged() {
+  int unacknowledged = 0;
+  if (ioctl(fd_, SIOCOUTQ, &unacknowledged) == 0 && unacknowledged >= 0) {
+    payload_.Unacknowledged(static_cast<size_t>(unacknowledged));
+  }
+}
+
+absl::Status GraphiteBackend::WritePayload() {
+  absl::Time deadline = absl::Now() + options_.write_timeout;  // without progress
+  while (!payload_.done()) {
+    std::string_view unsent = payload_.unsent();
+    ssize_t n = send(fd_, unsent.data(), std::min(unsent.size(), kMaxWriteChunk),
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      payload_.Sent(static_cast<size_t>(n));
+      stats_.bytes_written.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      SampleUnacknowledged();
+      deadline = absl::Now() + options_.write_timeout;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return Error("write", errno);
+    pollfd p{fd_, POLLOUT, 0};
+    int rc;
+    do {
+      rc = poll(&p, 1, PollMillis(deadline));
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return Error("poll", errno);
+    if (rc == 0) {
+      SampleUnacknowledged();  // the peer's window is full: what it holds is acknowledged
+      return absl::DeadlineExceededError(
+          absl::StrCat("graphite ", options_.address, ": write made no progress for ",
+                       absl::FormatDuration(options_.write_timeout), " (the peer is not reading)"));
+    }
+    // Writable, or an error/hang-up that the next send() reports.
+  }
+  return absl::OkStatus();
+}
+
+void GraphiteBackend::Abort() {
+  if (fd_ < 0) return;
+  // Reset rather than linger: the peer may never read what is still queued.
+  linger reset{1, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  close(fd_);
+  fd_ = -1;
+  stats_.disconnects.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace tallyd::backends

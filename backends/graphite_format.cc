@@ -1,0 +1,392 @@
+#include "backends/graphite_format.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+#include <vector>
+
+#include "aggregator/snapshot.h"
+
+namespace tallyd::backends {
+namespace {
+
+using aggregator::MetricType;
+
+bool IsAsciiSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+bool IsAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Etsy's three replacements in one pass. `semicolon` is what a ';' becomes (kept in names, where
+// it starts Etsy-style tags; '_' in tags); `keep_equals` keeps '='.
+void AppendSanitized(std::string& out, std::string_view text, char semicolon, bool keep_equals) {
+  bool in_space = false;
+  for (char c : text) {
+    if (IsAsciiSpace(c)) {
+      if (!in_space) out.push_back('_');
+      in_space = true;
+      continue;
+    }
+    in_space = false;  // any other character ends the run, even one removed below (as in Etsy)
+    if (c == '/') {
+      out.push_back('-');
+    } else if (IsAlnum(c) || c == '_' || c == '-' || c == '.') {
+      out.push_back(c);
+    } else if (c == ';') {
+      if (semicolon != '\0') out.push_back(semicolon);
+    } else if (c == '=' && keep_equals) {
+      out.push_back(c);
+    }
+  }
+}
+
+std::string JoinNamespace(std::initializer_list<std::string_view> parts) {
+  std::string joined;
+  for (std::string_view part : parts) {
+    if (part.empty()) continue;  // Etsy pushes a prefix only when it is not ""
+    if (!joined.empty()) joined.push_back('.');
+    joined.append(part);
+  }
+  return joined;
+}
+
+std::string SanitizeOption(std::string_view text) {
+  std::string out;
+  AppendSanitized(out, text, '\0', false);
+  return out;
+}
+
+// Writes the lines of one flush. Scratch buffers are reused from series to series.
+class GraphiteWriter {
+ public:
+  GraphiteWriter(const GraphiteFormatOptions& options, GraphiteFormatStats& stats, std::string& out)
+      : options_(options), stats_(stats), out_(out) {
+    std::string global = SanitizeOption(options.global_prefix);
+    if (options.legacy_namespace) {
+      counter_rate_ns_ = "stats";
+      counter_count_ns_ = "stats_counts";
+      timer_ns_ = "stats.timers";
+      gauge_ns_ = "stats.gauges";
+      set_ns_ = "stats.sets";
+      self_ns_ = "stats.tallyd";  // Etsy: 'stats.' + prefixStats, whatever global_prefix is
+    } else {
+      counter_rate_ns_ = JoinNamespace({global, SanitizeOption(options.prefix_counter)});
+      counter_count_ns_ = counter_rate_ns_;
+      timer_ns_ = JoinNamespace({global, SanitizeOption(options.prefix_timer)});
+      gauge_ns_ = JoinNamespace({global, SanitizeOption(options.prefix_gauge)});
+      set_ns_ = JoinNamespace({global, SanitizeOption(options.prefix_set)});
+      self_ns_ = JoinNamespace({global, "tallyd"});
+    }
+    std::string suffix = SanitizeOption(options.global_suffix);
+    if (!suffix.empty()) suffix_ = "." + suffix;
+  }
+
+  void WriteSeries(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& series) {
+    if (!BeginSeries(*series.key)) return;
+    timestamp_ = snapshot.flush_unix_seconds;
+    switch (series.key->type) {
+      case MetricType::kCounter:
+        WriteCounter(series.value, series.rate);
+        break;
+      case MetricType::kGauge:
+        Line(gauge_ns_, {}, series.value);
+        break;
+      case MetricType::kSet:
+        Line(set_ns_, "count", series.idle ? 0 : series.value);
+        break;
+      case MetricType::kTimer:
+      case MetricType::kHistogram:
+      case MetricType::kDistribution: {
+        const aggregator::SampleSummary* summary = snapshot.SummaryOf(series);
+        if (series.idle || summary == nullptr) {
+          Line(timer_ns_, "count", 0);
+          Line(timer_ns_, "count_ps", 0);
+        } else {
+          WriteSummary(snapshot, *summary);
+        }
+        break;
+      }
+    }
+  }
+
+  void WritePoint(const aggregator::Snapshot& snapshot, const aggregator::TimedPoint& point) {
+    if (!BeginSeries(*point.key)) return;
+    timestamp_ = point.timestamp;
+    double seconds = absl::ToDoubleSeconds(snapshot.interval);
+    double v = point.value;
+    double per_second = seconds > 0 ? v / seconds : v;
+    switch (point.key->type) {
+      case MetricType::kCounter:
+        WriteCounter(v, per_second);
+        break;
+      case MetricType::kGauge:
+        Line(gauge_ns_, {}, v);
+        break;
+      case MetricType::kSet:
+        Line(set_ns_, "count", v);
+        break;
+      case MetricType::kTimer:
+      case MetricType::kHistogram:
+      case MetricType::kDistribution: {
+        // What Etsy reports for an interval holding this one sample.
+        aggregator::SampleSummary one;
+        one.count = 1;
+        one.count_ps = seconds > 0 ? 1 / seconds : 1;
+        one.sum = v;
+        one.sum_squares = v * v;
+        one.lower = one.upper = one.mean = one.median = v;
+        one.std = 0;
+        one.samples = 1;
+        one.percentiles.assign(snapshot.percentiles.size(),
+                               aggregator::PercentileValue{true, 1, v, v, v, v * v});
+        WriteSummary(snapshot, one);
+        break;
+      }
+    }
+  }
+
+  void WriteSelfMetric(const SelfMetric& metric, int64_t timestamp) {
+    std::string_view name = metric.name;
+    if (name.substr(0, 7) == "tallyd_") name.remove_prefix(7);
+    name_.clear();
+    AppendSanitized(name_, name, '\0', false);
+    tags_.clear();
+    if (options_.tags) {
+      for (const auto& [key, value] : metric.labels) AddTag(key, value);
+    }
+    if (!FinishSeries()) return;
+    timestamp_ = timestamp;
+    Line(self_ns_, {}, metric.value);
+  }
+
+ private:
+  // Sanitizes the series' name and builds its tag suffix; false (counted) if nothing is left.
+  bool BeginSeries(const aggregator::SeriesKey& key) {
+    std::string sanitized = SanitizeGraphiteName(key.name);
+    std::string_view rest = sanitized;
+    size_t semicolon = rest.find(';');
+    name_.assign(rest.substr(0, semicolon));
+    tags_.clear();
+    if (!options_.tags) return FinishSeries();
+    // Etsy-style tags already in the name: "name;k=v;bare".
+    while (semicolon != std::string_view::npos) {
+      rest.remove_prefix(semicolon + 1);
+      semicolon = rest.find(';');
+      std::string_view segment = rest.substr(0, semicolon);
+      if (segment.empty()) continue;
+      size_t equals = segment.find('=');
+      if (equals == std::string_view::npos) {
+        AddTag(segment, "true");
+      } else {
+        AddTag(segment.substr(0, equals), segment.substr(equals + 1));
+      }
+    }
+    key.ForEachTag([&](const aggregator::TagView& tag) {
+      AddTag(tag.key, tag.bare ? std::string_view("true") : tag.value);
+    });
+    return FinishSeries();
+  }
+
+  void AddTag(std::string_view key, std::string_view value) {
+    std::pair<std::string, std::string> tag;
+    AppendSanitized(tag.first, key, '_', false);
+    AppendSanitized(tag.second, value, '_', true);
+    if (tag.first.empty() || tag.second.empty()) {
+      ++stats_.dropped_tags;
+      return;
+    }
+    tags_.push_back(std::move(tag));
+  }
+
+  bool FinishSeries() {
+    if (name_.empty()) {
+      ++stats_.invalid_names;
+      return false;
+    }
+    std::sort(tags_.begin(), tags_.end());
+    tag_suffix_.clear();
+    for (size_t i = 0; i < tags_.size(); ++i) {
+      if (i > 0 && tags_[i].first == tags_[i - 1].first) continue;  // one value per key
+      tag_suffix_.push_back(';');
+      tag_suffix_.append(tags_[i].first);
+      tag_suffix_.push_back('=');
+      tag_suffix_.append(tags_[i].second);
+    }
+    return true;
+  }
+
+  void WriteCounter(double count, double rate) {
+    if (options_.legacy_namespace) {
+      Line(counter_rate_ns_, {}, rate);
+      Line(counter_count_ns_, {}, count);
+    } else {
+      Line(counter_rate_ns_, "rate", rate);
+      Line(counter_count_ns_, "count", count);
+    }
+  }
+
+  void WriteSummary(const aggregator::Snapshot& snapshot, const aggregator::SampleSummary& s) {
+    size_t n = std::min(s.percentiles.size(), snapshot.percentiles.size());
+    for (size_t i = 0; i < n; ++i) {
+      const aggregator::PercentileValue& value = s.percentiles[i];
+      if (!value.present) continue;
+      const aggregator::PercentileSpec& spec = snapshot.percentiles[i];
+      Line(timer_ns_, spec.count_name, value.count);
+      Line(timer_ns_, spec.mean_name, value.mean);
+      Line(timer_ns_, spec.bound_name, value.bound);
+      Line(timer_ns_, spec.sum_name, value.sum);
+      Line(timer_ns_, spec.sum_squares_name, value.sum_squares);
+    }
+    Line(timer_ns_, "std", s.std);
+    Line(timer_ns_, "upper", s.upper);
+    Line(timer_ns_, "lower", s.lower);
+    Line(timer_ns_, "count", s.count);
+    Line(timer_ns_, "count_ps", s.count_ps);
+    Line(timer_ns_, "sum", s.sum);
+    Line(timer_ns_, "sum_squares", s.sum_squares);
+    Line(timer_ns_, "mean", s.mean);
+    Line(timer_ns_, "median", s.median);
+  }
+
+  // `<ns>.<name>[.<stat>]<suffix><tags> <value> <timestamp>\n`
+  void Line(std::string_view ns, std::string_view stat, double value) {
+    if (!std::isfinite(value)) {
+      ++stats_.non_finite_values;
+      return;
+    }
+    if (!ns.empty()) {
+      out_.append(ns);
+      out_.push_back('.');
+    }
+    out_.append(name_);
+    if (!stat.empty()) {
+      out_.push_back('.');
+      out_.append(stat);
+    }
+    out_.append(suffix_);
+    out_.append(tag_suffix_);
+    out_.push_back(' ');
+    AppendGraphiteNumber(out_, value);
+    out_.push_back(' ');
+    char buffer[24];
+    auto result = std::to_chars(buffer, buffer + sizeof(buffer), timestamp_);
+    out_.append(buffer, result.ptr);
+    out_.push_back('\n');
+    ++stats_.lines;
+  }
+
+  const GraphiteFormatOptions& options_;
+  GraphiteFormatStats& stats_;
+  std::string& out_;
+  std::string counter_rate_ns_, counter_count_ns_, timer_ns_, gauge_ns_, set_ns_, self_ns_;
+  std::string suffix_;
+  // The current series.
+  std::string name_;
+  std::vector<std::pair<std::string, std::string>> tags_;
+  std::string tag_suffix_;
+  int64_t timestamp_ = 0;
+};
+
+int TypeGroup(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return 0;
+    case MetricType::kTimer:
+    case MetricType::kHistogram:
+    case MetricType::kDistribution:
+      return 1;
+    case MetricType::kGauge:
+      return 2;
+    case MetricType::kSet:
+      return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string SanitizeGraphiteName(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  AppendSanitized(out, name, ';', true);
+  return out;
+}
+
+void AppendGraphiteNumber(std::string& out, double value) {
+  if (value == 0) {  // 0 and -0
+    out.push_back('0');
+    return;
+  }
+  // The shortest round-trip digits and exponent, then laid out as ECMAScript Number::toString.
+  char buffer[40];
+  auto result =
+      std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::scientific);
+  std::string_view text(buffer, result.ptr - buffer);  // "-d.ddde+XX"
+  if (text.front() == '-') {
+    out.push_back('-');
+    text.remove_prefix(1);
+  }
+  size_t e = text.find('e');
+  std::string digits;
+  for (char c : text.substr(0, e)) {
+    if (c != '.') digits.push_back(c);
+  }
+  int exponent = std::atoi(std::string(text.substr(e + 1)).c_str());
+  int k = static_cast<int>(digits.size());
+  int n = exponent + 1;  // the decimal point sits after n digits
+  if (k <= n && n <= 21) {
+    out.append(digits);
+    out.append(static_cast<size_t>(n - k), '0');
+  } else if (0 < n && n <= 21) {
+    out.append(digits, 0, static_cast<size_t>(n));
+    out.push_back('.');
+    out.append(digits, static_cast<size_t>(n));
+  } else if (-6 < n && n <= 0) {
+    out.append("0.");
+    out.append(static_cast<size_t>(-n), '0');
+    out.append(digits);
+  } else {
+    out.push_back(digits[0]);
+    if (k > 1) {
+      out.push_back('.');
+      out.append(digits, 1);
+    }
+    out.push_back('e');
+    out.push_back(n - 1 >= 0 ? '+' : '-');
+    out.append(std::to_string(std::abs(n - 1)));
+  }
+}
+
+std::string FormatGraphite(const Flush& flush, const GraphiteFormatOptions& options,
+                           GraphiteFormatStats* stats) {
+  GraphiteFormatStats local;
+  GraphiteFormatStats& counted = stats != nullptr ? *stats : local;
+  std::string out;
+  GraphiteWriter writer(options, counted, out);
+  int64_t ts = 0;
+  if (flush.snapshot != nullptr) {
+    const aggregator::Snapshot& snapshot = *flush.snapshot;
+    ts = snapshot.flush_unix_seconds;
+    for (int group = 0; group < 4; ++group) {
+      for (const aggregator::SeriesValue& series : snapshot.series) {
+        if (series.key != nullptr && TypeGroup(series.key->type) == group) {
+          writer.WriteSeries(snapshot, series);
+        }
+      }
+    }
+    for (const aggregator::TimedPoint& point : snapshot.timestamped_points) {
+      if (point.key != nullptr) writer.WritePoint(snapshot, point);
+    }
+  }
+  if (options.self_metrics && flush.self_metrics != nullptr) {
+    for (const SelfMetric& metric : *flush.self_metrics) writer.WriteSelfMetric(metric, ts);
+  }
+  return out;
+}
+
+}  // namespace tallyd::backends

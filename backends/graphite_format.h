@@ -1,0 +1,89 @@
+// backends/graphite_format.h: one flush -> Carbon plaintext lines (`path value timestamp\n`), with
+// the paths of Etsy statsd 0.9.0's graphite backend (SPEC 4.2). Pure: no sockets, no clock; the
+// transport (backends/graphite.h) sends the bytes, tests compare them with golden strings.
+//
+// Paths (`<name>` sanitized as Etsy does, see SanitizeGraphiteName; `<sfx>` is "." global_suffix
+// when global_suffix is not empty; `;tags` the Graphite 1.1 tags, see below):
+//   legacy_namespace: true (Etsy's default)   legacy_namespace: false (P = global_prefix)
+//   counter  stats.<name><sfx>                 P.prefix_counter.<name>.rate<sfx>
+//            stats_counts.<name><sfx>          P.prefix_counter.<name>.count<sfx>
+//   timer    stats.timers.<name>.<stat><sfx>   P.prefix_timer.<name>.<stat><sfx>
+//   gauge    stats.gauges.<name><sfx>          P.prefix_gauge.<name><sfx>
+//   set      stats.sets.<name>.count<sfx>      P.prefix_set.<name>.count<sfx>
+//   self     stats.tallyd.<metric><sfx>        P.tallyd.<metric><sfx>
+// As in Etsy, legacy_namespace ignores global_prefix and prefix_*, and an empty prefix is left
+// out with its dot (global_prefix "" and prefix_counter "" give `<name>.rate`).
+//
+// Choices where Etsy has nothing to copy (README):
+// - Histograms and distributions are written exactly as timers, under the timer namespace (Etsy
+//   has only `ms`); a timer and a histogram of the same name therefore share paths.
+// - Timer stats come in Etsy's order: per present percentile count_p, mean_p, upper_p (lower_topP),
+//   sum_p, sum_squares_p, then std, upper, lower, count, count_ps, sum, sum_squares, mean, median.
+//   An idle timer/histogram/distribution writes only count 0 and count_ps 0, an idle set count 0.
+// - Series are written grouped as Etsy does (counters, timers, gauges, sets), in snapshot order
+//   within a group, then client-timestamped points, then tallyd's own metrics.
+// - A client-timestamped point (|T) carries its own timestamp: a counter point writes the rate
+//   (value / flush interval) and count paths, a gauge point the gauge path, a set point the set
+//   count, a timer/histogram/distribution point the stats of a one-sample timer (as Etsy reports
+//   an interval holding that one sample). Points of one series with the same second overwrite
+//   each other in Graphite.
+// - tallyd's own metrics (SPEC 5) drop their "tallyd_" prefix and keep their Prometheus suffix
+//   (`stats.tallyd.packets_received_total;transport=udp`); counters are running totals.
+// - Tags (`tags: graphite`): the series' tags plus any Etsy-style tags already in the name
+//   (`name;k=v`, which Etsy passes through) are written after the whole path, `;key=value`,
+//   sorted by key then value, one per key (the first after sorting; Graphite keeps one value per
+//   key). A bare tag `key` becomes `key=true`. Keys are sanitized like names without `;` and `=`,
+//   values keep `=` (Etsy turns the tag's first `:` into `=` and removes later ones); a `;` in a
+//   tag becomes `_` as in Etsy. A tag whose key or value is empty after that is dropped (Graphite
+//   rejects it). `tags: none` drops every tag, name-embedded ones included.
+// - Values are printed as JavaScript prints numbers (what Etsy sends): the shortest digits that
+//   read back to the same double, fixed notation for 1e-6 <= |v| < 1e21 (integers without ".0"),
+//   exponent notation outside ("1e+21", "1.5e-7"); -0 prints as 0. Graphite's float() reads every
+//   form back exactly. A non-finite value is not written (counted).
+// - A series whose name is empty after sanitizing is not written (counted); Etsy would write
+//   `stats..` paths that Graphite cannot query.
+#ifndef TALLYD_BACKENDS_GRAPHITE_FORMAT_H_
+#define TALLYD_BACKENDS_GRAPHITE_FORMAT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "backends/backend.h"
+
+namespace tallyd::backends {
+
+struct GraphiteFormatOptions {
+  bool legacy_namespace = true;
+  bool tags = true;  // false: `tags: none`
+  std::string global_prefix = "stats";
+  std::string prefix_counter = "counters";
+  std::string prefix_timer = "timers";
+  std::string prefix_gauge = "gauges";
+  std::string prefix_set = "sets";
+  std::string global_suffix{};  // "" writes no suffix (Etsy: unset)
+  bool self_metrics = true;
+};
+
+// What formatting one flush left out, for the backend's counters.
+struct GraphiteFormatStats {
+  uint64_t lines = 0;
+  uint64_t invalid_names = 0;      // series or metrics skipped: empty name after sanitizing
+  uint64_t dropped_tags = 0;       // tags skipped: empty key or value after sanitizing
+  uint64_t non_finite_values = 0;  // lines skipped: NaN or infinite value
+};
+
+// The Carbon plaintext of one flush, each line ending in '\n'. `stats` may be null.
+std::string FormatGraphite(const Flush& flush, const GraphiteFormatOptions& options,
+                           GraphiteFormatStats* stats = nullptr);
+
+// Etsy's key sanitizing: each run of whitespace -> '_', '/' -> '-', then every character outside
+// [A-Za-z0-9_.;=-] removed.
+std::string SanitizeGraphiteName(std::string_view name);
+
+// Appends `value` as JavaScript's Number#toString would (see above). `value` must be finite.
+void AppendGraphiteNumber(std::string& out, double value);
+
+}  // namespace tallyd::backends
+
+#endif  // TALLYD_BACKENDS_GRAPHITE_FORMAT_H_

@@ -1,0 +1,394 @@
+// The Datadog backend against a local HTTP server: headers, compression, bodies, retry
+// classification, resuming a partly sent flush, timeouts and splitting.
+#include "backends/datadog.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "aggregator/snapshot.h"
+#include "tests/backends/test_http_server.h"
+#include "tests/backends/test_json.h"
+
+namespace tallyd::backends {
+namespace {
+
+using aggregator::MetricType;
+using aggregator::SeriesKey;
+using aggregator::SeriesValue;
+using aggregator::Snapshot;
+using ::testing::HasSubstr;
+using testing::HttpRequest;
+using testing::HttpResponse;
+using testing::Json;
+using ::testing::Not;
+using testing::ParseJson;
+using testing::TestHttpServer;
+
+constexpr char kApiKey[] = "abcdef0123456789secret";
+
+std::shared_ptr<const SeriesKey> Key(MetricType type, std::string name, std::string tags = "") {
+  auto key = std::make_shared<SeriesKey>();
+  key->type = type;
+  key->name = std::move(name);
+  key->tags = std::move(tags);
+  return key;
+}
+
+// A flush that reaches every endpoint: a counter, a distribution, a service check, an event.
+Flush FullFlush(uint64_t sequence) {
+  auto s = std::make_shared<Snapshot>();
+  s->sequence = sequence;
+  s->flush_unix_seconds = 1700000000 + 10 * static_cast<int64_t>(sequence);
+  s->flush_time = absl::FromUnixSeconds(s->flush_unix_seconds);
+  s->interval = absl::Seconds(10);
+  SeriesValue counter;
+  counter.key = Key(MetricType::kCounter, "requests", "env:test");
+  counter.value = 30;
+  counter.rate = 3;
+  s->series.push_back(counter);
+  aggregator::SampleSummary summary;
+  summary.samples = 3;
+  summary.count = 3;
+  summary.distribution = aggregator::ValueDistribution::Exact({1, 2, 3});
+  s->summaries.push_back(summary);
+  SeriesValue distribution;
+  distribution.key = Key(MetricType::kDistribution, "latency");
+  distribution.summary = 0;
+  s->series.push_back(distribution);
+  aggregator::ServiceCheckRecord check;
+  check.name = "app.up";
+  check.status = 1;
+  s->service_checks.push_back(check);
+  aggregator::EventRecord event;
+  event.title = "flush " + std::to_string(sequence);
+  event.text = "hello";
+  s->events.push_back(event);
+  return {s, nullptr};
+}
+
+HttpResponse Respond(int status, std::string body = "{}",
+                     std::vector<std::pair<std::string, std::string>> headers = {},
+                     absl::Duration delay = absl::ZeroDuration()) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  response.headers = std::move(headers);
+  response.delay = delay;
+  return response;
+}
+
+class DatadogBackendTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<DatadogBackend> Make(
+      DatadogCompression compression = DatadogCompression::kDeflate,
+      absl::Duration timeout = absl::Seconds(5)) {
+    DatadogOptions options;
+    options.url = server_.url() + "/";
+    options.api_key = kApiKey;
+    options.compression = compression;
+    options.timeout = timeout;
+    options.format.host = "test-host";
+    return MakeWith(std::move(options));
+  }
+
+  std::unique_ptr<DatadogBackend> MakeWith(DatadogOptions options) {
+    auto backend = DatadogBackend::Create(std::move(options));
+    EXPECT_TRUE(backend.ok()) << backend.status();
+    return backend.ok() ? std::move(*backend) : nullptr;
+  }
+
+  // Every request decoded and parsed; fails the test on a bad body.
+  static Json Parsed(const HttpRequest& request) {
+    EXPECT_EQ(request.decode_error, "") << request.path;
+    std::optional<Json> json = ParseJson(request.decoded);
+    EXPECT_TRUE(json.has_value()) << request.path << ": " << request.decoded;
+    return json.value_or(Json{});
+  }
+
+  static std::vector<std::string> Paths(const std::vector<HttpRequest>& requests) {
+    std::vector<std::string> paths;
+    for (const HttpRequest& r : requests) paths.push_back(r.path);
+    return paths;
+  }
+
+  TestHttpServer server_;
+};
+
+TEST_F(DatadogBackendTest, PostsEveryEndpointWithHeadersOverOneConnection) {
+  auto backend = Make();
+  ASSERT_NE(backend, nullptr);
+  Delivery result = backend->Deliver(FullFlush(1));
+  EXPECT_EQ(result.outcome, Delivery::Outcome::kDelivered) << result.error;
+  std::vector<HttpRequest> requests = server_.requests();
+  EXPECT_THAT(Paths(requests),
+              ::testing::ElementsAre("/api/v2/series", "/api/v1/distribution_points",
+                                     "/api/v1/check_run", "/api/v1/events"));
+  for (const HttpRequest& r : requests) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.Header("dd-api-key"), kApiKey);
+    EXPECT_EQ(r.Header("content-type"), "application/json");
+    EXPECT_EQ(r.Header("content-encoding"), "deflate");
+    EXPECT_EQ(r.Header("user-agent"), "tallyd");
+    EXPECT_EQ(r.connection, 1) << "the connection is kept alive and reused";
+  }
+  Json series = Parsed(requests[0]);
+  const Json& counter = series["series"][0];
+  EXPECT_EQ(counter["metric"].string, "requests");
+  EXPECT_EQ(counter["type"].number, 2);
+  EXPECT_EQ(counter["interval"].number, 10);
+  EXPECT_EQ(counter["points"][0]["timestamp"].number, 1700000010);
+  EXPECT_EQ(counter["points"][0]["value"].number, 3);
+  EXPECT_EQ(counter["resources"][0]["name"].string, "test-host");
+  EXPECT_EQ(counter["tags"][0].string, "env:test");
+
+  Json dist = Parsed(requests[1]);
+  EXPECT_EQ(dist["series"][0]["metric"].string, "latency");
+  EXPECT_EQ(dist["series"][0]["points"][0][1].size(), 3u);
+  EXPECT_EQ(dist["series"][0]["type"].string, "distribution");
+
+  Json checks = Parsed(requests[2]);
+  EXPECT_EQ(checks[0]["check"].string, "app.up");
+  EXPECT_EQ(checks[0]["status"].number, 1);
+  EXPECT_EQ(checks[0]["host_name"].string, "test-host");
+
+  Json event = Parsed(requests[3]);
+  EXPECT_EQ(event["title"].string, "flush 1");
+  EXPECT_EQ(event["host"].string, "test-host");
+
+  backend->Deliver(FullFlush(2));
+  EXPECT_EQ(server_.connections(), 1);
+  EXPECT_EQ(backend->stats().requests_sent, 8u);
+}
+
+TEST_F(DatadogBackendTest, ZstdOnlyWhereDocumented) {
+  auto backend = Make(DatadogCompression::kZstd);
+  EXPECT_EQ(backend->Deliver(FullFlush(1)).outcome, Delivery::Outcome::kDelivered);
+  std::vector<HttpRequest> requests = server_.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  EXPECT_EQ(requests[0].Header("content-encoding"), "zstd1");
+  for (size_t i = 1; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].Header("content-encoding"), "deflate") << requests[i].path;
+  }
+  for (const HttpRequest& r : requests) Parsed(r);
+}
+
+TEST_F(DatadogBackendTest, NoCompression) {
+  auto backend = Make(DatadogCompression::kNone);
+  EXPECT_EQ(backend->Deliver(FullFlush(1)).outcome, Delivery::Outcome::kDelivered);
+  for (const HttpRequest& r : server_.requests()) {
+    EXPECT_FALSE(r.headers.count("content-encoding")) << r.path;
+    EXPECT_EQ(r.body, r.decoded);
+    Parsed(r);
+  }
+}
+
+TEST_F(DatadogBackendTest, ServerErrorRetriesOnlyTheUnsentRequestsThenDeliversInOrder) {
+  server_.Enqueue({});                    // series: 200
+  server_.Enqueue(Respond(500, "oops"));  // distribution_points: 500
+  BackendRunner runner(Make(), 6, {absl::Milliseconds(10), absl::Milliseconds(50)});
+  runner.Submit(FullFlush(1));
+  runner.Submit(FullFlush(2));
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (runner.stats().sent < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  BackendStats stats = runner.stats();
+  EXPECT_EQ(stats.sent, 2u);
+  EXPECT_EQ(stats.errors, 1u);
+  std::vector<HttpRequest> requests = server_.requests();
+  // The series of flush 1 went through before the 500: it is not sent again.
+  EXPECT_THAT(Paths(requests),
+              ::testing::ElementsAre(
+                  "/api/v2/series", "/api/v1/distribution_points", "/api/v1/distribution_points",
+                  "/api/v1/check_run", "/api/v1/events", "/api/v2/series",
+                  "/api/v1/distribution_points", "/api/v1/check_run", "/api/v1/events"));
+  ASSERT_EQ(requests.size(), 9u);
+  EXPECT_EQ(Parsed(requests[4])["title"].string, "flush 1");
+  EXPECT_EQ(Parsed(requests[8])["title"].string, "flush 2");
+  runner.Stop(absl::Now());
+}
+
+TEST_F(DatadogBackendTest, TooManyRequestsHonoursRetryAfter) {
+  auto backend = Make();
+  Flush flush = FullFlush(1);
+  server_.Enqueue(Respond(429, "{}", {{"Retry-After", "7"}}));
+  Delivery first = backend->Deliver(flush);
+  EXPECT_EQ(first.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(first.retry_after, absl::Seconds(7));
+  EXPECT_EQ(first.error.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(first.error.message(), HasSubstr("HTTP 429"));
+
+  server_.Enqueue({});
+  server_.Enqueue(Respond(429, "{}", {{"X-RateLimit-Reset", "3"}}));
+  Delivery second = backend->Deliver(flush);
+  EXPECT_EQ(second.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(second.retry_after, absl::Seconds(3));
+
+  EXPECT_EQ(backend->Deliver(flush).outcome, Delivery::Outcome::kDelivered);
+  EXPECT_THAT(
+      Paths(server_.requests()),
+      ::testing::ElementsAre("/api/v2/series", "/api/v2/series", "/api/v1/distribution_points",
+                             "/api/v1/distribution_points", "/api/v1/check_run", "/api/v1/events"));
+}
+
+TEST_F(DatadogBackendTest, RetrySameFlushResumes) {
+  auto backend = Make();
+  Flush flush = FullFlush(1);
+  server_.Enqueue({});
+  server_.Enqueue({});
+  server_.Enqueue(Respond(429, "{}", {{"Retry-After", "1"}}));  // check_run
+  EXPECT_EQ(backend->Deliver(flush).outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(backend->Deliver(flush).outcome, Delivery::Outcome::kDelivered);
+  EXPECT_THAT(Paths(server_.requests()),
+              ::testing::ElementsAre("/api/v2/series", "/api/v1/distribution_points",
+                                     "/api/v1/check_run", "/api/v1/check_run", "/api/v1/events"));
+}
+
+TEST_F(DatadogBackendTest, ForbiddenIsRejectedNotRetriedAndTheKeyIsRedacted) {
+  server_.Enqueue(Respond(403, std::string("{\"errors\":[\"Forbidden: key ") + kApiKey + "\"]}"));
+  BackendRunner runner(Make(), 6, {absl::Milliseconds(10), absl::Milliseconds(50)});
+  runner.Submit(FullFlush(1));
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (runner.stats().dropped_flushes < 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  absl::SleepFor(absl::Milliseconds(100));  // no retry follows
+  BackendStats stats = runner.stats();
+  EXPECT_EQ(stats.dropped_flushes, 1u);
+  EXPECT_EQ(stats.errors, 1u);
+  EXPECT_EQ(stats.sent, 0u);
+  EXPECT_EQ(server_.requests().size(), 1u);  // the rest of the flush is not tried with a bad key
+  runner.Stop(absl::Now());
+
+  auto backend = Make();
+  server_.Enqueue(Respond(403, std::string("{\"errors\":[\"Forbidden: key ") + kApiKey + "\"]}"));
+  Delivery result = backend->Deliver(FullFlush(2));
+  EXPECT_EQ(result.outcome, Delivery::Outcome::kRejected);
+  EXPECT_THAT(result.error.message(), HasSubstr("HTTP 403"));
+  EXPECT_THAT(result.error.message(), HasSubstr("Forbidden: key <redacted>"));
+  EXPECT_THAT(result.error.message(), Not(HasSubstr(kApiKey)));
+  EXPECT_EQ(backend->stats().requests_rejected, 4u);
+}
+
+TEST_F(DatadogBackendTest, OtherClientErrorRejectsThatRequestButSendsTheRest) {
+  auto backend = Make();
+  server_.Enqueue({});
+  server_.Enqueue(Respond(400, "{\"errors\":[\"bad points\"]}"));
+  Delivery result = backend->Deliver(FullFlush(1));
+  EXPECT_EQ(result.outcome, Delivery::Outcome::kRejected);
+  EXPECT_THAT(result.error.message(), HasSubstr("/api/v1/distribution_points: HTTP 400"));
+  EXPECT_THAT(result.error.message(), HasSubstr("bad points"));
+  EXPECT_EQ(server_.requests().size(), 4u);
+  DatadogStats stats = backend->stats();
+  EXPECT_EQ(stats.requests_sent, 3u);
+  EXPECT_EQ(stats.requests_rejected, 1u);
+  // The next flush starts afresh.
+  EXPECT_EQ(backend->Deliver(FullFlush(2)).outcome, Delivery::Outcome::kDelivered);
+}
+
+TEST_F(DatadogBackendTest, HangingPeerTimesOutAndRetries) {
+  auto backend = Make(DatadogCompression::kDeflate, absl::Milliseconds(300));
+  server_.Enqueue(Respond(200, "{}", {}, absl::Seconds(3)));
+  Flush flush = FullFlush(1);
+  absl::Time start = absl::Now();
+  Delivery result = backend->Deliver(flush);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(result.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(result.error.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(result.error.message(), HasSubstr("request 1 of 4"));
+  EXPECT_EQ(backend->Deliver(flush).outcome, Delivery::Outcome::kDelivered);
+  EXPECT_EQ(backend->stats().requests_failed, 1u);
+}
+
+TEST_F(DatadogBackendTest, UnreachablePeerRetries) {
+  DatadogOptions options;
+  {
+    TestHttpServer closed;
+    options.url = closed.url();
+  }
+  options.api_key = kApiKey;
+  auto backend = MakeWith(std::move(options));
+  Delivery result = backend->Deliver(FullFlush(1));
+  EXPECT_EQ(result.outcome, Delivery::Outcome::kRetry);
+  EXPECT_THAT(result.error.message(), HasSubstr("datadog POST http://127.0.0.1:"));
+}
+
+// A flush of 3000 series against small limits: every request within them, every series once.
+void ExpectSplit(TestHttpServer& server, DatadogBackend& backend, size_t max_compressed,
+                 size_t max_uncompressed) {
+  auto s = std::make_shared<Snapshot>();
+  s->sequence = 1;
+  s->flush_unix_seconds = 1700000000;
+  s->interval = absl::Seconds(10);
+  for (int i = 0; i < 3000; ++i) {
+    SeriesValue v;
+    v.key = Key(MetricType::kGauge, "gauge." + std::to_string(i),
+                "id:" + std::to_string(i * 7919) + ",shard:" + std::to_string(i % 13));
+    v.value = i * 1.25;
+    s->series.push_back(v);
+  }
+  EXPECT_EQ(backend.Deliver({s, nullptr}).outcome, Delivery::Outcome::kDelivered);
+  std::vector<HttpRequest> requests = server.requests();
+  EXPECT_GT(requests.size(), 3u);
+  std::set<std::string> seen;
+  for (const HttpRequest& r : requests) {
+    EXPECT_EQ(r.path, "/api/v2/series");
+    EXPECT_LE(r.body.size(), max_compressed);
+    EXPECT_LE(r.decoded.size(), max_uncompressed);
+    std::optional<Json> json = ParseJson(r.decoded);
+    ASSERT_TRUE(json.has_value());
+    for (const Json& one : (*json)["series"].array) {
+      EXPECT_TRUE(seen.insert(one["metric"].string).second) << one["metric"].string;
+    }
+  }
+  EXPECT_EQ(seen.size(), 3000u);
+}
+
+TEST_F(DatadogBackendTest, OversizedFlushIsSplitByTheUncompressedLimit) {
+  DatadogOptions options;
+  options.url = server_.url();
+  options.api_key = kApiKey;
+  options.compression = DatadogCompression::kNone;
+  options.format.series_limits = {100000, 60000, 0};
+  auto backend = MakeWith(options);
+  ExpectSplit(server_, *backend, 100000, 60000);
+}
+
+TEST_F(DatadogBackendTest, OversizedFlushIsSplitByTheCompressedLimit) {
+  DatadogOptions options;
+  options.url = server_.url();
+  options.api_key = kApiKey;
+  options.compression = DatadogCompression::kDeflate;
+  options.format.series_limits = {6000, 5242880, 0};
+  auto backend = MakeWith(options);
+  ExpectSplit(server_, *backend, 6000, 5242880);
+}
+
+TEST(DatadogBackendCreateTest, NeedsAnApiKey) {
+  DatadogOptions options;
+  auto backend = DatadogBackend::Create(options);
+  EXPECT_FALSE(backend.ok());
+  EXPECT_THAT(backend.status().message(), HasSubstr("API key"));
+}
+
+TEST(DatadogCompressionTest, RoundTrips) {
+  std::string body(10000, 'x');
+  for (DatadogCompression c :
+       {DatadogCompression::kDeflate, DatadogCompression::kZstd, DatadogCompression::kNone}) {
+    absl::StatusOr<std::string> compressed = CompressDatadogBody(body, c);
+    ASSERT_TRUE(compressed.ok());
+    std::string decoded;
+    std::string encoding = c == DatadogCompression::kDeflate ? "deflate"
+                           : c == DatadogCompression::kZstd  ? "zstd1"
+                                                             : "";
+    ASSERT_TRUE(testing::DecodeBody(encoding, *compressed, &decoded));
+    EXPECT_EQ(decoded, body);
+  }
+}
+
+}  // namespace
+}  // namespace tallyd::backends

@@ -1,0 +1,366 @@
+#include "backends/graphite_format.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aggregator/snapshot.h"
+
+namespace tallyd::backends {
+namespace {
+
+using aggregator::MetricType;
+using aggregator::SeriesKey;
+using aggregator::Snapshot;
+
+std::shared_ptr<const SeriesKey> Key(uint64_t id, MetricType type, std::string name,
+                                     std::string tags = "") {
+  auto key = std::make_shared<SeriesKey>();
+  key->id = id;
+  key->type = type;
+  key->name = std::move(name);
+  key->tags = std::move(tags);
+  return key;
+}
+
+Snapshot BaseSnapshot() {
+  Snapshot s;
+  s.sequence = 1;
+  s.flush_unix_seconds = 1700000000;
+  s.interval = absl::Seconds(10);
+  return s;
+}
+
+Flush MakeFlush(Snapshot snapshot, std::vector<SelfMetric> self = {}) {
+  return Flush{std::make_shared<const Snapshot>(std::move(snapshot)),
+               std::make_shared<const std::vector<SelfMetric>>(std::move(self))};
+}
+
+// One series of each type, in an order that is not Etsy's (the output groups them).
+Snapshot EveryType() {
+  Snapshot s = BaseSnapshot();
+  s.percentiles = {aggregator::MakePercentileSpec(90)};
+  aggregator::SampleSummary summary;
+  summary.count = 4;
+  summary.count_ps = 0.4;
+  summary.sum = 10;
+  summary.sum_squares = 30;
+  summary.lower = 1;
+  summary.upper = 4;
+  summary.mean = 2.5;
+  summary.median = 2.5;
+  summary.std = 1.118033988749895;
+  summary.samples = 4;
+  summary.percentiles = {{true, 4, 2.5, 4, 10, 30}};
+  s.summaries.push_back(summary);
+  s.series.push_back({Key(1, MetricType::kSet, "users"), false, 7});
+  s.series.push_back({Key(2, MetricType::kGauge, "temp"), false, -1.5});
+  s.series.push_back({Key(3, MetricType::kTimer, "db"), false, 0, 0, 0});
+  s.series.push_back({Key(4, MetricType::kCounter, "req"), false, 3, 0.3});
+  return s;
+}
+
+TEST(GraphiteFormatTest, LegacyNamespaceIsEtsysDefault) {
+  EXPECT_EQ(FormatGraphite(MakeFlush(EveryType()), {}),
+            "stats.req 0.3 1700000000\n"
+            "stats_counts.req 3 1700000000\n"
+            "stats.timers.db.count_90 4 1700000000\n"
+            "stats.timers.db.mean_90 2.5 1700000000\n"
+            "stats.timers.db.upper_90 4 1700000000\n"
+            "stats.timers.db.sum_90 10 1700000000\n"
+            "stats.timers.db.sum_squares_90 30 1700000000\n"
+            "stats.timers.db.std 1.118033988749895 1700000000\n"
+            "stats.timers.db.upper 4 1700000000\n"
+            "stats.timers.db.lower 1 1700000000\n"
+            "stats.timers.db.count 4 1700000000\n"
+            "stats.timers.db.count_ps 0.4 1700000000\n"
+            "stats.timers.db.sum 10 1700000000\n"
+            "stats.timers.db.sum_squares 30 1700000000\n"
+            "stats.timers.db.mean 2.5 1700000000\n"
+            "stats.timers.db.median 2.5 1700000000\n"
+            "stats.gauges.temp -1.5 1700000000\n"
+            "stats.sets.users.count 7 1700000000\n");
+}
+
+TEST(GraphiteFormatTest, NewNamespace) {
+  Snapshot s = EveryType();
+  s.percentiles.clear();
+  s.summaries[0].percentiles.clear();
+  EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {.legacy_namespace = false}),
+            "stats.counters.req.rate 0.3 1700000000\n"
+            "stats.counters.req.count 3 1700000000\n"
+            "stats.timers.db.std 1.118033988749895 1700000000\n"
+            "stats.timers.db.upper 4 1700000000\n"
+            "stats.timers.db.lower 1 1700000000\n"
+            "stats.timers.db.count 4 1700000000\n"
+            "stats.timers.db.count_ps 0.4 1700000000\n"
+            "stats.timers.db.sum 10 1700000000\n"
+            "stats.timers.db.sum_squares 30 1700000000\n"
+            "stats.timers.db.mean 2.5 1700000000\n"
+            "stats.timers.db.median 2.5 1700000000\n"
+            "stats.gauges.temp -1.5 1700000000\n"
+            "stats.sets.users.count 7 1700000000\n");
+}
+
+Snapshot CounterGaugeSet() {
+  Snapshot s = BaseSnapshot();
+  s.series.push_back({Key(1, MetricType::kCounter, "req", "env:prod"), false, 3, 0.3});
+  s.series.push_back({Key(2, MetricType::kGauge, "temp"), false, 21});
+  s.series.push_back({Key(3, MetricType::kSet, "users"), false, 7});
+  s.series.push_back({Key(4, MetricType::kTimer, "db"), true});
+  return s;
+}
+
+TEST(GraphiteFormatTest, PrefixesAndSuffixAsEtsyComposesThem) {
+  GraphiteFormatOptions options{.legacy_namespace = false,
+                                .global_prefix = "app",
+                                .prefix_counter = "c",
+                                .prefix_timer = "t",
+                                .prefix_gauge = "g",
+                                .prefix_set = "s",
+                                .global_suffix = "host1"};
+  EXPECT_EQ(FormatGraphite(MakeFlush(CounterGaugeSet()), options),
+            "app.c.req.rate.host1;env=prod 0.3 1700000000\n"
+            "app.c.req.count.host1;env=prod 3 1700000000\n"
+            "app.t.db.count.host1 0 1700000000\n"
+            "app.t.db.count_ps.host1 0 1700000000\n"
+            "app.g.temp.host1 21 1700000000\n"
+            "app.s.users.count.host1 7 1700000000\n");
+}
+
+TEST(GraphiteFormatTest, EmptyPrefixesAreLeftOutWithTheirDot) {
+  GraphiteFormatOptions options{.legacy_namespace = false,
+                                .global_prefix = "",
+                                .prefix_counter = "",
+                                .prefix_timer = "timers",
+                                .prefix_gauge = "",
+                                .prefix_set = ""};
+  EXPECT_EQ(FormatGraphite(MakeFlush(CounterGaugeSet()), options),
+            "req.rate;env=prod 0.3 1700000000\n"
+            "req.count;env=prod 3 1700000000\n"
+            "timers.db.count 0 1700000000\n"
+            "timers.db.count_ps 0 1700000000\n"
+            "temp 21 1700000000\n"
+            "users.count 7 1700000000\n");
+}
+
+TEST(GraphiteFormatTest, LegacyNamespaceIgnoresPrefixesButNotTheSuffix) {
+  GraphiteFormatOptions options{
+      .global_prefix = "app", .prefix_counter = "c", .prefix_gauge = "g", .global_suffix = "host1"};
+  EXPECT_EQ(FormatGraphite(MakeFlush(CounterGaugeSet()), options),
+            "stats.req.host1;env=prod 0.3 1700000000\n"
+            "stats_counts.req.host1;env=prod 3 1700000000\n"
+            "stats.timers.db.count.host1 0 1700000000\n"
+            "stats.timers.db.count_ps.host1 0 1700000000\n"
+            "stats.gauges.temp.host1 21 1700000000\n"
+            "stats.sets.users.count.host1 7 1700000000\n");
+}
+
+TEST(GraphiteFormatTest, PercentilesInOrderOnlyWhenPresentAndTopPercentiles) {
+  Snapshot s = BaseSnapshot();
+  s.percentiles = {aggregator::MakePercentileSpec(99.9), aggregator::MakePercentileSpec(1),
+                   aggregator::MakePercentileSpec(-50)};
+  aggregator::SampleSummary summary;
+  summary.count = 8;  // sampled at 0.5
+  summary.count_ps = 0.8;
+  summary.sum = 10;
+  summary.sum_squares = 30;
+  summary.lower = 1;
+  summary.upper = 4;
+  summary.mean = 2.5;
+  summary.median = 2.5;
+  summary.std = 1.118033988749895;
+  summary.samples = 4;
+  summary.percentiles = {{true, 4, 2.5, 4, 10, 30}, {false}, {true, 2, 3.5, 3, 7, 25}};
+  s.summaries.push_back(summary);
+  s.series.push_back({Key(1, MetricType::kHistogram, "h"), false, 0, 0, 0});
+  EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}),
+            "stats.timers.h.count_99_9 4 1700000000\n"
+            "stats.timers.h.mean_99_9 2.5 1700000000\n"
+            "stats.timers.h.upper_99_9 4 1700000000\n"
+            "stats.timers.h.sum_99_9 10 1700000000\n"
+            "stats.timers.h.sum_squares_99_9 30 1700000000\n"
+            "stats.timers.h.count_top50 2 1700000000\n"
+            "stats.timers.h.mean_top50 3.5 1700000000\n"
+            "stats.timers.h.lower_top50 3 1700000000\n"
+            "stats.timers.h.sum_top50 7 1700000000\n"
+            "stats.timers.h.sum_squares_top50 25 1700000000\n"
+            "stats.timers.h.std 1.118033988749895 1700000000\n"
+            "stats.timers.h.upper 4 1700000000\n"
+            "stats.timers.h.lower 1 1700000000\n"
+            "stats.timers.h.count 8 1700000000\n"
+            "stats.timers.h.count_ps 0.8 1700000000\n"
+            "stats.timers.h.sum 10 1700000000\n"
+            "stats.timers.h.sum_squares 30 1700000000\n"
+            "stats.timers.h.mean 2.5 1700000000\n"
+            "stats.timers.h.median 2.5 1700000000\n");
+}
+
+TEST(GraphiteFormatTest, IdleSeriesWriteWhatEtsyWrites) {
+  Snapshot s = BaseSnapshot();
+  s.series.push_back({Key(1, MetricType::kTimer, "t"), true});
+  s.series.push_back({Key(2, MetricType::kHistogram, "h"), true});
+  s.series.push_back({Key(3, MetricType::kDistribution, "d", "a:b"), true});
+  s.series.push_back({Key(4, MetricType::kSet, "s"), true, 0});
+  s.series.push_back({Key(5, MetricType::kCounter, "c"), true, 0, 0});
+  s.series.push_back({Key(6, MetricType::kGauge, "g"), true, 12});
+  EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}),
+            "stats.c 0 1700000000\n"
+            "stats_counts.c 0 1700000000\n"
+            "stats.timers.t.count 0 1700000000\n"
+            "stats.timers.t.count_ps 0 1700000000\n"
+            "stats.timers.h.count 0 1700000000\n"
+            "stats.timers.h.count_ps 0 1700000000\n"
+            "stats.timers.d.count;a=b 0 1700000000\n"
+            "stats.timers.d.count_ps;a=b 0 1700000000\n"
+            "stats.gauges.g 12 1700000000\n"
+            "stats.sets.s.count 0 1700000000\n");
+}
+
+TEST(GraphiteFormatTest, TagsSortedBareTagsTrueAndDroppedWithTagsNone) {
+  Snapshot s = BaseSnapshot();
+  s.series.push_back({Key(1, MetricType::kGauge, "g", "a:1,env,z:x:y"), false, 1});
+  EXPECT_EQ(FormatGraphite(MakeFlush(s), {}), "stats.gauges.g;a=1;env=true;z=xy 1 1700000000\n");
+  EXPECT_EQ(FormatGraphite(MakeFlush(s), {.tags = false}), "stats.gauges.g 1 1700000000\n");
+}
+
+TEST(GraphiteFormatTest, SanitizesNamesAsEtsy) {
+  EXPECT_EQ(SanitizeGraphiteName("my  metric\t/x"), "my_metric_-x");
+  EXPECT_EQ(SanitizeGraphiteName("a b!c\xc3\xa9(d)"), "a_bcd");
+  EXPECT_EQ(SanitizeGraphiteName("a ! b"), "a__b");  // Etsy replaces runs before removing
+  EXPECT_EQ(SanitizeGraphiteName("A-z_0.9;k=v"), "A-z_0.9;k=v");
+  EXPECT_EQ(SanitizeGraphiteName("@#$%"), "");
+}
+
+TEST(GraphiteFormatTest, SanitizesTagsIntoValidGraphiteTags) {
+  Snapshot s = BaseSnapshot();
+  // "k:" and "!!:v" are empty after sanitizing: dropped. "a;b:c" -> "a_b=c" as Etsy;
+  // "url:http://x" -> "url=http--x" (Etsy removes the ':' after the first).
+  s.series.push_back(
+      {Key(1, MetricType::kGauge, "g", "!!:v,a;b:c,k:,q:x=y,sp ace:v v,url:http://x"), false, 1});
+  GraphiteFormatStats stats;
+  EXPECT_EQ(FormatGraphite(MakeFlush(s), {}, &stats),
+            "stats.gauges.g;a_b=c;q=x=y;sp_ace=v_v;url=http--x 1 1700000000\n");
+  EXPECT_EQ(stats.dropped_tags, 2u);
+  EXPECT_EQ(stats.lines, 1u);
+}
+
+TEST(GraphiteFormatTest, EtsyStyleTagsInTheNameMergeWithSeriesTags) {
+  Snapshot s = BaseSnapshot();
+  s.series.push_back(
+      {Key(1, MetricType::kCounter, "cpu;host=a;;ssd", "env:prod,host:b"), false, 2, 0.2});
+  EXPECT_EQ(FormatGraphite(MakeFlush(s), {}),
+            "stats.cpu;env=prod;host=a;ssd=true 0.2 1700000000\n"
+            "stats_counts.cpu;env=prod;host=a;ssd=true 2 1700000000\n");
+  EXPECT_EQ(FormatGraphite(MakeFlush(s), {.tags = false}),
+            "stats.cpu 0.2 1700000000\n"
+            "stats_counts.cpu 2 1700000000\n");
+}
+
+TEST(GraphiteFormatTest, SkipsEmptyNamesAndNonFiniteValues) {
+  Snapshot s = BaseSnapshot();
+  s.series.push_back({Key(1, MetricType::kGauge, "%%%"), false, 1});
+  s.series.push_back(
+      {Key(2, MetricType::kGauge, "inf"), false, std::numeric_limits<double>::infinity()});
+  s.series.push_back({Key(3, MetricType::kGauge, "ok"), false, 1});
+  GraphiteFormatStats stats;
+  EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}, &stats), "stats.gauges.ok 1 1700000000\n");
+  EXPECT_EQ(stats.invalid_names, 1u);
+  EXPECT_EQ(stats.non_finite_values, 1u);
+}
+
+TEST(GraphiteFormatTest, TimestampedPointsUseTheirOwnTime) {
+  Snapshot s = BaseSnapshot();
+  s.percentiles = {aggregator::MakePercentileSpec(90)};
+  s.timestamped_points.push_back({Key(1, MetricType::kCounter, "late.c", "a:1"), 5, 1699999990});
+  s.timestamped_points.push_back({Key(2, MetricType::kGauge, "late.g"), 0.25, 1699999991});
+  s.timestamped_points.push_back({Key(3, MetricType::kSet, "late.s"), 1, 1699999992});
+  s.timestamped_points.push_back({Key(4, MetricType::kTimer, "late.t"), 3, 1699999993});
+  EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}),
+            "stats.late.c;a=1 0.5 1699999990\n"
+            "stats_counts.late.c;a=1 5 1699999990\n"
+            "stats.gauges.late.g 0.25 1699999991\n"
+            "stats.sets.late.s.count 1 1699999992\n"
+            "stats.timers.late.t.count_90 1 1699999993\n"
+            "stats.timers.late.t.mean_90 3 1699999993\n"
+            "stats.timers.late.t.upper_90 3 1699999993\n"
+            "stats.timers.late.t.sum_90 3 1699999993\n"
+            "stats.timers.late.t.sum_squares_90 9 1699999993\n"
+            "stats.timers.late.t.std 0 1699999993\n"
+            "stats.timers.late.t.upper 3 1699999993\n"
+            "stats.timers.late.t.lower 3 1699999993\n"
+            "stats.timers.late.t.count 1 1699999993\n"
+            "stats.timers.late.t.count_ps 0.1 1699999993\n"
+            "stats.timers.late.t.sum 3 1699999993\n"
+            "stats.timers.late.t.sum_squares 9 1699999993\n"
+            "stats.timers.late.t.mean 3 1699999993\n"
+            "stats.timers.late.t.median 3 1699999993\n");
+}
+
+std::vector<SelfMetric> SelfMetrics() {
+  return {
+      {"tallyd_packets_received_total", "", SelfMetric::Kind::kCounter, {{"transport", "udp"}}, 12},
+      {"tallyd_backend_sent_total",
+       "",
+       SelfMetric::Kind::kCounter,
+       {{"z", "1"}, {"backend", "graphite"}},
+       3},
+      {"tallyd_flush_duration_seconds", "", SelfMetric::Kind::kGauge, {}, 0.0025}};
+}
+
+TEST(GraphiteFormatTest, SelfMetricsUnderStatsTallyd) {
+  Flush flush = MakeFlush(BaseSnapshot(), SelfMetrics());
+  EXPECT_EQ(FormatGraphite(flush, {}),
+            "stats.tallyd.packets_received_total;transport=udp 12 1700000000\n"
+            "stats.tallyd.backend_sent_total;backend=graphite;z=1 3 1700000000\n"
+            "stats.tallyd.flush_duration_seconds 0.0025 1700000000\n");
+  EXPECT_EQ(
+      FormatGraphite(
+          flush,
+          {.legacy_namespace = false, .tags = false, .global_prefix = "app", .global_suffix = "h"}),
+      "app.tallyd.packets_received_total.h 12 1700000000\n"
+      "app.tallyd.backend_sent_total.h 3 1700000000\n"
+      "app.tallyd.flush_duration_seconds.h 0.0025 1700000000\n");
+  EXPECT_EQ(FormatGraphite(flush, {.self_metrics = false}), "");
+}
+
+TEST(GraphiteFormatTest, NumbersAsJavaScriptPrintsThem) {
+  struct Case {
+    double value;
+    const char* text;
+  };
+  // Expected strings are node's String(value).
+  const Case cases[] = {
+      {0, "0"},
+      {-0.0, "0"},
+      {100, "100"},
+      {12.5, "12.5"},
+      {-1.5, "-1.5"},
+      {0.1 + 0.2, "0.30000000000000004"},
+      {1e-6, "0.000001"},
+      {1e-7, "1e-7"},
+      {1.5e-7, "1.5e-7"},
+      {-3e-7, "-3e-7"},
+      {1e20, "100000000000000000000"},
+      {123456789012345678901.0, "123456789012345680000"},
+      {1e21, "1e+21"},
+      {9007199254740993.0, "9007199254740992"},
+      {5e-324, "5e-324"},
+      {1.7976931348623157e308, "1.7976931348623157e+308"},
+      {1700000000, "1700000000"},
+  };
+  for (const Case& c : cases) {
+    std::string out;
+    AppendGraphiteNumber(out, c.value);
+    EXPECT_EQ(out, c.text) << c.text;
+    EXPECT_EQ(std::strtod(out.c_str(), nullptr), c.value) << c.text;  // reads back exactly
+  }
+}
+
+}  // namespace
+}  // namespace tallyd::backends

@@ -1,0 +1,492 @@
+#include "backends/graphite.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "aggregator/snapshot.h"
+
+namespace tallyd::backends {
+namespace {
+
+using aggregator::MetricType;
+using aggregator::SeriesKey;
+using aggregator::Snapshot;
+
+// A tiny Carbon on 127.0.0.1: accepts connections and collects the complete lines they send,
+// dropping a connection's unterminated last line when it closes, as Carbon does.
+class CarbonListener {
+ public:
+  struct Options {
+    bool read = true;        // false: accept, then never read
+    int receive_buffer = 0;  // SO_RCVBUF of accepted sockets; 0 keeps the default
+    int backlog = 64;
+    bool accept = true;  // false: leave connections in the accept queue
+  };
+
+  explicit CarbonListener(int port = 0) : CarbonListener(port, Options()) {}
+  CarbonListener(int port, Options options) : options_(options) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (options.receive_buffer > 0) {
+      setsockopt(listen_fd_, SOL_SOCKET, SO_RCVBUF, &options.receive_buffer,
+                 sizeof(options.receive_buffer));
+    }
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        listen(listen_fd_, options.backlog) != 0) {
+      ADD_FAILURE() << "listen on port " << port << ": " << strerror(errno);
+    }
+    socklen_t length = sizeof(address);
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~CarbonListener() { Stop(); }
+
+  int port() const { return port_; }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+  // Reads what is already readable, then closes every socket.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+    thread_.join();
+    close(wake_fd_);
+  }
+
+  std::string received() const {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+  int accepted() const {
+    absl::MutexLock lock(&mu_);
+    return accepted_;
+  }
+  bool WaitForBytes(size_t n, absl::Duration timeout = absl::Seconds(20)) const {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return received_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+  bool WaitForAccepted(int n, absl::Duration timeout = absl::Seconds(20)) const {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return accepted_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+
+ private:
+  struct Connection {
+    int fd;
+    std::string partial;
+  };
+
+  // Returns false at EOF or error.
+  bool ReadFrom(Connection& c) {
+    char buffer[65536];
+    while (true) {
+      ssize_t n = recv(c.fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+      if (n > 0) {
+        c.partial.append(buffer, static_cast<size_t>(n));
+        size_t end = c.partial.rfind('\n');
+        if (end != std::string::npos) {
+          absl::MutexLock lock(&mu_);
+          received_.append(c.partial, 0, end + 1);
+          c.partial.erase(0, end + 1);
+        }
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+  }
+
+  void Run() {
+    std::vector<Connection> connections;
+    while (true) {
+      std::vector<pollfd> fds = {{wake_fd_, POLLIN, 0}};
+      if (options_.accept) fds.push_back({listen_fd_, POLLIN, 0});
+      if (options_.read) {
+        for (const Connection& c : connections) fds.push_back({c.fd, POLLIN, 0});
+      }
+      if (poll(fds.data(), fds.size(), -1) < 0) continue;
+      if (fds[0].revents != 0) break;
+      size_t next = 1;
+      if (options_.accept) {
+        if (fds[next].revents != 0) {
+          int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+          if (fd >= 0) {
+            connections.push_back({fd, ""});
+            absl::MutexLock lock(&mu_);
+            ++accepted_;
+          }
+        }
+        ++next;
+      }
+      if (options_.read) {
+        std::vector<Connection> open;
+        for (size_t i = 0; i < connections.size(); ++i) {
+          Connection& c = connections[i];
+          bool polled = next + i < fds.size();
+          if (polled && fds[next + i].revents != 0 && !ReadFrom(c)) {
+            close(c.fd);
+            continue;
+          }
+          open.push_back(std::move(c));
+        }
+        connections = std::move(open);
+      }
+    }
+    for (Connection& c : connections) {
+      if (options_.read) ReadFrom(c);
+      close(c.fd);
+    }
+    close(listen_fd_);
+  }
+
+  const Options options_;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  std::string received_ ABSL_GUARDED_BY(mu_);
+  int accepted_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+std::shared_ptr<const SeriesKey> Key(uint64_t id, MetricType type, std::string name,
+                                     std::string tags = "") {
+  auto key = std::make_shared<SeriesKey>();
+  key->id = id;
+  key->type = type;
+  key->name = std::move(name);
+  key->tags = std::move(tags);
+  return key;
+}
+
+Snapshot BaseSnapshot(int64_t ts = 1700000000) {
+  Snapshot s;
+  s.sequence = 1;
+  s.flush_unix_seconds = ts;
+  s.interval = absl::Seconds(10);
+  return s;
+}
+
+Flush MakeFlush(Snapshot snapshot) {
+  return Flush{std::make_shared<const Snapshot>(std::move(snapshot)), nullptr};
+}
+
+// A flush of `series` gauges with long names: about 100 bytes per line.
+Flush BigFlush(int series) {
+  Snapshot s = BaseSnapshot();
+  for (int i = 0; i < series; ++i) {
+    s.series.push_back({Key(i + 1, MetricType::kGauge,
+                            absl::StrCat("some.rather.long.service.name.for.a.gauge.series.", i),
+                            "env:production,host:web-1"),
+                        false, static_cast<double>(i)});
+  }
+  return MakeFlush(std::move(s));
+}
+
+std::unique_ptr<GraphiteBackend> MakeBackend(const std::string& address,
+                                             GraphiteOptions options = {}) {
+  options.address = address;
+  auto backend = GraphiteBackend::Create(std::move(options));
+  EXPECT_TRUE(backend.ok()) << backend.status();
+  return std::move(*backend);
+}
+
+TEST(GraphiteBackendTest, CreateChecksTheAddress) {
+  for (const char* bad : {"", "localhost", "127.0.0.1:", "127.0.0.1:x", ":2003", "h:70000"}) {
+    GraphiteOptions options;
+    options.address = bad;
+    EXPECT_FALSE(GraphiteBackend::Create(options).ok()) << bad;
+  }
+  for (const char* good : {"127.0.0.1:2003", "[::1]:2003", "carbon.example:2003"}) {
+    GraphiteOptions options;
+    options.address = good;
+    EXPECT_TRUE(GraphiteBackend::Create(options).ok()) << good;
+  }
+}
+
+TEST(GraphiteBackendTest, SendsEveryFlushOnOneConnection) {
+  CarbonListener carbon;
+  auto backend = MakeBackend(carbon.address());
+  EXPECT_EQ(backend->name(), "graphite");
+  std::string expected;
+  for (int i = 0; i < 3; ++i) {
+    Snapshot s = BaseSnapshot(1700000000 + 10 * i);
+    s.series.push_back({Key(1, MetricType::kCounter, "req", "env:prod"), false, 3.0 + i, 0.3});
+    s.series.push_back({Key(2, MetricType::kGauge, "temp"), false, 21.5});
+    s.series.push_back({Key(3, MetricType::kSet, "users"), i == 2, 7});
+    s.series.push_back({Key(4, MetricType::kTimer, "db"), true});
+    Flush flush = MakeFlush(std::move(s));
+    expected += FormatGraphite(flush, {});
+    Delivery delivery = backend->Deliver(flush);
+    EXPECT_EQ(delivery.outcome, Delivery::Outcome::kDelivered) << delivery.error;
+  }
+  ASSERT_TRUE(carbon.WaitForBytes(expected.size()));
+  EXPECT_EQ(carbon.received(), expected);
+  EXPECT_EQ(carbon.accepted(), 1);
+  GraphiteBackendStats stats = backend->stats();
+  EXPECT_EQ(stats.connects, 1u);
+  EXPECT_EQ(stats.bytes_written, expected.size());
+  EXPECT_EQ(stats.lines, 18u);  // counter 2, gauge 1, set 1, idle timer 2
+}
+
+TEST(GraphiteBackendTest, RefusedConnectionIsRetried) {
+  int port;
+  {
+    CarbonListener closed;  // a port that was free a moment ago
+    port = closed.port();
+  }
+  auto backend = MakeBackend(absl::StrCat("127.0.0.1:", port));
+  Delivery delivery = backend->Deliver(BigFlush(3));
+  EXPECT_EQ(delivery.outcome, Delivery::Outcome::kRetry);
+  EXPECT_NE(delivery.error.message().find("refused"), std::string::npos) << delivery.error;
+  EXPECT_NE(delivery.error.message().find(absl::StrCat("127.0.0.1:", port)), std::string::npos);
+  EXPECT_EQ(backend->stats().connect_failures, 1u);
+}
+
+TEST(GraphiteBackendTest, ConnectTimesOut) {
+  // A listener whose accept queue is full drops further SYNs: the connect never completes.
+  CarbonListener carbon(0, {.backlog = 0, .accept = false});
+  int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(carbon.port()));
+  ASSERT_EQ(connect(filler, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  GraphiteOptions options;
+  options.connect_timeout = absl::Milliseconds(200);
+  auto backend = MakeBackend(carbon.address(), options);
+  absl::Time start = absl::Now();
+  Delivery delivery = backend->Deliver(BigFlush(3));
+  absl::Duration took = absl::Now() - start;
+  close(filler);
+  EXPECT_EQ(delivery.outcome, Delivery::Outcome::kRetry);
+  if (delivery.error.code() != absl::StatusCode::kDeadlineExceeded) {
+    GTEST_SKIP() << "the kernel did not hold the SYN: " << delivery.error;
+  }
+  EXPECT_GE(took, absl::Milliseconds(190));
+  EXPECT_LT(took, absl::Seconds(3));
+}
+
+// The runner retries with backoff while Carbon is down; every flush arrives once, in order.
+TEST(GraphiteBackendTest, ListenerRestartLosesNothingAndRepeatsNothing) {
+  auto carbon = std::make_unique<CarbonListener>();
+  int port = carbon->port();
+  auto owned = MakeBackend(carbon->address());
+  GraphiteBackend* backend = owned.get();
+  BackendRunner runner(std::move(owned), 10, {absl::Milliseconds(5), absl::Milliseconds(40)});
+
+  std::string expected;
+  auto submit = [&](int i) {
+    Snapshot s = BaseSnapshot(1700000000 + 10 * i);
+    s.series.push_back({Key(1, MetricType::kGauge, "seq"), false, static_cast<double>(i)});
+    s.series.push_back({Key(2, MetricType::kCounter, "hits", "flush:" + std::to_string(i)), false,
+                        static_cast<double>(i), i / 10.0});
+    Flush flush = MakeFlush(std::move(s));
+    expected += FormatGraphite(flush, {});
+    runner.Submit(flush);
+  };
+  auto wait_until = [](auto condition) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (!condition() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+    return condition();
+  };
+
+  submit(1);
+  submit(2);
+  ASSERT_TRUE(carbon->WaitForBytes(expected.size()));
+  std::string before = carbon->received();
+  carbon->Stop();  // Carbon goes away between flushes
+  carbon.reset();
+
+  for (int i = 3; i <= 6; ++i) submit(i);
+  // Several failed attempts while it is down, and nothing delivered.
+  ASSERT_TRUE(wait_until([&] { return runner.stats().errors >= 3; }));
+  EXPECT_EQ(runner.stats().sent, 2u);
+  EXPECT_EQ(runner.stats().queued, 4u);
+
+  carbon = std::make_unique<CarbonListener>(port);
+  ASSERT_EQ(carbon->port(), port);
+  submit(7);
+  submit(8);
+  ASSERT_TRUE(wait_until([&] { return runner.stats().sent == 8; }));
+  std::string after_expected = expected.substr(before.size());
+  ASSERT_TRUE(carbon->WaitForBytes(after_expected.size()));
+  EXPECT_EQ(before + carbon->received(), expected);
+  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  BackendStats stats = runner.stats();
+  EXPECT_EQ(stats.dropped_flushes, 0u);
+  EXPECT_EQ(backend->stats().connects, 2u);
+  EXPECT_EQ(carbon->accepted(), 1);
+}
+
+// A Carbon that accepts but never reads holds the runner's thread for write_timeout only.
+TEST(GraphiteBackendTest, PeerThatNeverReadsTimesOut) {
+  CarbonListener carbon(0, {.read = false, .receive_buffer = 4096});
+  GraphiteOptions options;
+  options.write_timeout = absl::Milliseconds(300);
+  auto backend = MakeBackend(carbon.address(), options);
+  Flush big = BigFlush(120000);  // ~12 MB: more than both socket buffers can hold
+  absl::Time start = absl::Now();
+  Delivery delivery = backend->Deliver(big);
+  absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(delivery.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(delivery.error.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(delivery.error.message().find("no progress"), std::string::npos) << delivery.error;
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(5));
+  // What it kept is a whole number of lines.
+  std::string payload = FormatGraphite(big, {});
+  size_t offset = backend->resume_offset();
+  EXPECT_LT(offset, payload.size());
+  EXPECT_TRUE(offset == 0 || payload[offset - 1] == '\n');
+  EXPECT_EQ(backend->stats().disconnects, 1u);
+}
+
+TEST(GraphiteBackendTest, RunnerStopsPromptlyWhilePeerNeverReads) {
+  CarbonListener carbon(0, {.read = false, .receive_buffer = 4096});
+  GraphiteOptions options;
+  options.write_timeout = absl::Milliseconds(300);
+  auto owned = MakeBackend(carbon.address(), options);
+  BackendRunner runner(std::move(owned), 4, {absl::Milliseconds(10), absl::Milliseconds(50)});
+  runner.Submit(BigFlush(120000));
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (runner.stats().errors < 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_GE(runner.stats().errors, 1u);
+  absl::Time start = absl::Now();
+  EXPECT_FALSE(runner.Stop(absl::Now() + absl::Milliseconds(50)));
+  // At worst one more attempt that stalls for write_timeout.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(runner.stats().sent, 0u);
+}
+
+// After a stall, the next connection continues at the first unacknowledged line: the lines the
+// peer already acknowledged are not written again, and no line is cut.
+TEST(GraphiteBackendTest, ResumesAtTheFirstUnacknowledgedLine) {
+  auto stalled = std::make_unique<CarbonListener>(
+      0, CarbonListener::Options{.read = false, .receive_buffer = 4096});
+  int port = stalled->port();
+  GraphiteOptions options;
+  options.write_timeout = absl::Milliseconds(200);
+  options.send_buffer_bytes = 4096;
+  auto backend = MakeBackend(stalled->address(), options);
+  Flush big = BigFlush(5000);  // ~500 KB
+  std::string payload = FormatGraphite(big, {});
+  ASSERT_EQ(backend->Deliver(big).outcome, Delivery::Outcome::kRetry);
+  size_t offset = backend->resume_offset();
+  EXPECT_GT(offset, 0u) << "the stalled peer acknowledged a few KB";
+  EXPECT_LT(offset, 64u << 10);
+  ASSERT_EQ(payload[offset - 1], '\n');
+  stalled.reset();
+
+  CarbonListener carbon(port);
+  Delivery delivery = backend->Deliver(big);
+  ASSERT_EQ(delivery.outcome, Delivery::Outcome::kDelivered) << delivery.error;
+  ASSERT_TRUE(carbon.WaitForBytes(payload.size() - offset));
+  EXPECT_EQ(carbon.received(), payload.substr(offset));
+  // The next flush starts from its beginning.
+  Snapshot s = BaseSnapshot(1700000010);
+  s.series.push_back({Key(1, MetricType::kGauge, "next"), false, 1});
+  Flush next = MakeFlush(std::move(s));
+  ASSERT_EQ(backend->Deliver(next).outcome, Delivery::Outcome::kDelivered);
+  std::string next_payload = FormatGraphite(next, {});
+  ASSERT_TRUE(carbon.WaitForBytes(payload.size() - offset + next_payload.size()));
+  EXPECT_EQ(carbon.received(), payload.substr(offset) + next_payload);
+}
+
+// A newer flush replaces one the runner dropped while it was being retried.
+TEST(GraphiteBackendTest, ADifferentFlushStartsOver) {
+  auto stalled = std::make_unique<CarbonListener>(
+      0, CarbonListener::Options{.read = false, .receive_buffer = 4096});
+  int port = stalled->port();
+  GraphiteOptions options;
+  options.write_timeout = absl::Milliseconds(200);
+  options.send_buffer_bytes = 4096;
+  auto backend = MakeBackend(stalled->address(), options);
+  ASSERT_EQ(backend->Deliver(BigFlush(5000)).outcome, Delivery::Outcome::kRetry);
+  EXPECT_GT(backend->resume_offset(), 0u);
+  stalled.reset();
+  CarbonListener carbon(port);
+  Snapshot s = BaseSnapshot();
+  s.series.push_back({Key(1, MetricType::kGauge, "other"), false, 1});
+  Flush other = MakeFlush(std::move(s));
+  ASSERT_EQ(backend->Deliver(other).outcome, Delivery::Outcome::kDelivered);
+  std::string expected = FormatGraphite(other, {});
+  ASSERT_TRUE(carbon.WaitForBytes(expected.size()));
+  EXPECT_EQ(carbon.received(), expected);
+}
+
+TEST(GraphitePayloadTest, RewindsToTheStartOfTheFirstUnacknowledgedLine) {
+  GraphitePayload p;
+  p.Reset("a 1 1\nbb 2 1\nccc 3 1\n");  // lines of 6, 7 and 8 bytes
+  EXPECT_EQ(p.size(), 21u);
+  p.Sent(10);
+  EXPECT_EQ(p.unsent(), " 1\nccc 3 1\n");
+  p.Unacknowledged(10);  // nothing acknowledged yet
+  EXPECT_EQ(p.acknowledged(), 0u);
+  p.Sent(5);
+  p.Unacknowledged(6);  // 9 of 15 acknowledged: inside line 2
+  EXPECT_EQ(p.acknowledged(), 9u);
+  p.Rewind();
+  EXPECT_EQ(p.sent(), 6u);
+  EXPECT_EQ(p.unsent(), "bb 2 1\nccc 3 1\n");
+  // Exactly at a line boundary: that line is complete.
+  p.Sent(7);
+  p.Unacknowledged(0);
+  EXPECT_EQ(p.acknowledged(), 13u);
+  p.Rewind();
+  EXPECT_EQ(p.unsent(), "ccc 3 1\n");
+  p.Sent(8);
+  EXPECT_TRUE(p.done());
+}
+
+TEST(GraphitePayloadTest, NothingAcknowledgedRestartsTheFlush) {
+  GraphitePayload p;
+  p.Reset("a 1 1\nbb 2 1\n");
+  p.Sent(13);
+  EXPECT_TRUE(p.done());
+  p.Rewind();  // no sample: the peer may have nothing
+  EXPECT_EQ(p.sent(), 0u);
+  EXPECT_FALSE(p.done());
+}
+
+TEST(GraphitePayloadTest, EarlierFlushBytesInTheSocketAndNoGoingBack) {
+  GraphitePayload p;
+  p.Reset("a 1 1\nbb 2 1\n");
+  p.Sent(4);
+  p.Unacknowledged(100);  // the previous flush is still in the socket
+  EXPECT_EQ(p.acknowledged(), 0u);
+  p.Sent(9);
+  p.Unacknowledged(0);
+  EXPECT_EQ(p.acknowledged(), 13u);
+  p.Unacknowledged(50);  // never decreases
+  EXPECT_EQ(p.acknowledged(), 13u);
+  p.Reset("x 1 1\n");
+  EXPECT_EQ(p.sent(), 0u);
+  EXPECT_EQ(p.acknowledged(), 0u);
+}
+
+}  // namespace
+}  // namespace tallyd::backends
