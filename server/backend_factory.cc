@@ -66,6 +66,7 @@ absl::StatusOr<std::vector<std::unique_ptr<backends::BackendRunner>>> StartBacke
     options.format.host = dd.host;
     options.format.percentiles = dd.datadog_percentiles;
     options.format.self_metrics = dd.self_metrics;
+    options.format.max_distribution_values = dd.max_distribution_values;
     options.format.aggregates.clear();
     for (HistogramAggregate aggregate : dd.histogram_aggregates) {
       using backends::DatadogAggregate;

@@ -401,6 +401,8 @@ absl::Status ValidateConfig(const Config& config, const ConfigOrigins* origins) 
     problems.Unique("backends.datadog.histogram_aggregates", datadog->histogram_aggregates);
     problems.Positive("backends.datadog.timeout", datadog->timeout);
     problems.AtLeast("backends.datadog.max_buffered_flushes", datadog->max_buffered_flushes, 1);
+    problems.AtLeast("backends.datadog.max_distribution_values",
+                     datadog->max_distribution_values, 1);
   }
   return problems.ToStatus();
 }

@@ -107,6 +107,8 @@ struct DatadogConfig {
       HistogramAggregate::kCount};
   absl::Duration timeout = absl::Seconds(20);  // per HTTP request, as the Agent's forwarder
   int max_buffered_flushes = 6;
+  // Distribution values sent per series per flush; a sketched series past it is scaled down.
+  int max_distribution_values = 65536;
   bool self_metrics = false;
 
   bool operator==(const DatadogConfig&) const = default;

@@ -116,6 +116,8 @@ ABSL_FLAG(std::string, datadog_histogram_aggregates, "max,median,avg,count",
           "backends.datadog.histogram_aggregates: of max, median, avg, count, min, sum");
 ABSL_FLAG(std::string, datadog_timeout, "20s", "backends.datadog.timeout: per request");
 ABSL_FLAG(std::string, datadog_max_buffered_flushes, "6", "backends.datadog.max_buffered_flushes");
+ABSL_FLAG(std::string, datadog_max_distribution_values, "65536",
+          "backends.datadog.max_distribution_values: distribution values per series per flush");
 ABSL_FLAG(bool, datadog_self_metrics, false, "backends.datadog.self_metrics: also send tallyd.*");
 
 ABSL_FLAG(bool, console, false, "backends.console: print JSON lines on stdout");

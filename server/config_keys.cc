@@ -338,6 +338,11 @@ const ConfigKey
              KeyKind::kScalar,
              [](Config& c,
                 absl::string_view v) { return ParseInt(v, &On(c.datadog).max_buffered_flushes); }},
+            {"backends.datadog.max_distribution_values", "datadog_max_distribution_values",
+             KeyKind::kScalar,
+             [](Config& c, absl::string_view v) {
+               return ParseInt(v, &On(c.datadog).max_distribution_values);
+             }},
             {"backends.datadog.self_metrics", "datadog_self_metrics", KeyKind::kBool,
              [](Config& c, absl::string_view v) {
                return ParseBool(v, &On(c.datadog).self_metrics);

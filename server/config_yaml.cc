@@ -332,6 +332,7 @@ std::string FormatConfig(const Config& config) {
     EmitList(out, "histogram_aggregates", d->histogram_aggregates);
     Emit(out, "timeout", Duration(d->timeout));
     Emit(out, "max_buffered_flushes", d->max_buffered_flushes);
+    Emit(out, "max_distribution_values", d->max_distribution_values);
     Emit(out, "self_metrics", d->self_metrics);
     out << YAML::EndMap;
   }
