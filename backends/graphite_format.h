@@ -15,8 +15,9 @@
 // out with its dot (global_prefix "" and prefix_counter "" give `<name>.rate`).
 //
 // Choices where Etsy has nothing to copy (README):
-// - Histograms and distributions are written exactly as timers, under the timer namespace (Etsy
-//   has only `ms`); a timer and a histogram of the same name therefore share paths.
+// - Histograms and distributions are written exactly as timers, under the timer namespace (SPEC 3
+//   gives them timer stats; Etsy has only `ms` and counts any unknown type, `h` included, as a
+//   counter); a timer and a histogram of the same name therefore share paths.
 // - Timer stats come in Etsy's order: per present percentile count_p, mean_p, upper_p (lower_topP),
 //   sum_p, sum_squares_p, then std, upper, lower, count, count_ps, sum, sum_squares, mean, median.
 //   An idle timer/histogram/distribution writes only count 0 and count_ps 0, an idle set count 0.
