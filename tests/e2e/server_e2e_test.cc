@@ -302,6 +302,30 @@ TEST(ServerE2eTest, GlobalTagsAreAddedAndALinesOwnTagWins) {
   EXPECT_TRUE(Scraper(tallyd).WaitForLine("gt_hits{b=\"2\",env=\"prod\",region=\"us\"} 1"));
 }
 
+TEST(ServerE2eTest, EventsAndServiceChecksAreCountedAsNotForwardedByPrometheus) {
+  TallydProcess tallyd(BaseArgs());
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"),
+          "_e{6,4}:Deploy|done|t:success|#env:prod\n_sc|db.up|0|#env:prod|m:fine\n_e{1,1}:x|\n");
+  Scraper scrape(tallyd);
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_events_total{forwarded=\"false\"} 2")) << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_lines_received_total{type=\"event\"} 1"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_lines_received_total{type=\"service_check\"} 1"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_lines_rejected_total{reason=\"bad_event\"} 1"));
+}
+
+TEST(ServerE2eTest, ConsoleForwardsEventsAndServiceChecks) {
+  TallydProcess tallyd(BaseArgs({"--console"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"), "_e{6,4}:Deploy|done|#env:prod\n_sc|db.up|2|m:down");
+  EXPECT_TRUE(WaitFor([&] {
+    std::string out = tallyd.Stdout();
+    return out.find("\"type\":\"event\"") != std::string::npos &&
+           out.find("\"type\":\"service_check\"") != std::string::npos;
+  })) << tallyd.Stdout();
+  EXPECT_TRUE(Scraper(tallyd).WaitForLine("tallyd_events_total{forwarded=\"true\"} 2"));
+}
+
 TEST(ServerE2eTest, ConsoleWritesOneJsonObjectPerSeries) {
   TallydProcess tallyd(BaseArgs({"--console", "--noprometheus"}));
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
