@@ -8,68 +8,12 @@
 
 #include "absl/status/status.h"
 #include "aggregator/snapshot.h"
+#include "backends/json_text.h"
 
 namespace tallyd::backends {
 namespace {
 
 using aggregator::MetricType;
-
-void AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char ch : text) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(ch);  // UTF-8 passes through as is
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-// Shortest round-trip form; JSON has no NaN or infinity, so those become null.
-void AppendNumber(std::string& out, double value) {
-  if (!std::isfinite(value)) {
-    out += "null";
-    return;
-  }
-  char buffer[32];
-  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out.append(buffer, result.ptr);
-}
-
-void AppendInteger(std::string& out, int64_t value) {
-  char buffer[24];
-  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out.append(buffer, result.ptr);
-}
 
 // Builds one object of "key":value members; the caller opens nested objects as needed.
 class JsonObject {
@@ -87,11 +31,11 @@ class JsonObject {
   }
   void Number(std::string_view key, double value) {
     Key(key);
-    AppendNumber(out_, value);
+    AppendJsonNumber(out_, value);
   }
   void Integer(std::string_view key, int64_t value) {
     Key(key);
-    AppendInteger(out_, value);
+    AppendJsonInteger(out_, value);
   }
   // A canonical tag list ("a:1,b") as a JSON array of strings.
   void Tags(std::string_view key, std::string_view tags) {

@@ -7,6 +7,7 @@
 
 #include "absl/time/clock.h"
 #include "aggregator/snapshot.h"
+#include "backends/json_text.h"
 
 namespace tallyd::backends {
 namespace {
@@ -17,53 +18,6 @@ using aggregator::MetricType;
 constexpr int kTypeCount = 1;
 constexpr int kTypeRate = 2;
 constexpr int kTypeGauge = 3;
-
-void AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char ch : text) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(ch);  // UTF-8 passes through as is
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-// Shortest round-trip form. Callers skip non-finite values: JSON cannot carry them.
-void AppendNumber(std::string& out, double value) {
-  char buffer[32];
-  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out.append(buffer, result.ptr);
-}
-
-void AppendInteger(std::string& out, int64_t value) {
-  char buffer[24];
-  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out.append(buffer, result.ptr);
-}
 
 // A series' tags as a JSON array, and its host: DogStatsD's `host:<name>` tag names the host and
 // is not sent as a tag (the Agent's enrichment does the same).
@@ -155,15 +109,15 @@ class SeriesWriter {
     metric += suffix;
     AppendJsonString(item, metric);
     item += ",\"type\":";
-    AppendInteger(item, type);
+    AppendJsonInteger(item, type);
     if (with_interval) {
       item += ",\"interval\":";
-      AppendInteger(item, interval_);
+      AppendJsonInteger(item, interval_);
     }
     item += ",\"points\":[{\"timestamp\":";
-    AppendInteger(item, ts);
+    AppendJsonInteger(item, ts);
     item += ",\"value\":";
-    AppendNumber(item, value);
+    AppendJsonNumber(item, value);
     item += "}]";
     if (!tags.host.empty()) {
       item += ",\"resources\":[{\"name\":";
@@ -255,7 +209,7 @@ DistributionItem OpenDistribution(std::string_view name, int64_t ts, const Resol
   item.head = "{\"metric\":";
   AppendJsonString(item.head, name);
   item.head += ",\"points\":[[";
-  AppendInteger(item.head, ts);
+  AppendJsonInteger(item.head, ts);
   item.head += ",[";
   item.tail = "]]],\"tags\":";
   item.tail += tags.json;
@@ -281,7 +235,7 @@ std::string DistributionValues(const aggregator::SampleSummary& summary, size_t 
   };
   auto format = [&](double v) {
     std::string text;
-    AppendNumber(text, v);
+    AppendJsonNumber(text, v);
     return text;
   };
   cap = std::max<size_t>(cap, 1);
@@ -362,7 +316,7 @@ std::string EventItem(const aggregator::EventRecord& event, int64_t flush_ts,
   item += ",\"text\":";
   AppendJsonString(item, event.text);
   item += ",\"date_happened\":";
-  AppendInteger(item, event.timestamp != 0 ? event.timestamp : flush_ts);
+  AppendJsonInteger(item, event.timestamp != 0 ? event.timestamp : flush_ts);
   const std::string& event_host = event.hostname.empty() ? host : event.hostname;
   auto optional = [&](std::string_view key, std::string_view value) {
     if (value.empty()) return;
@@ -389,9 +343,9 @@ std::string CheckItem(const aggregator::ServiceCheckRecord& check, int64_t flush
   item += ",\"host_name\":";
   AppendJsonString(item, check.hostname.empty() ? host : check.hostname);
   item += ",\"status\":";
-  AppendInteger(item, check.status);
+  AppendJsonInteger(item, check.status);
   item += ",\"timestamp\":";
-  AppendInteger(item, check.timestamp != 0 ? check.timestamp : flush_ts);
+  AppendJsonInteger(item, check.timestamp != 0 ? check.timestamp : flush_ts);
   if (!check.message.empty()) {
     item += ",\"message\":";
     AppendJsonString(item, check.message);
@@ -553,7 +507,7 @@ std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogForma
           }
           DistributionItem item = OpenDistribution(key.name, point.timestamp, tags);
           std::string value;
-          AppendNumber(value, point.value);
+          AppendJsonNumber(value, point.value);
           distribution_packer.Add(item.head + value + item.tail);
           break;
         }
