@@ -16,8 +16,9 @@ uint32_t SeriesTable::Find(uint64_t hash, protocol::MetricType type, std::string
     if (slot.hash_high != high) continue;
     const Entry& e = entries_[slot.entry_plus_one - 1];
     if (e.hash == hash && e.type == type && e.name_length == name.size() &&
-        e.bytes.size() == length && std::memcmp(e.bytes.data(), name.data(), name.size()) == 0 &&
-        std::memcmp(e.bytes.data() + name.size(), tags.data(), tags.size()) == 0) {
+        e.bytes.size() == length && std::string_view(e.bytes.data(), name.size()) == name &&
+        // string_view compares, unlike memcmp, accept the null data() of an empty view.
+        std::string_view(e.bytes.data() + name.size(), tags.size()) == tags) {
       return e.series;
     }
   }
