@@ -56,7 +56,9 @@ bool Aggregator::AwaitRotation(absl::Time deadline) {
 }
 
 uint32_t Aggregator::FindOrCreate(MetricType type, std::string_view name, std::string_view tags) {
-  if (auto it = index_.find(KeyRef{type, name, tags}); it != index_.end()) return it->second;
+  if (auto it = index_.find(KeyRef{type, name, tags}); it != index_.end()) {
+    return static_cast<uint32_t>(*it);
+  }
   if (live_series_ >= options_->max_series) return kRejected;
   auto key = std::make_shared<SeriesKey>();
   key->id = next_id_++;
@@ -72,9 +74,9 @@ uint32_t Aggregator::FindOrCreate(MetricType type, std::string_view name, std::s
     series_.emplace_back();
   }
   series_[global] = GlobalSeries();
-  // The index keys view the SeriesKey's own strings, which live as long as the entry.
-  index_.emplace(KeyRef{type, key->name, key->tags}, global);
   series_[global].key = std::move(key);
+  series_[global].type = type;
+  index_.insert(uint64_t{KeyHash(type, name, tags)} << 32 | global);
   ++live_series_;
   return global;
 }
@@ -101,10 +103,10 @@ Aggregator::GlobalSeries& Aggregator::Touch(uint32_t global, absl::Time now) {
   if (!gs.touched) {
     gs.touched = true;
     // An expired gauge that a shard still referenced is a new gauge again: deltas set it.
-    if (gs.last_sample != absl::InfinitePast() && now - gs.last_sample >= options_->series_ttl) {
+    if (gs.last_sample_ns != kNever && Expired(gs.last_sample_ns, now)) {
       gs.has_value = false;
     }
-    if (gs.key->type == MetricType::kCounter) gs.value = 0;
+    if (gs.type == MetricType::kCounter) gs.value = 0;
   }
   return gs;
 }
@@ -204,7 +206,7 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
 
 void Aggregator::Forget(uint32_t global) {
   GlobalSeries& gs = series_[global];
-  index_.erase(KeyRef{gs.key->type, gs.key->name, gs.key->tags});
+  index_.erase(uint64_t{KeyHash(gs.key->type, gs.key->name, gs.key->tags)} << 32 | global);
   gs = GlobalSeries();
   free_.push_back(global);
   --live_series_;
@@ -216,15 +218,14 @@ void Aggregator::BuildSeries(absl::Time now, Snapshot& snapshot) {
   for (uint32_t g = 0; g < series_.size(); ++g) {
     GlobalSeries& gs = series_[g];
     if (gs.key == nullptr) continue;
-    const MetricType type = gs.key->type;
+    const MetricType type = gs.type;
     if (gs.touched) {
-      gs.last_sample = now;
-    } else if (gs.last_sample == absl::InfinitePast() ||
-               now - gs.last_sample >= options_->series_ttl) {
+      gs.last_sample_ns = absl::ToUnixNanos(now);
+    } else if (gs.last_sample_ns == kNever || Expired(gs.last_sample_ns, now)) {
       // Expired, or only ever sent timestamped points: nothing to report. Keep the record while
       // a shard still maps to it, so that shard's next samples land here.
       if (gs.refs == 0) {
-        if (gs.last_sample != absl::InfinitePast()) ++stats.series_expired;
+        if (gs.last_sample_ns != kNever) ++stats.series_expired;
         Forget(g);
       } else {
         ++stats.series_active[static_cast<int>(type)];

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "aggregator/cells.h"
 #include "aggregator/interval.h"
@@ -60,27 +61,47 @@ class Aggregator {
   static constexpr uint32_t kUnmapped = UINT32_MAX;
   static constexpr uint32_t kRejected = UINT32_MAX - 1;
 
+  // 40 bytes per live series; the key's strings are held once, by the SeriesKey.
   struct GlobalSeries {
-    std::shared_ptr<const SeriesKey> key;           // null: free slot
-    absl::Time last_sample = absl::InfinitePast();  // last flush with samples
-    double value = 0;   // counter: this flush's count; gauge: current value
-    uint32_t refs = 0;  // shard-local series mapped here
-    int32_t acc = -1;   // this flush's sample or set accumulator
-    bool touched = false;
-    bool has_value = false;  // gauges: a value exists (Etsy deltas apply to it)
+    std::shared_ptr<const SeriesKey> key;  // null: free slot
+    int64_t last_sample_ns = kNever;       // last flush with samples (unix nanoseconds)
+    double value = 0;                      // counter: this flush's count; gauge: current value
+    int32_t acc = -1;                      // this flush's sample or set accumulator
+    uint16_t refs = 0;  // shard-local series mapped here: at most one per shard (two briefly)
+    MetricType type = MetricType::kCounter;  // key->type, without a pointer chase per flush
+    bool touched : 1 = false;
+    bool has_value : 1 = false;  // gauges: a value exists (Etsy deltas apply to it)
   };
+  static constexpr int64_t kNever = INT64_MIN;
   struct KeyRef {
     MetricType type;
     std::string_view name;
     std::string_view tags;
   };
-  struct KeyRefHash {
-    size_t operator()(const KeyRef& k) const { return HashSeries(k.type, k.name, k.tags); }
+  // The index holds (32 hash bits << 32 | global index), hashes those bits and compares keys
+  // through series_[g].key, so a key's bytes are not stored a second time and growing the index
+  // reads no key. Heterogeneous: looked up by KeyRef.
+  static uint64_t Spread(uint32_t h) {
+    const uint64_t x = (uint64_t{h} << 32 | h) * 0x9e3779b97f4a7c15ULL;
+    return x ^ (x >> 29);
+  }
+  static uint32_t KeyHash(MetricType type, std::string_view name, std::string_view tags) {
+    return static_cast<uint32_t>(HashSeries(type, name, tags) >> 32);
+  }
+  struct IndexHash {
+    using is_transparent = void;
+    size_t operator()(const KeyRef& k) const { return Spread(KeyHash(k.type, k.name, k.tags)); }
+    size_t operator()(uint64_t element) const { return Spread(element >> 32); }
   };
-  struct KeyRefEq {
-    bool operator()(const KeyRef& a, const KeyRef& b) const {
-      return a.type == b.type && a.name == b.name && a.tags == b.tags;
+  struct IndexEq {
+    using is_transparent = void;
+    const std::vector<GlobalSeries>* series;
+    bool operator()(uint64_t a, uint64_t b) const { return a == b; }
+    bool operator()(uint64_t element, const KeyRef& k) const {
+      const SeriesKey& key = *(*series)[static_cast<uint32_t>(element)].key;
+      return key.type == k.type && key.name == k.name && key.tags == k.tags;
     }
+    bool operator()(const KeyRef& k, uint64_t element) const { return (*this)(element, k); }
   };
   // Per shard: its local series ids -> global index, and the keys of series max_series refused
   // (retried every interval they have samples).
@@ -95,6 +116,9 @@ class Aggregator {
   GlobalSeries& Touch(uint32_t global, absl::Time now);
   void MergeInterval(ShardLink& link, Interval& interval, absl::Time now, Snapshot& snapshot);
   void Forget(uint32_t global);
+  bool Expired(int64_t last_sample_ns, absl::Time now) const {
+    return now - absl::FromUnixNanos(last_sample_ns) >= options_->series_ttl;
+  }
   void BuildSeries(absl::Time now, Snapshot& snapshot);
 
   absl::Duration flush_interval_;
@@ -106,8 +130,8 @@ class Aggregator {
   std::vector<std::unique_ptr<ShardLink>> links_;  // under shards_mu_
 
   // Flush thread only.
-  absl::flat_hash_map<KeyRef, uint32_t, KeyRefHash, KeyRefEq> index_;
   std::vector<GlobalSeries> series_;
+  absl::flat_hash_set<uint64_t, IndexHash, IndexEq> index_{0, IndexHash{}, IndexEq{&series_}};
   std::vector<uint32_t> free_;
   size_t live_series_ = 0;
   uint64_t next_id_ = 1;

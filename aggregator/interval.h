@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "aggregator/cells.h"
+#include "aggregator/huge_pages.h"
 #include "aggregator/snapshot.h"
 #include "protocol/parser.h"
 
@@ -32,8 +33,9 @@ struct CellTouch {
 // and a list so draining visits only those).
 template <typename Cell>
 struct CellPool {
-  std::vector<Cell> cells;
-  std::vector<uint64_t> touched_bits;
+  // Indexed by slot in random order at line rate: huge pages spare the TLB misses.
+  std::vector<Cell, HugePageAllocator<Cell>> cells;
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> touched_bits;
   std::vector<CellTouch> touches;
 
   void EnsureSize(size_t n) {

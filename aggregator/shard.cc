@@ -34,24 +34,46 @@ Shard::~Shard() = default;
 
 void Shard::Add(const protocol::MetricLine& line) {
   const uint64_t hash = HashSeries(line.type, line.name, line.tags);
-  uint32_t id = table_.Find(hash, line.type, line.name, line.tags);
-  if (id == SeriesTable::kNotFound) {
+  Interval& iv = *active_;
+  // The record names the cell: start loading it while the key bytes are compared.
+  const SeriesTable::Record* record =
+      table_.Find(hash, line.type, line.name, line.tags, [&](const SeriesTable::Record& r) {
+        switch (line.type) {
+          case MetricType::kCounter:
+            __builtin_prefetch(&iv.counters.cells[r.cell], 1);
+            break;
+          case MetricType::kGauge:
+            __builtin_prefetch(&iv.gauges.cells[r.cell], 1);
+            break;
+          case MetricType::kSet:
+            __builtin_prefetch(&iv.sets.cells[r.cell], 1);
+            break;
+          default:
+            __builtin_prefetch(&iv.samples.cells[r.cell], 1);
+            break;
+        }
+      });
+  uint32_t id, slot;
+  if (record != nullptr) {
+    id = record->series;
+    slot = record->cell;
+  } else {
     id = Resolve(line, hash);
     if (id == kNoSeries) {
       ++active_->series_dropped;
       return;
     }
+    slot = series_[id].slot;
   }
-  LocalSeries& series = series_[id];
-  series.last_gen = gen_;
   if (line.timestamp != 0) {
+    series_[id].last_gen = gen_;  // cells record the others' activity (see Rotate)
     AddTimed(id, line);
     return;
   }
   const Options& options = *options_;
   switch (line.type) {
     case MetricType::kCounter: {
-      CounterCell& cell = active_->counters.Touch(id, series.slot);
+      CounterCell& cell = active_->counters.Touch(id, slot);
       if (line.value_count == 1) {
         cell.sum += line.first_value / line.sample_rate;
       } else {
@@ -61,7 +83,7 @@ void Shard::Add(const protocol::MetricLine& line) {
       break;
     }
     case MetricType::kGauge: {
-      GaugeCell& cell = active_->gauges.Touch(id, series.slot);
+      GaugeCell& cell = active_->gauges.Touch(id, slot);
       const bool etsy = options.gauge_mode == GaugeMode::kEtsy;
       auto apply = [&](double v, bool is_signed) {
         if (etsy && is_signed) {
@@ -82,7 +104,7 @@ void Shard::Add(const protocol::MetricLine& line) {
       break;
     }
     case MetricType::kSet: {
-      SetCell& cell = active_->sets.Touch(id, series.slot);
+      SetCell& cell = active_->sets.Touch(id, slot);
       if (line.value_count == 1) {
         cell.Add(HashSetValue(line.values), options.exact_set_size);
       } else {
@@ -94,7 +116,7 @@ void Shard::Add(const protocol::MetricLine& line) {
       break;
     }
     default: {  // timers, histograms, distributions
-      SampleCell& cell = active_->samples.Touch(id, series.slot);
+      SampleCell& cell = active_->samples.Touch(id, slot);
       const double weight = 1 / line.sample_rate;
       if (line.value_count == 1) {
         cell.Add(line.first_value, weight, options.exact_samples, options.sketch_accuracy);
@@ -140,15 +162,17 @@ uint32_t Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash) {
   uint32_t id = kNoSeries;
   if (!raw_is_canonical) {
     hash = HashSeries(line.type, line.name, canonical);
-    id = table_.Find(hash, line.type, line.name, canonical);
+    if (const SeriesTable::Record* r = table_.Find(hash, line.type, line.name, canonical)) {
+      id = r->series;
+    }
   }
-  if (id == SeriesTable::kNotFound || id == kNoSeries) {
+  if (id == kNoSeries) {
     id = Create(line.type, line.name, canonical, hash);
     if (id == kNoSeries) return kNoSeries;
   }
   // Aliases are bounded too: past the bound an unusual spelling just keeps taking this path.
   if (!raw_is_canonical && table_.size() < 2 * options_->max_series) {
-    table_.Insert(raw_hash, line.type, line.name, line.tags, id);
+    table_.Insert(raw_hash, line.type, line.name, line.tags, id, series_[id].slot);
   }
   return id;
 }
@@ -175,7 +199,7 @@ uint32_t Shard::Create(MetricType type, std::string_view name, std::string_view 
   series_[id] = {slot, gen_, type, true};
   ++live_series_;
   SizePools(*active_);
-  table_.Insert(hash, type, name, tags, id);
+  table_.Insert(hash, type, name, tags, id, slot);
   active_->new_series.push_back({id, type, std::string(name), std::string(tags)});
   return id;
 }
@@ -240,6 +264,7 @@ bool Shard::Rotate(absl::Time now) {
     new_options = std::move(pending_options_);
   }
   std::unique_ptr<Interval> closed = std::move(active_);
+  MarkActive(*closed);
   if (new_options != nullptr) ApplyOptions(std::move(new_options), *closed);
   EvictIdle(now, *closed);
   ++gen_;
@@ -253,6 +278,18 @@ bool Shard::Rotate(absl::Time now) {
   }
   published_.notify_all();
   return true;
+}
+
+// Add() does not write the series on the hot path; its last sample generation is the interval's,
+// read here from the cells the closed interval touched.
+void Shard::MarkActive(const Interval& closed) {
+  auto mark = [this](const auto& pool) {
+    for (const CellTouch& t : pool.touches) series_[t.series].last_gen = gen_;
+  };
+  mark(closed.counters);
+  mark(closed.gauges);
+  mark(closed.samples);
+  mark(closed.sets);
 }
 
 void Shard::Evict(uint32_t id, Interval& closed) {

@@ -60,7 +60,7 @@ class Shard {
 
   struct LocalSeries {
     uint32_t slot = 0;      // index into the type's cell pool
-    uint32_t last_gen = 0;  // interval generation of the last sample
+    uint32_t last_gen = 0;  // interval generation of the last sample, as of the last rotation
     protocol::MetricType type = protocol::MetricType::kCounter;
     bool live = false;
   };
@@ -69,6 +69,7 @@ class Shard {
   uint32_t Create(protocol::MetricType type, std::string_view name, std::string_view tags,
                   uint64_t hash);
   void AddTimed(uint32_t series, const protocol::MetricLine& line);
+  void MarkActive(const Interval& closed);
   void EvictIdle(absl::Time now, Interval& closed);
   void Evict(uint32_t series, Interval& closed);
   void ApplyOptions(std::shared_ptr<const Options> options, Interval& closed);

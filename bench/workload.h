@@ -7,6 +7,7 @@
 #ifndef TALLYD_BENCH_WORKLOAD_H_
 #define TALLYD_BENCH_WORKLOAD_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -23,6 +24,7 @@ struct WorkloadOptions {
   int timer_percent = 0;
   int histogram_percent = 0;
   int sampled_percent = 0;  // lines with |@0.5
+  bool sorted_tags = true;  // tags in canonical order, as most clients' constant tags are
   uint64_t seed = 42;
 };
 
@@ -30,18 +32,18 @@ class Workload {
  public:
   explicit Workload(const WorkloadOptions& options) {
     std::mt19937_64 rng(options.seed);
-    static constexpr const char* kServices[] = {"checkout", "payments", "search", "frontend",
-                                                "inventory", "auth", "shipping", "ads"};
+    static constexpr const char* kServices[] = {"checkout",  "payments", "search",   "frontend",
+                                                "inventory", "auth",     "shipping", "ads"};
     static constexpr const char* kMetrics[] = {
-        "http.server.requests",   "http.server.request.duration", "db.query.duration",
-        "cache.hits",             "cache.misses",                 "queue.depth",
-        "jvm.gc.pause",           "worker.jobs.processed",        "rpc.client.calls",
-        "kafka.consumer.lag"};
-    static constexpr const char* kEndpoints[] = {"/api/v1/users", "/api/v1/orders", "/health",
-                                                 "/api/v2/cart/items", "/login", "/search"};
-    static constexpr const char* kExtra[] = {"version:1.24.3", "region:eu-west-1",
-                                             "az:eu-west-1b", "team:core",
-                                             "service_tier:gold", "runtime:jvm",
+        "http.server.requests", "http.server.request.duration",
+        "db.query.duration",    "cache.hits",
+        "cache.misses",         "queue.depth",
+        "jvm.gc.pause",         "worker.jobs.processed",
+        "rpc.client.calls",     "kafka.consumer.lag"};
+    static constexpr const char* kEndpoints[] = {"/api/v1/users",      "/api/v1/orders", "/health",
+                                                 "/api/v2/cart/items", "/login",         "/search"};
+    static constexpr const char* kExtra[] = {"version:1.24.3", "region:eu-west-1",  "az:eu-west-1b",
+                                             "team:core",      "service_tier:gold", "runtime:jvm",
                                              "method:GET"};
     lines_.reserve(options.series);
     for (size_t i = 0; i < options.series; ++i) {
@@ -61,8 +63,7 @@ class Workload {
       } else if (pick < options.gauge_percent + options.timer_percent) {
         type = "ms";
         value = std::to_string(rng() % 2000) + "." + std::to_string(rng() % 10);
-      } else if (pick <
-                 options.gauge_percent + options.timer_percent + options.histogram_percent) {
+      } else if (pick < options.gauge_percent + options.timer_percent + options.histogram_percent) {
         type = "h";
         value = std::to_string(rng() % 500);
       }
@@ -72,16 +73,26 @@ class Workload {
       line += type;
       if (static_cast<int>(rng() % 100) < options.sampled_percent) line += "|@0.5";
       if (options.tags > 0) {
-        line += "|#env:prod,host:web-" + std::to_string(i / 60);
+        std::vector<std::string> tags = {"host:web-" + std::to_string(i / 60), "env:prod"};
         if (options.tags >= 3) {
-          line += ",endpoint:";
-          line += kEndpoints[(i / 10) % 6];
-          line += ",status:" + std::to_string(200 + (i % 10));
+          tags.push_back(std::string("endpoint:") + kEndpoints[(i / 10) % 6]);
+          tags.push_back("status:" + std::to_string(200 + (i % 10)));
         }
         for (int t = 4; t <= options.tags; ++t) {
-          line += ',';
-          line += kExtra[(t - 4) % 7];
-          if (t > 10) line += std::to_string(t);
+          tags.push_back(kExtra[(t - 4) % 7] + (t > 10 ? std::to_string(t) : std::string()));
+        }
+        tags.resize(options.tags);
+        // Canonical (sorted) order unless asked otherwise: then the shard also keeps the raw
+        // spelling as an alias of the canonical key.
+        if (options.sorted_tags) {
+          std::sort(tags.begin(), tags.end());
+        } else {
+          std::rotate(tags.begin(), tags.begin() + 1, tags.end());  // host last: unsorted
+        }
+        line += "|#";
+        for (size_t t = 0; t < tags.size(); ++t) {
+          if (t != 0) line += ',';
+          line += tags[t];
         }
       }
       lines_.push_back(std::move(line));
