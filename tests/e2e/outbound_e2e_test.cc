@@ -52,5 +52,35 @@ TEST(OutboundE2eTest, OneLineReachesGraphiteAndDatadog) {
   EXPECT_THAT(tallyd.Stderr(), ::testing::Not(HasSubstr("e2e-key")));  // the key is never logged
 }
 
+TEST(OutboundE2eTest, DeadGraphiteNeverHoldsUpPrometheusOrIngestion) {
+  int dead_port;
+  {
+    PortHolder probe(/*udp=*/false);  // bound then released: nothing listens there afterwards
+    dead_port = probe.port();
+  }
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                        "--flush_interval=100ms", "--graphite_max_buffered_flushes=2",
+                        "--graphite_address=127.0.0.1:" + std::to_string(dead_port)});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  const std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
+  auto scrape_has = [&](const std::string& text) {
+    return HttpGet(url).find(text) != std::string::npos;
+  };
+  for (int i = 1; i <= 3; ++i) {
+    SendUdp(tallyd.Address("udp"), "alive:1|c");
+    EXPECT_TRUE(WaitFor([&] { return scrape_has("alive " + std::to_string(i) + "\n"); }))
+        << HttpGet(url);
+  }
+  // Graphite's failures are counted, and its queue stays bounded (oldest flushes dropped).
+  EXPECT_TRUE(WaitFor([&] {
+    std::string body = HttpGet(url);
+    return body.find("tallyd_backend_errors_total{backend=\"graphite\"} 0") == std::string::npos &&
+           body.find("tallyd_backend_errors_total{backend=\"graphite\"}") != std::string::npos &&
+           body.find("tallyd_backend_dropped_flushes_total{backend=\"graphite\"} 0") ==
+               std::string::npos;
+  })) << HttpGet(url);
+  EXPECT_TRUE(scrape_has("tallyd_backend_sent_total{backend=\"prometheus\"}"));
+}
+
 }  // namespace
 }  // namespace tallyd::testing
