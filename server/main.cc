@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/usage.h"
+#include "absl/flags/usage.h"
 #include "server/config.h"
 #include "server/server.h"
 
@@ -31,6 +33,18 @@ int main(int argc, char* argv[]) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
 
+  // --help prints the flags and exits 0, as users expect; Abseil's own handler exits 1.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-help" || arg == "-h") {
+      char* just_program[] = {argv[0], nullptr};
+      (void)tallyd::ParseTallydCommandLine(1, just_program);  // sets the usage text
+      absl::flags_internal::FlagsHelp(std::cout, "",
+                                      absl::flags_internal::HelpFormat::kHumanReadable,
+                                      absl::ProgramUsageMessage());
+      return 0;
+    }
+  }
   absl::StatusOr<std::vector<std::string>> args = tallyd::ParseTallydCommandLine(argc, argv);
   if (!args.ok()) {
     std::cerr << "tallyd: " << args.status().message() << "\n";

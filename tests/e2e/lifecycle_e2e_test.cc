@@ -89,6 +89,13 @@ TEST(LifecycleE2eTest, VersionPrintsAndExitsZero) {
   EXPECT_THAT(r.out, HasSubstr("tallyd"));
 }
 
+TEST(LifecycleE2eTest, HelpListsTheFlagsAndExitsZero) {
+  RunResult r = RunTallyd({"--help"});
+  EXPECT_EQ(r.exit_status, 0);
+  EXPECT_THAT(r.out, HasSubstr("--flush_interval"));
+  EXPECT_THAT(r.out, HasSubstr("--graphite_address"));
+}
+
 TEST(LifecycleE2eTest, UdpPortInUseExitsOneNamingTheAddress) {
   PortHolder held(/*udp=*/true);
   std::string address = absl::StrCat("127.0.0.1:", held.port());
