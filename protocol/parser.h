@@ -23,6 +23,10 @@
 #include <cstdint>
 #include <string_view>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace tallyd::protocol {
 
 enum class MetricType : uint8_t {
@@ -142,18 +146,73 @@ struct ParsedLine {
 // Parses one line (no '\n'; a trailing '\r' is tolerated). Never throws, never allocates.
 ParsedLine ParseLine(std::string_view line, const ParserOptions& options = {});
 
+// The same, into a caller-owned ParsedLine that can be reused from line to line: only what the
+// line's kind needs is written, which saves initializing the whole (~350-byte) ParsedLine per
+// line. Always sets out->kind and, when rejected, out->reason; for kMetric out->metric, for
+// kEvent out->event and for kServiceCheck out->service_check are set exactly as the by-value
+// ParseLine sets them. The other members are left as they were (for a rejected line the member
+// of the kind it looked like may be partly written). Returns out->kind != kRejected.
+bool ParseLine(std::string_view line, const ParserOptions& options, ParsedLine* out);
+
+namespace detail {
+
+// Bit i set when p[i] == '\n', for i in [0, 16 * kChunks). Reads exactly 16 * kChunks bytes.
+template <int kChunks>
+inline uint64_t NewlineMask(const char* p) {
+#if defined(__SSE2__)
+  const __m128i newline = _mm_set1_epi8('\n');
+  uint64_t mask = 0;
+  for (int i = 0; i < kChunks; ++i) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    mask |= static_cast<uint64_t>(
+                static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, newline))))
+            << (16 * i);
+  }
+  return mask;
+#else
+  uint64_t mask = 0;
+  for (int i = 0; i < 16 * kChunks; ++i) mask |= static_cast<uint64_t>(p[i] == '\n') << i;
+  return mask;
+#endif
+}
+
+}  // namespace detail
+
 // Calls fn(std::string_view line) for every non-empty line of a datagram or TCP chunk.
 // Lines are separated by '\n'; a '\r' before it is dropped; a trailing newline is fine.
+// The newlines are found 64 bytes at a time as a bit mask, not with one search per line.
 template <typename Fn>
 void ForEachLine(std::string_view data, Fn&& fn) {
-  while (!data.empty()) {
-    size_t nl = data.find('\n');
-    std::string_view line = data.substr(0, nl);
+  const char* p = data.data();
+  const char* const end = p + data.size();
+  const char* line_start = p;
+  auto emit = [&](const char* line_end) {
+    std::string_view line(line_start, static_cast<size_t>(line_end - line_start));
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (!line.empty()) fn(line);
-    if (nl == std::string_view::npos) break;
-    data.remove_prefix(nl + 1);
+  };
+  auto emit_all = [&](const char* base, uint64_t mask) {
+    while (mask != 0) {
+      const char* nl = base + __builtin_ctzll(mask);
+      emit(nl);
+      line_start = nl + 1;
+      mask &= mask - 1;
+    }
+  };
+  for (; end - p >= 64; p += 64) emit_all(p, detail::NewlineMask<4>(p));
+  for (; end - p >= 16; p += 16) emit_all(p, detail::NewlineMask<1>(p));
+  if (p != end && data.size() >= 16) {
+    // The last, overlapping 16 bytes, minus the ones already seen.
+    emit_all(p, detail::NewlineMask<1>(end - 16) >> (16 - (end - p)));
+    p = end;
   }
+  for (; p != end; ++p) {
+    if (*p == '\n') {
+      emit(p);
+      line_start = p + 1;
+    }
+  }
+  if (line_start != end) emit(end);
 }
 
 // Splits a raw tag list ("a:1,b,c:x:y") on ','. Calls fn(std::string_view tag) per tag.

@@ -5,7 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -675,6 +678,201 @@ TEST(ParserTest, BadLineDoesNotAffectNeighbours) {
   EXPECT_EQ(parsed[4].kind, LineKind::kRejected);
   EXPECT_EQ(parsed[4].reason, RejectReason::kBadEvent);
   EXPECT_EQ(parsed[5].kind, LineKind::kServiceCheck);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast paths: each must give exactly what the general code gives.
+
+// The bits of what std::from_chars makes of a value (after an optional '+'); false when it
+// rejects it.
+bool FromChars(std::string_view s, uint64_t* bits) {
+  double v;
+  const char* p = s.data();
+  if (!s.empty() && s[0] == '+') ++p;
+  auto [ptr, ec] = std::from_chars(p, s.data() + s.size(), v, std::chars_format::general);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return false;
+  std::memcpy(bits, &v, sizeof v);
+  return true;
+}
+
+TEST(ParserTest, ShortDecimalsAreBitForBitFromChars) {
+  std::mt19937_64 rng(42);
+  std::vector<std::string> values = {"0",
+                                     "-0",
+                                     "-0.0",
+                                     "0.1",
+                                     "0.3",
+                                     "1.5",
+                                     "99999",
+                                     "2.675",
+                                     "1.005",
+                                     "0.5",
+                                     "+7",
+                                     "-12.25",
+                                     "1.",
+                                     ".5",
+                                     "00012",
+                                     "1e3",
+                                     "9007199254740993",
+                                     "123456789012345",
+                                     "1234567890123456",
+                                     "0.000000000000001",
+                                     "1.23456789012345",
+                                     "99999999999999.9",
+                                     "4503599627370497.5"};
+  for (int i = 0; i < 200000; ++i) {
+    std::string v;
+    const int digits = 1 + static_cast<int>(rng() % 18);
+    for (int d = 0; d < digits; ++d) v += static_cast<char>('0' + rng() % 10);
+    if (rng() % 4 != 0) v.insert(v.begin() + static_cast<long>(rng() % (v.size() + 1)), '.');
+    if (rng() % 4 == 0) v.insert(v.begin(), rng() % 2 ? '-' : '+');
+    values.push_back(v);
+  }
+  for (const std::string& v : values) {
+    SCOPED_TRACE(v);
+    const std::string line = "x:" + v + "|g";
+    uint64_t want;
+    ParsedLine p = ParseLine(line);
+    if (!FromChars(v, &want)) {  // ".", "-." and the like
+      EXPECT_EQ(p.reason, RejectReason::kBadValue);
+      continue;
+    }
+    ASSERT_EQ(p.kind, LineKind::kMetric);
+    uint64_t got;
+    std::memcpy(&got, &p.metric.first_value, sizeof got);
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(p.metric.value_signed, v[0] == '+' || v[0] == '-');
+    double again;
+    ValueCursor cursor(p.metric);
+    ASSERT_TRUE(cursor.Next(&again));
+    EXPECT_EQ(std::memcmp(&again, &p.metric.first_value, sizeof again), 0);
+  }
+}
+
+TEST(ParserTest, TagChecksAgreeOnLongAndOddTagLists) {
+  ParserOptions options;
+  options.max_tags = 5;
+  // Commas on both sides of a 16-byte boundary, long lists, limits.
+  EXPECT_EQ(ParseLine("v:1|c|#aaaaaaaaaaaaaaa,,b", options).reason, RejectReason::kBadTags);
+  EXPECT_EQ(ParseLine("v:1|c|#aaaaaaaaaaaaaa,,b", options).reason, RejectReason::kBadTags);
+  EXPECT_EQ(ParseLine("v:1|c|#aaaaaaaaaaaaaaaa,", options).reason, RejectReason::kBadTags);
+  EXPECT_EQ(ParseLine("v:1|c|#,aaaaaaaaaaaaaaaaaaaaa", options).reason, RejectReason::kBadTags);
+  EXPECT_EQ(ParseLine("v:1|c|#a,b,c,d,e,f,,", options).reason, RejectReason::kTooManyTags);
+  EXPECT_EQ(ParseLine("v:1|c|#a,b,,c,d,e,f", options).reason, RejectReason::kBadTags);
+  ParsedLine p =
+      ParseLine("v:1|c|#aaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb,c,dddddddddddddddddd,e", options);
+  ASSERT_EQ(p.kind, LineKind::kMetric);
+  EXPECT_EQ(p.metric.tag_count, 5u);
+  EXPECT_EQ(
+      ParseLine("v:1|c|#aaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb,c,dddddddddddddddddd,e,f", options).reason,
+      RejectReason::kTooManyTags);
+}
+
+TEST(ParserTest, ReusedParsedLineMatchesByValue) {
+  const char* lines[] = {"_e{1,1}:a|b|h:host|#x,y",
+                         "a.b:1.5|ms|@0.5|#t:1,u|c:cid|T17",
+                         "_sc|n|2|h:h|m:msg|x",
+                         "broken",
+                         "c:|c",
+                         "g:-3|g|#k",
+                         "_e{1,1}:a|b|p:high",
+                         "_sc|n|0"};
+  ParsedLine reused;
+  for (int round = 0; round < 2; ++round) {
+    for (const char* line : lines) {
+      SCOPED_TRACE(line);
+      const ParsedLine want = ParseLine(line);
+      EXPECT_EQ(ParseLine(line, ParserOptions{}, &reused), want.kind != LineKind::kRejected);
+      ASSERT_EQ(reused.kind, want.kind);
+      switch (want.kind) {
+        case LineKind::kMetric: {
+          const MetricLine& a = reused.metric;
+          const MetricLine& b = want.metric;
+          EXPECT_EQ(a.name, b.name);
+          EXPECT_EQ(a.type, b.type);
+          EXPECT_EQ(a.values, b.values);
+          EXPECT_EQ(a.value_count, b.value_count);
+          EXPECT_EQ(a.first_value, b.first_value);
+          EXPECT_EQ(a.sample_rate, b.sample_rate);
+          EXPECT_EQ(a.tags, b.tags);
+          EXPECT_EQ(a.container_id, b.container_id);
+          EXPECT_EQ(a.timestamp, b.timestamp);
+          EXPECT_EQ(a.unknown_fields, b.unknown_fields);
+          EXPECT_EQ(a.value_signed, b.value_signed);
+          EXPECT_EQ(a.tag_count, b.tag_count);
+          EXPECT_EQ(a.external_data, b.external_data);
+          EXPECT_EQ(a.cardinality, b.cardinality);
+          break;
+        }
+        case LineKind::kEvent: {
+          const Event& a = reused.event;
+          const Event& b = want.event;
+          EXPECT_EQ(a.title, b.title);
+          EXPECT_EQ(a.text, b.text);
+          EXPECT_EQ(a.timestamp, b.timestamp);
+          EXPECT_EQ(a.hostname, b.hostname);
+          EXPECT_EQ(a.aggregation_key, b.aggregation_key);
+          EXPECT_EQ(a.priority, b.priority);
+          EXPECT_EQ(a.source_type, b.source_type);
+          EXPECT_EQ(a.alert_type, b.alert_type);
+          EXPECT_EQ(a.tags, b.tags);
+          EXPECT_EQ(a.unknown_fields, b.unknown_fields);
+          break;
+        }
+        case LineKind::kServiceCheck: {
+          const ServiceCheck& a = reused.service_check;
+          const ServiceCheck& b = want.service_check;
+          EXPECT_EQ(a.name, b.name);
+          EXPECT_EQ(a.status, b.status);
+          EXPECT_EQ(a.timestamp, b.timestamp);
+          EXPECT_EQ(a.hostname, b.hostname);
+          EXPECT_EQ(a.tags, b.tags);
+          EXPECT_EQ(a.message, b.message);
+          EXPECT_EQ(a.unknown_fields, b.unknown_fields);
+          break;
+        }
+        case LineKind::kRejected:
+          EXPECT_EQ(reused.reason, want.reason);
+          break;
+      }
+    }
+  }
+}
+
+// The straightforward one-search-per-line splitter ForEachLine must agree with.
+std::vector<std::string_view> ReferenceLines(std::string_view data) {
+  std::vector<std::string_view> out;
+  while (!data.empty()) {
+    size_t nl = data.find('\n');
+    std::string_view line = data.substr(0, nl);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) out.push_back(line);
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
+TEST(ParserTest, ForEachLineMatchesReferenceSplitter) {
+  std::mt19937_64 rng(7);
+  const char alphabet[] = "ab\n\r\n:";
+  for (int i = 0; i < 20000; ++i) {
+    std::string data;
+    const size_t size = rng() % 200;
+    const int newline_odds = 1 + static_cast<int>(rng() % 60);
+    for (size_t j = 0; j < size; ++j) {
+      data += rng() % newline_odds == 0 ? alphabet[2 + rng() % 3] : alphabet[rng() % 2];
+    }
+    std::vector<std::string_view> got;
+    ForEachLine(data, [&](std::string_view line) { got.push_back(line); });
+    const std::vector<std::string_view> want = ReferenceLines(data);
+    ASSERT_EQ(got.size(), want.size()) << data;
+    for (size_t k = 0; k < got.size(); ++k) {
+      // Same bytes of the same buffer, not only equal text.
+      EXPECT_EQ(got[k].data(), want[k].data());
+      EXPECT_EQ(got[k].size(), want[k].size());
+    }
+  }
 }
 
 TEST(ParserTest, ForEachTagSplitsOnComma) {
