@@ -75,6 +75,36 @@ class SeriesTable {
     return Find(hash, type, name, tags, [](const Record&) {});
   }
 
+  // Group prefetching for batch lookups (Shard::AddBatch): PrefetchSlot(hash) for every key of a
+  // batch, then FirstCandidate(hash) for each (its record is the usual match: prefetch it), then
+  // Matches() on the candidate, falling back to Find() when it is not the key. No allocation.
+  void PrefetchSlot(uint64_t hash) const {
+    if (!slots_.empty())
+      __builtin_prefetch(&slots_[static_cast<uint32_t>(hash) & (slots_.size() - 1)]);
+  }
+  // The first record on the key's probe path whose slot has the key's hash bits, or nullptr when
+  // the path reaches an empty slot first (the key is absent).
+  const Record* FirstCandidate(uint64_t hash) const {
+    if (slots_.empty()) return nullptr;
+    const size_t mask = slots_.size() - 1;
+    const uint32_t low = static_cast<uint32_t>(hash);
+    for (size_t i = low & mask;; i = (i + 1) & mask) {
+      const uint64_t slot = slots_[i];
+      if (slot == 0) return nullptr;
+      if (static_cast<uint32_t>(slot) == low)
+        return RecordAt(static_cast<uint32_t>(slot >> 32) - 1);
+    }
+  }
+  static bool Matches(const Record& r, protocol::MetricType type, std::string_view name,
+                      std::string_view tags) {
+    const uint32_t name_length_type =
+        static_cast<uint32_t>(name.size() << 3) | static_cast<uint32_t>(type);
+    return r.name_length_type == name_length_type && r.tags_length == tags.size() &&
+           // string_view compares, unlike memcmp, accept the null data() of an empty view.
+           std::string_view(r.bytes(), name.size()) == name &&
+           std::string_view(r.bytes() + name.size(), tags.size()) == tags;
+  }
+
   // The key must not be present yet.
   void Insert(uint64_t hash, protocol::MetricType type, std::string_view name,
               std::string_view tags, uint32_t series, uint32_t cell);

@@ -32,39 +32,27 @@ Shard::Shard(std::shared_ptr<const Options> options)
 
 Shard::~Shard() = default;
 
-void Shard::Add(const protocol::MetricLine& line) {
-  const uint64_t hash = HashSeries(line.type, line.name, line.tags);
-  Interval& iv = *active_;
-  // The record names the cell: start loading it while the key bytes are compared.
-  const SeriesTable::Record* record =
-      table_.Find(hash, line.type, line.name, line.tags, [&](const SeriesTable::Record& r) {
-        switch (line.type) {
-          case MetricType::kCounter:
-            __builtin_prefetch(&iv.counters.cells[r.cell], 1);
-            break;
-          case MetricType::kGauge:
-            __builtin_prefetch(&iv.gauges.cells[r.cell], 1);
-            break;
-          case MetricType::kSet:
-            __builtin_prefetch(&iv.sets.cells[r.cell], 1);
-            break;
-          default:
-            __builtin_prefetch(&iv.samples.cells[r.cell], 1);
-            break;
-        }
-      });
-  uint32_t id, slot;
-  if (record != nullptr) {
-    id = record->series;
-    slot = record->cell;
-  } else {
-    id = Resolve(line, hash);
-    if (id == kNoSeries) {
-      ++active_->series_dropped;
-      return;
-    }
-    slot = series_[id].slot;
+inline __attribute__((always_inline)) void Shard::PrefetchCell(MetricType type,
+                                                               uint32_t slot) const {
+  const Interval& iv = *active_;
+  switch (type) {
+    case MetricType::kCounter:
+      __builtin_prefetch(&iv.counters.cells[slot], 1);
+      break;
+    case MetricType::kGauge:
+      __builtin_prefetch(&iv.gauges.cells[slot], 1);
+      break;
+    case MetricType::kSet:
+      __builtin_prefetch(&iv.sets.cells[slot], 1);
+      break;
+    default:
+      __builtin_prefetch(&iv.samples.cells[slot], 1);
+      break;
   }
+}
+
+inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t slot,
+                                                        const protocol::MetricLine& line) {
   if (line.timestamp != 0) {
     series_[id].last_gen = gen_;  // cells record the others' activity (see Rotate)
     AddTimed(id, line);
@@ -127,6 +115,83 @@ void Shard::Add(const protocol::MetricLine& line) {
         }
       }
       break;
+    }
+  }
+}
+
+void Shard::Add(const protocol::MetricLine& line) {
+  AddHashed(line, HashSeries(line.type, line.name, line.tags));
+}
+
+void Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
+  // The record names the cell: start loading it while the key bytes are compared.
+  const SeriesTable::Record* record =
+      table_.Find(hash, line.type, line.name, line.tags,
+                  [&](const SeriesTable::Record& r) { PrefetchCell(line.type, r.cell); });
+  uint32_t id, slot;
+  if (record != nullptr) {
+    id = record->series;
+    slot = record->cell;
+  } else {
+    id = Resolve(line, hash);
+    if (id == kNoSeries) {
+      ++active_->series_dropped;
+      return;
+    }
+    slot = series_[id].slot;
+  }
+  Apply(id, slot, line);
+}
+
+// Group prefetching: each stage issues the loads of the next one for the whole group before any
+// of them is used. The stages only read the table; everything that writes (Apply, and AddHashed
+// for lines not found, which may create series) runs afterwards in line order, so the result is
+// Add() per line: a record found stays valid and correct while later lines create series (records
+// never move, keys are unique), and a line not found is looked up again by AddHashed, which sees
+// any series an earlier line of the group created.
+void Shard::AddBatch(const protocol::MetricLine* lines, size_t n) {
+  if (table_.size() < kBatchMinKeys) {
+    // The table and cells fit in the caches: the extra passes would cost more than they save.
+    for (size_t i = 0; i < n; ++i) Add(lines[i]);
+    return;
+  }
+  constexpr size_t kGroup = 64;
+  uint64_t hashes[kGroup];
+  const SeriesTable::Record* records[kGroup];
+  for (size_t begin = 0; begin < n; begin += kGroup) {
+    const protocol::MetricLine* g = lines + begin;
+    const size_t m = std::min(kGroup, n - begin);
+    for (size_t i = 0; i < m; ++i) {
+      hashes[i] = HashSeries(g[i].type, g[i].name, g[i].tags);
+      table_.PrefetchSlot(hashes[i]);
+    }
+    for (size_t i = 0; i < m; ++i) {
+      const SeriesTable::Record* r = table_.FirstCandidate(hashes[i]);
+      records[i] = r;
+      if (r != nullptr) {
+        // Header and key bytes: usually two cache lines.
+        const char* begin_bytes = reinterpret_cast<const char*>(r);
+        __builtin_prefetch(begin_bytes);
+        __builtin_prefetch(begin_bytes + sizeof(SeriesTable::Record) + g[i].name.size() +
+                           g[i].tags.size() - 1);
+      }
+    }
+    for (size_t i = 0; i < m; ++i) {
+      const SeriesTable::Record* r = records[i];
+      if (r == nullptr) continue;
+      if (!SeriesTable::Matches(*r, g[i].type, g[i].name, g[i].tags)) {
+        r = table_.Find(hashes[i], g[i].type, g[i].name, g[i].tags);  // a 32-bit hash collision
+        records[i] = r;
+        if (r == nullptr) continue;
+      }
+      PrefetchCell(g[i].type, r->cell);
+    }
+    for (size_t i = 0; i < m; ++i) {
+      if (records[i] != nullptr) {
+        Apply(records[i]->series, records[i]->cell, g[i]);
+      } else {
+        AddHashed(g[i], hashes[i]);
+      }
     }
   }
 }

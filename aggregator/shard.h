@@ -39,6 +39,14 @@ class Shard {
 
   // ---- Owning worker thread only (or any single thread once the worker stopped). ----
   void Add(const protocol::MetricLine& line);
+  // Same as Add() on lines[0], ..., lines[n - 1] in that order (same series creation order, caps,
+  // timestamped points, Etsy gauge deltas), but faster for known series: the lines are looked up
+  // in groups, hashing all of them and prefetching their table slots, then their key records,
+  // then their cells, so the cache misses of a group overlap instead of being paid one line after
+  // the other. Lines not found (new series, new raw spellings) take Add()'s path. Allocates
+  // nothing for known series. The lines' views must stay valid for the call only. With a small
+  // table (below kBatchMinKeys keys) it is plain Add() per line.
+  void AddBatch(const protocol::MetricLine* lines, size_t n);
   void AddEvent(const protocol::Event& event);
   void AddServiceCheck(const protocol::ServiceCheck& check);
   // Rotates when the flush side asked (Aggregator::RequestRotation). One atomic load when it did
@@ -57,6 +65,10 @@ class Shard {
  private:
   friend class Aggregator;
   static constexpr uint32_t kNoSeries = UINT32_MAX;
+  // Below this many table keys (~1 MiB of table, records and cells, about this machine's L2)
+  // AddBatch() just calls Add() per line: lookups hit the caches and group prefetching is
+  // overhead (~10 % at 1k series).
+  static constexpr size_t kBatchMinKeys = 8192;
 
   struct LocalSeries {
     uint32_t slot = 0;      // index into the type's cell pool
@@ -65,6 +77,11 @@ class Shard {
     bool live = false;
   };
 
+  // Add() with the line's raw-key hash already computed.
+  void AddHashed(const protocol::MetricLine& line, uint64_t hash);
+  // Applies a line to the active interval once its series and cell slot are known.
+  void Apply(uint32_t id, uint32_t slot, const protocol::MetricLine& line);
+  void PrefetchCell(protocol::MetricType type, uint32_t slot) const;
   uint32_t Resolve(const protocol::MetricLine& line, uint64_t raw_hash);
   uint32_t Create(protocol::MetricType type, std::string_view name, std::string_view tags,
                   uint64_t hash);

@@ -1,6 +1,7 @@
-// Aggregation throughput into 1k, 100k and 1M live series: parse + Shard::Add per line (what a
-// worker does with a datagram) and Shard::Add alone on pre-parsed lines, with the series in
-// random (realistic: many clients interleave) or sequential order.
+// Aggregation throughput into 1k, 100k and 1M live series: parse + Shard::Add per line, parse +
+// Shard::AddBatch per datagram (what a worker does with a datagram), and Shard::Add /
+// Shard::AddBatch alone on pre-parsed lines, with the series in random (realistic: many clients
+// interleave) or sequential order.
 //
 // Every series is created and merged once before timing, so the figures are for known series;
 // after each pass over the stream the shard rotates and the flush side merges (untimed), as a
@@ -107,6 +108,46 @@ void BM_ParseAggregate(benchmark::State& state) {
   state.counters["series"] = static_cast<double>(shard->series_count());
 }
 
+// BM_ParseAggregate as the worker does it now: the datagram's metric lines are collected, then
+// handed to Shard::AddBatch (group prefetching of the lookups) in one call.
+void BM_ParseAggregateBatch(benchmark::State& state) {
+  const Stream& stream = GetStream(state.range(0), state.range(1) != 0);
+  aggregator::Aggregator aggregator(aggregator::Options(), absl::Seconds(10));
+  aggregator::Shard* shard = aggregator.AddShard();
+  WarmUp(*stream.workload, aggregator, *shard);
+  const protocol::ParserOptions parser_options;
+  constexpr size_t kBatchLines = 64;  // as server/worker.h
+  protocol::MetricLine batch[kBatchLines];
+  size_t next = 0, lines = 0, bytes = 0;
+  for (auto _ : state) {
+    const std::string& datagram = stream.datagrams[next];
+    size_t n = 0;
+    protocol::ForEachLine(datagram, [&](std::string_view line) {
+      const protocol::ParsedLine parsed = protocol::ParseLine(line, parser_options);
+      if (parsed.kind == protocol::LineKind::kMetric) {
+        batch[n++] = parsed.metric;
+        if (n == kBatchLines) {
+          shard->AddBatch(batch, n);
+          n = 0;
+        }
+      }
+      ++lines;
+    });
+    shard->AddBatch(batch, n);
+    bytes += datagram.size();
+    shard->RotateIfRequested();
+    if (++next == stream.datagrams.size()) {
+      next = 0;
+      state.PauseTiming();
+      EndInterval(aggregator, *shard);
+      state.ResumeTiming();
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(lines));
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["series"] = static_cast<double>(shard->series_count());
+}
+
 void BM_AggregateOnly(benchmark::State& state) {
   const Stream& stream = GetStream(state.range(0), state.range(1) != 0);
   aggregator::Aggregator aggregator(aggregator::Options(), absl::Seconds(10));
@@ -130,6 +171,28 @@ void BM_AggregateOnly(benchmark::State& state) {
   state.counters["series"] = static_cast<double>(shard->series_count());
 }
 
+void BM_AggregateOnlyBatch(benchmark::State& state) {
+  const Stream& stream = GetStream(state.range(0), state.range(1) != 0);
+  aggregator::Aggregator aggregator(aggregator::Options(), absl::Seconds(10));
+  aggregator::Shard* shard = aggregator.AddShard();
+  WarmUp(*stream.workload, aggregator, *shard);
+  const size_t chunks = stream.lines.size() / kLinesPerDatagram;
+  size_t next = 0, lines = 0;
+  for (auto _ : state) {
+    shard->AddBatch(&stream.lines[next * kLinesPerDatagram], kLinesPerDatagram);
+    lines += kLinesPerDatagram;
+    shard->RotateIfRequested();
+    if (++next == chunks) {
+      next = 0;
+      state.PauseTiming();
+      EndInterval(aggregator, *shard);
+      state.ResumeTiming();
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(lines));
+  state.counters["series"] = static_cast<double>(shard->series_count());
+}
+
 void SeriesArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"series", "random"});
   for (int64_t series : {1'000, 100'000, 1'000'000}) {
@@ -138,7 +201,9 @@ void SeriesArgs(benchmark::internal::Benchmark* b) {
   }
 }
 BENCHMARK(BM_ParseAggregate)->Apply(SeriesArgs);
+BENCHMARK(BM_ParseAggregateBatch)->Apply(SeriesArgs);
 BENCHMARK(BM_AggregateOnly)->Apply(SeriesArgs);
+BENCHMARK(BM_AggregateOnlyBatch)->Apply(SeriesArgs);
 
 }  // namespace
 }  // namespace tallyd::bench

@@ -87,15 +87,18 @@ void Worker::Shutdown() {
 }
 
 void Worker::OnData(std::string_view data, Transport transport) {
-  protocol::ForEachLine(data, [this](std::string_view line) {
-    const protocol::ParsedLine parsed = protocol::ParseLine(line, options_.parser);
+  // One ParsedLine per chunk, reused: the parser writes only what each line's kind needs.
+  protocol::ParsedLine parsed;
+  protocol::ForEachLine(data, [this, &parsed](std::string_view line) {
+    protocol::ParseLine(line, options_.parser, &parsed);
     switch (parsed.kind) {
       case protocol::LineKind::kMetric:
         counters_.lines[static_cast<int>(parsed.metric.type)].Add();
         if (parsed.metric.unknown_fields != 0) {
           counters_.unknown_fields.Add(parsed.metric.unknown_fields);
         }
-        shard_->Add(parsed.metric);
+        batch_[batch_size_++] = parsed.metric;
+        if (batch_size_ == kBatchLines) FlushBatch();
         break;
       case protocol::LineKind::kEvent:
         counters_.event_lines.Add();
@@ -111,6 +114,13 @@ void Worker::OnData(std::string_view data, Transport transport) {
         break;
     }
   });
+  FlushBatch();  // the lines view `data`, valid during this call only
+}
+
+void Worker::FlushBatch() {
+  if (batch_size_ == 0) return;
+  shard_->AddBatch(batch_, batch_size_);
+  batch_size_ = 0;
 }
 
 }  // namespace tallyd::server

@@ -57,7 +57,11 @@ class Worker : public DatagramSink {
   void OnData(std::string_view data, Transport transport) override;
 
  private:
+  static constexpr size_t kBatchLines = 64;
+
   static void OnAsync(uv_async_t* handle);
+  // Hands the collected metric lines to the shard (Shard::AddBatch) and empties the batch.
+  void FlushBatch();
   void Run();
   void Shutdown();
 
@@ -73,6 +77,10 @@ class Worker : public DatagramSink {
   std::vector<std::unique_ptr<DatagramReader>> readers_;
   std::vector<std::unique_ptr<TcpListener>> tcp_listeners_;
   std::thread thread_;
+  // Metric lines of the chunk OnData is parsing, viewing its bytes: handed to the shard in groups
+  // (it prefetches a group's lookups together) when full and at the end of the chunk.
+  protocol::MetricLine batch_[kBatchLines];
+  size_t batch_size_ = 0;
 };
 
 }  // namespace tallyd::server

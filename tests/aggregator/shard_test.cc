@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -74,6 +75,41 @@ TEST(ShardTest, KnownSeriesAllocateNothing) {
   counting = false;
   EXPECT_EQ(allocations, 0u);
   EXPECT_EQ(shard->series_count(), 4000u);
+}
+
+TEST(ShardTest, KnownSeriesAllocateNothingInBatches) {
+  Options o;
+  o.global_tags = {"env:prod"};
+  Aggregator aggregator(o, absl::Seconds(10));
+  Shard* shard = aggregator.AddShard();
+  std::vector<std::string> names;
+  // 12.5k table keys: more than Shard::kBatchMinKeys, so the lookups are grouped.
+  for (int i = 0; i < 2500; ++i) names.push_back("metric.name." + std::to_string(i));
+  std::vector<MetricLine> lines;
+  for (const std::string& n : names) {
+    lines.push_back(Line(n, MetricType::kCounter, 1, "b:2,a:1"));
+    lines.push_back(Line(n, MetricType::kGauge, 2, "host:x"));
+    lines.push_back(Line(n, MetricType::kTimer, 3));
+    lines.push_back(Line(n, MetricType::kSet, 0, "", "v"));
+  }
+  auto send_all = [&] {
+    for (size_t at = 0; at < lines.size(); at += 50) {
+      shard->AddBatch(lines.data() + at, std::min<size_t>(50, lines.size() - at));
+    }
+  };
+  absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  for (int round = 0; round < 3; ++round) {  // warm up both recycled intervals
+    send_all();
+    now += absl::Seconds(10);
+    ASSERT_TRUE(shard->Rotate(now));
+    aggregator.Flush(now);
+  }
+  counting = true;
+  allocations = 0;
+  send_all();
+  counting = false;
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(shard->series_count(), 10000u);
 }
 
 TEST(ShardTest, RawSpellingsAliasOneSeries) {
