@@ -126,36 +126,36 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
       ++series_[g].refs;
     }
   }
-  iv.counters.Drain([&](const CellTouch& t, CounterCell& cell) {
-    uint32_t g = Map(link, t.series);
+  // The global series a shard-local one merges into, or null (counted) when max_series refused it.
+  auto touch = [&](uint32_t local) -> GlobalSeries* {
+    uint32_t g = Map(link, local);
     if (g == kRejected) {
       ++stats.series_dropped;
-      return;
+      return nullptr;
     }
-    Touch(g, now).value += cell.sum;
+    return &Touch(g, now);
+  };
+  // This flush's accumulator of a sampled series or set, taken from the recycled pool.
+  auto accumulator = [](GlobalSeries & gs, auto& pool, size_t& used) -> auto& {
+    if (gs.acc < 0) {
+      if (used == pool.size()) pool.emplace_back();
+      gs.acc = static_cast<int32_t>(used++);
+    }
+    return pool[gs.acc];
+  };
+  iv.counters.Drain([&](const CellTouch& t, CounterCell& cell) {
+    if (GlobalSeries* gs = touch(t.series)) gs->value += cell.sum;
   });
   iv.gauges.Drain([&](const CellTouch& t, GaugeCell& cell) {
-    uint32_t g = Map(link, t.series);
-    if (g == kRejected) {
-      ++stats.series_dropped;
-      return;
-    }
-    GlobalSeries& gs = Touch(g, now);
-    gs.value = (cell.absolute || !gs.has_value) ? cell.value : gs.value + cell.value;
-    gs.has_value = true;
+    GlobalSeries* gs = touch(t.series);
+    if (gs == nullptr) return;
+    gs->value = (cell.absolute || !gs->has_value) ? cell.value : gs->value + cell.value;
+    gs->has_value = true;
   });
   iv.samples.Drain([&](const CellTouch& t, SampleCell& cell) {
-    uint32_t g = Map(link, t.series);
-    if (g == kRejected) {
-      ++stats.series_dropped;
-      return;
-    }
-    GlobalSeries& gs = Touch(g, now);
-    if (gs.acc < 0) {
-      if (sample_accs_used_ == sample_accs_.size()) sample_accs_.emplace_back();
-      gs.acc = static_cast<int32_t>(sample_accs_used_++);
-    }
-    SampleCell& acc = sample_accs_[gs.acc];
+    GlobalSeries* gs = touch(t.series);
+    if (gs == nullptr) return;
+    SampleCell& acc = accumulator(*gs, sample_accs_, sample_accs_used_);
     if (acc.n == 0) {
       std::swap(acc, cell);  // no copy for the common single-shard case; cell gets a clean one
     } else {
@@ -163,17 +163,9 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
     }
   });
   iv.sets.Drain([&](const CellTouch& t, SetCell& cell) {
-    uint32_t g = Map(link, t.series);
-    if (g == kRejected) {
-      ++stats.series_dropped;
-      return;
-    }
-    GlobalSeries& gs = Touch(g, now);
-    if (gs.acc < 0) {
-      if (set_accs_used_ == set_accs_.size()) set_accs_.emplace_back();
-      gs.acc = static_cast<int32_t>(set_accs_used_++);
-    }
-    SetCell& acc = set_accs_[gs.acc];
+    GlobalSeries* gs = touch(t.series);
+    if (gs == nullptr) return;
+    SetCell& acc = accumulator(*gs, set_accs_, set_accs_used_);
     if (acc.exact.empty() && !acc.sketched) {
       std::swap(acc, cell);
     } else {
