@@ -60,11 +60,7 @@ uint32_t Aggregator::FindOrCreate(MetricType type, std::string_view name, std::s
     return static_cast<uint32_t>(*it);
   }
   if (live_series_ >= options_->max_series) return kRejected;
-  auto key = std::make_shared<SeriesKey>();
-  key->id = next_id_++;
-  key->type = type;
-  key->name = std::string(name);
-  key->tags = std::string(tags);
+  SeriesKeyRef key = SeriesKey::Make(next_id_++, type, name, tags);
   uint32_t global;
   if (!free_.empty()) {
     global = free_.back();
@@ -198,7 +194,7 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
 
 void Aggregator::Forget(uint32_t global) {
   GlobalSeries& gs = series_[global];
-  index_.erase(uint64_t{KeyHash(gs.key->type, gs.key->name, gs.key->tags)} << 32 | global);
+  index_.erase(uint64_t{KeyHash(gs.key->type(), gs.key->name(), gs.key->tags())} << 32 | global);
   gs = GlobalSeries();
   free_.push_back(global);
   --live_series_;

@@ -61,14 +61,14 @@ class Aggregator {
   static constexpr uint32_t kUnmapped = UINT32_MAX;
   static constexpr uint32_t kRejected = UINT32_MAX - 1;
 
-  // 40 bytes per live series; the key's strings are held once, by the SeriesKey.
+  // 32 bytes per live series; the key's bytes are held once, by the SeriesKey.
   struct GlobalSeries {
-    std::shared_ptr<const SeriesKey> key;  // null: free slot
+    SeriesKeyRef key;                      // null: free slot
     int64_t last_sample_ns = kNever;       // last flush with samples (unix nanoseconds)
     double value = 0;                      // counter: this flush's count; gauge: current value
     int32_t acc = -1;                      // this flush's sample or set accumulator
     uint16_t refs = 0;  // shard-local series mapped here: at most one per shard (two briefly)
-    MetricType type = MetricType::kCounter;  // key->type, without a pointer chase per flush
+    MetricType type = MetricType::kCounter;  // key->type(), without a pointer chase per flush
     bool touched : 1 = false;
     bool has_value : 1 = false;  // gauges: a value exists (Etsy deltas apply to it)
   };
@@ -99,7 +99,7 @@ class Aggregator {
     bool operator()(uint64_t a, uint64_t b) const { return a == b; }
     bool operator()(uint64_t element, const KeyRef& k) const {
       const SeriesKey& key = *(*series)[static_cast<uint32_t>(element)].key;
-      return key.type == k.type && key.name == k.name && key.tags == k.tags;
+      return key.type() == k.type && key.name() == k.name && key.tags() == k.tags;
     }
     bool operator()(const KeyRef& k, uint64_t element) const { return (*this)(element, k); }
   };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "absl/hash/hash.h"
 
@@ -19,6 +20,25 @@ TagView SplitTag(std::string_view tag) {
     view.value = tag.substr(colon + 1);
   }
   return view;
+}
+
+SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name,
+                             std::string_view tags) {
+  static_assert(sizeof(SeriesKey) == 24 && alignof(SeriesKey) == 8);
+  void* block = ::operator new(sizeof(SeriesKey) + name.size() + tags.size());
+  auto* key = new (block)
+      SeriesKey(id, type, static_cast<uint32_t>(name.size()), static_cast<uint32_t>(tags.size()));
+  char* bytes = reinterpret_cast<char*>(key + 1);
+  if (!name.empty()) std::memcpy(bytes, name.data(), name.size());
+  if (!tags.empty()) std::memcpy(bytes + name.size(), tags.data(), tags.size());
+  return SeriesKeyRef(key);
+}
+
+void SeriesKey::Release(const SeriesKey* key) {
+  // acq_rel: the last owner sees every other owner's reads done before it frees the block.
+  if (key->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  key->~SeriesKey();
+  ::operator delete(const_cast<SeriesKey*>(key));
 }
 
 std::vector<TagView> SeriesKey::TagList() const {

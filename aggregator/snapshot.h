@@ -89,7 +89,7 @@ struct SampleSummary {
 };
 
 struct SeriesValue {
-  std::shared_ptr<const SeriesKey> key;
+  SeriesKeyRef key;
   // No samples this interval, not yet expired. Counters then report 0 (count and rate), gauges
   // their last value; timers, histograms, distributions and sets have nothing to report (summary
   // is -1, value 0) and are listed only so Graphite can write count 0 as Etsy does (SPEC 4.2).
@@ -102,7 +102,7 @@ struct SeriesValue {
 // A client-timestamped sample (|T): never merged, sent with its own time. Counters carry
 // value/sample_rate, sets 1 per value.
 struct TimedPoint {
-  std::shared_ptr<const SeriesKey> key;
+  SeriesKeyRef key;
   double value = 0;
   int64_t timestamp = 0;  // unix seconds
 };

@@ -62,9 +62,9 @@ class JsonObject {
 // {"name":..,"type":..,"tags":[..],"ts":..,"values":{ — the caller writes values and closes.
 void OpenSeries(std::string& out, const aggregator::SeriesKey& key, int64_t ts) {
   JsonObject object(out);
-  object.String("name", key.name);
-  object.String("type", protocol::MetricTypeName(key.type));
-  object.Tags("tags", key.tags);
+  object.String("name", key.name());
+  object.String("type", protocol::MetricTypeName(key.type()));
+  object.Tags("tags", key.tags());
   object.Integer("ts", ts);
   object.Key("values");
 }
@@ -97,7 +97,7 @@ void AppendSeries(std::string& out, const aggregator::Snapshot& snapshot,
                   const aggregator::SeriesValue& series) {
   const aggregator::SeriesKey& key = *series.key;
   const aggregator::SampleSummary* summary = nullptr;
-  switch (key.type) {
+  switch (key.type()) {
     case MetricType::kSet:
       if (series.idle) return;
       break;
@@ -113,7 +113,7 @@ void AppendSeries(std::string& out, const aggregator::Snapshot& snapshot,
   }
   OpenSeries(out, key, snapshot.flush_unix_seconds);
   JsonObject values(out);
-  switch (key.type) {
+  switch (key.type()) {
     case MetricType::kCounter:
       values.Number("count", series.value);
       values.Number("rate", series.rate);
@@ -137,7 +137,7 @@ void AppendSeries(std::string& out, const aggregator::Snapshot& snapshot,
 void AppendPoint(std::string& out, const aggregator::TimedPoint& point) {
   OpenSeries(out, *point.key, point.timestamp);
   JsonObject values(out);
-  bool counted = point.key->type == MetricType::kCounter || point.key->type == MetricType::kSet;
+  bool counted = point.key->type() == MetricType::kCounter || point.key->type() == MetricType::kSet;
   values.Number(counted ? "count" : "value", point.value);
   values.Close();
   out += "}\n";

@@ -186,13 +186,13 @@ void WriteHistogram(SeriesWriter& writer, const aggregator::SeriesKey& key,
         type = kTypeRate;
         break;
     }
-    writer.Write(key.name, AggregateName(aggregate), type, type == kTypeRate, ts, value, tags);
+    writer.Write(key.name(), AggregateName(aggregate), type, type == kTypeRate, ts, value, tags);
   }
   if (n == 0) return;
   for (double p : options.percentiles) {
     int64_t pct = PercentileInt(p);
     uint64_t rank = static_cast<uint64_t>((pct * static_cast<int64_t>(n) - 1) / 100);
-    writer.Write(key.name, DatadogPercentileSuffix(p), kTypeGauge, false, ts,
+    writer.Write(key.name(), DatadogPercentileSuffix(p), kTypeGauge, false, ts,
                  distribution.ValueAtRank(rank), tags);
   }
 }
@@ -455,32 +455,32 @@ std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogForma
       if (series.key == nullptr) continue;
       const aggregator::SeriesKey& key = *series.key;
       const aggregator::SampleSummary* summary = snapshot->SummaryOf(series);
-      switch (key.type) {
+      switch (key.type()) {
         case MetricType::kCounter:
-          writer.Write(key.name, "", kTypeRate, true, ts, series.rate,
-                       ResolveTags(key.tags, options.host));
+          writer.Write(key.name(), "", kTypeRate, true, ts, series.rate,
+                       ResolveTags(key.tags(), options.host));
           break;
         case MetricType::kGauge:
           if (series.idle && !options.resend_idle_gauges) break;
-          writer.Write(key.name, "", kTypeGauge, false, ts, series.value,
-                       ResolveTags(key.tags, options.host));
+          writer.Write(key.name(), "", kTypeGauge, false, ts, series.value,
+                       ResolveTags(key.tags(), options.host));
           break;
         case MetricType::kSet:
           if (series.idle) break;
-          writer.Write(key.name, "", kTypeGauge, false, ts, series.value,
-                       ResolveTags(key.tags, options.host));
+          writer.Write(key.name(), "", kTypeGauge, false, ts, series.value,
+                       ResolveTags(key.tags(), options.host));
           break;
         case MetricType::kTimer:
         case MetricType::kHistogram:
           if (series.idle || summary == nullptr || summary->samples == 0) break;
-          WriteHistogram(writer, key, *summary, ResolveTags(key.tags, options.host), ts, options);
+          WriteHistogram(writer, key, *summary, ResolveTags(key.tags(), options.host), ts, options);
           break;
         case MetricType::kDistribution: {
           if (series.idle || summary == nullptr || summary->samples == 0) break;
           std::string values = DistributionValues(*summary, options.max_distribution_values, stats);
           if (values.empty()) break;
           DistributionItem item =
-              OpenDistribution(key.name, ts, ResolveTags(key.tags, options.host));
+              OpenDistribution(key.name(), ts, ResolveTags(key.tags(), options.host));
           distribution_packer.Add(item.head + values + item.tail);
           break;
         }
@@ -489,23 +489,23 @@ std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogForma
     for (const aggregator::TimedPoint& point : snapshot->timestamped_points) {
       if (point.key == nullptr) continue;
       const aggregator::SeriesKey& key = *point.key;
-      ResolvedTags tags = ResolveTags(key.tags, options.host);
-      switch (key.type) {
+      ResolvedTags tags = ResolveTags(key.tags(), options.host);
+      switch (key.type()) {
         case MetricType::kCounter:
         case MetricType::kSet:
-          writer.Write(key.name, "", kTypeCount, false, point.timestamp, point.value, tags);
+          writer.Write(key.name(), "", kTypeCount, false, point.timestamp, point.value, tags);
           break;
         case MetricType::kGauge:
         case MetricType::kTimer:
         case MetricType::kHistogram:
-          writer.Write(key.name, "", kTypeGauge, false, point.timestamp, point.value, tags);
+          writer.Write(key.name(), "", kTypeGauge, false, point.timestamp, point.value, tags);
           break;
         case MetricType::kDistribution: {
           if (!std::isfinite(point.value)) {
             ++stats->values_skipped;
             break;
           }
-          DistributionItem item = OpenDistribution(key.name, point.timestamp, tags);
+          DistributionItem item = OpenDistribution(key.name(), point.timestamp, tags);
           std::string value;
           AppendJsonNumber(value, point.value);
           distribution_packer.Add(item.head + value + item.tail);

@@ -89,7 +89,7 @@ class GraphiteWriter {
   void WriteSeries(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& series) {
     if (!BeginSeries(*series.key)) return;
     timestamp_ = snapshot.flush_unix_seconds;
-    switch (series.key->type) {
+    switch (series.key->type()) {
       case MetricType::kCounter:
         WriteCounter(series.value, series.rate);
         break;
@@ -120,7 +120,7 @@ class GraphiteWriter {
     double seconds = absl::ToDoubleSeconds(snapshot.interval);
     double v = point.value;
     double per_second = seconds > 0 ? v / seconds : v;
-    switch (point.key->type) {
+    switch (point.key->type()) {
       case MetricType::kCounter:
         WriteCounter(v, per_second);
         break;
@@ -167,7 +167,7 @@ class GraphiteWriter {
  private:
   // Sanitizes the series' name and builds its tag suffix; false (counted) if nothing is left.
   bool BeginSeries(const aggregator::SeriesKey& key) {
-    std::string sanitized = SanitizeGraphiteName(key.name);
+    std::string sanitized = SanitizeGraphiteName(key.name());
     std::string_view rest = sanitized;
     size_t semicolon = rest.find(';');
     name_.assign(rest.substr(0, semicolon));
@@ -374,7 +374,7 @@ std::string FormatGraphite(const Flush& flush, const GraphiteFormatOptions& opti
     ts = snapshot.flush_unix_seconds;
     for (int group = 0; group < 4; ++group) {
       for (const aggregator::SeriesValue& series : snapshot.series) {
-        if (series.key != nullptr && TypeGroup(series.key->type) == group) {
+        if (series.key != nullptr && TypeGroup(series.key->type()) == group) {
           writer.WriteSeries(snapshot, series);
         }
       }

@@ -190,8 +190,8 @@ PromType PrometheusBackend::SeriesCollector::TypeOf(MetricType type) const {
 PrometheusBackend::SeriesCollector::Resolved PrometheusBackend::SeriesCollector::Resolve(
     const aggregator::SeriesKey& key) const {
   Resolved resolved;
-  resolved.type = TypeOf(key.type);
-  resolved.family = SanitizePrometheusName(key.name);
+  resolved.type = TypeOf(key.type());
+  resolved.family = SanitizePrometheusName(key.name());
   uint64_t invalid = 0;
   key.ForEachTag([&](const aggregator::TagView& tag) {
     std::string name = SanitizePrometheusName(tag.key);
@@ -252,7 +252,7 @@ PrometheusBackend::SeriesCollector::ExposedSeries* PrometheusBackend::SeriesColl
 void PrometheusBackend::SeriesCollector::Apply(const aggregator::Snapshot& snapshot,
                                                const aggregator::SeriesValue& series,
                                                ExposedSeries& exposed) {
-  const MetricType type = series.key->type;
+  const MetricType type = series.key->type();
   switch (type) {
     case MetricType::kCounter:
       if (series.value < 0) {
@@ -304,7 +304,7 @@ void PrometheusBackend::SeriesCollector::ApplyPoints(const aggregator::Snapshot&
       continue;
     }
     exposed->last_point = snapshot.flush_time;
-    const MetricType type = point.key->type;
+    const MetricType type = point.key->type();
     switch (type) {
       case MetricType::kCounter:
         if (point.value < 0) {
@@ -381,7 +381,7 @@ void PrometheusBackend::SeriesCollector::Update(const Flush& flush) {
   resolved.reserve(snapshot.series.size());
   for (const aggregator::SeriesValue& series : snapshot.series) {
     if (series.key == nullptr) continue;
-    auto cached = resolved_.extract(series.key->id);
+    auto cached = resolved_.extract(series.key->id());
     Resolved entry = cached ? std::move(cached.mapped()) : Resolve(*series.key);
     ExposedSeries* exposed = Claim(entry);
     if (exposed == nullptr) {
@@ -392,7 +392,7 @@ void PrometheusBackend::SeriesCollector::Update(const Flush& flush) {
       exposed->seen_flush = flush_;
       Apply(snapshot, series, *exposed);
     }
-    resolved.insert_or_assign(series.key->id, std::move(entry));
+    resolved.insert_or_assign(series.key->id(), std::move(entry));
   }
   resolved_ = std::move(resolved);
   ApplyPoints(snapshot);

@@ -58,7 +58,7 @@ class Harness {
 const SeriesValue* Find(const Snapshot& s, std::string_view name, MetricType type,
                         std::string_view tags = "") {
   for (const SeriesValue& v : s.series) {
-    if (v.key->name == name && v.key->type == type && v.key->tags == tags) return &v;
+    if (v.key->name() == name && v.key->type() == type && v.key->tags() == tags) return &v;
   }
   return nullptr;
 }
@@ -158,7 +158,7 @@ TEST(AggregatorTest, TagOrderAndDuplicatesMakeOneSeries) {
   h.Send("m:1|c|#a:1,b:2\nm:2|c|#b:2,a:1,a:1\nm:4|c|#b:2,a:1");
   auto s = h.Flush();
   ASSERT_EQ(s->series.size(), 1u);
-  EXPECT_EQ(s->series[0].key->tags, "a:1,b:2");
+  EXPECT_EQ(s->series[0].key->tags(), "a:1,b:2");
   EXPECT_EQ(s->series[0].value, 7);
 }
 
@@ -186,10 +186,10 @@ TEST(AggregatorTest, SeriesIdStableAcrossFlushes) {
   auto s1 = h.Flush();
   h.Send("b:1|c\na:1|c");
   auto s2 = h.Flush();
-  EXPECT_EQ(Find(*s1, "a", MetricType::kCounter)->key->id,
-            Find(*s2, "a", MetricType::kCounter)->key->id);
-  EXPECT_NE(Find(*s1, "a", MetricType::kCounter)->key->id,
-            Find(*s1, "b", MetricType::kCounter)->key->id);
+  EXPECT_EQ(Find(*s1, "a", MetricType::kCounter)->key->id(),
+            Find(*s2, "a", MetricType::kCounter)->key->id());
+  EXPECT_NE(Find(*s1, "a", MetricType::kCounter)->key->id(),
+            Find(*s1, "b", MetricType::kCounter)->key->id());
 }
 
 TEST(AggregatorTest, TimestampedLinesArePointsNotMerged) {
@@ -197,7 +197,7 @@ TEST(AggregatorTest, TimestampedLinesArePointsNotMerged) {
   h.Send("t:5|g|T1690000000\nt:6|g|T1690000010\nc:2|c|@0.5|T1690000000\nc:1|c");
   auto s = h.Flush();
   ASSERT_EQ(s->timestamped_points.size(), 3u);
-  EXPECT_EQ(s->timestamped_points[0].key->name, "t");
+  EXPECT_EQ(s->timestamped_points[0].key->name(), "t");
   EXPECT_EQ(s->timestamped_points[0].value, 5);
   EXPECT_EQ(s->timestamped_points[1].timestamp, 1690000010);
   EXPECT_EQ(s->timestamped_points[2].value, 4);
@@ -240,7 +240,7 @@ TEST(AggregatorTest, IdleSeriesReportUntilTtlThenForgotten) {
   Harness h(o);
   h.Send("c:3|c\ng:7|g\nt:1|ms\ns:x|s");
   auto first = h.Flush();
-  const uint64_t counter_id = Find(*first, "c", MetricType::kCounter)->key->id;
+  const uint64_t counter_id = Find(*first, "c", MetricType::kCounter)->key->id();
   for (int i = 1; i <= 2; ++i) {  // 10 s and 20 s idle: still reported
     auto s = h.Flush();
     ASSERT_EQ(s->series.size(), 4u) << i;
@@ -261,7 +261,7 @@ TEST(AggregatorTest, IdleSeriesReportUntilTtlThenForgotten) {
   EXPECT_EQ(h.shard(0)->series_count(), 0u);
   h.Send("c:1|c");
   auto again = h.Flush();
-  EXPECT_NE(Find(*again, "c", MetricType::kCounter)->key->id, counter_id);
+  EXPECT_NE(Find(*again, "c", MetricType::kCounter)->key->id(), counter_id);
   EXPECT_EQ(again->stats.series_created, 1u);
 }
 

@@ -54,7 +54,7 @@ TEST(ConcurrencyTest, TotalCountEqualsWhatWasWritten) {
   double counters = 0, timer_samples = 0;
   auto account = [&](const Snapshot& s) {
     for (const SeriesValue& v : s.series) {
-      if (v.key->type == MetricType::kCounter) counters += v.value;
+      if (v.key->type() == MetricType::kCounter) counters += v.value;
       if (const SampleSummary* sum = s.SummaryOf(v)) timer_samples += sum->count;
     }
   };

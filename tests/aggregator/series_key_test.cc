@@ -42,9 +42,12 @@ TEST(SplitTagTest, FirstColonSplits) {
 }
 
 TEST(SeriesKeyTest, TagList) {
-  SeriesKey key;
-  key.tags = "a:1,b";
-  auto list = key.TagList();
+  SeriesKeyRef key = SeriesKey::Make(7, MetricType::kGauge, "g", "a:1,b");
+  EXPECT_EQ(key->id(), 7u);
+  EXPECT_EQ(key->type(), MetricType::kGauge);
+  EXPECT_EQ(key->name(), "g");
+  EXPECT_EQ(key->tags(), "a:1,b");
+  auto list = key->TagList();
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].text, "a:1");
   EXPECT_EQ(list[1].key, "b");

@@ -30,9 +30,10 @@ std::string Num(double v) {
 std::string Render(const Snapshot& s) {
   std::vector<std::string> rows;
   for (const SeriesValue& v : s.series) {
-    std::string row = Num(v.key->id) + " " + std::to_string(static_cast<int>(v.key->type)) + " " +
-                      v.key->name + " #" + v.key->tags + (v.idle ? " idle " : " ") + Num(v.value) +
-                      " " + Num(v.rate);
+    std::string row = std::to_string(v.key->id()) + " " +
+                      std::to_string(static_cast<int>(v.key->type())) + " " +
+                      std::string(v.key->name()) + " #" + std::string(v.key->tags()) +
+                      (v.idle ? " idle " : " ") + Num(v.value) + " " + Num(v.rate);
     if (const SampleSummary* m = s.SummaryOf(v)) {
       row += " n=" + std::to_string(m->samples) + " count=" + Num(m->count) +
              " sum=" + Num(m->sum) + " sq=" + Num(m->sum_squares) + " lo=" + Num(m->lower) +
@@ -44,8 +45,9 @@ std::string Render(const Snapshot& s) {
   std::string out;
   for (const std::string& r : rows) out += r + "\n";
   for (const TimedPoint& p : s.timestamped_points) {
-    out += "point " + Num(p.key->id) + " " + p.key->name + " #" + p.key->tags + " " + Num(p.value) +
-           " @" + std::to_string(p.timestamp) + "\n";
+    out += "point " + std::to_string(p.key->id()) + " " + std::string(p.key->name()) + " #" +
+           std::string(p.key->tags()) + " " + Num(p.value) + " @" + std::to_string(p.timestamp) +
+           "\n";
   }
   const FlushStats& st = s.stats;
   for (uint64_t a : st.series_active) out += "active " + std::to_string(a) + "\n";

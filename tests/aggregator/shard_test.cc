@@ -168,7 +168,7 @@ TEST(ShardTest, EvictsIdleSeriesAndReusesIds) {
   auto s = flush();
   ASSERT_EQ(s->series.size(), 50u);
   for (const SeriesValue& v : s->series) {
-    EXPECT_EQ(v.key->name, "new" + std::to_string(static_cast<int>(-v.value)));
+    EXPECT_EQ(v.key->name(), "new" + std::to_string(static_cast<int>(-v.value)));
   }
 }
 

@@ -18,6 +18,7 @@ namespace {
 using aggregator::MetricType;
 using aggregator::SampleSummary;
 using aggregator::SeriesKey;
+using aggregator::SeriesKeyRef;
 using aggregator::SeriesValue;
 using aggregator::Snapshot;
 using aggregator::ValueDistribution;
@@ -25,18 +26,13 @@ using ::testing::ElementsAre;
 using testing::Json;
 using testing::ParseJson;
 
-using KeyPtr = std::shared_ptr<const SeriesKey>;
+using KeyPtr = SeriesKeyRef;
 
 constexpr int64_t kTs = 1700000000;
 
 KeyPtr Key(MetricType type, std::string name, std::string tags = "") {
   static uint64_t next_id = 1;
-  auto key = std::make_shared<SeriesKey>();
-  key->id = next_id++;
-  key->type = type;
-  key->name = std::move(name);
-  key->tags = std::move(tags);
-  return key;
+  return SeriesKey::Make(next_id++, type, name, tags);
 }
 
 std::shared_ptr<Snapshot> NewSnapshot() {

@@ -20,6 +20,7 @@ namespace {
 
 using aggregator::MetricType;
 using aggregator::SeriesKey;
+using aggregator::SeriesKeyRef;
 using aggregator::SeriesValue;
 using aggregator::Snapshot;
 using ::testing::HasSubstr;
@@ -32,12 +33,8 @@ using testing::TestHttpServer;
 
 constexpr char kApiKey[] = "abcdef0123456789secret";
 
-std::shared_ptr<const SeriesKey> Key(MetricType type, std::string name, std::string tags = "") {
-  auto key = std::make_shared<SeriesKey>();
-  key->type = type;
-  key->name = std::move(name);
-  key->tags = std::move(tags);
-  return key;
+SeriesKeyRef Key(MetricType type, std::string name, std::string tags = "") {
+  return SeriesKey::Make(0, type, name, tags);
 }
 
 // A flush that reaches every endpoint: a counter, a distribution, a service check, an event.
@@ -302,6 +299,68 @@ TEST_F(DatadogBackendTest, HangingPeerTimesOutAndRetries) {
   EXPECT_THAT(result.error.message(), HasSubstr("request 1 of 4"));
   EXPECT_EQ(backend->Deliver(flush).outcome, Delivery::Outcome::kDelivered);
   EXPECT_EQ(backend->stats().requests_failed, 1u);
+}
+
+// SPEC 1: the final flush is bounded by shutdown_timeout. A peer that takes the request and never
+// answers must not hold the stop until libcurl's own timeout, which is set far longer here.
+constexpr absl::Duration kLongRequestTimeout = absl::Seconds(60);
+constexpr absl::Duration kStopMargin = absl::Seconds(2);  // a loaded 2-core machine's slack
+
+TEST_F(DatadogBackendTest, StopAbandonsARequestStillInFlightAtTheDeadline) {
+  server_.Enqueue(Respond(200, "{}", {}, absl::InfiniteDuration()));  // never answers
+  std::unique_ptr<DatadogBackend> owned = Make(DatadogCompression::kDeflate, kLongRequestTimeout);
+  DatadogBackend* backend = owned.get();
+  BackendRunner runner(std::move(owned), 6, {absl::Milliseconds(10), absl::Milliseconds(50)});
+  runner.Submit(FullFlush(1));
+  ASSERT_TRUE(server_.WaitForRequests(1, absl::Seconds(20)));  // the series request hangs
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Milliseconds(300);
+  EXPECT_FALSE(runner.Stop(deadline)) << "the flush cannot have been delivered";
+  const absl::Time stopped = absl::Now();
+  EXPECT_GE(stopped, deadline) << "the request is given until the deadline";
+  EXPECT_LT(stopped - deadline, kStopMargin);
+  // Counted and logged as any failed delivery; nothing else was tried.
+  BackendStats stats = runner.stats();
+  EXPECT_EQ(stats.errors, 1u);
+  EXPECT_EQ(stats.sent, 0u);
+  EXPECT_EQ(stats.queued, 1u);
+  EXPECT_EQ(backend->stats().requests_failed, 1u);
+  EXPECT_EQ(server_.requests().size(), 1u);
+}
+
+TEST_F(DatadogBackendTest, StopWithAPassedDeadlineWakesARequestInFlight) {
+  server_.Enqueue(Respond(200, "{}", {}, absl::InfiniteDuration()));
+  BackendRunner runner(Make(DatadogCompression::kDeflate, kLongRequestTimeout), 6);
+  runner.Submit(FullFlush(1));
+  ASSERT_TRUE(server_.WaitForRequests(1, absl::Seconds(20)));
+  const absl::Time start = absl::Now();
+  EXPECT_FALSE(runner.Stop(start));
+  EXPECT_LT(absl::Now() - start, kStopMargin);
+  EXPECT_EQ(runner.stats().errors, 1u);
+}
+
+TEST_F(DatadogBackendTest, StopLetsARequestAnsweredBeforeTheDeadlineFinish) {
+  server_.Enqueue(Respond(200, "{}", {}, absl::Milliseconds(300)));  // a slow series answer
+  BackendRunner runner(Make(DatadogCompression::kDeflate, kLongRequestTimeout), 6);
+  runner.Submit(FullFlush(1));
+  ASSERT_TRUE(server_.WaitForRequests(1, absl::Seconds(20)));
+  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(30)));
+  BackendStats stats = runner.stats();
+  EXPECT_EQ(stats.sent, 1u);
+  EXPECT_EQ(stats.errors, 0u);
+  EXPECT_EQ(server_.requests().size(), 4u);
+}
+
+TEST_F(DatadogBackendTest, DeliverAfterTheStopDeadlineSendsNothing) {
+  auto backend = Make();
+  backend->StopBy(absl::Now());
+  Delivery result = backend->Deliver(FullFlush(1));
+  EXPECT_EQ(result.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(result.error.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(result.error.message(), HasSubstr("stop deadline"));
+  EXPECT_THAT(result.error.message(), HasSubstr("request 1 of 4"));
+  EXPECT_EQ(backend->stats().requests_failed, 1u);
+  EXPECT_TRUE(server_.requests().empty());
 }
 
 TEST_F(DatadogBackendTest, UnreachablePeerRetries) {

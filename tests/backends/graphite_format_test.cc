@@ -16,16 +16,11 @@ namespace {
 
 using aggregator::MetricType;
 using aggregator::SeriesKey;
+using aggregator::SeriesKeyRef;
 using aggregator::Snapshot;
 
-std::shared_ptr<const SeriesKey> Key(uint64_t id, MetricType type, std::string name,
-                                     std::string tags = "") {
-  auto key = std::make_shared<SeriesKey>();
-  key->id = id;
-  key->type = type;
-  key->name = std::move(name);
-  key->tags = std::move(tags);
-  return key;
+SeriesKeyRef Key(uint64_t id, MetricType type, std::string name, std::string tags = "") {
+  return SeriesKey::Make(id, type, name, tags);
 }
 
 Snapshot BaseSnapshot() {

@@ -20,19 +20,15 @@ namespace {
 
 using aggregator::MetricType;
 using aggregator::SeriesKey;
+using aggregator::SeriesKeyRef;
 using aggregator::Snapshot;
 using ::testing::Contains;
 using ::testing::Not;
 
-using KeyPtr = std::shared_ptr<const SeriesKey>;
+using KeyPtr = SeriesKeyRef;
 
 KeyPtr Key(uint64_t id, MetricType type, std::string name, std::string tags = "") {
-  auto key = std::make_shared<SeriesKey>();
-  key->id = id;
-  key->type = type;
-  key->name = std::move(name);
-  key->tags = std::move(tags);
-  return key;
+  return SeriesKey::Make(id, type, name, tags);
 }
 
 struct HttpResponse {
