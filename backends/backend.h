@@ -72,6 +72,11 @@ class Backend {
   // Whether the backend forwards events and service checks (SPEC 2: others count them as not
   // forwarded).
   virtual bool forwards_events() const { return false; }
+  // Called by BackendRunner::Stop, on the stopping thread and possibly while Deliver runs on the
+  // backend's: a delivery still in flight at `deadline` should give up then and return Retry, so
+  // a hanging peer cannot hold the shutdown past `shutdown_timeout` (SPEC 1). Backends whose
+  // every wait is short already may ignore it.
+  virtual void StopBy(absl::Time deadline) {}
 };
 
 struct BackoffPolicy {
@@ -100,7 +105,8 @@ class BackendRunner {
   // Never blocks on delivery: queues the snapshot, dropping the oldest queued one when full.
   void Submit(Flush flush);
   // Delivers what is queued (retrying as usual) until the queue is empty or `deadline`, then
-  // stops the thread. Returns false if flushes were left undelivered.
+  // stops the thread; a delivery in flight at `deadline` is cut short (Backend::StopBy). Returns
+  // false if flushes were left undelivered.
   bool Stop(absl::Time deadline);
   BackendStats stats() const;
 

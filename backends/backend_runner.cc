@@ -33,6 +33,8 @@ bool BackendRunner::Stop(absl::Time deadline) {
     stopping_ = true;
     deadline_ = deadline;
   }
+  // Outside the lock: the backend may be inside Deliver, and must hear of the deadline there.
+  backend_->StopBy(deadline);
   if (thread_.joinable()) thread_.join();
   absl::MutexLock lock(&mu_);
   return queue_.empty();

@@ -22,6 +22,7 @@ namespace {
 constexpr size_t kMaxResponseBody = 4096;  // kept for messages; the rest is read and dropped
 constexpr size_t kMaxBodyInMessage = 512;
 constexpr absl::Duration kMaxRetryAfter = absl::Hours(1);
+constexpr int kMaxWaitMs = 10000;  // one curl_multi_poll; curl's timers and StopBy end it sooner
 
 std::string_view EncodingName(DatadogCompression compression) {
   switch (compression) {
@@ -75,7 +76,8 @@ struct DatadogBackend::Request {
 
 struct DatadogBackend::Response {
   CURLcode code = CURLE_OK;
-  std::string error;  // curl's message when code != CURLE_OK
+  bool stopped = false;  // abandoned at the stop deadline (code is then not CURLE_OK either)
+  std::string error;     // why, when code != CURLE_OK
   long status = 0;
   std::string body;
   std::string retry_after;
@@ -175,10 +177,15 @@ absl::StatusOr<std::unique_ptr<DatadogBackend>> DatadogBackend::Create(DatadogOp
 DatadogBackend::DatadogBackend(DatadogOptions options) : options_(std::move(options)) {}
 
 DatadogBackend::~DatadogBackend() {
+  // The easy handle is never left in the multi handle (Perform removes it): any order will do.
   if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
+  if (multi_ != nullptr) curl_multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
 absl::Status DatadogBackend::Init() {
+  CURLM* multi = curl_multi_init();
+  if (multi == nullptr) return absl::InternalError("datadog: curl_multi_init failed");
+  multi_ = multi;
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return absl::InternalError("datadog: curl_easy_init failed");
   curl_ = curl;
@@ -196,6 +203,13 @@ absl::Status DatadogBackend::Init() {
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   return absl::OkStatus();
+}
+
+void DatadogBackend::StopBy(absl::Time deadline) {
+  stop_deadline_ns_.store(absl::ToUnixNanos(deadline));
+  // A wait in progress returns now and re-reads the deadline; with none in progress, the next
+  // wait returns at once, which is harmless.
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
 }
 
 DatadogStats DatadogBackend::stats() const {
@@ -283,6 +297,63 @@ void DatadogBackend::AddRequests(DatadogPayload payload) {
   pending_.push_back(std::move(request));
 }
 
+void DatadogBackend::Perform(Response* response) {
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  CURL* curl = static_cast<CURL*>(curl_);
+  if (absl::Now() >= absl::FromUnixNanos(stop_deadline_ns_.load())) {
+    response->stopped = true;  // not started: no half-sent request
+    response->code = CURLE_ABORTED_BY_CALLBACK;
+    return;
+  }
+  if (CURLMcode added = curl_multi_add_handle(multi, curl); added != CURLM_OK) {
+    response->code = CURLE_FAILED_INIT;
+    response->error = curl_multi_strerror(added);
+    return;
+  }
+  while (true) {
+    int running = 0;
+    CURLMcode status = curl_multi_perform(multi, &running);
+    if (status != CURLM_OK) {
+      response->code = CURLE_FAILED_INIT;
+      response->error = curl_multi_strerror(status);
+      break;
+    }
+    if (running == 0) {
+      int left = 0;
+      response->code = CURLE_GOT_NOTHING;  // unless curl reports the transfer, below
+      while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
+        if (message->msg == CURLMSG_DONE && message->easy_handle == curl) {
+          response->code = message->data.result;
+        }
+      }
+      break;
+    }
+    // Wait for the socket or the next of curl's own timers (curl_multi_poll shortens the wait to
+    // them, so CURLOPT_TIMEOUT_MS stays in force), at most until the stop deadline; a StopBy
+    // meanwhile wakes the wait.
+    const absl::Time stop = absl::FromUnixNanos(stop_deadline_ns_.load());
+    const absl::Time now = absl::Now();
+    if (now >= stop) {
+      response->stopped = true;
+      response->code = CURLE_ABORTED_BY_CALLBACK;
+      break;
+    }
+    int wait_ms = kMaxWaitMs;
+    if (stop - now < absl::Milliseconds(wait_ms)) {
+      wait_ms = static_cast<int>(
+          absl::ToInt64Milliseconds(absl::Ceil(stop - now, absl::Milliseconds(1))));
+    }
+    status = curl_multi_poll(multi, nullptr, 0, std::max(wait_ms, 1), nullptr);
+    if (status != CURLM_OK) {
+      response->code = CURLE_FAILED_INIT;
+      response->error = curl_multi_strerror(status);
+      break;
+    }
+  }
+  // Removing a transfer that is not done closes its connection; the next request opens another.
+  curl_multi_remove_handle(multi, curl);
+}
+
 DatadogBackend::Response DatadogBackend::Post(const Request& request) {
   CURL* curl = static_cast<CURL*>(curl_);
   Response response;
@@ -306,9 +377,13 @@ DatadogBackend::Response DatadogBackend::Post(const Request& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  response.code = curl_easy_perform(curl);
-  if (response.code != CURLE_OK) {
-    response.error = error[0] != '\0' ? error : curl_easy_strerror(response.code);
+  Perform(&response);
+  if (response.stopped) {
+    response.error = "abandoned at the stop deadline (shutdown_timeout)";
+  } else if (response.code != CURLE_OK) {
+    if (response.error.empty()) {
+      response.error = error[0] != '\0' ? error : curl_easy_strerror(response.code);
+    }
   } else {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   }
@@ -347,8 +422,9 @@ Delivery DatadogBackend::Deliver(const Flush& flush) {
                         " of flush " + std::to_string(sequence);
     if (response.code != CURLE_OK) {
       ++requests_failed_;
-      return Delivery::Retry(
-          absl::UnavailableError(Redact(where + ": " + response.error + " (" + which + ")")));
+      std::string message = Redact(where + ": " + response.error + " (" + which + ")");
+      return Delivery::Retry(response.stopped ? absl::DeadlineExceededError(message)
+                                              : absl::UnavailableError(message));
     }
     const long status = response.status;
     if (status >= 200 && status < 300) {

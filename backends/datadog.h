@@ -2,6 +2,10 @@
 //
 // DatadogBackend turns a flush into requests (FormatDatadog), compresses each body and sends it
 // over one libcurl handle kept for the backend's life, so the connection is reused (keep-alive).
+// Each request runs on a libcurl multi handle the backend waits on itself, so that a stop
+// (StopBy, from BackendRunner::Stop on another thread) wakes it: a request still in flight at
+// the stop deadline is abandoned then, counted as failed and the flush left for Retry, instead of
+// holding the shutdown for up to `timeout`.
 // A flush is several requests; the backend remembers which of the current flush's requests
 // already went through, so a retried flush resends only the rest (each request delivered once).
 // Compression: `deflate` (zlib, accepted by every endpoint) or `none` everywhere; `zstd` (level 1,
@@ -43,7 +47,8 @@ struct DatadogOptions {
 // What the backend did, since it started (for tests and logs).
 struct DatadogStats {
   uint64_t requests_sent = 0;         // answered 2xx
-  uint64_t requests_failed = 0;       // network error, timeout, 408, 429, 5xx (retried)
+  uint64_t requests_failed = 0;       // network error, timeout, 408, 429, 5xx (retried), and
+                                      // requests cut off at the stop deadline
   uint64_t requests_rejected = 0;     // other 4xx (not retried), and requests a 401/403 cut off
   uint64_t payloads_too_large = 0;    // one item alone compressed above the limit: dropped
   uint64_t distributions_scaled = 0;  // see DatadogFormatOptions::max_distribution_values
@@ -64,6 +69,8 @@ class DatadogBackend : public Backend {
   std::string_view name() const override { return "datadog"; }
   Delivery Deliver(const Flush& flush) override;
   bool forwards_events() const override { return true; }
+  // Thread-safe; wakes a request in flight so it sees the deadline.
+  void StopBy(absl::Time deadline) override;
 
   DatadogStats stats() const;
 
@@ -77,11 +84,16 @@ class DatadogBackend : public Backend {
   void Prepare(const Flush& flush);
   void AddRequests(DatadogPayload payload);
   Response Post(const Request& request);
+  // Runs the request set up on curl_ to its end, or to the stop deadline.
+  void Perform(Response* response);
   std::string Redact(std::string text) const;
 
   const DatadogOptions options_;
-  // Touched only on the backend's thread (Deliver), apart from the counters.
-  void* curl_ = nullptr;  // CURL*
+  // Touched only on the backend's thread (Deliver), apart from the counters, stop_deadline_ and
+  // curl_multi_wakeup on multi_ (which libcurl allows from any thread).
+  void* curl_ = nullptr;   // CURL*
+  void* multi_ = nullptr;  // CURLM*: runs curl_ one request at a time, holds its connection
+  std::atomic<int64_t> stop_deadline_ns_{INT64_MAX};  // Unix ns; INT64_MAX: not stopping
   SelfMetricTotals self_totals_;
   // The flush in progress: its requests and how many went through. Holding the pointers keeps
   // them from being reused by a later flush, so comparing them identifies a retry.

@@ -130,6 +130,12 @@ std::vector<HttpRequest> TestHttpServer::requests() const {
   return requests_;
 }
 
+bool TestHttpServer::WaitForRequests(size_t n, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return requests_.size() >= n; };
+  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
 HttpResponse TestHttpServer::NextResponse() {
   absl::MutexLock lock(&mu_);
   if (script_.empty()) return HttpResponse{};

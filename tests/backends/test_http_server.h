@@ -53,6 +53,8 @@ class TestHttpServer {
   // Responses for the next requests, in order.
   void Enqueue(HttpResponse response);
   std::vector<HttpRequest> requests() const;
+  // Waits until `n` requests have been read (answered or not); false after `timeout`.
+  bool WaitForRequests(size_t n, absl::Duration timeout) const;
   int connections() const { return connections_.load(); }
 
  private:
