@@ -26,12 +26,13 @@ void SetReceiveBuffer(int fd, int size) {
 
 }  // namespace
 
-absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buffer) {
+absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buffer,
+                                  PortSharing sharing) {
   std::string name = absl::StrCat("udp ", address.ToString());
   int fd = socket(address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat(name, ": socket: ", std::strerror(errno)));
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (sharing == PortSharing::kJoin) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   if (address.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   SetReceiveBuffer(fd, receive_buffer);

@@ -28,11 +28,13 @@ class DatagramSink {
   virtual void OnData(std::string_view data, Transport transport) = 0;
 };
 
-// Opens a non-blocking UDP socket bound to `address`, with SO_REUSEPORT (so every worker binds
-// its own socket to the same address), the receive buffer asked for (SO_RCVBUFFORCE when
-// permitted, else SO_RCVBUF) and SO_RXQ_OVFL. An IPv6 socket is v6-only so "[::]:8125" and
-// "0.0.0.0:8125" can both be listed. Errors name the address ("udp 0.0.0.0:8125: ...").
-absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buffer);
+// Opens a non-blocking UDP socket bound to `address`, claiming the port alone or joining the
+// port a claimed socket shares (`sharing`; so every worker binds its own socket to the same
+// address), with the receive buffer asked for (SO_RCVBUFFORCE when permitted, else SO_RCVBUF)
+// and SO_RXQ_OVFL. An IPv6 socket is v6-only so "[::]:8125" and "0.0.0.0:8125" can both be
+// listed. Errors name the address ("udp 0.0.0.0:8125: Address already in use").
+absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buffer,
+                                  PortSharing sharing);
 
 // Opens a Unix datagram socket at `path`, replacing a stale socket file, with file `mode`.
 absl::StatusOr<int> OpenUnixDatagramSocket(const std::string& path, int mode, int receive_buffer);

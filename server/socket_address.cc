@@ -72,4 +72,12 @@ absl::StatusOr<SocketAddress> LocalAddress(int fd) {
   return address;
 }
 
+absl::Status SharePort(int fd, const std::string& name) {
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return absl::InternalError(absl::StrCat(name, ": SO_REUSEPORT: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace tallyd::server

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace tallyd::server {
@@ -29,6 +30,20 @@ absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text);
 
 // The address a bound socket actually has (reads back a port-0 bind).
 absl::StatusOr<SocketAddress> LocalAddress(int fd);
+
+// How a worker's UDP or TCP listener socket takes its address. The workers of one address share
+// its port (SO_REUSEPORT) but never with another process: the first socket claims the address
+// alone, which Linux refuses while any other socket holds the port, with or without
+// SO_REUSEPORT; SharePort() then lets the other workers' sockets join it. Why this order, and
+// what it relies on: OpenPerWorker in server.cc.
+enum class PortSharing {
+  kClaim,  // bind (for TCP, also listen) without SO_REUSEPORT
+  kJoin,   // SO_REUSEPORT before bind: joins a port that SharePort() opened
+};
+
+// Turns SO_REUSEPORT on for `fd`, bound by kClaim, so that kJoin sockets can bind its port.
+// `name` ("udp 127.0.0.1:8125") prefixes the error.
+absl::Status SharePort(int fd, const std::string& name);
 
 }  // namespace tallyd::server
 

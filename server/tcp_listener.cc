@@ -12,7 +12,8 @@
 namespace tallyd::server {
 namespace {
 constexpr size_t kReadBufferSize = 64 * 1024;
-}
+constexpr int kBacklog = 512;
+}  // namespace
 
 struct TcpListener::Connection {
   uv_tcp_t tcp;
@@ -24,15 +25,21 @@ struct TcpListener::Connection {
   bool counted = false;    // holds a slot in TcpOptions::open_connections
 };
 
-absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address) {
+absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address, PortSharing sharing) {
   std::string name = absl::StrCat("tcp ", address.ToString());
   int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat(name, ": socket: ", std::strerror(errno)));
   int one = 1;
+  // SO_REUSEADDR, on the claim too: connections of a previous run left in TIME_WAIT on the port
+  // must not stop a restart. It also lets the claim's bind pass beside another SO_REUSEADDR
+  // socket that is bound but not listening yet; the listen() right after bind settles it, as
+  // two sockets on one port cannot both listen unless both had SO_REUSEPORT by then.
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (sharing == PortSharing::kJoin) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (address.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(fd, address.get(), address.length) != 0) {
+  // Listening from here on: the worker accepts once it runs; until then connections wait in the
+  // backlog.
+  if (bind(fd, address.get(), address.length) != 0 || listen(fd, kBacklog) != 0) {
     int err = errno;
     close(fd);
     return absl::UnavailableError(absl::StrCat(name, ": ", std::strerror(err)));
@@ -55,7 +62,8 @@ TcpListener::TcpListener(uv_loop_t* loop, int fd, const TcpOptions& options, Dat
 TcpListener::~TcpListener() = default;
 
 absl::Status TcpListener::Start() {
-  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 512, &TcpListener::OnConnection);
+  int rc =
+      uv_listen(reinterpret_cast<uv_stream_t*>(&server_), kBacklog, &TcpListener::OnConnection);
   if (rc != 0) return absl::UnavailableError(absl::StrCat("tcp listen: ", uv_strerror(rc)));
   return absl::OkStatus();
 }

@@ -1,9 +1,9 @@
 // TCP input: newline-delimited lines over many connections, on a worker's libuv loop.
 //
-// Every worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over
-// workers and a connection's lines go to that worker's shard. Complete lines are handed to the
-// sink straight from the read buffer; only a line split across reads is copied (into the
-// connection's carry buffer, bounded by max_line_length).
+// Every worker listens on its own socket, all sharing the port (SO_REUSEPORT), so the kernel
+// spreads connections over workers and a connection's lines go to that worker's shard. Complete
+// lines are handed to the sink straight from the read buffer; only a line split across reads is
+// copied (into the connection's carry buffer, bounded by max_line_length).
 #ifndef TALLYD_SERVER_TCP_LISTENER_H_
 #define TALLYD_SERVER_TCP_LISTENER_H_
 
@@ -24,8 +24,9 @@
 
 namespace tallyd::server {
 
-// Opens a non-blocking TCP socket bound to `address` with SO_REUSEPORT (not yet listening).
-absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address);
+// Opens a non-blocking TCP socket bound to `address` and listening, either claiming the port
+// alone or joining the port a claimed socket shares (`sharing`). Errors name the address.
+absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address, PortSharing sharing);
 
 struct TcpOptions {
   size_t max_line_length = 65535;
@@ -37,8 +38,8 @@ struct TcpOptions {
 
 class TcpListener {
  public:
-  // Takes ownership of the bound socket `fd`. Lines are passed to `sink` as chunks holding
-  // whole lines only (terminated or not by '\n').
+  // Takes ownership of the listening socket `fd` (OpenTcpSocket). Lines are passed to `sink` as
+  // chunks holding whole lines only (terminated or not by '\n').
   TcpListener(uv_loop_t* loop, int fd, const TcpOptions& options, DatagramSink* sink,
               IngestCounters* counters);
   ~TcpListener();

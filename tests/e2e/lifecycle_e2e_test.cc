@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/tallyd_process.h"
@@ -103,6 +104,48 @@ TEST(LifecycleE2eTest, UdpPortInUseExitsOneNamingTheAddress) {
   EXPECT_EQ(r.exit_status, 1);
   EXPECT_THAT(r.err, HasSubstr("udp " + address));
   EXPECT_THAT(r.err, HasSubstr("in use"));
+}
+
+TEST(LifecycleE2eTest, SecondTallydOnTheSamePortsExitsOneAndTheFirstKeepsEverything) {
+  // Both run as the same user with several workers, each of which binds the port with
+  // SO_REUSEPORT: without the first socket's exclusive claim the second would share the port.
+  TallydProcess first({"--udp=127.0.0.1:0,[::1]:0", "--tcp=127.0.0.1:0", "--workers=2",
+                       "--prometheus_listen=127.0.0.1:0", "--flush_interval=200ms"});
+  ASSERT_TRUE(first.WaitReady()) << first.Stderr();
+  std::string udp4, udp6;
+  for (absl::string_view line : absl::StrSplit(ReadFile(first.dir().File("ports")), '\n')) {
+    if (absl::ConsumePrefix(&line, "udp 127.0.0.1:")) udp4 = absl::StrCat("127.0.0.1:", line);
+    if (absl::ConsumePrefix(&line, "udp [::1]:")) udp6 = absl::StrCat("[::1]:", line);
+  }
+  ASSERT_FALSE(udp4.empty());
+  ASSERT_FALSE(udp6.empty());
+  const std::string tcp = first.Address("tcp");
+
+  const std::vector<std::pair<std::string, std::string>> attempts = {
+      {"--udp=" + udp4, "udp " + udp4},
+      {"--udp=" + udp6, "udp " + udp6},
+      {"--tcp=" + tcp, "tcp " + tcp},
+  };
+  for (const auto& [flag, named] : attempts) {
+    std::vector<std::string> args = {"--workers=2", "--prometheus_listen=127.0.0.1:0", flag};
+    if (flag.rfind("--tcp", 0) == 0) args.push_back("--udp=127.0.0.1:0");
+    TallydProcess second(args);
+    EXPECT_FALSE(second.WaitReady()) << flag << " was shared: " << second.Stderr();
+    EXPECT_EQ(second.WaitExit(), 1) << flag;
+    EXPECT_THAT(second.Stderr(), HasSubstr(named + ": Address already in use")) << flag;
+  }
+
+  // Every datagram and connection, each from its own source port, still reaches the first.
+  constexpr int kDatagrams = 200;
+  constexpr int kConnections = 20;
+  for (int i = 0; i < kDatagrams; ++i) SendUdp(i % 2 ? udp6 : udp4, "kept.udp:1|c");
+  for (int i = 0; i < kConnections; ++i) SendTcp(tcp, {"kept.tcp:1|c\n"});
+  const std::string url = "http://" + first.Address("prometheus") + "/metrics";
+  EXPECT_TRUE(WaitFor([&] {
+    std::string body = HttpGet(url);
+    return body.find(absl::StrCat("kept_udp ", kDatagrams, "\n")) != std::string::npos &&
+           body.find(absl::StrCat("kept_tcp ", kConnections, "\n")) != std::string::npos;
+  })) << HttpGet(url);
 }
 
 TEST(LifecycleE2eTest, PrometheusPortInUseExitsOneNamingTheAddress) {

@@ -35,7 +35,7 @@ struct BoundSocket {
 BoundSocket Open(int receive_buffer) {
   absl::StatusOr<SocketAddress> any = ParseSocketAddress("127.0.0.1:0");
   EXPECT_TRUE(any.ok());
-  absl::StatusOr<int> fd = OpenUdpSocket(*any, receive_buffer);
+  absl::StatusOr<int> fd = OpenUdpSocket(*any, receive_buffer, PortSharing::kClaim);
   EXPECT_TRUE(fd.ok()) << fd.status();
   absl::StatusOr<SocketAddress> bound = LocalAddress(*fd);
   return {*fd, *bound};

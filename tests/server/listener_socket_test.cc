@@ -1,0 +1,165 @@
+// The worker sockets of one listen address: they share its port among themselves (SO_REUSEPORT,
+// every one of them gets traffic) and never with another process (SPEC 1: a port in use fails).
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/datagram_reader.h"
+#include "server/socket_address.h"
+#include "server/tcp_listener.h"
+
+namespace tallyd::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kWorkers = 4;
+
+SocketAddress Address(const std::string& text) {
+  absl::StatusOr<SocketAddress> address = ParseSocketAddress(text);
+  EXPECT_TRUE(address.ok()) << address.status();
+  return *address;
+}
+
+// Opens the sockets as Server::Start does: the first claims the address, the others join.
+template <typename Open>
+std::vector<int> OpenWorkers(SocketAddress* address, Open open) {
+  std::vector<int> fds;
+  absl::StatusOr<int> claim = open(*address, PortSharing::kClaim);
+  EXPECT_TRUE(claim.ok()) << claim.status();
+  if (!claim.ok()) return fds;
+  fds.push_back(*claim);
+  address->set_port(LocalAddress(*claim)->port());
+  EXPECT_TRUE(SharePort(*claim, "test").ok());
+  for (int i = 1; i < kWorkers; ++i) {
+    absl::StatusOr<int> join = open(*address, PortSharing::kJoin);
+    EXPECT_TRUE(join.ok()) << join.status();
+    if (join.ok()) fds.push_back(*join);
+  }
+  return fds;
+}
+
+absl::StatusOr<int> OpenUdp(const SocketAddress& address, PortSharing sharing) {
+  return OpenUdpSocket(address, 1 << 20, sharing);
+}
+
+// Another program's socket on `address`, bound with or without SO_REUSEPORT.
+int ForeignSocket(const SocketAddress& address, int type, bool reuseport) {
+  int fd = socket(address.family(), type, 0);
+  int one = 1;
+  if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  EXPECT_EQ(bind(fd, address.get(), address.length), 0);
+  if (type == SOCK_STREAM) EXPECT_EQ(listen(fd, 8), 0);
+  return fd;
+}
+
+// Reads (UDP) or accepts (TCP) on every fd until `total` arrived or 10 s passed; per-fd counts.
+std::vector<int> Receive(const std::vector<int>& fds, bool tcp, int total) {
+  std::vector<int> counts(fds.size(), 0);
+  std::vector<pollfd> polls;
+  for (int fd : fds) polls.push_back({fd, POLLIN, 0});
+  int received = 0;
+  for (int rounds = 0; received < total && rounds < 1000; ++rounds) {
+    if (poll(polls.data(), polls.size(), 10) < 0) break;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      while (true) {
+        char byte;
+        int got = tcp ? accept4(fds[i], nullptr, nullptr, SOCK_CLOEXEC)
+                      : static_cast<int>(recv(fds[i], &byte, 1, MSG_DONTWAIT));
+        if (got < 0) break;
+        if (tcp) close(got);
+        ++counts[i];
+        ++received;
+      }
+    }
+  }
+  return counts;
+}
+
+void CloseAll(const std::vector<int>& fds) {
+  for (int fd : fds) close(fd);
+}
+
+TEST(ListenerSocketTest, UdpClaimFailsWhileAnotherProgramHoldsThePort) {
+  for (bool reuseport : {false, true}) {
+    SocketAddress address = Address("127.0.0.1:0");
+    int foreign = ForeignSocket(address, SOCK_DGRAM, reuseport);
+    address.set_port(LocalAddress(foreign)->port());
+    absl::StatusOr<int> claim = OpenUdpSocket(address, 0, PortSharing::kClaim);
+    ASSERT_FALSE(claim.ok()) << "reuseport " << reuseport;
+    EXPECT_THAT(claim.status().message(), HasSubstr("udp " + address.ToString() + ": "));
+    EXPECT_THAT(claim.status().message(), HasSubstr("in use"));
+    close(foreign);
+  }
+}
+
+TEST(ListenerSocketTest, TcpClaimFailsWhileAnotherProgramListensOnThePort) {
+  for (bool reuseport : {false, true}) {
+    SocketAddress address = Address("127.0.0.1:0");
+    int foreign = ForeignSocket(address, SOCK_STREAM, reuseport);
+    address.set_port(LocalAddress(foreign)->port());
+    absl::StatusOr<int> claim = OpenTcpSocket(address, PortSharing::kClaim);
+    ASSERT_FALSE(claim.ok()) << "reuseport " << reuseport;
+    EXPECT_THAT(claim.status().message(), HasSubstr("tcp " + address.ToString() + ": "));
+    EXPECT_THAT(claim.status().message(), HasSubstr("in use"));
+    close(foreign);
+  }
+}
+
+TEST(ListenerSocketTest, UdpWorkersShareThePortAndEachGetsDatagrams) {
+  for (const char* text : {"127.0.0.1:0", "[::1]:0"}) {
+    SocketAddress address = Address(text);
+    std::vector<int> fds = OpenWorkers(&address, OpenUdp);
+    ASSERT_EQ(fds.size(), static_cast<size_t>(kWorkers));
+    // Another tallyd's claim fails, though the port is now open to SO_REUSEPORT sockets.
+    EXPECT_FALSE(OpenUdp(address, PortSharing::kClaim).ok()) << text;
+    // Each datagram from its own source port: the kernel hashes them over the group.
+    constexpr int kSent = 200;
+    for (int i = 0; i < kSent; ++i) {
+      int fd = socket(address.family(), SOCK_DGRAM, 0);
+      ASSERT_EQ(sendto(fd, "x", 1, 0, address.get(), address.length), 1);
+      close(fd);
+    }
+    std::vector<int> counts = Receive(fds, /*tcp=*/false, kSent);
+    int total = 0;
+    for (int i = 0; i < kWorkers; ++i) {
+      EXPECT_GT(counts[i], 0) << text << " worker " << i;
+      total += counts[i];
+    }
+    EXPECT_EQ(total, kSent) << text;
+    CloseAll(fds);
+  }
+}
+
+TEST(ListenerSocketTest, TcpWorkersShareThePortAndEachAcceptsConnections) {
+  for (const char* text : {"127.0.0.1:0", "[::1]:0"}) {
+    SocketAddress address = Address(text);
+    std::vector<int> fds = OpenWorkers(&address, OpenTcpSocket);
+    ASSERT_EQ(fds.size(), static_cast<size_t>(kWorkers));
+    EXPECT_FALSE(OpenTcpSocket(address, PortSharing::kClaim).ok()) << text;
+    constexpr int kConnections = 100;
+    std::vector<int> clients;
+    for (int i = 0; i < kConnections; ++i) {
+      int fd = socket(address.family(), SOCK_STREAM, 0);
+      ASSERT_EQ(connect(fd, address.get(), address.length), 0) << text;
+      clients.push_back(fd);
+    }
+    std::vector<int> counts = Receive(fds, /*tcp=*/true, kConnections);
+    int total = 0;
+    for (int i = 0; i < kWorkers; ++i) {
+      EXPECT_GT(counts[i], 0) << text << " worker " << i;
+      total += counts[i];
+    }
+    EXPECT_EQ(total, kConnections) << text;
+    CloseAll(clients);
+    CloseAll(fds);
+  }
+}
+
+}  // namespace
+}  // namespace tallyd::server
