@@ -24,12 +24,36 @@ constexpr size_t kMaxBodyInMessage = 512;
 constexpr absl::Duration kMaxRetryAfter = absl::Hours(1);
 constexpr int kMaxWaitMs = 10000;  // one curl_multi_poll; curl's timers and StopBy end it sooner
 
-std::string_view EncodingName(DatadogCompression compression) {
+// The compression each endpoint gets for the configured one. What Datadog's API reference
+// documents as Content-Encoding values (the reference pages, and the OpenAPI enums the official
+// clients are generated from):
+// - POST /api/v2/series: `deflate`, `zstd1`, `gzip`
+//   (https://docs.datadoghq.com/api/latest/metrics/#submit-metrics, enum MetricContentEncoding of
+//   the v2 spec, as in github.com/DataDog/datadog-api-client-go api/datadogV2).
+// - POST /api/v1/distribution_points: `deflate` only
+//   (https://docs.datadoghq.com/api/latest/metrics/#submit-distribution-points, enum
+//   DistributionPointsContentEncoding of the v1 spec).
+// - POST /api/v1/check_run (https://docs.datadoghq.com/api/latest/service-checks/) and POST
+//   /api/v1/events (https://docs.datadoghq.com/api/latest/events/#post-an-event): no
+//   Content-Encoding documented. The Datadog Agent posts check_run bodies compressed like the rest
+//   of its payloads (pkg/serializer: jsonExtraHeadersWithCompression; zlib in older Agents, zstd
+//   by default in current ones: DefaultCompressorKind) and sends events to /intake/, not here.
+//   These two get deflate, which SPEC 4.3 takes as accepted by every endpoint, and never zstd.
+// The Agent spells zstd `zstd` (ZstdEncoding in its compression package); we send the spelling
+// the API reference documents for v2 series, `zstd1`.
+DatadogCompression CompressionFor(DatadogEndpoint endpoint, DatadogCompression configured) {
+  if (configured == DatadogCompression::kZstd && endpoint != DatadogEndpoint::kSeries) {
+    return DatadogCompression::kDeflate;
+  }
+  return configured;
+}
+
+std::string_view ContentEncoding(DatadogCompression compression) {
   switch (compression) {
     case DatadogCompression::kDeflate:
       return "deflate";
     case DatadogCompression::kZstd:
-      return "zstd1";  // the spelling Datadog's v2 series reference documents
+      return "zstd1";
     case DatadogCompression::kNone:
       return "";
   }
@@ -250,10 +274,7 @@ void DatadogBackend::Prepare(const Flush& flush) {
 }
 
 void DatadogBackend::AddRequests(DatadogPayload payload) {
-  DatadogCompression compression = options_.compression;
-  if (compression == DatadogCompression::kZstd && payload.endpoint != DatadogEndpoint::kSeries) {
-    compression = DatadogCompression::kDeflate;  // v1 endpoints document deflate only
-  }
+  DatadogCompression compression = CompressionFor(payload.endpoint, options_.compression);
   DatadogLimits limits;
   switch (payload.endpoint) {
     case DatadogEndpoint::kSeries:
@@ -291,7 +312,7 @@ void DatadogBackend::AddRequests(DatadogPayload payload) {
   }
   Request request;
   request.endpoint = payload.endpoint;
-  request.encoding = EncodingName(compression);
+  request.encoding = ContentEncoding(compression);
   request.body = std::move(*body);
   request.items = payload.items.size();
   pending_.push_back(std::move(request));

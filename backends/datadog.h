@@ -10,7 +10,8 @@
 // already went through, so a retried flush resends only the rest (each request delivered once).
 // Compression: `deflate` (zlib, accepted by every endpoint) or `none` everywhere; `zstd` (level 1,
 // `Content-Encoding: zstd1`) only on /api/v2/series, the one endpoint whose reference documents
-// it — the v1 endpoints (distribution_points, check_run, events) get deflate instead.
+// it — the v1 endpoints (distribution_points, check_run, events) get deflate instead (sources in
+// datadog.cc, CompressionFor).
 // Outcomes: 2xx delivered; network errors, timeouts, 408 and 5xx retry; 429 retries after the
 // peer's Retry-After (seconds or HTTP date) or X-RateLimit-Reset (seconds); 401 and 403 reject
 // the rest of the flush (a bad key fails every request alike); another 4xx rejects that request

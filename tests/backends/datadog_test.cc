@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -163,25 +164,47 @@ TEST_F(DatadogBackendTest, PostsEveryEndpointWithHeadersOverOneConnection) {
   EXPECT_EQ(backend->stats().requests_sent, 8u);
 }
 
-TEST_F(DatadogBackendTest, ZstdOnlyWhereDocumented) {
-  auto backend = Make(DatadogCompression::kZstd);
-  EXPECT_EQ(backend->Deliver(FullFlush(1)).outcome, Delivery::Outcome::kDelivered);
-  std::vector<HttpRequest> requests = server_.requests();
-  ASSERT_EQ(requests.size(), 4u);
-  EXPECT_EQ(requests[0].Header("content-encoding"), "zstd1");
-  for (size_t i = 1; i < requests.size(); ++i) {
-    EXPECT_EQ(requests[i].Header("content-encoding"), "deflate") << requests[i].path;
-  }
-  for (const HttpRequest& r : requests) Parsed(r);
-}
-
-TEST_F(DatadogBackendTest, NoCompression) {
-  auto backend = Make(DatadogCompression::kNone);
-  EXPECT_EQ(backend->Deliver(FullFlush(1)).outcome, Delivery::Outcome::kDelivered);
-  for (const HttpRequest& r : server_.requests()) {
-    EXPECT_FALSE(r.headers.count("content-encoding")) << r.path;
-    EXPECT_EQ(r.body, r.decoded);
-    Parsed(r);
+// Content-Encoding per endpoint and setting, as each endpoint's API reference documents it
+// (sources in datadog.cc, CompressionFor): zstd, spelled `zstd1`, on v2 series only; deflate on
+// the endpoints that do not document zstd; no header at all with `none`.
+TEST_F(DatadogBackendTest, ContentEncodingIsWhatEachEndpointDocuments) {
+  using Encodings = std::map<std::string, std::string>;
+  const struct {
+    DatadogCompression compression;
+    Encodings want;  // path -> Content-Encoding, "" for none
+  } kCases[] = {
+      {DatadogCompression::kDeflate,
+       {{"/api/v2/series", "deflate"},
+        {"/api/v1/distribution_points", "deflate"},
+        {"/api/v1/check_run", "deflate"},
+        {"/api/v1/events", "deflate"}}},
+      {DatadogCompression::kZstd,
+       {{"/api/v2/series", "zstd1"},
+        {"/api/v1/distribution_points", "deflate"},
+        {"/api/v1/check_run", "deflate"},
+        {"/api/v1/events", "deflate"}}},
+      {DatadogCompression::kNone,
+       {{"/api/v2/series", ""},
+        {"/api/v1/distribution_points", ""},
+        {"/api/v1/check_run", ""},
+        {"/api/v1/events", ""}}},
+  };
+  size_t seen = 0;
+  for (const auto& c : kCases) {
+    auto backend = Make(c.compression);
+    ASSERT_EQ(backend->Deliver(FullFlush(1)).outcome, Delivery::Outcome::kDelivered);
+    std::vector<HttpRequest> requests = server_.requests();
+    ASSERT_EQ(requests.size(), seen + 4);
+    Encodings got;
+    for (size_t i = seen; i < requests.size(); ++i) {
+      const HttpRequest& r = requests[i];
+      EXPECT_EQ(r.headers.count("content-encoding"), c.want.at(r.path).empty() ? 0u : 1u) << r.path;
+      got[r.path] = r.Header("content-encoding");
+      Parsed(r);  // the body decodes as its header says
+      if (c.compression == DatadogCompression::kNone) EXPECT_EQ(r.body, r.decoded);
+    }
+    EXPECT_EQ(got, c.want) << "compression " << static_cast<int>(c.compression);
+    seen = requests.size();
   }
 }
 
