@@ -21,9 +21,9 @@ Aggregator::~Aggregator() = default;
 
 Shard* Aggregator::AddShard() {
   auto link = std::make_unique<ShardLink>();
-  link->shard = std::make_unique<Shard>(options_);
-  Shard* shard = link->shard.get();
   std::lock_guard lock(shards_mu_);
+  link->shard = std::make_unique<Shard>(options_, static_cast<uint32_t>(links_.size()));
+  Shard* shard = link->shard.get();
   links_.push_back(std::move(link));
   return shard;
 }
@@ -55,12 +55,10 @@ bool Aggregator::AwaitRotation(absl::Time deadline) {
   return all;
 }
 
-uint32_t Aggregator::FindOrCreate(MetricType type, std::string_view name, std::string_view tags) {
-  if (auto it = index_.find(KeyRef{type, name, tags}); it != index_.end()) {
-    return static_cast<uint32_t>(*it);
-  }
+uint32_t Aggregator::FindOrAdopt(const SeriesKeyRef& key) {
+  if (uint32_t g = index_.Find(*key); g != index_.kAbsent) return g;
   if (live_series_ >= options_->max_series) return kRejected;
-  SeriesKeyRef key = SeriesKey::Make(next_id_++, type, name, tags);
+  const MetricType type = key->type();
   uint32_t global;
   if (!free_.empty()) {
     global = free_.back();
@@ -70,10 +68,11 @@ uint32_t Aggregator::FindOrCreate(MetricType type, std::string_view name, std::s
     series_.emplace_back();
   }
   series_[global] = GlobalSeries();
-  series_[global].key = std::move(key);
+  series_[global].key = key;
   series_[global].type = type;
-  index_.insert(uint64_t{KeyHash(type, name, tags)} << 32 | global);
+  index_.Insert(global);
   ++live_series_;
+  ++series_created_;
   return global;
 }
 
@@ -85,7 +84,7 @@ uint32_t Aggregator::Map(ShardLink& link, uint32_t local) {
   if (global == kRejected) {
     auto it = link.refused.find(local);
     if (it == link.refused.end()) return kRejected;
-    uint32_t g = FindOrCreate(it->second.type, it->second.name, it->second.tags);
+    uint32_t g = FindOrAdopt(it->second.key);
     if (g == kRejected) return kRejected;
     ++series_[g].refs;
     global = g;
@@ -114,7 +113,7 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
     if (def.series >= link.local_to_global.size()) {
       link.local_to_global.resize(def.series + 1, kUnmapped);
     }
-    uint32_t g = FindOrCreate(def.type, def.name, def.tags);
+    uint32_t g = FindOrAdopt(def.key);
     link.local_to_global[def.series] = g;
     if (g == kRejected) {
       link.refused.insert_or_assign(def.series, std::move(def));
@@ -194,7 +193,7 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
 
 void Aggregator::Forget(uint32_t global) {
   GlobalSeries& gs = series_[global];
-  index_.erase(uint64_t{KeyHash(gs.key->type(), gs.key->name(), gs.key->tags())} << 32 | global);
+  index_.Erase(global);
   gs = GlobalSeries();
   free_.push_back(global);
   --live_series_;
@@ -254,7 +253,7 @@ std::shared_ptr<const Snapshot> Aggregator::Flush(absl::Time now) {
   snapshot->flush_unix_seconds = absl::ToUnixSeconds(now);
   snapshot->interval = flush_interval_;
   snapshot->percentiles = percentiles_;
-  const uint64_t next_id_before = next_id_;
+  const uint64_t created_before = series_created_;
   {
     std::lock_guard lock(shards_mu_);
     for (auto& link : links_) {
@@ -268,7 +267,7 @@ std::shared_ptr<const Snapshot> Aggregator::Flush(absl::Time now) {
       ++snapshot->stats.shards_merged;
     }
   }
-  snapshot->stats.series_created = next_id_ - next_id_before;
+  snapshot->stats.series_created = series_created_ - created_before;
   BuildSeries(now, *snapshot);
   return snapshot;
 }

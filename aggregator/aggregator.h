@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "aggregator/cells.h"
 #include "aggregator/interval.h"
 #include "aggregator/options.h"
+#include "aggregator/series_index.h"
 #include "aggregator/shard.h"
 #include "aggregator/snapshot.h"
 
@@ -73,35 +73,9 @@ class Aggregator {
     bool has_value : 1 = false;  // gauges: a value exists (Etsy deltas apply to it)
   };
   static constexpr int64_t kNever = INT64_MIN;
-  struct KeyRef {
-    MetricType type;
-    std::string_view name;
-    std::string_view tags;
-  };
-  // The index holds (32 hash bits << 32 | global index), hashes those bits and compares keys
-  // through series_[g].key, so a key's bytes are not stored a second time and growing the index
-  // reads no key. Heterogeneous: looked up by KeyRef.
-  static uint64_t Spread(uint32_t h) {
-    const uint64_t x = (uint64_t{h} << 32 | h) * 0x9e3779b97f4a7c15ULL;
-    return x ^ (x >> 29);
-  }
-  static uint32_t KeyHash(MetricType type, std::string_view name, std::string_view tags) {
-    return static_cast<uint32_t>(HashSeries(type, name, tags) >> 32);
-  }
-  struct IndexHash {
-    using is_transparent = void;
-    size_t operator()(const KeyRef& k) const { return Spread(KeyHash(k.type, k.name, k.tags)); }
-    size_t operator()(uint64_t element) const { return Spread(element >> 32); }
-  };
-  struct IndexEq {
-    using is_transparent = void;
+  struct KeyOfGlobal {
     const std::vector<GlobalSeries>* series;
-    bool operator()(uint64_t a, uint64_t b) const { return a == b; }
-    bool operator()(uint64_t element, const KeyRef& k) const {
-      const SeriesKey& key = *(*series)[static_cast<uint32_t>(element)].key;
-      return key.type() == k.type && key.name() == k.name && key.tags() == k.tags;
-    }
-    bool operator()(const KeyRef& k, uint64_t element) const { return (*this)(element, k); }
+    const SeriesKey& operator()(uint32_t global) const { return *(*series)[global].key; }
   };
   // Per shard: its local series ids -> global index, and the keys of series max_series refused
   // (retried every interval they have samples).
@@ -111,7 +85,9 @@ class Aggregator {
     absl::flat_hash_map<uint32_t, NewSeries> refused;
   };
 
-  uint32_t FindOrCreate(MetricType type, std::string_view name, std::string_view tags);
+  // The global series of a shard's new key: an existing one with the same bytes, or a new one
+  // holding this key; kRejected past max_series.
+  uint32_t FindOrAdopt(const SeriesKeyRef& key);
   uint32_t Map(ShardLink& link, uint32_t local);
   GlobalSeries& Touch(uint32_t global, absl::Time now);
   void MergeInterval(ShardLink& link, Interval& interval, absl::Time now, Snapshot& snapshot);
@@ -131,10 +107,10 @@ class Aggregator {
 
   // Flush thread only.
   std::vector<GlobalSeries> series_;
-  absl::flat_hash_set<uint64_t, IndexHash, IndexEq> index_{0, IndexHash{}, IndexEq{&series_}};
+  SeriesIndex<KeyOfGlobal> index_{KeyOfGlobal{&series_}};
   std::vector<uint32_t> free_;
   size_t live_series_ = 0;
-  uint64_t next_id_ = 1;
+  uint64_t series_created_ = 0;          // ever
   std::vector<SampleCell> sample_accs_;  // recycled across flushes
   std::vector<SetCell> set_accs_;
   size_t sample_accs_used_ = 0;

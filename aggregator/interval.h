@@ -68,9 +68,7 @@ struct CellPool {
 // A series this shard created during the interval: the flush side learns its key from here.
 struct NewSeries {
   uint32_t series;
-  protocol::MetricType type;
-  std::string name;
-  std::string tags;  // canonical
+  SeriesKeyRef key;  // canonical; the same block the shard's table holds
 };
 
 struct ShardTimedPoint {
@@ -98,7 +96,7 @@ struct Interval {
 
   // Everything but the cells (which Drain resets), keeping capacity.
   void ResetLists() {
-    // A burst of new series must not pin its key copies' capacity in every recycled interval.
+    // A burst of new series must not pin its capacity in every recycled interval.
     if (new_series.capacity() > 1024) {
       std::vector<NewSeries>().swap(new_series);
     } else {

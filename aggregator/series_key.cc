@@ -24,11 +24,23 @@ TagView SplitTag(std::string_view tag) {
 
 SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name,
                              std::string_view tags) {
-  static_assert(sizeof(SeriesKey) == 24 && alignof(SeriesKey) == 8);
+  return Make(id, type, name, tags, HashSeries(type, name, tags), 0, 0);
+}
+
+SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name,
+                             std::string_view tags, uint64_t hash, uint32_t local_series,
+                             uint32_t local_cell) {
+  static_assert(sizeof(SeriesKey) == 32 && alignof(SeriesKey) == 8);
   void* block = ::operator new(sizeof(SeriesKey) + name.size() + tags.size());
-  auto* key = new (block)
-      SeriesKey(id, type, static_cast<uint32_t>(name.size()), static_cast<uint32_t>(tags.size()));
+  auto* key = new (block) SeriesKey();
+  key->hash32_ = static_cast<uint32_t>(hash);
+  key->id_type_ = id << 8 | static_cast<uint64_t>(type);
+  key->local_series_ = local_series;
+  key->local_cell_ = local_cell;
+  key->name_length_ = static_cast<uint32_t>(name.size());
+  key->tags_length_ = static_cast<uint32_t>(tags.size());
   char* bytes = reinterpret_cast<char*>(key + 1);
+  // An empty view may have a null data(), which memcpy must not see.
   if (!name.empty()) std::memcpy(bytes, name.data(), name.size());
   if (!tags.empty()) std::memcpy(bytes + name.size(), tags.data(), tags.size());
   return SeriesKeyRef(key);

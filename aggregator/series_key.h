@@ -2,8 +2,9 @@
 // canonicalization that makes `#a:1,b:2` and `#b:2,a:1,a:1` one series (SPEC 2, 3).
 //
 // A canonical tag list is one string: tags sorted bytewise, exact duplicates removed, global tags
-// merged (a line's own tag with the same key wins), joined with ','. Snapshots share SeriesKeys
-// by pointer, so a series' strings are allocated once, when the series is created.
+// merged (a line's own tag with the same key wins), joined with ','. A series' key is allocated
+// once, by the shard that first sees it, and then shared by reference count: the shard's table
+// finds lines' series through it, the flush side and every snapshot reporting the series hold it.
 #ifndef TALLYD_AGGREGATOR_SERIES_KEY_H_
 #define TALLYD_AGGREGATOR_SERIES_KEY_H_
 
@@ -54,6 +55,12 @@ class SeriesKeyRef {
   friend bool operator==(const SeriesKeyRef& a, std::nullptr_t) { return a.key_ == nullptr; }
   friend bool operator==(const SeriesKeyRef& a, const SeriesKeyRef& b) { return a.key_ == b.key_; }
 
+  // For containers that hold keys as raw pointers (the shard's table): Share() adds a reference,
+  // Adopt() takes over one the pointer already owns, Leak() hands this one over to the pointer.
+  static SeriesKeyRef Share(const SeriesKey* key);
+  static SeriesKeyRef Adopt(const SeriesKey* key) { return SeriesKeyRef(key); }
+  const SeriesKey* Leak() && { return std::exchange(key_, nullptr); }
+
  private:
   friend class SeriesKey;
   explicit SeriesKeyRef(const SeriesKey* adopted) : key_(adopted) {}
@@ -63,16 +70,24 @@ class SeriesKeyRef {
 // The identity of one series, immutable once created. `id` is stable for the series' lifetime
 // (until it expires) and never reused, so backends may key their own state on it.
 //
-// One allocation holds a 24-byte header and the name and tag bytes, shared by reference count
-// between the flush side and every snapshot reporting the series: at a million series, the
-// make_shared object with two std::strings it replaces cost ~100 bytes more per series.
+// One allocation holds a 32-byte header and the name and tag bytes. The header also carries what
+// the creating shard needs to turn a line into its cell without another lookup (the key's hash,
+// the shard's local series id and cell slot; meaningless elsewhere), so that one block serves as
+// the shard's table entry, the flush side's series identity and the snapshots' key: a series'
+// bytes are held once. Raw tag spellings the shard also maps to the series (unsorted tags) are
+// keys of their own that never leave the shard.
 class SeriesKey {
  public:
   static SeriesKeyRef Make(uint64_t id, MetricType type, std::string_view name,
                            std::string_view tags);
+  // With the shard's fields: `hash` is HashSeries(type, name, tags) (or any hash the table was
+  // probed with), `local_series` and `local_cell` the creating shard's ids.
+  static SeriesKeyRef Make(uint64_t id, MetricType type, std::string_view name,
+                           std::string_view tags, uint64_t hash, uint32_t local_series,
+                           uint32_t local_cell);
 
-  uint64_t id() const { return id_; }
-  MetricType type() const { return type_; }
+  uint64_t id() const { return id_type_ >> 8; }
+  MetricType type() const { return static_cast<MetricType>(id_type_ & 0xff); }
   std::string_view name() const { return {bytes(), name_length_}; }
   std::string_view tags() const { return {bytes() + name_length_, tags_length_}; }  // canonical
 
@@ -83,25 +98,36 @@ class SeriesKey {
   }
   std::vector<TagView> TagList() const;
 
+  // The creating shard's view (aggregator-internal).
+  uint32_t hash32() const { return hash32_; }  // low 32 bits of the hash given to Make
+  uint32_t local_series() const { return local_series_; }
+  uint32_t local_cell() const { return local_cell_; }
+  size_t byte_size() const { return sizeof(SeriesKey) + name_length_ + tags_length_; }
+
   SeriesKey(const SeriesKey&) = delete;
   SeriesKey& operator=(const SeriesKey&) = delete;
 
  private:
   friend class SeriesKeyRef;
-  SeriesKey(uint64_t id, MetricType type, uint32_t name_length, uint32_t tags_length)
-      : type_(type), name_length_(name_length), tags_length_(tags_length), id_(id) {}
+  SeriesKey() = default;
   const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
   static void Release(const SeriesKey* key);
 
   mutable std::atomic<uint32_t> refs_{1};
-  MetricType type_;
-  uint32_t name_length_;
-  uint32_t tags_length_;
-  uint64_t id_;
+  uint32_t hash32_ = 0;
+  uint64_t id_type_ = 0;  // id << 8 | MetricType
+  uint32_t local_series_ = 0;
+  uint32_t local_cell_ = 0;
+  uint32_t name_length_ = 0;
+  uint32_t tags_length_ = 0;
 };
 
 inline SeriesKeyRef::SeriesKeyRef(const SeriesKeyRef& other) : key_(other.key_) {
   if (key_ != nullptr) key_->refs_.fetch_add(1, std::memory_order_relaxed);
+}
+inline SeriesKeyRef SeriesKeyRef::Share(const SeriesKey* key) {
+  if (key != nullptr) key->refs_.fetch_add(1, std::memory_order_relaxed);
+  return SeriesKeyRef(key);
 }
 inline SeriesKeyRef::~SeriesKeyRef() {
   if (key_ != nullptr) SeriesKey::Release(key_);

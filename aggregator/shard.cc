@@ -24,9 +24,10 @@ int PoolOf(MetricType type) {
 
 }  // namespace
 
-Shard::Shard(std::shared_ptr<const Options> options)
+Shard::Shard(std::shared_ptr<const Options> options, uint32_t index)
     : options_(std::move(options)),
       canonicalizer_(options_->global_tags),
+      next_id_((uint64_t{index} << 40) + 1),
       active_(std::make_unique<Interval>()),
       spare_(std::make_unique<Interval>()) {}
 
@@ -124,14 +125,14 @@ void Shard::Add(const protocol::MetricLine& line) {
 }
 
 void Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
-  // The record names the cell: start loading it while the key bytes are compared.
-  const SeriesTable::Record* record =
+  // The key names the cell: start loading it while the key bytes are compared.
+  const SeriesKey* key =
       table_.Find(hash, line.type, line.name, line.tags,
-                  [&](const SeriesTable::Record& r) { PrefetchCell(line.type, r.cell); });
+                  [&](const SeriesKey& k) { PrefetchCell(line.type, k.local_cell()); });
   uint32_t id, slot;
-  if (record != nullptr) {
-    id = record->series;
-    slot = record->cell;
+  if (key != nullptr) {
+    id = key->local_series();
+    slot = key->local_cell();
   } else {
     id = Resolve(line, hash);
     if (id == kNoSeries) {
@@ -146,8 +147,8 @@ void Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
 // Group prefetching: each stage issues the loads of the next one for the whole group before any
 // of them is used. The stages only read the table; everything that writes (Apply, and AddHashed
 // for lines not found, which may create series) runs afterwards in line order, so the result is
-// Add() per line: a record found stays valid and correct while later lines create series (records
-// never move, keys are unique), and a line not found is looked up again by AddHashed, which sees
+// Add() per line: a key found stays valid and correct while later lines create series (keys
+// never move and are unique), and a line not found is looked up again by AddHashed, which sees
 // any series an earlier line of the group created.
 void Shard::AddBatch(const protocol::MetricLine* lines, size_t n) {
   if (table_.size() < kBatchMinKeys) {
@@ -157,7 +158,7 @@ void Shard::AddBatch(const protocol::MetricLine* lines, size_t n) {
   }
   constexpr size_t kGroup = 64;
   uint64_t hashes[kGroup];
-  const SeriesTable::Record* records[kGroup];
+  const SeriesKey* keys[kGroup];
   for (size_t begin = 0; begin < n; begin += kGroup) {
     const protocol::MetricLine* g = lines + begin;
     const size_t m = std::min(kGroup, n - begin);
@@ -166,29 +167,29 @@ void Shard::AddBatch(const protocol::MetricLine* lines, size_t n) {
       table_.PrefetchSlot(hashes[i]);
     }
     for (size_t i = 0; i < m; ++i) {
-      const SeriesTable::Record* r = table_.FirstCandidate(hashes[i]);
-      records[i] = r;
-      if (r != nullptr) {
+      const SeriesKey* k = table_.FirstCandidate(hashes[i]);
+      keys[i] = k;
+      if (k != nullptr) {
         // Header and key bytes: usually two cache lines.
-        const char* begin_bytes = reinterpret_cast<const char*>(r);
+        const char* begin_bytes = reinterpret_cast<const char*>(k);
         __builtin_prefetch(begin_bytes);
-        __builtin_prefetch(begin_bytes + sizeof(SeriesTable::Record) + g[i].name.size() +
-                           g[i].tags.size() - 1);
+        __builtin_prefetch(begin_bytes + sizeof(SeriesKey) + g[i].name.size() + g[i].tags.size() -
+                           1);
       }
     }
     for (size_t i = 0; i < m; ++i) {
-      const SeriesTable::Record* r = records[i];
-      if (r == nullptr) continue;
-      if (!SeriesTable::Matches(*r, g[i].type, g[i].name, g[i].tags)) {
-        r = table_.Find(hashes[i], g[i].type, g[i].name, g[i].tags);  // a 32-bit hash collision
-        records[i] = r;
-        if (r == nullptr) continue;
+      const SeriesKey* k = keys[i];
+      if (k == nullptr) continue;
+      if (!SeriesTable::Matches(*k, g[i].type, g[i].name, g[i].tags)) {
+        k = table_.Find(hashes[i], g[i].type, g[i].name, g[i].tags);  // a hash-bits collision
+        keys[i] = k;
+        if (k == nullptr) continue;
       }
-      PrefetchCell(g[i].type, r->cell);
+      PrefetchCell(g[i].type, k->local_cell());
     }
     for (size_t i = 0; i < m; ++i) {
-      if (records[i] != nullptr) {
-        Apply(records[i]->series, records[i]->cell, g[i]);
+      if (keys[i] != nullptr) {
+        Apply(keys[i]->local_series(), keys[i]->local_cell(), g[i]);
       } else {
         AddHashed(g[i], hashes[i]);
       }
@@ -227,8 +228,8 @@ uint32_t Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash) {
   uint32_t id = kNoSeries;
   if (!raw_is_canonical) {
     hash = HashSeries(line.type, line.name, canonical);
-    if (const SeriesTable::Record* r = table_.Find(hash, line.type, line.name, canonical)) {
-      id = r->series;
+    if (const SeriesKey* k = table_.Find(hash, line.type, line.name, canonical)) {
+      id = k->local_series();
     }
   }
   if (id == kNoSeries) {
@@ -237,7 +238,7 @@ uint32_t Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash) {
   }
   // Aliases are bounded too: past the bound an unusual spelling just keeps taking this path.
   if (!raw_is_canonical && table_.size() < 2 * options_->max_series) {
-    table_.Insert(raw_hash, line.type, line.name, line.tags, id, series_[id].slot);
+    table_.Insert(raw_hash, 0, line.type, line.name, line.tags, id, series_[id].slot);
   }
   return id;
 }
@@ -264,8 +265,7 @@ uint32_t Shard::Create(MetricType type, std::string_view name, std::string_view 
   series_[id] = {slot, gen_, type, true};
   ++live_series_;
   SizePools(*active_);
-  table_.Insert(hash, type, name, tags, id, slot);
-  active_->new_series.push_back({id, type, std::string(name), std::string(tags)});
+  active_->new_series.push_back({id, table_.Insert(hash, next_id_++, type, name, tags, id, slot)});
   return id;
 }
 

@@ -32,7 +32,8 @@ struct Interval;
 
 class Shard {
  public:
-  explicit Shard(std::shared_ptr<const Options> options);
+  // `index` tells this shard's series ids from other shards' (ids are never reused).
+  explicit Shard(std::shared_ptr<const Options> options, uint32_t index = 0);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
@@ -101,6 +102,7 @@ class Shard {
   // Worker-owned state.
   std::shared_ptr<const Options> options_;
   TagCanonicalizer canonicalizer_;
+  uint64_t next_id_;  // the shard's index in the top bits
   SeriesTable table_;
   std::vector<LocalSeries> series_;
   std::vector<uint32_t> free_series_;
