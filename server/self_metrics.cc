@@ -88,20 +88,34 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
   out.Add("tallyd_flush_duration_seconds", "Time the last flush took to merge and hand over.",
           kGauge, absl::ToDoubleSeconds(flush_duration));
   for (const BackendReport& b : backends) {
+    backends::BackendStats total = b.stats;
+    if (auto it = retired_backends_.find(b.name); it != retired_backends_.end()) {
+      total.sent += it->second.sent;
+      total.errors += it->second.errors;
+      total.dropped_flushes += it->second.dropped_flushes;
+    }
     std::pair<std::string, std::string> label{"backend", b.name};
     out.Add("tallyd_backend_sent_total", "Flushes delivered.", kCounter,
-            static_cast<double>(b.stats.sent), {label});
+            static_cast<double>(total.sent), {label});
     out.Add("tallyd_backend_errors_total", "Failed deliveries (retried or rejected).", kCounter,
-            static_cast<double>(b.stats.errors), {label});
+            static_cast<double>(total.errors), {label});
     out.Add("tallyd_backend_dropped_flushes_total",
-            "Flushes dropped: queue full (oldest first) or rejected by the peer.", kCounter,
-            static_cast<double>(b.stats.dropped_flushes), {label});
+            "Flushes dropped: queue full (oldest first), rejected by the peer, or still queued "
+            "when a reload restarted the backend.",
+            kCounter, static_cast<double>(total.dropped_flushes), {label});
   }
   out.Add("tallyd_events_total", "Events and service checks received.", kCounter,
           static_cast<double>(events_[1]), {{"forwarded", "true"}});
   out.Add("tallyd_events_total", "Events and service checks received.", kCounter,
           static_cast<double>(events_[0]), {{"forwarded", "false"}});
   return std::make_shared<const std::vector<SelfMetric>>(out.Take());
+}
+
+void SelfMetricsCollector::RetireBackend(const BackendReport& last) {
+  backends::BackendStats& retired = retired_backends_[last.name];
+  retired.sent += last.stats.sent;
+  retired.errors += last.stats.errors;
+  retired.dropped_flushes += last.stats.dropped_flushes + last.stats.queued;
 }
 
 }  // namespace tallyd::server

@@ -4,6 +4,7 @@
 #define TALLYD_SERVER_SELF_METRICS_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,7 +30,16 @@ class SelfMetricsCollector {
       absl::Duration flush_duration, const std::vector<BackendReport>& backends,
       bool events_forwarded);
 
+  // Flush thread only. A backend's runner has stopped for good (SIGHUP restarts the backends
+  // when their settings change) and reports its last stats. They are carried over to whatever
+  // runner later reports under the same name, so that the tallyd_backend_* counters never go
+  // down (Prometheus counters are monotonic for the life of the process). Flushes the runner
+  // still held are lost with it and counted as dropped.
+  void RetireBackend(const BackendReport& last);
+
  private:
+  // Totals of the retired runners, by backend name.
+  std::map<std::string, backends::BackendStats> retired_backends_;
   uint64_t series_dropped_ = 0;
   uint64_t points_dropped_ = 0;
   uint64_t events_dropped_ = 0;

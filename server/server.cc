@@ -252,7 +252,14 @@ void Server::RestartBackends(const Config& fresh) {
   // The old backends first deliver what they hold (bounded by shutdown_timeout), then go: a
   // listening backend must release its port before its successor binds it.
   const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
-  for (auto& b : backends_) b->Stop(deadline);
+  for (auto& b : backends_) {
+    if (!b->Stop(deadline)) {
+      LOG(WARNING) << b->name() << ": " << b->stats().queued
+                   << " flushes not delivered within shutdown_timeout, dropped by the restart";
+    }
+    // Its successor's counters go on from these.
+    self_metrics_.RetireBackend({std::string(b->name()), b->stats()});
+  }
   backends_.clear();
   std::vector<std::string> bound;
   auto started = StartBackends(fresh, &bound);

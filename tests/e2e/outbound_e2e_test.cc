@@ -1,8 +1,16 @@
-// End-to-end: one DogStatsD line with tags, sent over UDP to the real tallyd, reaches a local
-// carbon listener and a local Datadog-like HTTP server in the same run (SPEC 4.2, 4.3).
+// End-to-end: the real tallyd's outbound backends against a local carbon listener and a local
+// Datadog-like HTTP server (SPEC 4.2, 4.3): what they receive, and how their failures and
+// restarts show in the backend self-metrics (SPEC 4, 5).
+#include <signal.h>
+
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/backends/carbon_listener.h"
@@ -80,6 +88,91 @@ TEST(OutboundE2eTest, DeadGraphiteNeverHoldsUpPrometheusOrIngestion) {
                std::string::npos;
   })) << HttpGet(url);
   EXPECT_TRUE(scrape_has("tallyd_backend_sent_total{backend=\"prometheus\"}"));
+}
+
+// "tallyd_backend_errors_total{backend=\"graphite\"}" -> value, for the three backend counters.
+std::map<std::string, double> BackendCounters(const std::string& scrape) {
+  std::map<std::string, double> counters;
+  for (absl::string_view line : absl::StrSplit(scrape, '\n')) {
+    if (!absl::StartsWith(line, "tallyd_backend_")) continue;
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ');
+    double value = 0;
+    if (parts.size() == 2 && absl::SimpleAtod(parts[1], &value))
+      counters[std::string(parts[0])] = value;
+  }
+  return counters;
+}
+
+TEST(OutboundE2eTest, BackendCountersNeverGoDownWhenSighupRestartsTheBackends) {
+  int dead_port, prometheus_port;
+  {
+    PortHolder dead(/*udp=*/false);  // bound then released: nothing listens there afterwards
+    PortHolder prometheus(/*udp=*/false);
+    dead_port = dead.port();
+    prometheus_port = prometheus.port();
+  }
+  CarbonListener carbon;
+  TempDir dir;
+  const std::string path = dir.File("tallyd.yaml");
+  // A fixed Prometheus port: the reload restarts that backend too, and the scrape must find it.
+  auto write = [&](const std::string& graphite_address, const std::string& prefix) {
+    WriteFile(path, absl::StrCat("flush_interval: 100ms\nshutdown_timeout: 300ms\n",
+                                 "listen:\n  udp: [\"127.0.0.1:0\"]\nbackends:\n",
+                                 "  prometheus: { listen: \"127.0.0.1:", prometheus_port, "\" }\n",
+                                 "  graphite: { address: \"", graphite_address,
+                                 "\", legacy_namespace: false, global_prefix: \"", prefix,
+                                 "\", max_buffered_flushes: 2, self_metrics: false }\n"));
+  };
+  write(absl::StrCat("127.0.0.1:", dead_port), "one");
+  TallydProcess tallyd({"--config", path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  const std::string url = absl::StrCat("http://127.0.0.1:", prometheus_port, "/metrics");
+
+  // Every scrape that answers must show each counter at or above its value in the previous one.
+  std::map<std::string, double> last;
+  auto scrape = [&] {
+    std::string body = HttpGet(url);
+    for (const auto& [name, value] : BackendCounters(body)) {
+      EXPECT_GE(value, last[name]) << name << " went down; " << tallyd.Stderr();
+      last[name] = value;
+    }
+    return body;
+  };
+  auto at_least = [&](const std::string& name, double value) {
+    scrape();
+    return last[name] >= value;
+  };
+  const std::string graphite_sent = "tallyd_backend_sent_total{backend=\"graphite\"}";
+  const std::string graphite_errors = "tallyd_backend_errors_total{backend=\"graphite\"}";
+  const std::string graphite_dropped = "tallyd_backend_dropped_flushes_total{backend=\"graphite\"}";
+  const std::string prometheus_sent = "tallyd_backend_sent_total{backend=\"prometheus\"}";
+
+  // Graphite down: errors and dropped flushes pile up.
+  ASSERT_TRUE(WaitFor([&] {
+    return at_least(graphite_errors, 2) && at_least(graphite_dropped, 1);
+  })) << scrape();
+  // Restart with Graphite up: it delivers, and nothing counted before is forgotten.
+  write(carbon.address(), "one");
+  tallyd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    SendUdp(tallyd.Address("udp"), "restart.hits:1|c");
+    return carbon.received().find("one.counters.restart.hits") != std::string::npos &&
+           at_least(graphite_sent, 3);
+  })) << carbon.received()
+      << scrape() << tallyd.Stderr();
+  // Restart again with another prefix: the sent count goes on from where it was.
+  const double sent_before = last[graphite_sent];
+  const double prometheus_before = last[prometheus_sent];
+  write(carbon.address(), "two");
+  tallyd.Signal(SIGHUP);
+  EXPECT_TRUE(WaitFor([&] {
+    SendUdp(tallyd.Address("udp"), "restart.hits:1|c");
+    return carbon.received().find("two.counters.restart.hits") != std::string::npos &&
+           at_least(graphite_sent, sent_before + 3) &&
+           at_least(prometheus_sent, prometheus_before + 3);
+  })) << carbon.received()
+      << scrape() << tallyd.Stderr();
+  EXPECT_GE(last[graphite_errors], 2);
 }
 
 }  // namespace

@@ -1,0 +1,61 @@
+// SelfMetricsCollector: tallyd's own metrics as every backend receives them (SPEC 5).
+#include "server/self_metrics.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tallyd::server {
+namespace {
+
+// The value of `name` with label backend=`backend`; -1 when absent.
+double BackendValue(const std::vector<backends::SelfMetric>& metrics, const std::string& name,
+                    const std::string& backend) {
+  for (const backends::SelfMetric& m : metrics) {
+    if (m.name == name && m.labels.size() == 1 && m.labels[0].second == backend) return m.value;
+  }
+  return -1;
+}
+
+backends::BackendStats Stats(uint64_t sent, uint64_t errors, uint64_t dropped, uint64_t queued) {
+  backends::BackendStats stats;
+  stats.sent = sent;
+  stats.errors = errors;
+  stats.dropped_flushes = dropped;
+  stats.queued = queued;
+  return stats;
+}
+
+TEST(SelfMetricsTest, BackendCountersGoOnFromARestartedRunnersTotals) {
+  SelfMetricsCollector collector;
+  aggregator::Snapshot snapshot;
+  auto collect = [&](const std::vector<BackendReport>& reports) {
+    return *collector.Collect({}, snapshot, absl::ZeroDuration(), reports, false);
+  };
+  auto before = collect({{"graphite", Stats(5, 2, 1, 0)}, {"console", Stats(7, 0, 0, 0)}});
+  EXPECT_EQ(BackendValue(before, "tallyd_backend_sent_total", "graphite"), 5);
+
+  // A reload restarts both; graphite's runner still held 2 undelivered flushes, lost with it.
+  collector.RetireBackend({"graphite", Stats(6, 3, 1, 2)});
+  collector.RetireBackend({"console", Stats(8, 0, 0, 0)});
+  auto after = collect({{"graphite", Stats(1, 0, 0, 0)}, {"console", Stats(0, 0, 0, 0)}});
+  EXPECT_EQ(BackendValue(after, "tallyd_backend_sent_total", "graphite"), 7);
+  EXPECT_EQ(BackendValue(after, "tallyd_backend_errors_total", "graphite"), 3);
+  EXPECT_EQ(BackendValue(after, "tallyd_backend_dropped_flushes_total", "graphite"), 3);
+  EXPECT_EQ(BackendValue(after, "tallyd_backend_sent_total", "console"), 8);
+
+  // A second restart adds up again; a backend turned off is not reported.
+  collector.RetireBackend({"graphite", Stats(4, 1, 0, 0)});
+  collector.RetireBackend({"console", Stats(2, 0, 0, 0)});
+  auto again = collect({{"graphite", Stats(0, 0, 0, 0)}});
+  EXPECT_EQ(BackendValue(again, "tallyd_backend_sent_total", "graphite"), 10);
+  EXPECT_EQ(BackendValue(again, "tallyd_backend_errors_total", "graphite"), 4);
+  EXPECT_EQ(BackendValue(again, "tallyd_backend_sent_total", "console"), -1);
+  // Turned on again later, it goes on from its totals.
+  auto back = collect({{"graphite", Stats(0, 0, 0, 0)}, {"console", Stats(1, 0, 0, 0)}});
+  EXPECT_EQ(BackendValue(back, "tallyd_backend_sent_total", "console"), 11);
+}
+
+}  // namespace
+}  // namespace tallyd::server
