@@ -16,6 +16,16 @@ inline constexpr size_t kHugePageSize = size_t{2} << 20;
 void* AllocateHugeAware(size_t bytes);
 void FreeHugeAware(void* p);
 
+// The series' key blocks are malloc'd one by one (they are shared across threads and freed by
+// whichever drops them last), and lines reach them in random order. On 4 KiB pages that is a TLB
+// miss per line past ~100k series; glibc >= 2.35 can advise its own heaps for transparent huge
+// pages, but reads that setting (GLIBC_TUNABLES=glibc.malloc.hugetlb=1) only at process start.
+// This re-executes the program once (/proc/self/exe, same argv, same pid) with the tunable added.
+// It returns without doing anything when the tunable is already set, TALLYD_MALLOC_HUGEPAGES=0,
+// THP is "never", glibc is older, or the exec fails. Call it first thing in main(), before any
+// thread or file descriptor exists that an exec would lose.
+void ReexecWithMallocHugePages(char** argv);
+
 // A std::allocator that routes through AllocateHugeAware, for std::vector.
 template <typename T>
 struct HugePageAllocator {

@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/internal/usage.h"
 #include "absl/flags/usage.h"
+#include "aggregator/huge_pages.h"
 #include "server/config.h"
 #include "server/server.h"
 
@@ -30,6 +31,7 @@ void SetUpLogging(const char* argv0, tallyd::LogLevel level) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+  tallyd::aggregator::ReexecWithMallocHugePages(argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
 

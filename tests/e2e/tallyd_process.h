@@ -52,6 +52,7 @@ class TallydProcess {
   std::string Stdout() const { return ReadFile(dir_.File("stdout")); }
   std::string Stderr() const { return ReadFile(dir_.File("stderr")); }
   const TempDir& dir() const { return dir_; }
+  pid_t pid() const { return pid_; }
 
  private:
   TempDir dir_;
