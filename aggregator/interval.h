@@ -29,39 +29,52 @@ struct CellTouch {
   uint32_t slot;    // index into the pool's cells
 };
 
-// Cells of one kind plus which of them were touched this interval (a bitmap for "first touch?"
-// and a list so draining visits only those).
+// Cells of one kind, which of them were touched this interval (a bitmap), and which local series
+// owns each slot. Draining scans the bitmap (a word per 64 slots: 16k words at a million series,
+// cheap once per flush) rather than keeping a list of touches: that list cost 8 bytes per series
+// in each of the two intervals, and a push on the hot path.
 template <typename Cell>
 struct CellPool {
   // Indexed by slot in random order at line rate: huge pages spare the TLB misses.
   std::vector<Cell, HugePageAllocator<Cell>> cells;
   std::vector<uint64_t, HugePageAllocator<uint64_t>> touched_bits;
-  std::vector<CellTouch> touches;
+  // slot -> local series. Each interval keeps its own copy, written by the worker when it creates
+  // a series (in the active interval, and in the next one at rotation: Shard::Rotate), so the
+  // flush side reads a closed interval's owners while the worker reassigns slots in the other.
+  std::vector<uint32_t, HugePageAllocator<uint32_t>> owner;
 
   void EnsureSize(size_t n) {
     if (cells.size() < n) {
       cells.resize(n);
+      owner.resize(n);
       touched_bits.resize((n + 63) / 64, 0);
     }
   }
-  Cell& Touch(uint32_t series, uint32_t slot) {
-    uint64_t& word = touched_bits[slot >> 6];
-    const uint64_t bit = uint64_t{1} << (slot & 63);
-    if (!(word & bit)) {
-      word |= bit;
-      touches.push_back({series, slot});
-    }
+  Cell& Touch(uint32_t slot) {
+    touched_bits[slot >> 6] |= uint64_t{1} << (slot & 63);
     return cells[slot];
   }
-  // fn(const CellTouch&, Cell&) for every touched cell, then resets them.
+  // fn(const CellTouch&) for every touched cell, in slot order.
+  template <typename Fn>
+  void ForEachTouched(Fn&& fn) const {
+    for (size_t w = 0; w < touched_bits.size(); ++w) {
+      for (uint64_t bits = touched_bits[w]; bits != 0; bits &= bits - 1) {
+        const auto slot = static_cast<uint32_t>(w * 64 + __builtin_ctzll(bits));
+        fn(CellTouch{owner[slot], slot});
+      }
+    }
+  }
+  // fn(const CellTouch&, Cell&) for every touched cell, in slot order, then resets them.
   template <typename Fn>
   void Drain(Fn&& fn) {
-    for (const CellTouch& t : touches) {
-      fn(t, cells[t.slot]);
-      cells[t.slot].Reset();
-      touched_bits[t.slot >> 6] = 0;
+    for (size_t w = 0; w < touched_bits.size(); ++w) {
+      for (uint64_t bits = touched_bits[w]; bits != 0; bits &= bits - 1) {
+        const auto slot = static_cast<uint32_t>(w * 64 + __builtin_ctzll(bits));
+        fn(CellTouch{owner[slot], slot}, cells[slot]);
+        cells[slot].Reset();
+      }
+      touched_bits[w] = 0;
     }
-    touches.clear();
   }
 };
 

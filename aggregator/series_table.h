@@ -82,13 +82,13 @@ class SeriesTable {
   SeriesKeyRef Insert(uint64_t hash, uint64_t id, MetricType type, std::string_view name,
                       std::string_view tags, uint32_t series, uint32_t cell);
 
-  // Drops every key whose local series satisfies dead(series) and rebuilds the slots when any
-  // went. Rare: idle eviction and re-tagging.
+  // Drops every key for which dead(const SeriesKey&) is true (called once per key) and rebuilds
+  // the slots when any went. Rare: idle eviction and re-tagging.
   template <typename Pred>
   size_t EraseIf(Pred&& dead) {
     size_t erased = 0;
     for (uint64_t& slot : slots_) {
-      if (slot != 0 && dead(KeyOf(slot)->local_series())) {
+      if (slot != 0 && dead(*KeyOf(slot))) {
         SeriesKeyRef::Adopt(KeyOf(slot));  // drops the table's reference
         slot = 0;
         ++erased;

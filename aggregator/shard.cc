@@ -55,14 +55,14 @@ inline __attribute__((always_inline)) void Shard::PrefetchCell(MetricType type,
 inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t slot,
                                                         const protocol::MetricLine& line) {
   if (line.timestamp != 0) {
-    series_[id].last_gen = gen_;  // cells record the others' activity (see Rotate)
+    series_gen_[id] = gen_;  // cells record the others' activity (see Rotate)
     AddTimed(id, line);
     return;
   }
   const Options& options = *options_;
   switch (line.type) {
     case MetricType::kCounter: {
-      CounterCell& cell = active_->counters.Touch(id, slot);
+      CounterCell& cell = active_->counters.Touch(slot);
       if (line.value_count == 1) {
         cell.sum += line.first_value / line.sample_rate;
       } else {
@@ -72,7 +72,7 @@ inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t sl
       break;
     }
     case MetricType::kGauge: {
-      GaugeCell& cell = active_->gauges.Touch(id, slot);
+      GaugeCell& cell = active_->gauges.Touch(slot);
       const bool etsy = options.gauge_mode == GaugeMode::kEtsy;
       auto apply = [&](double v, bool is_signed) {
         if (etsy && is_signed) {
@@ -93,7 +93,7 @@ inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t sl
       break;
     }
     case MetricType::kSet: {
-      SetCell& cell = active_->sets.Touch(id, slot);
+      SetCell& cell = active_->sets.Touch(slot);
       if (line.value_count == 1) {
         cell.Add(HashSetValue(line.values), options.exact_set_size);
       } else {
@@ -105,7 +105,7 @@ inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t sl
       break;
     }
     default: {  // timers, histograms, distributions
-      SampleCell& cell = active_->samples.Touch(id, slot);
+      SampleCell& cell = active_->samples.Touch(slot);
       const double weight = 1 / line.sample_rate;
       if (line.value_count == 1) {
         cell.Add(line.first_value, weight, options.exact_samples, options.sketch_accuracy);
@@ -134,12 +134,13 @@ void Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
     id = key->local_series();
     slot = key->local_cell();
   } else {
-    id = Resolve(line, hash);
-    if (id == kNoSeries) {
+    key = Resolve(line, hash);
+    if (key == nullptr) {
       ++active_->series_dropped;
       return;
     }
-    slot = series_[id].slot;
+    id = key->local_series();
+    slot = key->local_cell();
   }
   Apply(id, slot, line);
 }
@@ -221,38 +222,37 @@ void Shard::AddTimed(uint32_t series, const protocol::MetricLine& line) {
 
 // Slow path, once per new raw spelling: canonicalize, find or create the series, and remember
 // the raw spelling as an alias so the next identical line takes the fast path.
-uint32_t Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash) {
+const SeriesKey* Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash) {
   const std::string_view canonical = canonicalizer_.Canonicalize(line.tags);
   const bool raw_is_canonical = canonical == line.tags;
   uint64_t hash = raw_hash;
-  uint32_t id = kNoSeries;
+  const SeriesKey* key = nullptr;
   if (!raw_is_canonical) {
     hash = HashSeries(line.type, line.name, canonical);
-    if (const SeriesKey* k = table_.Find(hash, line.type, line.name, canonical)) {
-      id = k->local_series();
-    }
+    key = table_.Find(hash, line.type, line.name, canonical);
   }
-  if (id == kNoSeries) {
-    id = Create(line.type, line.name, canonical, hash);
-    if (id == kNoSeries) return kNoSeries;
+  if (key == nullptr) {
+    key = Create(line.type, line.name, canonical, hash);
+    if (key == nullptr) return nullptr;
   }
   // Aliases are bounded too: past the bound an unusual spelling just keeps taking this path.
   if (!raw_is_canonical && table_.size() < 2 * options_->max_series) {
-    table_.Insert(raw_hash, 0, line.type, line.name, line.tags, id, series_[id].slot);
+    table_.Insert(raw_hash, 0, line.type, line.name, line.tags, key->local_series(),
+                  key->local_cell());
   }
-  return id;
+  return key;
 }
 
-uint32_t Shard::Create(MetricType type, std::string_view name, std::string_view tags,
-                       uint64_t hash) {
-  if (live_series_ >= options_->max_series) return kNoSeries;
+const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::string_view tags,
+                               uint64_t hash) {
+  if (live_series_ >= options_->max_series) return nullptr;
   uint32_t id;
   if (!free_series_.empty()) {
     id = free_series_.back();
     free_series_.pop_back();
   } else {
-    id = static_cast<uint32_t>(series_.size());
-    series_.emplace_back();
+    id = static_cast<uint32_t>(series_gen_.size());
+    series_gen_.emplace_back();
   }
   const int pool = PoolOf(type);
   uint32_t slot;
@@ -262,11 +262,31 @@ uint32_t Shard::Create(MetricType type, std::string_view name, std::string_view 
   } else {
     slot = next_slot_[pool]++;
   }
-  series_[id] = {slot, gen_, type, true};
+  series_gen_[id] = gen_;
   ++live_series_;
   SizePools(*active_);
-  active_->new_series.push_back({id, table_.Insert(hash, next_id_++, type, name, tags, id, slot)});
-  return id;
+  SetOwner(*active_, type, slot, id);
+  SeriesKeyRef key = table_.Insert(hash, next_id_++, type, name, tags, id, slot);
+  const SeriesKey* created = key.get();
+  active_->new_series.push_back({id, std::move(key)});
+  return created;
+}
+
+void Shard::SetOwner(Interval& iv, MetricType type, uint32_t slot, uint32_t series) {
+  switch (PoolOf(type)) {
+    case 0:
+      iv.counters.owner[slot] = series;
+      break;
+    case 1:
+      iv.gauges.owner[slot] = series;
+      break;
+    case 2:
+      iv.samples.owner[slot] = series;
+      break;
+    default:
+      iv.sets.owner[slot] = series;
+      break;
+  }
 }
 
 void Shard::SizePools(Interval& iv) const {
@@ -335,6 +355,10 @@ bool Shard::Rotate(absl::Time now) {
   ++gen_;
   next->ResetLists();
   SizePools(*next);
+  // The next interval learns the slots of the series created during the closed one.
+  for (const NewSeries& created : closed->new_series) {
+    SetOwner(*next, created.key->type(), created.key->local_cell(), created.series);
+  }
   active_ = std::move(next);
   {
     std::lock_guard lock(mu_);
@@ -349,7 +373,7 @@ bool Shard::Rotate(absl::Time now) {
 // read here from the cells the closed interval touched.
 void Shard::MarkActive(const Interval& closed) {
   auto mark = [this](const auto& pool) {
-    for (const CellTouch& t : pool.touches) series_[t.series].last_gen = gen_;
+    pool.ForEachTouched([this](const CellTouch& t) { series_gen_[t.series] = gen_; });
   };
   mark(closed.counters);
   mark(closed.gauges);
@@ -358,12 +382,19 @@ void Shard::MarkActive(const Interval& closed) {
 }
 
 void Shard::Evict(uint32_t id, Interval& closed) {
-  LocalSeries& s = series_[id];
-  s.live = false;
-  free_slots_[PoolOf(s.type)].push_back(s.slot);
+  series_gen_[id] = kFree;
   free_series_.push_back(id);
   --live_series_;
   closed.evicted.push_back(id);
+}
+
+// A series' cell slot is freed with its canonical key (id != 0); its raw aliases share the slot.
+void Shard::EraseEvicted() {
+  table_.EraseIf([this](const SeriesKey& key) {
+    if (series_gen_[key.local_series()] != kFree) return false;
+    if (key.id() != 0) free_slots_[PoolOf(key.type())].push_back(key.local_cell());
+    return true;
+  });
 }
 
 // Forgets series without samples for series_ttl, so a churning tag set cannot fill the table.
@@ -378,12 +409,10 @@ void Shard::EvictIdle(absl::Time now, Interval& closed) {
   if (horizon == evicted_up_to_) return;
   evicted_up_to_ = horizon;
   size_t before = closed.evicted.size();
-  for (uint32_t id = 0; id < series_.size(); ++id) {
-    if (series_[id].live && series_[id].last_gen <= horizon) Evict(id, closed);
+  for (uint32_t id = 0; id < series_gen_.size(); ++id) {
+    if (series_gen_[id] != kFree && series_gen_[id] <= horizon) Evict(id, closed);
   }
-  if (closed.evicted.size() != before) {
-    table_.EraseIf([this](uint32_t id) { return !series_[id].live; });
-  }
+  if (closed.evicted.size() != before) EraseEvicted();
 }
 
 // A change of global tags changes every canonical key: start over with an empty table (the flush
@@ -393,10 +422,10 @@ void Shard::ApplyOptions(std::shared_ptr<const Options> options, Interval& close
   options_ = std::move(options);
   if (!retag) return;
   canonicalizer_ = TagCanonicalizer(options_->global_tags);
-  for (uint32_t id = 0; id < series_.size(); ++id) {
-    if (series_[id].live) Evict(id, closed);
+  for (uint32_t id = 0; id < series_gen_.size(); ++id) {
+    if (series_gen_[id] != kFree) Evict(id, closed);
   }
-  table_.EraseIf([](uint32_t) { return true; });
+  EraseEvicted();
 }
 
 std::unique_ptr<Interval> Shard::TakeInterval() {

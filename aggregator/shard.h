@@ -65,33 +65,34 @@ class Shard {
 
  private:
   friend class Aggregator;
-  static constexpr uint32_t kNoSeries = UINT32_MAX;
   // Below this many table keys (~1 MiB of table, records and cells, about this machine's L2)
   // AddBatch() just calls Add() per line: lookups hit the caches and group prefetching is
   // overhead (~10 % at 1k series).
   static constexpr size_t kBatchMinKeys = 8192;
 
-  struct LocalSeries {
-    uint32_t slot = 0;      // index into the type's cell pool
-    uint32_t last_gen = 0;  // interval generation of the last sample, as of the last rotation
-    protocol::MetricType type = protocol::MetricType::kCounter;
-    bool live = false;
-  };
+  // series_gen_[id]: the interval generation of the series' last sample as of the last rotation,
+  // or kFree for an id not in use. Everything else about a local series is in its SeriesKey.
+  static constexpr uint32_t kFree = 0;  // generations start at 1
 
   // Add() with the line's raw-key hash already computed.
   void AddHashed(const protocol::MetricLine& line, uint64_t hash);
   // Applies a line to the active interval once its series and cell slot are known.
   void Apply(uint32_t id, uint32_t slot, const protocol::MetricLine& line);
   void PrefetchCell(protocol::MetricType type, uint32_t slot) const;
-  uint32_t Resolve(const protocol::MetricLine& line, uint64_t raw_hash);
-  uint32_t Create(protocol::MetricType type, std::string_view name, std::string_view tags,
-                  uint64_t hash);
+  // The canonical key of the line's series, created if new; nullptr past max_series.
+  const SeriesKey* Resolve(const protocol::MetricLine& line, uint64_t raw_hash);
+  const SeriesKey* Create(protocol::MetricType type, std::string_view name, std::string_view tags,
+                          uint64_t hash);
   void AddTimed(uint32_t series, const protocol::MetricLine& line);
   void MarkActive(const Interval& closed);
   void EvictIdle(absl::Time now, Interval& closed);
   void Evict(uint32_t series, Interval& closed);
+  // Drops the table's keys of evicted series, freeing their cell slots.
+  void EraseEvicted();
   void ApplyOptions(std::shared_ptr<const Options> options, Interval& closed);
   void SizePools(Interval& interval) const;
+  static void SetOwner(Interval& interval, protocol::MetricType type, uint32_t slot,
+                       uint32_t series);
 
   // Flush side (Aggregator), under mu_.
   std::unique_ptr<Interval> TakeInterval();
@@ -104,7 +105,7 @@ class Shard {
   TagCanonicalizer canonicalizer_;
   uint64_t next_id_;  // the shard's index in the top bits
   SeriesTable table_;
-  std::vector<LocalSeries> series_;
+  std::vector<uint32_t> series_gen_;
   std::vector<uint32_t> free_series_;
   uint32_t next_slot_[4] = {};  // per pool: counters, gauges, samples, sets
   std::vector<uint32_t> free_slots_[4];

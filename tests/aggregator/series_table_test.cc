@@ -76,7 +76,7 @@ TEST(SeriesTableTest, EraseIfCompactsAndKeepsTheRest) {
     table.Insert(hash(n, "b:2,a:1"), 0, MetricType::kTimer, n, "b:2,a:1", i, i);  // raw alias
     table.Insert(hash(n, "a:1,b:2"), 0, MetricType::kTimer, n, "a:1,b:2", i, i);  // canonical
   }
-  EXPECT_EQ(table.EraseIf([](uint32_t series) { return series % 3 == 0; }), 2u * 3334);
+  EXPECT_EQ(table.EraseIf([](const SeriesKey& k) { return k.local_series() % 3 == 0; }), 2u * 3334);
   EXPECT_EQ(table.size(), 2u * 6666);
   for (uint32_t i = 0; i < 10'000; ++i) {
     const std::string n = "timer." + std::to_string(i);
@@ -94,7 +94,7 @@ TEST(SeriesTableTest, EraseIfCompactsAndKeepsTheRest) {
   const uint64_t h1 = hash("timer.1", "a:1,b:2");
   SeriesKeyRef held = SeriesKeyRef::Share(table.Find(h1, MetricType::kTimer, "timer.1", "a:1,b:2"));
   ASSERT_NE(held, nullptr);
-  EXPECT_EQ(table.EraseIf([](uint32_t) { return true; }), 2u * 6666);
+  EXPECT_EQ(table.EraseIf([](const SeriesKey&) { return true; }), 2u * 6666);
   EXPECT_EQ(held->name(), "timer.1");
   EXPECT_EQ(held->tags(), "a:1,b:2");
   EXPECT_EQ(held->local_series(), 1u);

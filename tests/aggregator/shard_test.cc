@@ -172,5 +172,40 @@ TEST(ShardTest, EvictsIdleSeriesAndReusesIds) {
   }
 }
 
+// Cells are indexed by slot and each of the two recycled intervals maps slots back to series on
+// its own: series created in either interval, and slots reused after eviction, must keep landing
+// on their own series in every later interval.
+TEST(ShardTest, CellSlotsMapToTheirSeriesInEveryInterval) {
+  Options o;
+  o.series_ttl = absl::Seconds(30);
+  Aggregator aggregator(o, absl::Seconds(10));
+  Shard* shard = aggregator.AddShard();
+  absl::Time now = absl::FromUnixSeconds(1000);
+  std::vector<std::string> live;  // series sent to every interval
+  for (int interval = 0; interval < 12; ++interval) {
+    // Two new series per interval; from interval 6 on the first ones stop and later expire, so
+    // their slots and local ids are reused by the newer ones.
+    for (int k = 0; k < 2; ++k) live.push_back("s" + std::to_string(interval * 2 + k));
+    if (interval >= 6) live.erase(live.begin(), live.begin() + 2);
+    for (size_t i = 0; i < live.size(); ++i) {
+      // The value names the series: s<n> counts n + 1.
+      const int n = std::stoi(live[i].substr(1));
+      shard->Add(Line(live[i], MetricType::kCounter, n + 1));
+    }
+    now += absl::Seconds(10);
+    ASSERT_TRUE(shard->Rotate(now));
+    auto s = aggregator.Flush(now);
+    size_t reported = 0;
+    for (const SeriesValue& v : s->series) {
+      if (v.idle) continue;
+      ++reported;
+      const int n = std::stoi(std::string(v.key->name().substr(1)));
+      EXPECT_EQ(v.value, n + 1) << v.key->name() << " in interval " << interval;
+    }
+    EXPECT_EQ(reported, live.size()) << "interval " << interval;
+  }
+  EXPECT_LT(shard->series_count(), 24u);  // the stopped ones expired
+}
+
 }  // namespace
 }  // namespace tallyd::aggregator
