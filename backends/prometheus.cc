@@ -105,7 +105,7 @@ class PrometheusBackend::SeriesCollector : public prometheus::Collectable {
   };
 
   SeriesCollector(const PrometheusOptions& options, Counters counters)
-      : options_(options), counters_(counters) {
+      : options_(options), counters_(counters), series_ttl_(options.series_ttl) {
     // prometheus-cpp's Exposer exports these on every endpoint.
     for (const char* name :
          {"exposer_transferred_bytes_total", "exposer_scrapes_total", "exposer_request_latencies",
@@ -115,6 +115,10 @@ class PrometheusBackend::SeriesCollector : public prometheus::Collectable {
   }
 
   void Update(const Flush& flush) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetSeriesTtl(absl::Duration series_ttl) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    series_ttl_ = series_ttl;
+  }
   std::vector<prometheus::MetricFamily> Collect() const override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -161,6 +165,8 @@ class PrometheusBackend::SeriesCollector : public prometheus::Collectable {
   const Counters counters_;
 
   mutable absl::Mutex mu_;
+  // options_.series_ttl, or what SetSeriesTtl set since.
+  absl::Duration series_ttl_ ABSL_GUARDED_BY(mu_);
   uint64_t flush_ ABSL_GUARDED_BY(mu_) = 0;  // flushes delivered
   std::map<std::string, ExposedFamily> families_ ABSL_GUARDED_BY(mu_);
   // Exposition names (family, and _sum/_count/_bucket) -> the family that owns them; "" for
@@ -355,7 +361,7 @@ void PrometheusBackend::SeriesCollector::Expire(absl::Time now) {
     auto& series = family->second.series;
     for (auto it = series.begin(); it != series.end();) {
       const ExposedSeries& exposed = it->second;
-      bool live = exposed.seen_flush == flush_ || now - exposed.last_point < options_.series_ttl;
+      bool live = exposed.seen_flush == flush_ || now - exposed.last_point < series_ttl_;
       it = live ? std::next(it) : series.erase(it);
     }
     if (series.empty()) {
@@ -501,6 +507,10 @@ PrometheusBackend::~PrometheusBackend() = default;
 Delivery PrometheusBackend::Deliver(const Flush& flush) {
   collector_->Update(flush);
   return Delivery::Delivered();
+}
+
+void PrometheusBackend::SetSeriesTtl(absl::Duration series_ttl) {
+  collector_->SetSeriesTtl(series_ttl);
 }
 
 int PrometheusBackend::port() const {

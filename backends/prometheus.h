@@ -75,6 +75,10 @@ class PrometheusBackend : public Backend {
   // Never fails: scrapes pull what the last flush left.
   Delivery Deliver(const Flush& flush) override;
 
+  // Takes a new series_ttl (a SIGHUP changed aggregation.series_ttl) from the next flush on,
+  // keeping the exposed state. Any thread.
+  void SetSeriesTtl(absl::Duration series_ttl);
+
   // The port actually bound (the one chosen by the kernel when `listen` asked for port 0).
   int port() const;
 

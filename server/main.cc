@@ -3,8 +3,6 @@
 #include <glog/logging.h>
 #include <signal.h>
 
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -15,8 +13,9 @@
 #include "server/server.h"
 
 ABSL_FLAG(std::string, ports_file, "",
-          "after start-up, write the bound addresses here, one per line (\"udp 127.0.0.1:8125\"); "
-          "for scripts and tests that listen on port 0");
+          "after start-up, write the bound addresses here, one per line (\"udp 127.0.0.1:8125\"), "
+          "and again when a SIGHUP moves the Prometheus endpoint; for scripts and tests that "
+          "listen on port 0");
 
 namespace {
 
@@ -68,18 +67,11 @@ int main(int argc, char* argv[]) {
   SetUpLogging(argv[0], config->log_level);
   signal(SIGPIPE, SIG_IGN);  // a peer closing a socket is an error to handle, not a crash
 
-  tallyd::server::Server server(*config, absl::GetFlag(FLAGS_config));
+  tallyd::server::Server server(*config, absl::GetFlag(FLAGS_config),
+                                absl::GetFlag(FLAGS_ports_file));
   if (absl::Status status = server.Start(); !status.ok()) {
     LOG(ERROR) << "cannot start: " << status.message();
     return 1;
-  }
-  if (std::string path = absl::GetFlag(FLAGS_ports_file); !path.empty()) {
-    std::string tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp);
-      for (const std::string& b : server.bound_addresses()) out << b << "\n";
-    }
-    std::rename(tmp.c_str(), path.c_str());  // readers never see a half-written file
   }
   return server.Run();
 }

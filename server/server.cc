@@ -3,6 +3,8 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "server/backend_factory.h"
@@ -73,8 +75,10 @@ absl::StatusOr<SocketAddress> OpenPerWorker(const char* kind, std::string_view t
 
 }  // namespace
 
-Server::Server(Config config, std::string config_path)
-    : config_(std::move(config)), config_path_(std::move(config_path)) {
+Server::Server(Config config, std::string config_path, std::string ports_file)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      ports_file_(std::move(ports_file)) {
   uv_loop_init(&loop_);
 }
 
@@ -111,14 +115,14 @@ absl::Status Server::Start() {
         &fds);
     for (size_t i = 0; i < fds.size(); ++i) workers_[i]->AddDatagramSocket(fds[i], Transport::kUdp);
     if (!bound.ok()) return bound.status();
-    bound_.push_back(absl::StrCat("udp ", bound->ToString()));
+    listeners_bound_.push_back(absl::StrCat("udp ", bound->ToString()));
   }
   for (const std::string& text : config_.listen.tcp) {
     std::vector<int> fds;
     auto bound = OpenPerWorker("tcp", text, n, OpenTcpSocket, &fds);
     for (size_t i = 0; i < fds.size(); ++i) workers_[i]->AddTcpSocket(fds[i]);
     if (!bound.ok()) return bound.status();
-    bound_.push_back(absl::StrCat("tcp ", bound->ToString()));
+    listeners_bound_.push_back(absl::StrCat("tcp ", bound->ToString()));
   }
   // A Unix socket path cannot be shared by SO_REUSEPORT: the first worker reads it.
   for (const std::string& path : config_.listen.unix_sockets) {
@@ -126,13 +130,15 @@ absl::Status Server::Start() {
         OpenUnixDatagramSocket(path, static_cast<int>(config_.listen.unix_socket_mode), rcvbuf);
     if (!fd.ok()) return fd.status();
     workers_[0]->AddDatagramSocket(*fd, Transport::kUnix);
-    bound_.push_back(absl::StrCat("unix ", path));
+    listeners_bound_.push_back(absl::StrCat("unix ", path));
   }
 
-  absl::StatusOr<std::vector<std::unique_ptr<backends::BackendRunner>>> runners =
-      StartBackends(config_, &bound_);
-  if (!runners.ok()) return runners.status();
-  backends_ = std::move(*runners);
+  for (BackendKind kind : kBackendKinds) {
+    if (!BackendEnabled(config_, kind)) continue;
+    absl::StatusOr<StartedBackend> started = StartBackend(config_, kind);
+    if (!started.ok()) return started.status();
+    backends_.push_back(std::move(*started));
+  }
 
   for (auto& w : workers_) {
     if (absl::Status s = w->Start(); !s.ok()) return s;
@@ -147,8 +153,35 @@ absl::Status Server::Start() {
     handle->data = this;
     uv_signal_start(handle, &Server::OnSignal, signum);
   }
-  for (const std::string& b : bound_) LOG(INFO) << "listening: " << b;
+  for (const std::string& b : bound_addresses()) LOG(INFO) << "listening: " << b;
+  // Last: the file tells scripts that start-up is done (and SIGHUP is handled).
+  WritePortsFile();
   return absl::OkStatus();
+}
+
+std::vector<std::string> Server::bound_addresses() const {
+  std::vector<std::string> bound = listeners_bound_;
+  for (const StartedBackend& b : backends_) {
+    if (!b.bound.empty()) bound.push_back(b.bound);
+  }
+  return bound;
+}
+
+void Server::WritePortsFile() const {
+  if (ports_file_.empty()) return;
+  const std::string tmp = ports_file_ + ".tmp";
+  {
+    std::ofstream out(tmp);
+    for (const std::string& b : bound_addresses()) out << b << "\n";
+    if (!out.flush()) {
+      LOG(WARNING) << "ports_file " << tmp << ": cannot write";
+      return;
+    }
+  }
+  // Readers never see a half-written file.
+  if (std::rename(tmp.c_str(), ports_file_.c_str()) != 0) {
+    LOG(WARNING) << "ports_file " << ports_file_ << ": cannot rename " << tmp << " to it";
+  }
 }
 
 int Server::Run() {
@@ -196,13 +229,13 @@ void Server::FlushOnce(absl::Time flush_time, bool final) {
   for (auto& w : workers_) counters.push_back(&w->counters());
   std::vector<BackendReport> reports;
   bool events_forwarded = false;
-  for (auto& b : backends_) {
-    reports.push_back({std::string(b->name()), b->stats()});
-    events_forwarded |= b->backend().forwards_events();
+  for (const StartedBackend& b : backends_) {
+    reports.push_back({std::string(b.runner->name()), b.runner->stats()});
+    events_forwarded |= b.runner->backend().forwards_events();
   }
   auto self_metrics =
       self_metrics_.Collect(counters, *snapshot, absl::Now() - started, reports, events_forwarded);
-  for (auto& b : backends_) b->Submit({snapshot, self_metrics});
+  for (const StartedBackend& b : backends_) b.runner->Submit({snapshot, self_metrics});
 }
 
 void Server::OnSignal(uv_signal_t* handle, int signum) {
@@ -236,9 +269,9 @@ void Server::BeginShutdown() {
   }
   FlushOnce(now, /*final=*/true);
   const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
-  for (auto& b : backends_) {
-    if (!b->Stop(deadline)) {
-      LOG(WARNING) << b->name() << ": final flush not delivered within shutdown_timeout";
+  for (const StartedBackend& b : backends_) {
+    if (!b.runner->Stop(deadline)) {
+      LOG(WARNING) << b.runner->name() << ": final flush not delivered within shutdown_timeout";
     }
   }
   LOG(INFO) << "stopped";
@@ -248,37 +281,78 @@ void Server::BeginShutdown() {
   }
 }
 
-void Server::RestartBackends(const Config& fresh) {
-  // The old backends first deliver what they hold (bounded by shutdown_timeout), then go: a
-  // listening backend must release its port before its successor binds it.
+void Server::RetireBackend(backends::BackendRunner* runner, absl::Time deadline) {
+  if (!runner->Stop(deadline)) {
+    LOG(WARNING) << runner->name() << ": " << runner->stats().queued
+                 << " flushes not delivered within shutdown_timeout, dropped by the reload";
+  }
+  // Its successor's counters go on from these.
+  self_metrics_.RetireBackend({std::string(runner->name()), runner->stats()});
+}
+
+void Server::ReloadBackends(const Config& fresh) {
+  const std::vector<std::string> bound_before = bound_addresses();
+  // A backend whose own settings are unchanged keeps running untouched: its exposed state
+  // (Prometheus counters are cumulative since the series appeared, SPEC 4.1), its queue and
+  // its sockets. The others go first, delivering what they hold (bounded by shutdown_timeout):
+  // a listening backend must release its port before its successor binds it.
   const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
-  for (auto& b : backends_) {
-    if (!b->Stop(deadline)) {
-      LOG(WARNING) << b->name() << ": " << b->stats().queued
-                   << " flushes not delivered within shutdown_timeout, dropped by the restart";
+  std::vector<StartedBackend> running;
+  std::vector<BackendKind> stopped;  // for a restart with the new settings, or for good
+  for (StartedBackend& b : backends_) {
+    if (BackendSettingsChanged(config_, fresh, b.kind)) {
+      RetireBackend(b.runner.get(), deadline);
+      stopped.push_back(b.kind);
+    } else {
+      running.push_back(std::move(b));
     }
-    // Its successor's counters go on from these.
-    self_metrics_.RetireBackend({std::string(b->name()), b->stats()});
   }
   backends_.clear();
-  std::vector<std::string> bound;
-  auto started = StartBackends(fresh, &bound);
-  if (!started.ok()) {
-    LOG(ERROR) << "reload: " << started.status().message() << "; restarting the previous backends";
-    started = StartBackends(config_, &bound);
-    if (!started.ok()) {
-      LOG(ERROR) << "reload: previous backends failed too: " << started.status().message();
-      return;
+  bool changed = !stopped.empty();
+  for (BackendKind kind : kBackendKinds) {
+    const std::string_view name = BackendName(kind);
+    auto it = std::find_if(running.begin(), running.end(),
+                           [kind](const StartedBackend& b) { return b.kind == kind; });
+    if (it != running.end()) {
+      ApplyLiveSettings(fresh, &*it);
+      backends_.push_back(std::move(*it));
+      continue;
     }
-  } else {
-    config_.prometheus = fresh.prometheus;
-    config_.graphite = fresh.graphite;
-    config_.datadog = fresh.datadog;
-    config_.console = fresh.console;
-    LOG(INFO) << "reload: backends restarted with the new settings";
+    const bool was_running = std::find(stopped.begin(), stopped.end(), kind) != stopped.end();
+    if (!BackendEnabled(fresh, kind)) {
+      if (was_running) LOG(INFO) << "reload: " << name << " stopped";
+      CopyBackendSettings(kind, fresh, &config_);
+      continue;
+    }
+    changed = true;
+    absl::StatusOr<StartedBackend> started = StartBackend(fresh, kind);
+    if (started.ok()) {
+      LOG(INFO) << "reload: " << name
+                << (was_running ? " restarted with the new settings" : " started");
+      CopyBackendSettings(kind, fresh, &config_);
+    } else if (was_running) {
+      LOG(ERROR) << "reload: " << started.status().message() << "; restarting " << name
+                 << " with the previous settings";
+      started = StartBackend(config_, kind);
+      if (started.ok()) {
+        ApplyLiveSettings(fresh, &*started);
+      } else {
+        LOG(ERROR) << "reload: " << name
+                   << " failed with the previous settings too, now off: " << started.status();
+      }
+    } else {
+      LOG(ERROR) << "reload: " << name << " not started: " << started.status().message();
+    }
+    if (started.ok()) backends_.push_back(std::move(*started));
   }
-  backends_ = std::move(*started);
-  for (const std::string& b : bound) LOG(INFO) << "listening: " << b;
+  if (!changed) {
+    LOG(INFO) << "reload: backend settings unchanged";
+    return;
+  }
+  if (const std::vector<std::string> bound = bound_addresses(); bound != bound_before) {
+    for (const std::string& b : bound) LOG(INFO) << "listening: " << b;
+    WritePortsFile();
+  }
 }
 
 void Server::Reload() {
@@ -291,10 +365,7 @@ void Server::Reload() {
   if (!(fresh->listen == config_.listen) || fresh->flush_interval != config_.flush_interval) {
     LOG(WARNING) << "reload: listener or flush_interval changes need a restart; not applied";
   }
-  if (fresh->prometheus != config_.prometheus || fresh->graphite != config_.graphite ||
-      fresh->datadog != config_.datadog || fresh->console != config_.console) {
-    RestartBackends(*fresh);
-  }
+  ReloadBackends(*fresh);
   if (!(fresh->aggregation == config_.aggregation)) {
     aggregator_->UpdateOptions(ToAggregatorOptions(fresh->aggregation));
     config_.aggregation = fresh->aggregation;

@@ -1,7 +1,7 @@
 // The daemon: opens the listeners, starts the workers, runs the flush clock and the signals on
 // the main thread's libuv loop, and hands each flush to every backend (SPEC 1, 3, 4).
 //
-//   Server server(config);
+//   Server server(config, config_path, ports_file);
 //   if (absl::Status s = server.Start(); !s.ok()) ... exit 1
 //   int code = server.Run();   // returns after SIGTERM/SIGINT and the final flush
 #ifndef TALLYD_SERVER_SERVER_H_
@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "aggregator/aggregator.h"
 #include "backends/backend.h"
+#include "server/backend_factory.h"
 #include "server/config.h"
 #include "server/self_metrics.h"
 #include "server/worker.h"
@@ -28,8 +29,10 @@ aggregator::Options ToAggregatorOptions(const AggregationConfig& config);
 
 class Server {
  public:
-  // `config_path` is re-read on SIGHUP ("" when running on the embedded defaults).
-  Server(Config config, std::string config_path);
+  // `config_path` is re-read on SIGHUP ("" when running on the embedded defaults). Unless
+  // `ports_file` is "", the bound addresses are written there once Start() has bound them, and
+  // again whenever a reload moves a listening backend.
+  Server(Config config, std::string config_path, std::string ports_file = "");
   ~Server();
 
   // Binds every listener and starts workers and backends. An address in use fails here with
@@ -39,8 +42,9 @@ class Server {
   // flush and waits for the backends up to shutdown_timeout. Returns the exit status.
   int Run();
 
-  // "udp 127.0.0.1:8125", "prometheus 0.0.0.0:9102", ... as actually bound (port 0 resolved).
-  const std::vector<std::string>& bound_addresses() const { return bound_; }
+  // "udp 127.0.0.1:8125", "prometheus 0.0.0.0:9102", ... as actually bound (port 0 resolved):
+  // the listeners, then the listening backends. Main thread.
+  std::vector<std::string> bound_addresses() const;
 
  private:
   static void OnFlushTimer(uv_timer_t* timer);
@@ -48,17 +52,24 @@ class Server {
   void ScheduleFlush();
   void FlushOnce(absl::Time flush_time, bool final);
   void Reload();
-  void RestartBackends(const Config& fresh);
+  // Restarts the backends whose settings differ in `fresh`, starts the new ones, stops the
+  // removed ones; the others keep running untouched.
+  void ReloadBackends(const Config& fresh);
+  // Stops `runner`, delivering what it holds until `deadline`, and carries its counters over to
+  // its successor.
+  void RetireBackend(backends::BackendRunner* runner, absl::Time deadline);
+  void WritePortsFile() const;
   void BeginShutdown();
 
   Config config_;
   std::string config_path_;
+  std::string ports_file_;
   std::unique_ptr<aggregator::Aggregator> aggregator_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::unique_ptr<backends::BackendRunner>> backends_;
+  std::vector<StartedBackend> backends_;  // in kBackendKinds order
   SelfMetricsCollector self_metrics_;
   std::atomic<int> open_tcp_connections_{0};
-  std::vector<std::string> bound_;
+  std::vector<std::string> listeners_bound_;
 
   uv_loop_t loop_;
   uv_timer_t flush_timer_;

@@ -16,6 +16,7 @@ namespace tallyd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(LifecycleE2eTest, SigtermAfterABurstLosesNothing) {
   // A long flush interval: everything arrives in the final flush that SIGTERM triggers.
@@ -211,7 +212,73 @@ TEST(LifecycleE2eTest, SighupRestartsChangedBackends) {
     SendUdp(tallyd.Address("udp"), "hup.console:1|c");
     return tallyd.Stdout().find("\"name\":\"hup.console\"") != std::string::npos;
   })) << tallyd.Stderr();
-  EXPECT_THAT(tallyd.Stderr(), HasSubstr("backends restarted"));
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("reload: prometheus stopped"));
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("reload: console started"));
+}
+
+TEST(LifecycleE2eTest, SighupWithoutChangesRestartsNothing) {
+  TempDir dir;
+  std::string path = dir.File("tallyd.yaml");
+  WriteFile(path,
+            "flush_interval: 100ms\nlisten:\n  udp: [\"127.0.0.1:0\"]\nbackends:\n"
+            "  prometheus: { listen: \"127.0.0.1:0\" }\n  console: {}\n");
+  TallydProcess tallyd({"--config", path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  const std::string ports = ReadFile(tallyd.dir().File("ports"));
+  const std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
+  SendUdp(tallyd.Address("udp"), "same.hits:3|c");
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(url).find("\nsame_hits 3\n") != std::string::npos; }))
+      << HttpGet(url);
+
+  tallyd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return tallyd.Stderr().find("reload: backend settings unchanged") != std::string::npos;
+  })) << tallyd.Stderr();
+  // Same port, same cumulative counter, and it goes on counting.
+  EXPECT_THAT(HttpGet(url), HasSubstr("\nsame_hits 3\n"));
+  SendUdp(tallyd.Address("udp"), "same.hits:1|c");
+  EXPECT_TRUE(WaitFor([&] { return HttpGet(url).find("\nsame_hits 4\n") != std::string::npos; }))
+      << HttpGet(url);
+  EXPECT_EQ(ReadFile(tallyd.dir().File("ports")), ports);
+  EXPECT_THAT(tallyd.Stderr(), Not(HasSubstr("reload: prometheus")));
+  EXPECT_THAT(tallyd.Stderr(), Not(HasSubstr("reload: console")));
+}
+
+TEST(LifecycleE2eTest, SighupMovingPrometheusRewritesThePortsFile) {
+  TempDir dir;
+  std::string path = dir.File("tallyd.yaml");
+  auto write = [&](const std::string& listen) {
+    WriteFile(path, absl::StrCat("flush_interval: 100ms\nlisten:\n  udp: [\"127.0.0.1:0\"]\n",
+                                 "backends:\n  prometheus: { listen: \"", listen, "\" }\n"));
+  };
+  write("127.0.0.1:0");
+  TallydProcess tallyd({"--config", path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  const std::string ports_file = tallyd.dir().File("ports");
+  EXPECT_THAT(ReadFile(ports_file), HasSubstr("udp " + tallyd.Address("udp") + "\n"));
+
+  // Another loopback address (all of 127/8 is loopback on Linux), again on a port of its own.
+  write("127.0.0.2:0");
+  tallyd.Signal(SIGHUP);
+  std::string prometheus;
+  ASSERT_TRUE(WaitFor([&] {
+    for (absl::string_view line : absl::StrSplit(ReadFile(ports_file), '\n')) {
+      if (absl::ConsumePrefix(&line, "prometheus 127.0.0.2:")) {
+        prometheus = absl::StrCat("127.0.0.2:", line);
+        return true;
+      }
+    }
+    return false;
+  })) << ReadFile(ports_file)
+      << tallyd.Stderr();
+  // The listeners are still listed, the new endpoint serves.
+  EXPECT_THAT(ReadFile(ports_file), HasSubstr("udp " + tallyd.Address("udp") + "\n"));
+  SendUdp(tallyd.Address("udp"), "moved.hits:1|c");
+  EXPECT_TRUE(WaitFor([&] {
+    return HttpGet("http://" + prometheus + "/metrics").find("\nmoved_hits 1\n") !=
+           std::string::npos;
+  })) << tallyd.Stderr();
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("listening: prometheus " + prometheus));
 }
 
 }  // namespace

@@ -114,7 +114,7 @@ TEST(OutboundE2eTest, BackendCountersNeverGoDownWhenSighupRestartsTheBackends) {
   CarbonListener carbon;
   TempDir dir;
   const std::string path = dir.File("tallyd.yaml");
-  // A fixed Prometheus port: the reload restarts that backend too, and the scrape must find it.
+  // A fixed Prometheus port, so that the scrape finds it even if a reload restarted it.
   auto write = [&](const std::string& graphite_address, const std::string& prefix) {
     WriteFile(path, absl::StrCat("flush_interval: 100ms\nshutdown_timeout: 300ms\n",
                                  "listen:\n  udp: [\"127.0.0.1:0\"]\nbackends:\n",
@@ -173,6 +173,47 @@ TEST(OutboundE2eTest, BackendCountersNeverGoDownWhenSighupRestartsTheBackends) {
   })) << carbon.received()
       << scrape() << tallyd.Stderr();
   EXPECT_GE(last[graphite_errors], 2);
+}
+
+TEST(OutboundE2eTest, SighupChangingOnlyGraphiteKeepsPrometheusState) {
+  CarbonListener carbon;
+  TempDir dir;
+  const std::string path = dir.File("tallyd.yaml");
+  auto write = [&](const std::string& prefix) {
+    WriteFile(path, absl::StrCat("flush_interval: 100ms\nlisten:\n  udp: [\"127.0.0.1:0\"]\n",
+                                 "backends:\n  prometheus: { listen: \"127.0.0.1:0\" }\n",
+                                 "  graphite: { address: \"", carbon.address(),
+                                 "\", legacy_namespace: false, global_prefix: \"", prefix,
+                                 "\", self_metrics: false }\n"));
+  };
+  write("one");
+  TallydProcess tallyd({"--config", path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  const std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
+  SendUdp(tallyd.Address("udp"), "kept.hits:5|c\nkept.rpc:250|ms");
+  ASSERT_TRUE(WaitFor([&] {
+    std::string body = HttpGet(url);
+    return absl::StrContains(body, "\nkept_hits 5\n") &&
+           absl::StrContains(body, "\nkept_rpc_count 1\n");
+  })) << HttpGet(url);
+
+  write("two");
+  tallyd.Signal(SIGHUP);
+  // The idle counter is still listed each flush, so Graphite shows the new prefix by itself.
+  ASSERT_TRUE(WaitFor([&] {
+    return absl::StrContains(carbon.received(), "two.counters.kept.hits");
+  })) << carbon.received()
+      << tallyd.Stderr();
+  // Prometheus kept running on the same port with its cumulative counter and summary.
+  std::string body = HttpGet(url);
+  EXPECT_THAT(body, HasSubstr("\nkept_hits 5\n")) << tallyd.Stderr();
+  EXPECT_THAT(body, HasSubstr("\nkept_rpc_count 1\n"));
+  EXPECT_THAT(body, HasSubstr("\nkept_rpc_sum 0.25\n"));
+  SendUdp(tallyd.Address("udp"), "kept.hits:2|c");
+  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(HttpGet(url), "\nkept_hits 7\n"); }))
+      << HttpGet(url);
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("reload: graphite restarted"));
+  EXPECT_THAT(tallyd.Stderr(), ::testing::Not(HasSubstr("reload: prometheus")));
 }
 
 }  // namespace
