@@ -8,11 +8,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -77,15 +79,71 @@ absl::StatusOr<std::unique_ptr<GraphiteBackend>> GraphiteBackend::Create(Graphit
       options.write_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("graphite: connect_timeout and write_timeout must be > 0");
   }
+  int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd < 0) {
+    return absl::InternalError(absl::StrCat("graphite: eventfd: ", std::strerror(errno)));
+  }
   return std::unique_ptr<GraphiteBackend>(
-      new GraphiteBackend(std::move(options), std::string(host), std::string(port)));
+      new GraphiteBackend(std::move(options), std::string(host), std::string(port), wake_fd));
 }
 
-GraphiteBackend::GraphiteBackend(GraphiteOptions options, std::string host, std::string port)
-    : options_(std::move(options)), host_(std::move(host)), port_(std::move(port)) {}
+GraphiteBackend::GraphiteBackend(GraphiteOptions options, std::string host, std::string port,
+                                 int wake_fd)
+    : options_(std::move(options)),
+      host_(std::move(host)),
+      port_(std::move(port)),
+      wake_fd_(wake_fd) {}
 
 GraphiteBackend::~GraphiteBackend() {
   if (fd_ >= 0) close(fd_);
+  close(wake_fd_);
+}
+
+// Why a deadline plus an eventfd rather than shutdown(2) on the socket from here: the stop comes
+// with a deadline still ahead, until which the flush should keep going out, so cutting the socket
+// now would be too early and cutting it later would need a timer; and fd_ is closed and reopened
+// by the backend's thread, so shutting it down from this thread could hit a closed socket, or
+// whatever else reused its number, unless every close took a lock. Here the backend's thread
+// alone touches its sockets and bounds each of its own waits by the deadline. The eventfd only
+// shortens a poll already running: the deadline is stored before the eventfd is written, and
+// Await drains the eventfd before it re-reads the deadline, so a wake-up that lands before or
+// during a poll is seen by it (the counter stays readable until drained) and never lost.
+void GraphiteBackend::StopBy(absl::Time deadline) {
+  stop_deadline_ns_.store(deadline == absl::InfiniteFuture() ? INT64_MAX
+                                                             : absl::ToUnixNanos(deadline));
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));  // fails only when the counter would overflow
+}
+
+absl::Time GraphiteBackend::StopDeadline() const {
+  int64_t ns = stop_deadline_ns_.load();
+  return ns == INT64_MAX ? absl::InfiniteFuture() : absl::FromUnixNanos(ns);
+}
+
+absl::StatusOr<GraphiteBackend::Wait> GraphiteBackend::Await(int fd, short events,
+                                                             absl::Time deadline) {
+  while (true) {
+    const absl::Time stop = StopDeadline();
+    const absl::Time now = absl::Now();
+    if (now >= stop) return Wait::kStopped;
+    if (now >= deadline) return Wait::kTimedOut;
+    pollfd p[2] = {{fd, events, 0}, {wake_fd_, POLLIN, 0}};
+    int rc = poll(p, 2, PollMillis(std::min(deadline, stop)));
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      return Error("poll", errno);
+    }
+    if (p[0].revents != 0) return Wait::kReady;  // or an error the caller's next call reports
+    if (p[1].revents != 0) {
+      uint64_t count;
+      (void)!read(wake_fd_, &count, sizeof(count));  // drain, then re-read the deadline above
+    }
+  }
+}
+
+absl::Status GraphiteBackend::Stopped(std::string_view what) const {
+  return absl::DeadlineExceededError(absl::StrCat(
+      "graphite ", options_.address, ": ", std::string(what), " abandoned at the stop deadline"));
 }
 
 GraphiteBackendStats GraphiteBackend::stats() const {
@@ -108,6 +166,8 @@ absl::Status GraphiteBackend::Error(std::string_view what, int error) const {
 }
 
 Delivery GraphiteBackend::Deliver(const Flush& flush) {
+  // Past the stop deadline nothing is started (the runner does not call Deliver then either).
+  if (absl::Now() >= StopDeadline()) return Delivery::Retry(Stopped("flush"));
   if (flush.snapshot != current_.snapshot || flush.self_metrics != current_.self_metrics ||
       (flush.snapshot == nullptr && flush.self_metrics == nullptr)) {
     // A new flush (the previous one was delivered, or dropped from the runner's queue).
@@ -138,6 +198,11 @@ Delivery GraphiteBackend::Deliver(const Flush& flush) {
     payload_.Rewind();
     stats_.bytes_rewritten.fetch_add(before - payload_.sent(), std::memory_order_relaxed);
     Abort();
+    if (absl::Now() >= StopDeadline()) {  // stopping: there is no next attempt to resume
+      return Delivery::Retry(absl::DeadlineExceededError(
+          absl::StrCat(status.message(), " (", payload_.sent(), " of ", payload_.size(),
+                       " bytes of this flush acknowledged)")));
+    }
     return Delivery::Retry(absl::UnavailableError(
         absl::StrCat(status.message(), " (", payload_.sent(), " of ", payload_.size(),
                      " bytes of this flush acknowledged, resuming there)")));
@@ -173,24 +238,24 @@ absl::Status GraphiteBackend::Connect() {
     }
     int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
     if (rc < 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      do {
-        rc = poll(&p, 1, PollMillis(deadline));
-      } while (rc < 0 && errno == EINTR);
-      if (rc == 0) {
+      absl::StatusOr<Wait> wait = Await(fd, POLLOUT, deadline);
+      if (!wait.ok()) {
         close(fd);
-        last = absl::DeadlineExceededError(
-            absl::StrCat("graphite ", options_.address, ": connect timed out after ",
-                         absl::FormatDuration(options_.connect_timeout)));
-        break;  // the time is spent; the runner retries later
+        last = wait.status();
+        continue;
+      }
+      if (*wait != Wait::kReady) {
+        close(fd);
+        last = *wait == Wait::kStopped
+                   ? Stopped("connect")
+                   : absl::DeadlineExceededError(
+                         absl::StrCat("graphite ", options_.address, ": connect timed out after ",
+                                      absl::FormatDuration(options_.connect_timeout)));
+        break;  // the time is spent; the runner retries later (or is stopping)
       }
       int error = 0;
       socklen_t length = sizeof(error);
-      if (rc < 0) {
-        error = errno;
-      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
-        error = errno;
-      }
+      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
       rc = error == 0 ? 0 : -1;
       errno = error;
     }
@@ -229,6 +294,8 @@ void GraphiteBackend::SampleUnacknowledged() {
 absl::Status GraphiteBackend::WritePayload() {
   absl::Time deadline = absl::Now() + options_.write_timeout;  // without progress
   while (!payload_.done()) {
+    // Checked per chunk too, so a peer that keeps reading slowly cannot hold a stop either.
+    if (absl::Now() >= StopDeadline()) return Stopped("write");
     std::string_view unsent = payload_.unsent();
     ssize_t n = send(fd_, unsent.data(), std::min(unsent.size(), kMaxWriteChunk),
                      MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -241,14 +308,11 @@ absl::Status GraphiteBackend::WritePayload() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return Error("write", errno);
-    pollfd p{fd_, POLLOUT, 0};
-    int rc;
-    do {
-      rc = poll(&p, 1, PollMillis(deadline));
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) return Error("poll", errno);
-    if (rc == 0) {
+    absl::StatusOr<Wait> wait = Await(fd_, POLLOUT, deadline);
+    if (!wait.ok()) return wait.status();
+    if (*wait != Wait::kReady) {
       SampleUnacknowledged();  // the peer's window is full: what it holds is acknowledged
+      if (*wait == Wait::kStopped) return Stopped("write");
       return absl::DeadlineExceededError(
           absl::StrCat("graphite ", options_.address, ": write made no progress for ",
                        absl::FormatDuration(options_.write_timeout), " (the peer is not reading)"));

@@ -13,6 +13,9 @@
 // - Write: bounded by write_timeout without progress, so a peer that accepts but never reads
 //   holds the runner's thread (never the flush clock) for write_timeout at most. The connection is
 //   then aborted (RST), not left to linger with unsent bytes.
+// - Stop: StopBy (from BackendRunner::Stop, on another thread) bounds every wait by the stop
+//   deadline too, so a connect or write still waiting then gives up at that moment instead of at
+//   connect_timeout / write_timeout; it fails like a timeout (Retry, connection aborted).
 // - Resume, not repeat: the backend remembers how much of the current flush the peer has
 //   acknowledged (bytes handed to the kernel minus the socket's unacknowledged bytes, SIOCOUTQ).
 //   After a failure the next connection starts at the first line not fully acknowledged: Carbon
@@ -96,6 +99,8 @@ class GraphiteBackend : public Backend {
 
   std::string_view name() const override { return "graphite"; }
   Delivery Deliver(const Flush& flush) override;
+  // Thread-safe; wakes a connect or write waiting in Deliver so it sees the deadline.
+  void StopBy(absl::Time deadline) override;
 
   GraphiteBackendStats stats() const;  // any thread
   // Bytes of the current flush already written and kept across a failure; the backend's thread
@@ -103,8 +108,15 @@ class GraphiteBackend : public Backend {
   size_t resume_offset() const { return payload_.sent(); }
 
  private:
-  GraphiteBackend(GraphiteOptions options, std::string host, std::string port);
+  // What a wait for the socket ended with.
+  enum class Wait { kReady, kTimedOut, kStopped };
 
+  GraphiteBackend(GraphiteOptions options, std::string host, std::string port, int wake_fd);
+
+  absl::Time StopDeadline() const;
+  // Waits until `fd` reports `events` (or an error), `deadline` passes or the stop deadline does.
+  absl::StatusOr<Wait> Await(int fd, short events, absl::Time deadline);
+  absl::Status Stopped(std::string_view what) const;
   absl::Status Connect();
   bool PeerClosed();
   absl::Status WritePayload();
@@ -115,6 +127,12 @@ class GraphiteBackend : public Backend {
   const GraphiteOptions options_;
   const std::string host_;
   const std::string port_;
+
+  // Set by StopBy (any thread), read before and after each wait (the backend's thread): Unix ns,
+  // INT64_MAX while not stopping. wake_fd_ (an eventfd, nonblocking) is written by StopBy after
+  // the store and drained by Await before it re-reads the deadline, so no wake-up is lost.
+  std::atomic<int64_t> stop_deadline_ns_{INT64_MAX};
+  const int wake_fd_;
 
   // The backend's thread only.
   int fd_ = -1;

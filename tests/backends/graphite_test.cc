@@ -7,12 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
@@ -54,6 +56,28 @@ Flush BigFlush(int series) {
                         false, static_cast<double>(i)});
   }
   return MakeFlush(std::move(s));
+}
+
+// Awaits a condition another thread makes true (checked every millisecond, for 20 s at most).
+template <typename Condition>
+bool WaitUntil(Condition condition) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!condition() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  return condition();
+}
+
+// Whether a socket of this process' network namespace is in SYN_SENT towards 127.0.0.1:`port`
+// (/proc/net/tcp: "sl local rem st ...", addresses as hex "0100007F:1F40", SYN_SENT is 02).
+bool ConnectingTo(int port) {
+  std::ifstream tcp("/proc/net/tcp");
+  const std::string remote = absl::StrFormat("0100007F:%04X", port);
+  std::string line;
+  std::getline(tcp, line);  // the header
+  while (std::getline(tcp, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (fields.size() > 3 && fields[2] == remote && fields[3] == "02") return true;
+  }
+  return false;
 }
 
 std::unique_ptr<GraphiteBackend> MakeBackend(const std::string& address,
@@ -229,9 +253,103 @@ TEST(GraphiteBackendTest, RunnerStopsPromptlyWhilePeerNeverReads) {
   ASSERT_GE(runner.stats().errors, 1u);
   absl::Time start = absl::Now();
   EXPECT_FALSE(runner.Stop(absl::Now() + absl::Milliseconds(50)));
-  // At worst one more attempt that stalls for write_timeout.
+  // An attempt in flight then is cut at the deadline (StopCutsAStalledWriteAtTheDeadline).
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   EXPECT_EQ(runner.stats().sent, 0u);
+}
+
+// SPEC 1: the last flush is bounded by shutdown_timeout. A write stalled on a peer that never
+// reads gives up at the stop deadline, not at write_timeout, and fails like any other attempt.
+TEST(GraphiteBackendTest, StopCutsAStalledWriteAtTheDeadline) {
+  CarbonListener carbon(0, {.read = false, .receive_buffer = 4096});
+  GraphiteOptions options;
+  options.write_timeout = absl::Seconds(60);
+  options.send_buffer_bytes = 4096;
+  auto owned = MakeBackend(carbon.address(), options);
+  GraphiteBackend* backend = owned.get();
+  BackendRunner runner(std::move(owned), 4);
+  runner.Submit(BigFlush(5000));  // ~500 KB: far more than both socket buffers hold
+  // Once the first bytes are out the buffers fill at once: the write is waiting on the socket
+  // (for write_timeout) when the stop comes, which must wake it.
+  ASSERT_TRUE(WaitUntil([&] { return backend->stats().bytes_written > 0; }));
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(300);
+  EXPECT_FALSE(runner.Stop(deadline)) << "the flush cannot have been delivered";
+  const absl::Time stopped = absl::Now();
+  EXPECT_GE(stopped, deadline) << "the write is given until the deadline";
+  EXPECT_LT(stopped - deadline, absl::Seconds(2));
+  BackendStats stats = runner.stats();
+  EXPECT_EQ(stats.errors, 1u);
+  EXPECT_EQ(stats.sent, 0u);
+  EXPECT_EQ(stats.queued, 1u);  // dropped at exit, as any undelivered flush
+  GraphiteBackendStats graphite = backend->stats();
+  EXPECT_EQ(graphite.connects, 1u);
+  EXPECT_EQ(graphite.disconnects, 1u);
+}
+
+TEST(GraphiteBackendTest, StopCutsAConnectInProgressAtTheDeadline) {
+  // A listener whose accept queue is full drops further SYNs: the connect never completes.
+  CarbonListener carbon(0, {.backlog = 0, .accept = false});
+  int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(carbon.port()));
+  ASSERT_EQ(connect(filler, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  GraphiteOptions options;
+  options.connect_timeout = absl::Seconds(60);
+  auto owned = MakeBackend(carbon.address(), options);
+  GraphiteBackend* backend = owned.get();
+  BackendRunner runner(std::move(owned), 4);
+  runner.Submit(BigFlush(3));
+  // The connect is waiting (for connect_timeout) when the stop comes, which must wake it.
+  WaitUntil([&] { return ConnectingTo(carbon.port()) || backend->stats().connects > 0; });
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(300);
+  bool delivered = runner.Stop(deadline);
+  const absl::Time stopped = absl::Now();
+  close(filler);
+  if (backend->stats().connects > 0) {
+    GTEST_SKIP() << "the kernel did not hold the SYN (delivered: " << delivered << ")";
+  }
+  EXPECT_FALSE(delivered);
+  EXPECT_GE(stopped, deadline) << "the connect is given until the deadline";
+  EXPECT_LT(stopped - deadline, absl::Seconds(2));
+  EXPECT_EQ(runner.stats().errors, 1u);
+  EXPECT_EQ(backend->stats().connect_failures, 1u);
+}
+
+// The stop's wake-up does not disturb a write that can finish before the deadline.
+TEST(GraphiteBackendTest, StopLetsAFlushToAReadingPeerFinish) {
+  CarbonListener carbon;
+  GraphiteOptions options;
+  options.write_timeout = absl::Seconds(60);
+  auto owned = MakeBackend(carbon.address(), options);
+  GraphiteBackend* backend = owned.get();
+  BackendRunner runner(std::move(owned), 4);
+  Flush big = BigFlush(50000);  // ~5 MB: the write waits for the peer many times
+  const std::string expected = FormatGraphite(big, {});
+  runner.Submit(big);
+  ASSERT_TRUE(WaitUntil([&] { return backend->stats().bytes_written > 0; }));  // under way
+  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(30)));
+  BackendStats stats = runner.stats();
+  EXPECT_EQ(stats.sent, 1u);
+  EXPECT_EQ(stats.errors, 0u);
+  EXPECT_EQ(backend->stats().bytes_written, expected.size()) << "all of it before Stop returned";
+  ASSERT_TRUE(carbon.WaitForBytes(expected.size()));
+  std::string received = carbon.received();
+  EXPECT_EQ(received.size(), expected.size());
+  EXPECT_TRUE(received == expected);
+}
+
+TEST(GraphiteBackendTest, DeliverAfterTheStopDeadlineSendsNothing) {
+  CarbonListener carbon;
+  auto backend = MakeBackend(carbon.address());
+  backend->StopBy(absl::Now());
+  Delivery delivery = backend->Deliver(BigFlush(3));
+  EXPECT_EQ(delivery.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(delivery.error.code(), absl::StatusCode::kDeadlineExceeded) << delivery.error;
+  EXPECT_NE(delivery.error.message().find("stop deadline"), std::string::npos) << delivery.error;
+  EXPECT_EQ(backend->stats().connects, 0u);
+  EXPECT_EQ(backend->stats().connect_failures, 0u);
 }
 
 // After a stall, the next connection continues at the first unacknowledged line: the lines the
