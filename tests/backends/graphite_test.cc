@@ -140,15 +140,26 @@ TEST(GraphiteBackendTest, RefusedConnectionIsRetried) {
   EXPECT_EQ(backend->stats().connect_failures, 1u);
 }
 
-TEST(GraphiteBackendTest, ConnectTimesOut) {
-  // A listener whose accept queue is full drops further SYNs: the connect never completes.
-  CarbonListener carbon(0, {.backlog = 0, .accept = false});
-  int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// Takes the only place in the accept queue of a listener with backlog 0 that never accepts, so
+// that further connects hang. Returns the connected socket (to close), or -1.
+int FillAcceptQueue(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(carbon.port()));
-  ASSERT_EQ(connect(filler, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(GraphiteBackendTest, ConnectTimesOut) {
+  // A listener whose accept queue is full drops further SYNs: the connect never completes.
+  CarbonListener carbon(0, {.backlog = 0, .accept = false});
+  const int filler = FillAcceptQueue(carbon.port());
+  ASSERT_GE(filler, 0);
   GraphiteOptions options;
   options.connect_timeout = absl::Milliseconds(200);
   auto backend = MakeBackend(carbon.address(), options);
@@ -289,12 +300,8 @@ TEST(GraphiteBackendTest, StopCutsAStalledWriteAtTheDeadline) {
 TEST(GraphiteBackendTest, StopCutsAConnectInProgressAtTheDeadline) {
   // A listener whose accept queue is full drops further SYNs: the connect never completes.
   CarbonListener carbon(0, {.backlog = 0, .accept = false});
-  int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(carbon.port()));
-  ASSERT_EQ(connect(filler, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  const int filler = FillAcceptQueue(carbon.port());
+  ASSERT_GE(filler, 0);
   GraphiteOptions options;
   options.connect_timeout = absl::Seconds(60);
   auto owned = MakeBackend(carbon.address(), options);
