@@ -10,24 +10,13 @@
 #include "absl/flags/usage.h"
 #include "aggregator/huge_pages.h"
 #include "server/config.h"
+#include "server/log_level.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, ports_file, "",
           "after start-up, write the bound addresses here, one per line (\"udp 127.0.0.1:8125\"), "
           "and again when a SIGHUP moves the Prometheus endpoint; for scripts and tests that "
           "listen on port 0");
-
-namespace {
-
-void SetUpLogging(const char* argv0, tallyd::LogLevel level) {
-  FLAGS_logtostderr = true;
-  FLAGS_minloglevel = level == tallyd::LogLevel::kError     ? google::GLOG_ERROR
-                      : level == tallyd::LogLevel::kWarning ? google::GLOG_WARNING
-                                                            : google::GLOG_INFO;
-  if (level == tallyd::LogLevel::kDebug) FLAGS_v = 1;
-}
-
-}  // namespace
 
 int main(int argc, char* argv[]) {
   tallyd::aggregator::ReexecWithMallocHugePages(argv);
@@ -64,7 +53,7 @@ int main(int argc, char* argv[]) {
     std::cout << "config ok\n";
     return 0;
   }
-  SetUpLogging(argv[0], config->log_level);
+  tallyd::server::ApplyLogLevel(config->log_level);
   signal(SIGPIPE, SIG_IGN);  // a peer closing a socket is an error to handle, not a crash
 
   tallyd::server::Server server(*config, absl::GetFlag(FLAGS_config),

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/backend_factory.h"
+#include "server/log_level.h"
 #include "server/socket_address.h"
 
 namespace tallyd::server {
@@ -362,6 +363,9 @@ void Server::Reload() {
     LOG(ERROR) << "reload failed, keeping the running configuration: " << fresh.status();
     return;
   }
+  // First, so that the rest of the reload logs at the new level.
+  ChangeLogLevel(config_.log_level, fresh->log_level);
+  config_.log_level = fresh->log_level;
   if (!(fresh->listen == config_.listen) || fresh->flush_interval != config_.flush_interval) {
     LOG(WARNING) << "reload: listener or flush_interval changes need a restart; not applied";
   }

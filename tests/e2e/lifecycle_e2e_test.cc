@@ -281,5 +281,52 @@ TEST(LifecycleE2eTest, SighupMovingPrometheusRewritesThePortsFile) {
   EXPECT_THAT(tallyd.Stderr(), HasSubstr("listening: prometheus " + prometheus));
 }
 
+TEST(LifecycleE2eTest, SighupAppliesLogLevel) {
+  TempDir dir;
+  std::string path = dir.File("tallyd.yaml");
+  auto write = [&](const char* level, const char* tag) {
+    WriteFile(path, absl::StrCat("log_level: ", level, "\nflush_interval: 100ms\n",
+                                 "listen:\n  udp: [\"127.0.0.1:0\"]\n",
+                                 "aggregation:\n  global_tags: [\"", tag, "\"]\n",
+                                 "backends:\n  prometheus: { listen: \"127.0.0.1:0\" }\n"));
+  };
+  write("warning", "gen:one");
+  TallydProcess tallyd({"--config", path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  // Start-up's INFO lines are logged before the ports file is written: held back at warning.
+  EXPECT_THAT(tallyd.Stderr(), Not(HasSubstr("listening: ")));
+
+  // warning -> info: the reload's own INFO lines after the change show.
+  write("info", "gen:one");
+  tallyd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return tallyd.Stderr().find("reload: backend settings unchanged") != std::string::npos;
+  })) << tallyd.Stderr();
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr("reload: log_level warning -> info"));
+  // Logged before the new config was read, still at warning.
+  EXPECT_THAT(tallyd.Stderr(), Not(HasSubstr("SIGHUP: reloading the configuration")));
+
+  // info -> error: the change is logged while info still holds; after it, a WARNING (a listener
+  // change needing a restart) is held back. The new global tag tells the reload is done.
+  write("error", "gen:one");
+  tallyd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return tallyd.Stderr().find("reload: log_level info -> error") != std::string::npos;
+  })) << tallyd.Stderr();
+  const std::string udp = tallyd.Address("udp");
+  WriteFile(path, absl::StrCat("log_level: error\nflush_interval: 100ms\n",
+                               "listen:\n  udp: [\"127.0.0.1:0\", \"127.0.0.1:0\"]\n",
+                               "aggregation:\n  global_tags: [\"gen:two\"]\n",
+                               "backends:\n  prometheus: { listen: \"127.0.0.1:0\" }\n"));
+  tallyd.Signal(SIGHUP);
+  const std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
+  ASSERT_TRUE(WaitFor([&] {
+    SendUdp(udp, "level.hits:1|c");
+    return HttpGet(url).find("level_hits{gen=\"two\"}") != std::string::npos;
+  })) << tallyd.Stderr();
+  EXPECT_THAT(tallyd.Stderr(), Not(HasSubstr("need a restart")));
+  EXPECT_THAT(tallyd.Stderr(), Not(HasSubstr("reload: aggregation settings applied")));
+}
+
 }  // namespace
 }  // namespace tallyd::testing
