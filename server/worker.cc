@@ -10,12 +10,13 @@
 namespace tallyd::server {
 namespace {
 
-// Rejected lines are logged at most once per interval per worker (counted in full elsewhere).
+// Rejected lines are logged at most once per 10 s for the whole process (LOG_EVERY_T keeps one
+// timer per call site, shared by every worker); all of them are counted, per reason.
 void LogRejected(protocol::RejectReason reason, std::string_view line) {
   constexpr size_t kShown = 200;
   LOG_EVERY_T(WARNING, 10) << "rejected line (" << protocol::RejectReasonName(reason)
                            << "): " << line.substr(0, kShown) << (line.size() > kShown ? "..." : "")
-                           << " (further rejections this interval are counted, not logged)";
+                           << " (further rejections for 10 s are counted, not logged)";
 }
 
 }  // namespace
