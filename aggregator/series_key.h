@@ -102,7 +102,6 @@ class SeriesKey {
   uint32_t hash32() const { return hash32_; }  // low 32 bits of the hash given to Make
   uint32_t local_series() const { return local_series_; }
   uint32_t local_cell() const { return local_cell_; }
-  size_t byte_size() const { return sizeof(SeriesKey) + name_length_ + tags_length_; }
 
   SeriesKey(const SeriesKey&) = delete;
   SeriesKey& operator=(const SeriesKey&) = delete;
