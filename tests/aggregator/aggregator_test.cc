@@ -192,6 +192,28 @@ TEST(AggregatorTest, SeriesIdStableAcrossFlushes) {
             Find(*s1, "b", MetricType::kCounter)->key->id());
 }
 
+// Shards create keys (and their ids) themselves: ids from different shards never collide, and a
+// series several shards report is one series with one key and one id.
+TEST(AggregatorTest, SeriesIdsUniqueAcrossShardsAndSharedSeriesMerged) {
+  Harness h({}, 2);
+  h.Send("a:1|c\nshared:1|c", 0);
+  h.Send("b:1|c\nshared:2|c", 1);
+  auto s = h.Flush();
+  ASSERT_EQ(s->series.size(), 3u);
+  const SeriesValue* a = Find(*s, "a", MetricType::kCounter);
+  const SeriesValue* b = Find(*s, "b", MetricType::kCounter);
+  const SeriesValue* shared = Find(*s, "shared", MetricType::kCounter);
+  ASSERT_TRUE(a && b && shared);
+  EXPECT_NE(a->key->id(), b->key->id());
+  EXPECT_NE(shared->key->id(), a->key->id());
+  EXPECT_NE(shared->key->id(), b->key->id());
+  EXPECT_EQ(shared->value, 3);
+  h.Send("shared:5|c", 1);
+  auto s2 = h.Flush();
+  EXPECT_EQ(Find(*s2, "shared", MetricType::kCounter)->key->id(), shared->key->id());
+  EXPECT_EQ(Find(*s2, "shared", MetricType::kCounter)->value, 5);
+}
+
 TEST(AggregatorTest, TimestampedLinesArePointsNotMerged) {
   Harness h;
   h.Send("t:5|g|T1690000000\nt:6|g|T1690000010\nc:2|c|@0.5|T1690000000\nc:1|c");
