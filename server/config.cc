@@ -305,6 +305,9 @@ absl::Status ValidateConfig(const Config& config, const ConfigOrigins* origins) 
     problems.Add("listen.max_line_length",
                  absl::StrCat("must be 1..16MiB, got ", listen.max_line_length));
   }
+  if (listen.max_tags < 1 || listen.max_tags > 65536) {
+    problems.Add("listen.max_tags", absl::StrCat("must be 1..65536, got ", listen.max_tags));
+  }
   if (listen.unix_socket_mode > 0777) {
     problems.Add("listen.unix_socket_mode", "must be an octal file mode 0..0777");
   }
@@ -327,6 +330,14 @@ absl::Status ValidateConfig(const Config& config, const ConfigOrigins* origins) 
   problems.AtLeast("aggregation.exact_set_size", aggregation.exact_set_size, 1);
   problems.AtLeast("aggregation.series_ttl", aggregation.series_ttl, absl::ZeroDuration());
   problems.AtLeast("aggregation.max_series", aggregation.max_series, int64_t{1});
+  if (aggregation.max_timestamped_points < 1 || aggregation.max_timestamped_points > 10000000) {
+    problems.Add("aggregation.max_timestamped_points",
+                 absl::StrCat("must be 1..10000000, got ", aggregation.max_timestamped_points));
+  }
+  if (aggregation.max_events < 1 || aggregation.max_events > 1000000) {
+    problems.Add("aggregation.max_events",
+                 absl::StrCat("must be 1..1000000, got ", aggregation.max_events));
+  }
   for (size_t i = 0; i < aggregation.global_tags.size(); ++i) {
     const std::string& tag = aggregation.global_tags[i];
     if (tag.empty() || tag[0] == ':' || tag.find_first_of(",|\n\r") != std::string::npos) {

@@ -44,6 +44,7 @@ struct ListenConfig {
   int tcp_max_connections = 1024;    // further connections are refused and counted
   absl::Duration tcp_idle_timeout = absl::Minutes(5);  // 0: never close an idle connection
   int64_t max_line_length = 65535;   // longer lines are rejected (TCP: and skipped)
+  int max_tags = 256;                // tags per line; a line with more is rejected
   uint32_t unix_socket_mode = 0722;  // as DogStatsD: anyone may write, only we may read
 
   bool operator==(const ListenConfig&) const = default;
@@ -58,6 +59,10 @@ struct AggregationConfig {
   GaugeMode gauge_mode = GaugeMode::kDogStatsD;
   absl::Duration series_ttl = absl::Minutes(5);  // 0: forget a series once an interval is idle
   int64_t max_series = 1000000;
+  // Per worker per interval: client-timestamped (|T) points kept, and events kept (service
+  // checks too, counted separately); the rest are dropped and counted.
+  int64_t max_timestamped_points = 100000;
+  int max_events = 10000;
   std::vector<std::string> global_tags;  // "key:value" or "key", added to every series
 
   bool operator==(const AggregationConfig&) const = default;

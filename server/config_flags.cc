@@ -56,6 +56,8 @@ ABSL_FLAG(std::string, tcp_idle_timeout, "5m",
           "listen.tcp_idle_timeout: close idle TCP connections; 0 = never");
 ABSL_FLAG(std::string, max_line_length, "65535",
           "listen.max_line_length: longer lines are rejected");
+ABSL_FLAG(std::string, max_tags, "256",
+          "listen.max_tags: tags per line at most; a line with more is rejected");
 ABSL_FLAG(std::string, unix_socket_mode, "0722",
           "listen.unix_socket_mode: octal permissions of the Unix socket files");
 
@@ -72,6 +74,10 @@ ABSL_FLAG(std::string, gauge_mode, "dogstatsd",
 ABSL_FLAG(std::string, series_ttl, "5m",
           "aggregation.series_ttl: forget a series idle this long; 0 = after one idle interval");
 ABSL_FLAG(std::string, max_series, "1000000", "aggregation.max_series: live series at most");
+ABSL_FLAG(std::string, max_timestamped_points, "100000",
+          "aggregation.max_timestamped_points: |T points kept per worker per interval");
+ABSL_FLAG(std::string, max_events, "10000",
+          "aggregation.max_events: events (and service checks) kept per worker per interval");
 ABSL_FLAG(std::string, global_tags, "",
           "aggregation.global_tags: tags added to every series, comma-separated");
 

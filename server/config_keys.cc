@@ -27,8 +27,10 @@ absl::Status Expected(absl::string_view what, absl::string_view text) {
 template <typename T>
 absl::Status ParseInt(absl::string_view text, T* out) {
   int64_t value = 0;
+  // Only a positive value is compared as uint64_t (a negative one would turn huge), so that "-1"
+  // for a signed key reaches ValidateConfig's range message rather than "must be an integer".
   if (!absl::SimpleAtoi(text, &value) || value < int64_t{std::numeric_limits<T>::min()} ||
-      static_cast<uint64_t>(value) > uint64_t{std::numeric_limits<T>::max()}) {
+      (value > 0 && static_cast<uint64_t>(value) > uint64_t{std::numeric_limits<T>::max()})) {
     return Expected("an integer", text);
   }
   *out = static_cast<T>(value);
@@ -193,6 +195,8 @@ const ConfigKey
              [](Config& c, absl::string_view v) {
                return ParseSizeInto(v, &c.listen.max_line_length);
              }},
+            {"listen.max_tags", "max_tags", KeyKind::kScalar,
+             [](Config& c, absl::string_view v) { return ParseInt(v, &c.listen.max_tags); }},
             {"listen.unix_socket_mode", "unix_socket_mode", KeyKind::kScalar,
              [](Config& c, absl::string_view v) {
                return ParseMode(v, &c.listen.unix_socket_mode);
@@ -225,6 +229,12 @@ const ConfigKey
              }},
             {"aggregation.max_series", "max_series", KeyKind::kScalar,
              [](Config& c, absl::string_view v) { return ParseInt(v, &c.aggregation.max_series); }},
+            {"aggregation.max_timestamped_points", "max_timestamped_points", KeyKind::kScalar,
+             [](Config& c, absl::string_view v) {
+               return ParseInt(v, &c.aggregation.max_timestamped_points);
+             }},
+            {"aggregation.max_events", "max_events", KeyKind::kScalar,
+             [](Config& c, absl::string_view v) { return ParseInt(v, &c.aggregation.max_events); }},
             {"aggregation.global_tags", "global_tags", KeyKind::kList, nullptr,
              [](Config& c, const std::vector<std::string>& v, size_t* bad) {
                return ParseStrings(v, &c.aggregation.global_tags, bad);

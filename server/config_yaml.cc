@@ -276,6 +276,7 @@ std::string FormatConfig(const Config& config) {
   Emit(out, "tcp_max_connections", listen.tcp_max_connections);
   Emit(out, "tcp_idle_timeout", Duration(listen.tcp_idle_timeout));
   Emit(out, "max_line_length", FormatSize(listen.max_line_length));
+  Emit(out, "max_tags", listen.max_tags);
   char mode[16];
   std::snprintf(mode, sizeof(mode), "0%o", listen.unix_socket_mode);
   Emit(out, "unix_socket_mode", std::string(mode));
@@ -290,6 +291,8 @@ std::string FormatConfig(const Config& config) {
   Emit(out, "gauge_mode", std::string(Name(aggregation.gauge_mode)));
   Emit(out, "series_ttl", Duration(aggregation.series_ttl));
   Emit(out, "max_series", aggregation.max_series);
+  Emit(out, "max_timestamped_points", aggregation.max_timestamped_points);
+  Emit(out, "max_events", aggregation.max_events);
   EmitList(out, "global_tags", aggregation.global_tags);
   out << YAML::EndMap;
 

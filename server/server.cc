@@ -23,6 +23,8 @@ aggregator::Options ToAggregatorOptions(const AggregationConfig& config) {
                                                              : aggregator::GaugeMode::kDogStatsd;
   options.series_ttl = config.series_ttl;
   options.max_series = config.max_series;
+  options.max_timestamped_points = static_cast<size_t>(config.max_timestamped_points);
+  options.max_events = static_cast<size_t>(config.max_events);
   options.global_tags = config.global_tags;
   return options;
 }
@@ -94,6 +96,7 @@ absl::Status Server::Start() {
   const int n = EffectiveWorkers(config_.listen);
   WorkerOptions options;
   options.parser.max_line_length = config_.listen.max_line_length;
+  options.parser.max_tags = config_.listen.max_tags;
   options.max_packet_size = config_.listen.max_packet_size;
   options.tcp.max_line_length = config_.listen.max_line_length;
   options.tcp.idle_timeout = config_.listen.tcp_idle_timeout > absl::ZeroDuration()

@@ -7,11 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/tallyd_process.h"
@@ -336,6 +340,104 @@ TEST(ServerE2eTest, ConsoleWritesOneJsonObjectPerSeries) {
            std::string::npos;
   })) << tallyd.Stdout();
   EXPECT_THAT(tallyd.Stdout(), HasSubstr(R"("values":{"count":4,"rate":20})"));
+}
+
+// The value of the sample line `series` ("name{labels}" or "name") in a scrape, if it is there.
+std::optional<double> ValueOf(const std::string& body, const std::string& series) {
+  for (absl::string_view l : absl::StrSplit(body, '\n')) {
+    if (!absl::ConsumePrefix(&l, series) || !absl::ConsumePrefix(&l, " ")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(l, &value)) return value;
+  }
+  return std::nullopt;
+}
+
+// One datagram that reaches each of max_tags=2, max_events=1 and max_timestamped_points=1 once
+// (a datagram is parsed and added by one worker within one interval), among lines that pass.
+std::string LimitsDatagram(const std::string& prefix) {
+  const std::string now = absl::StrCat(absl::ToUnixSeconds(absl::Now()));
+  return absl::StrCat(prefix, ".plain:1|c\n",                    //
+                      prefix, ".two_tags:1|c|#a:1,b:2\n",        // at max_tags: kept
+                      prefix, ".three_tags:1|c|#a:1,b:2,c:3\n",  // too_many_tags
+                      "_e{2,2}:e1|t1\n",                         // kept
+                      "_e{2,2}:e2|t2\n",                         // dropped
+                      "_sc|", prefix, ".check1|0\n",             // kept
+                      "_sc|", prefix, ".check2|0\n",             // dropped
+                      prefix, ".ts_first:5|c|T", now, "\n",      // kept
+                      prefix, ".ts_second:7|c|T", now, "\n",     // dropped
+                      prefix, ".after:1|c\n");
+}
+
+// Each limit that has a key bites on the line past it, is counted on /metrics, and the lines
+// around it are kept.
+TEST(ServerE2eTest, PerLineAndPerIntervalLimitsBiteAndAreCounted) {
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                        "--flush_interval=200ms", "--workers=1", "--max_tags=2", "--max_events=1",
+                        "--max_timestamped_points=1"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  Scraper scrape(tallyd);
+  SendUdp(tallyd.Address("udp"), LimitsDatagram("lim"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_lines_rejected_total{reason=\"too_many_tags\"} 1"))
+      << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_events_dropped_total 2"));  // an event, a check
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_timestamped_points_dropped_total 1"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_events_total{forwarded=\"false\"} 2"));
+  EXPECT_TRUE(scrape.WaitForLine("lim_plain 1"));
+  EXPECT_TRUE(scrape.WaitForLine("lim_two_tags{a=\"1\",b=\"2\"} 1"));
+  EXPECT_TRUE(scrape.WaitForLine("lim_ts_first 5"));
+  EXPECT_TRUE(scrape.WaitForLine("lim_after 1"));
+  const std::string body = scrape.Metrics();
+  EXPECT_THAT(body, ::testing::Not(HasSubstr("lim_three_tags")));
+  EXPECT_THAT(body, ::testing::Not(HasSubstr("lim_ts_second")));
+}
+
+// The same limits set in the file; SIGHUP applies a changed aggregation limit from the next flush
+// (listen.max_tags, like every listen key, needs a restart).
+TEST(ServerE2eTest, LimitsFromTheConfigFileAndAggregationLimitsReloadLive) {
+  TempDir dir;
+  const std::string path = dir.File("tallyd.yaml");
+  auto write = [&](int max_events) {
+    WriteFile(path, absl::StrCat("flush_interval: 200ms\n"
+                                 "listen:\n  udp: [\"127.0.0.1:0\"]\n  workers: 1\n  max_tags: 2\n"
+                                 "aggregation:\n  max_timestamped_points: 1\n  max_events: ",
+                                 max_events,
+                                 "\n"
+                                 "backends:\n  prometheus: { listen: \"127.0.0.1:0\" }\n"));
+  };
+  write(1);
+  TallydProcess tallyd({"--config", path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  Scraper scrape(tallyd);
+  SendUdp(tallyd.Address("udp"), LimitsDatagram("yaml"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_lines_rejected_total{reason=\"too_many_tags\"} 1"))
+      << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_events_dropped_total 2"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_timestamped_points_dropped_total 1"));
+  EXPECT_TRUE(scrape.WaitForLine("yaml_after 1"));
+
+  write(2);
+  tallyd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return tallyd.Stderr().find("reload: aggregation settings applied") != std::string::npos;
+  })) << tallyd.Stderr();
+  // Until a flush after the reload: send the two events, wait for them to be counted, and see
+  // whether both were kept.
+  EXPECT_TRUE(WaitFor([&] {
+    const std::string before = scrape.Metrics();
+    const std::optional<double> total = ValueOf(before, "tallyd_events_total{forwarded=\"false\"}");
+    const std::optional<double> dropped = ValueOf(before, "tallyd_events_dropped_total");
+    if (!total.has_value() || !dropped.has_value()) return false;
+    SendUdp(tallyd.Address("udp"), "_e{2,2}:e1|t1\n_e{2,2}:e2|t2\n");
+    std::string after;
+    if (!WaitFor([&] {
+          after = scrape.Metrics();
+          return ValueOf(after, "tallyd_events_total{forwarded=\"false\"}") != total;
+        })) {
+      return false;
+    }
+    return ValueOf(after, "tallyd_events_total{forwarded=\"false\"}") == *total + 2 &&
+           ValueOf(after, "tallyd_events_dropped_total") == *dropped;
+  })) << scrape.Metrics();
 }
 
 }  // namespace

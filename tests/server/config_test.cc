@@ -18,6 +18,9 @@
 
 ABSL_DECLARE_FLAG(std::string, flush_interval);
 ABSL_DECLARE_FLAG(std::string, exact_samples);
+ABSL_DECLARE_FLAG(std::string, max_tags);
+ABSL_DECLARE_FLAG(std::string, max_timestamped_points);
+ABSL_DECLARE_FLAG(std::string, max_events);
 ABSL_DECLARE_FLAG(std::string, percentiles);
 ABSL_DECLARE_FLAG(std::string, udp);
 ABSL_DECLARE_FLAG(bool, prometheus);
@@ -73,6 +76,8 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(config.listen.workers, 0);
   EXPECT_EQ(config.listen.receive_buffer, 8 << 20);
   EXPECT_EQ(config.listen.max_packet_size, 65535);
+  EXPECT_EQ(config.listen.max_line_length, 65535);
+  EXPECT_EQ(config.listen.max_tags, 256);
   EXPECT_THAT(config.aggregation.percentiles, ElementsAre(50, 90, 95, 99));
   EXPECT_EQ(config.aggregation.exact_samples, 8192);
   EXPECT_EQ(config.aggregation.sketch_accuracy, 0.01);
@@ -80,6 +85,8 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(config.aggregation.gauge_mode, GaugeMode::kDogStatsD);
   EXPECT_EQ(config.aggregation.series_ttl, absl::Minutes(5));
   EXPECT_EQ(config.aggregation.max_series, 1000000);
+  EXPECT_EQ(config.aggregation.max_timestamped_points, 100000);
+  EXPECT_EQ(config.aggregation.max_events, 10000);
   EXPECT_THAT(config.aggregation.global_tags, IsEmpty());
   ASSERT_TRUE(config.prometheus.has_value());
   EXPECT_EQ(config.prometheus->listen, "0.0.0.0:9102");
@@ -143,6 +150,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(config->listen.tcp_max_connections, 10);
   EXPECT_EQ(config->listen.tcp_idle_timeout, absl::Seconds(30));
   EXPECT_EQ(config->listen.max_line_length, 4096);
+  EXPECT_EQ(config->listen.max_tags, 32);
   EXPECT_EQ(config->listen.unix_socket_mode, 0700u);
   EXPECT_THAT(config->aggregation.percentiles, ElementsAre(50, 99.9, -10));
   EXPECT_EQ(config->aggregation.exact_samples, 100);
@@ -151,6 +159,8 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(config->aggregation.gauge_mode, GaugeMode::kEtsy);
   EXPECT_EQ(config->aggregation.series_ttl, absl::ZeroDuration());
   EXPECT_EQ(config->aggregation.max_series, 5000);
+  EXPECT_EQ(config->aggregation.max_timestamped_points, 2000);
+  EXPECT_EQ(config->aggregation.max_events, 50);
   EXPECT_THAT(config->aggregation.global_tags, ElementsAre("env:test", "canary"));
 
   ASSERT_TRUE(config->prometheus.has_value());
@@ -258,6 +268,26 @@ INSTANTIATE_TEST_SUITE_P(
                   "\"statsd\""},
         ErrorCase{"ExactSamplesZero", "aggregation:\n  exact_samples: 0\n",
                   "t.yaml:2: aggregation.exact_samples: must be at least 1, got 0"},
+        ErrorCase{"MaxTagsZero", "listen:\n  max_tags: 0\n",
+                  "t.yaml:2: listen.max_tags: must be 1..65536, got 0"},
+        ErrorCase{"MaxTagsTooMany", "listen:\n  max_tags: 65537\n",
+                  "t.yaml:2: listen.max_tags: must be 1..65536, got 65537"},
+        ErrorCase{"MaxTagsNotAnInteger", "listen:\n  max_tags: lots\n",
+                  "t.yaml:2: listen.max_tags: must be an integer, got \"lots\""},
+        ErrorCase{"MaxTimestampedPointsZero", "aggregation:\n  max_timestamped_points: 0\n",
+                  "t.yaml:2: aggregation.max_timestamped_points: must be 1..10000000, got 0"},
+        ErrorCase{"MaxTimestampedPointsTooMany",
+                  "aggregation:\n  max_timestamped_points: 10000001\n",
+                  "t.yaml:2: aggregation.max_timestamped_points: must be 1..10000000, got "
+                  "10000001"},
+        ErrorCase{"WorkersNegative", "listen:\n  workers: -1\n",
+                  "t.yaml:2: listen.workers: must be 0 (one per core) .. 1024, got -1"},
+        ErrorCase{"MaxEventsNegative", "aggregation:\n\n  max_events: -1\n",
+                  "t.yaml:3: aggregation.max_events: must be 1..1000000, got -1"},
+        ErrorCase{"MaxEventsTooMany", "aggregation:\n  max_events: 1000001\n",
+                  "t.yaml:2: aggregation.max_events: must be 1..1000000, got 1000001"},
+        ErrorCase{"MaxEventsNotAnInteger", "aggregation:\n  max_events: 1e3\n",
+                  "t.yaml:2: aggregation.max_events: must be an integer, got \"1e3\""},
         ErrorCase{"GlobalTagWithComma", "aggregation:\n  global_tags: [\"a:1,b:2\"]\n",
                   "t.yaml:2: aggregation.global_tags[0]: must be key:value or key"},
         ErrorCase{"AddressWithoutPort", "listen:\n  udp: [localhost]\n",
@@ -505,6 +535,42 @@ TEST(ConfigFlagsTest, FlagErrorsNameTheFlagAndKey) {
   status = ValidateConfig(config, &origins);
   EXPECT_THAT(status.message(),
               HasSubstr("--percentiles: aggregation.percentiles[1]: must be in [-100, 100]"));
+}
+
+// The per-line and per-interval limits: a flag sets each over the file, and a bad flag value is
+// reported naming the flag and the key.
+TEST(ConfigFlagsTest, LimitFlags) {
+  absl::FlagSaver saver;
+  ConfigOrigins origins;
+  absl::StatusOr<Config> config = ParseConfigYaml(
+      "listen:\n  max_tags: 10\naggregation:\n  max_events: 20\n  max_timestamped_points: 30\n",
+      "t.yaml", &origins, false);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen.max_tags, 10);
+  EXPECT_EQ(config->aggregation.max_events, 20);
+  EXPECT_EQ(config->aggregation.max_timestamped_points, 30);
+  absl::SetFlag(&FLAGS_max_tags, "2");
+  absl::SetFlag(&FLAGS_max_events, "1");
+  absl::SetFlag(&FLAGS_max_timestamped_points, "3");
+  const auto limits = Only({"max_tags", "max_events", "max_timestamped_points"});
+  ASSERT_TRUE(ApplyFlagOverrides(*config, &origins, limits).ok());
+  EXPECT_EQ(config->listen.max_tags, 2);
+  EXPECT_EQ(config->aggregation.max_events, 1);
+  EXPECT_EQ(config->aggregation.max_timestamped_points, 3);
+  EXPECT_TRUE(ValidateConfig(*config, &origins).ok());
+
+  absl::SetFlag(&FLAGS_max_tags, "0");
+  absl::SetFlag(&FLAGS_max_events, "many");
+  absl::SetFlag(&FLAGS_max_timestamped_points, "20000000");
+  Config bad;
+  absl::Status status = ApplyFlagOverrides(bad, &origins, limits);
+  EXPECT_THAT(status.message(),
+              HasSubstr("--max_events: aggregation.max_events: must be an integer, got \"many\""));
+  status = ValidateConfig(bad, &origins);
+  EXPECT_THAT(status.message(), HasSubstr("--max_tags: listen.max_tags: must be 1..65536, got 0"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("--max_timestamped_points: aggregation.max_timestamped_points: must be "
+                        "1..10000000, got 20000000"));
 }
 
 TEST(ConfigFlagsTest, BackendFlags) {
