@@ -35,17 +35,10 @@ class SeriesTable {
   template <typename Fn>
   const SeriesKey* Find(uint64_t hash, MetricType type, std::string_view name,
                         std::string_view tags, Fn&& on_candidate) const {
-    if (slots_.empty()) return nullptr;
-    const size_t mask = slots_.size() - 1;
-    const uint64_t bits = hash & kHashMask;
-    for (size_t i = static_cast<uint32_t>(hash) & mask;; i = (i + 1) & mask) {
-      const uint64_t slot = slots_[i];
-      if (slot == 0) return nullptr;
-      if ((slot & kHashMask) != bits) continue;
-      const SeriesKey* key = KeyOf(slot);
-      on_candidate(*key);
-      if (Matches(*key, type, name, tags)) return key;
-    }
+    return Probe(hash, [&](const SeriesKey& key) {
+      on_candidate(key);
+      return Matches(key, type, name, tags);
+    });
   }
   const SeriesKey* Find(uint64_t hash, MetricType type, std::string_view name,
                         std::string_view tags) const {
@@ -62,14 +55,7 @@ class SeriesTable {
   // The first key on the hash's probe path whose slot has the hash's bits, or nullptr when the
   // path reaches an empty slot first (the key is absent).
   const SeriesKey* FirstCandidate(uint64_t hash) const {
-    if (slots_.empty()) return nullptr;
-    const size_t mask = slots_.size() - 1;
-    const uint64_t bits = hash & kHashMask;
-    for (size_t i = static_cast<uint32_t>(hash) & mask;; i = (i + 1) & mask) {
-      const uint64_t slot = slots_[i];
-      if (slot == 0) return nullptr;
-      if ((slot & kHashMask) == bits) return KeyOf(slot);
-    }
+    return Probe(hash, [](const SeriesKey&) { return true; });
   }
   static bool Matches(const SeriesKey& key, MetricType type, std::string_view name,
                       std::string_view tags) {
@@ -106,6 +92,19 @@ class SeriesTable {
   static constexpr int kHashBits = 19;
   static constexpr uint64_t kHashMask = (uint64_t{1} << kHashBits) - 1;
 
+  // Walks the hash's probe path: the first key whose slot has the hash's bits and that
+  // accept(const SeriesKey&) takes, or nullptr once the path reaches an empty slot.
+  template <typename Accept>
+  const SeriesKey* Probe(uint64_t hash, Accept&& accept) const {
+    if (slots_.empty()) return nullptr;
+    const size_t mask = slots_.size() - 1;
+    const uint64_t bits = hash & kHashMask;
+    for (size_t i = static_cast<uint32_t>(hash) & mask;; i = (i + 1) & mask) {
+      const uint64_t slot = slots_[i];
+      if (slot == 0) return nullptr;
+      if ((slot & kHashMask) == bits && accept(*KeyOf(slot))) return KeyOf(slot);
+    }
+  }
   static const SeriesKey* KeyOf(uint64_t slot) {
     return reinterpret_cast<const SeriesKey*>((slot >> kHashBits) << 3);
   }
