@@ -59,139 +59,117 @@ const Stream& GetStream(size_t series, bool random) {
   return *fresh;
 }
 
-// Creates every series of the workload and merges them once, so the timed loop sees known
-// series only.
-void WarmUp(const Workload& workload, aggregator::Aggregator& aggregator,
-            aggregator::Shard& shard) {
-  for (size_t i = 0; i < workload.size(); ++i) {
-    shard.Add(protocol::ParseLine(workload.line(i)).metric);
+// One benchmark's shard, fed by its stream. Every series is created and merged once before
+// timing; Advance() follows each datagram (or chunk) with the worker's rotation check and, after
+// each pass over the stream, ends the interval untimed, as a flush would.
+struct Run {
+  explicit Run(benchmark::State& state)
+      : stream(GetStream(state.range(0), state.range(1) != 0)),
+        aggregator(aggregator::Options(), absl::Seconds(10)),
+        shard(aggregator.AddShard()) {
+    for (size_t i = 0; i < stream.workload->size(); ++i) {
+      shard->Add(protocol::ParseLine(stream.workload->line(i)).metric);
+    }
+    EndInterval();
   }
-  const absl::Time now = absl::Now();
-  aggregator.RequestRotation(now);
-  shard.RotateIfRequested();
-  aggregator.Flush(now);
-}
-
-void EndInterval(aggregator::Aggregator& aggregator, aggregator::Shard& shard) {
-  const absl::Time now = absl::Now();
-  aggregator.RequestRotation(now);
-  shard.RotateIfRequested();
-  aggregator.Flush(now);
-}
-
-// args: series, random order (1) or sequential (0).
-void BM_ParseAggregate(benchmark::State& state) {
-  const Stream& stream = GetStream(state.range(0), state.range(1) != 0);
-  aggregator::Aggregator aggregator(aggregator::Options(), absl::Seconds(10));
-  aggregator::Shard* shard = aggregator.AddShard();
-  WarmUp(*stream.workload, aggregator, *shard);
-  const protocol::ParserOptions parser_options;
-  size_t next = 0, lines = 0, bytes = 0;
-  for (auto _ : state) {
-    const std::string& datagram = stream.datagrams[next];
-    protocol::ForEachLine(datagram, [&](std::string_view line) {
-      const protocol::ParsedLine parsed = protocol::ParseLine(line, parser_options);
-      if (parsed.kind == protocol::LineKind::kMetric) shard->Add(parsed.metric);
-      ++lines;
-    });
-    bytes += datagram.size();
-    shard->RotateIfRequested();  // as the worker does after each batch
-    if (++next == stream.datagrams.size()) {
+  void EndInterval() {
+    const absl::Time now = absl::Now();
+    aggregator.RequestRotation(now);
+    shard->RotateIfRequested();
+    aggregator.Flush(now);
+  }
+  void Advance(benchmark::State& state, size_t passes_of) {
+    shard->RotateIfRequested();
+    if (++next == passes_of) {
       next = 0;
       state.PauseTiming();
-      EndInterval(aggregator, *shard);
+      EndInterval();
       state.ResumeTiming();
     }
   }
-  state.SetItemsProcessed(static_cast<int64_t>(lines));
-  state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["series"] = static_cast<double>(shard->series_count());
+  void Report(benchmark::State& state, size_t lines, size_t bytes) const {
+    state.SetItemsProcessed(static_cast<int64_t>(lines));
+    if (bytes != 0) state.SetBytesProcessed(static_cast<int64_t>(bytes));
+    state.counters["series"] = static_cast<double>(shard->series_count());
+  }
+
+  const Stream& stream;
+  aggregator::Aggregator aggregator;
+  aggregator::Shard* shard;
+  size_t next = 0;  // datagram (or chunk) index in the stream
+};
+
+// args: series, random order (1) or sequential (0).
+void BM_ParseAggregate(benchmark::State& state) {
+  Run run(state);
+  const protocol::ParserOptions parser_options;
+  size_t lines = 0, bytes = 0;
+  for (auto _ : state) {
+    const std::string& datagram = run.stream.datagrams[run.next];
+    protocol::ForEachLine(datagram, [&](std::string_view line) {
+      const protocol::ParsedLine parsed = protocol::ParseLine(line, parser_options);
+      if (parsed.kind == protocol::LineKind::kMetric) run.shard->Add(parsed.metric);
+      ++lines;
+    });
+    bytes += datagram.size();
+    run.Advance(state, run.stream.datagrams.size());
+  }
+  run.Report(state, lines, bytes);
 }
 
 // BM_ParseAggregate as the worker does it now: the datagram's metric lines are collected, then
 // handed to Shard::AddBatch (group prefetching of the lookups) in one call.
 void BM_ParseAggregateBatch(benchmark::State& state) {
-  const Stream& stream = GetStream(state.range(0), state.range(1) != 0);
-  aggregator::Aggregator aggregator(aggregator::Options(), absl::Seconds(10));
-  aggregator::Shard* shard = aggregator.AddShard();
-  WarmUp(*stream.workload, aggregator, *shard);
+  Run run(state);
   const protocol::ParserOptions parser_options;
   constexpr size_t kBatchLines = 64;  // as server/worker.h
   protocol::MetricLine batch[kBatchLines];
-  size_t next = 0, lines = 0, bytes = 0;
   protocol::ParsedLine parsed;  // reused from line to line, as the worker does
+  size_t lines = 0, bytes = 0;
   for (auto _ : state) {
-    const std::string& datagram = stream.datagrams[next];
+    const std::string& datagram = run.stream.datagrams[run.next];
     size_t n = 0;
     protocol::ForEachLine(datagram, [&](std::string_view line) {
       protocol::ParseLine(line, parser_options, &parsed);
       if (parsed.kind == protocol::LineKind::kMetric) {
         batch[n++] = parsed.metric;
         if (n == kBatchLines) {
-          shard->AddBatch(batch, n);
+          run.shard->AddBatch(batch, n);
           n = 0;
         }
       }
       ++lines;
     });
-    shard->AddBatch(batch, n);
+    run.shard->AddBatch(batch, n);
     bytes += datagram.size();
-    shard->RotateIfRequested();
-    if (++next == stream.datagrams.size()) {
-      next = 0;
-      state.PauseTiming();
-      EndInterval(aggregator, *shard);
-      state.ResumeTiming();
-    }
+    run.Advance(state, run.stream.datagrams.size());
   }
-  state.SetItemsProcessed(static_cast<int64_t>(lines));
-  state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["series"] = static_cast<double>(shard->series_count());
+  run.Report(state, lines, bytes);
 }
 
 void BM_AggregateOnly(benchmark::State& state) {
-  const Stream& stream = GetStream(state.range(0), state.range(1) != 0);
-  aggregator::Aggregator aggregator(aggregator::Options(), absl::Seconds(10));
-  aggregator::Shard* shard = aggregator.AddShard();
-  WarmUp(*stream.workload, aggregator, *shard);
-  const size_t chunks = stream.lines.size() / kLinesPerDatagram;
-  size_t next = 0, lines = 0;
+  Run run(state);
+  const size_t chunks = run.stream.lines.size() / kLinesPerDatagram;
+  size_t lines = 0;
   for (auto _ : state) {
-    const protocol::MetricLine* chunk = &stream.lines[next * kLinesPerDatagram];
-    for (size_t i = 0; i < kLinesPerDatagram; ++i) shard->Add(chunk[i]);
+    const protocol::MetricLine* chunk = &run.stream.lines[run.next * kLinesPerDatagram];
+    for (size_t i = 0; i < kLinesPerDatagram; ++i) run.shard->Add(chunk[i]);
     lines += kLinesPerDatagram;
-    shard->RotateIfRequested();
-    if (++next == chunks) {
-      next = 0;
-      state.PauseTiming();
-      EndInterval(aggregator, *shard);
-      state.ResumeTiming();
-    }
+    run.Advance(state, chunks);
   }
-  state.SetItemsProcessed(static_cast<int64_t>(lines));
-  state.counters["series"] = static_cast<double>(shard->series_count());
+  run.Report(state, lines, 0);
 }
 
 void BM_AggregateOnlyBatch(benchmark::State& state) {
-  const Stream& stream = GetStream(state.range(0), state.range(1) != 0);
-  aggregator::Aggregator aggregator(aggregator::Options(), absl::Seconds(10));
-  aggregator::Shard* shard = aggregator.AddShard();
-  WarmUp(*stream.workload, aggregator, *shard);
-  const size_t chunks = stream.lines.size() / kLinesPerDatagram;
-  size_t next = 0, lines = 0;
+  Run run(state);
+  const size_t chunks = run.stream.lines.size() / kLinesPerDatagram;
+  size_t lines = 0;
   for (auto _ : state) {
-    shard->AddBatch(&stream.lines[next * kLinesPerDatagram], kLinesPerDatagram);
+    run.shard->AddBatch(&run.stream.lines[run.next * kLinesPerDatagram], kLinesPerDatagram);
     lines += kLinesPerDatagram;
-    shard->RotateIfRequested();
-    if (++next == chunks) {
-      next = 0;
-      state.PauseTiming();
-      EndInterval(aggregator, *shard);
-      state.ResumeTiming();
-    }
+    run.Advance(state, chunks);
   }
-  state.SetItemsProcessed(static_cast<int64_t>(lines));
-  state.counters["series"] = static_cast<double>(shard->series_count());
+  run.Report(state, lines, 0);
 }
 
 void SeriesArgs(benchmark::internal::Benchmark* b) {
