@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "aggregator/snapshot.h"
+#include "tests/backends/snapshot_fixtures.h"
 
 namespace tallyd::backends {
 namespace {
@@ -16,21 +17,12 @@ using aggregator::MetricType;
 using aggregator::SeriesKey;
 using aggregator::SeriesKeyRef;
 using aggregator::Snapshot;
-
-SeriesKeyRef Key(uint64_t id, MetricType type, std::string name, std::string tags = "") {
-  return SeriesKey::Make(id, type, name, tags);
-}
+using fixtures::BaseSnapshot;
+using fixtures::Key;
+using fixtures::OneToFour;
 
 Flush MakeFlush(Snapshot snapshot) {
   return Flush{std::make_shared<const Snapshot>(std::move(snapshot)), nullptr};
-}
-
-Snapshot BaseSnapshot() {
-  Snapshot s;
-  s.sequence = 1;
-  s.flush_unix_seconds = 1700000000;
-  s.interval = absl::Seconds(10);
-  return s;
 }
 
 TEST(ConsoleFormatTest, CounterGaugeAndSet) {
@@ -53,19 +45,8 @@ TEST(ConsoleFormatTest, TimerHasEtsyStatsAndPresentPercentilesOnly) {
   Snapshot s = BaseSnapshot();
   s.percentiles = {aggregator::MakePercentileSpec(90), aggregator::MakePercentileSpec(10),
                    aggregator::MakePercentileSpec(-50)};
-  aggregator::SampleSummary summary;
-  summary.count = 8;  // sampled at 0.5
-  summary.count_ps = 0.8;
-  summary.sum = 10;
-  summary.sum_squares = 30;
-  summary.lower = 1;
-  summary.upper = 4;
-  summary.mean = 2.5;
-  summary.median = 2.5;
-  summary.std = 1.118033988749895;
-  summary.samples = 4;
-  summary.percentiles = {{true, 4, 2.5, 4, 10, 30}, {false}, {true, 2, 3.5, 3, 7, 25}};
-  s.summaries.push_back(summary);
+  s.summaries.push_back(
+      OneToFour(0.5, {{true, 4, 2.5, 4, 10, 30}, {false}, {true, 2, 3.5, 3, 7, 25}}));
   s.series.push_back({Key(1, MetricType::kTimer, "db.query", "db:main"), false, 0, 0, 0});
   s.series.push_back({Key(2, MetricType::kHistogram, "idle.hist"), true, 0, 0, -1});
   EXPECT_EQ(

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aggregator/snapshot.h"
+#include "tests/backends/snapshot_fixtures.h"
 
 namespace tallyd::backends {
 namespace {
@@ -18,18 +19,9 @@ using aggregator::MetricType;
 using aggregator::SeriesKey;
 using aggregator::SeriesKeyRef;
 using aggregator::Snapshot;
-
-SeriesKeyRef Key(uint64_t id, MetricType type, std::string name, std::string tags = "") {
-  return SeriesKey::Make(id, type, name, tags);
-}
-
-Snapshot BaseSnapshot() {
-  Snapshot s;
-  s.sequence = 1;
-  s.flush_unix_seconds = 1700000000;
-  s.interval = absl::Seconds(10);
-  return s;
-}
+using fixtures::BaseSnapshot;
+using fixtures::Key;
+using fixtures::OneToFour;
 
 Flush MakeFlush(Snapshot snapshot, std::vector<SelfMetric> self = {}) {
   return Flush{std::make_shared<const Snapshot>(std::move(snapshot)),
@@ -40,19 +32,7 @@ Flush MakeFlush(Snapshot snapshot, std::vector<SelfMetric> self = {}) {
 Snapshot EveryType() {
   Snapshot s = BaseSnapshot();
   s.percentiles = {aggregator::MakePercentileSpec(90)};
-  aggregator::SampleSummary summary;
-  summary.count = 4;
-  summary.count_ps = 0.4;
-  summary.sum = 10;
-  summary.sum_squares = 30;
-  summary.lower = 1;
-  summary.upper = 4;
-  summary.mean = 2.5;
-  summary.median = 2.5;
-  summary.std = 1.118033988749895;
-  summary.samples = 4;
-  summary.percentiles = {{true, 4, 2.5, 4, 10, 30}};
-  s.summaries.push_back(summary);
+  s.summaries.push_back(OneToFour(1, {{true, 4, 2.5, 4, 10, 30}}));
   s.series.push_back({Key(1, MetricType::kSet, "users"), false, 7});
   s.series.push_back({Key(2, MetricType::kGauge, "temp"), false, -1.5});
   s.series.push_back({Key(3, MetricType::kTimer, "db"), false, 0, 0, 0});
@@ -160,19 +140,8 @@ TEST(GraphiteFormatTest, PercentilesInOrderOnlyWhenPresentAndTopPercentiles) {
   Snapshot s = BaseSnapshot();
   s.percentiles = {aggregator::MakePercentileSpec(99.9), aggregator::MakePercentileSpec(1),
                    aggregator::MakePercentileSpec(-50)};
-  aggregator::SampleSummary summary;
-  summary.count = 8;  // sampled at 0.5
-  summary.count_ps = 0.8;
-  summary.sum = 10;
-  summary.sum_squares = 30;
-  summary.lower = 1;
-  summary.upper = 4;
-  summary.mean = 2.5;
-  summary.median = 2.5;
-  summary.std = 1.118033988749895;
-  summary.samples = 4;
-  summary.percentiles = {{true, 4, 2.5, 4, 10, 30}, {false}, {true, 2, 3.5, 3, 7, 25}};
-  s.summaries.push_back(summary);
+  s.summaries.push_back(
+      OneToFour(0.5, {{true, 4, 2.5, 4, 10, 30}, {false}, {true, 2, 3.5, 3, 7, 25}}));
   s.series.push_back({Key(1, MetricType::kHistogram, "h"), false, 0, 0, 0});
   EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}),
             "stats.timers.h.count_99_9 4 1700000000\n"

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
 #include "tests/backends/carbon_listener.h"
+#include "tests/backends/snapshot_fixtures.h"
 
 namespace tallyd::backends {
 namespace {
@@ -27,20 +28,10 @@ using aggregator::MetricType;
 using aggregator::SeriesKey;
 using aggregator::SeriesKeyRef;
 using aggregator::Snapshot;
+using fixtures::BaseSnapshot;
+using fixtures::Key;
 
 using ::tallyd::testing::CarbonListener;
-
-SeriesKeyRef Key(uint64_t id, MetricType type, std::string name, std::string tags = "") {
-  return SeriesKey::Make(id, type, name, tags);
-}
-
-Snapshot BaseSnapshot(int64_t ts = 1700000000) {
-  Snapshot s;
-  s.sequence = 1;
-  s.flush_unix_seconds = ts;
-  s.interval = absl::Seconds(10);
-  return s;
-}
 
 Flush MakeFlush(Snapshot snapshot) {
   return Flush{std::make_shared<const Snapshot>(std::move(snapshot)), nullptr};
