@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_split.h"
 #include "aggregator/snapshot.h"
+#include "tests/backends/snapshot_fixtures.h"
 
 namespace tallyd::backends {
 namespace {
@@ -22,14 +23,11 @@ using aggregator::MetricType;
 using aggregator::SeriesKey;
 using aggregator::SeriesKeyRef;
 using aggregator::Snapshot;
+using fixtures::Key;
 using ::testing::Contains;
 using ::testing::Not;
 
 using KeyPtr = SeriesKeyRef;
-
-KeyPtr Key(uint64_t id, MetricType type, std::string name, std::string tags = "") {
-  return SeriesKey::Make(id, type, name, tags);
-}
 
 struct HttpResponse {
   long status = 0;
