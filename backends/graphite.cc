@@ -157,6 +157,7 @@ GraphiteBackendStats GraphiteBackend::stats() const {
   s.invalid_names = stats_.invalid_names.load(std::memory_order_relaxed);
   s.dropped_tags = stats_.dropped_tags.load(std::memory_order_relaxed);
   s.non_finite_values = stats_.non_finite_values.load(std::memory_order_relaxed);
+  s.long_lines = stats_.long_lines.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -178,12 +179,15 @@ Delivery GraphiteBackend::Deliver(const Flush& flush) {
     stats_.invalid_names.fetch_add(format_stats.invalid_names, std::memory_order_relaxed);
     stats_.dropped_tags.fetch_add(format_stats.dropped_tags, std::memory_order_relaxed);
     stats_.non_finite_values.fetch_add(format_stats.non_finite_values, std::memory_order_relaxed);
-    if (format_stats.invalid_names + format_stats.dropped_tags + format_stats.non_finite_values >
+    stats_.long_lines.fetch_add(format_stats.long_lines, std::memory_order_relaxed);
+    if (format_stats.invalid_names + format_stats.dropped_tags + format_stats.non_finite_values +
+            format_stats.long_lines >
         0) {
       LOG_EVERY_T(WARNING, 60) << "graphite: left out " << format_stats.invalid_names
                                << " series with an empty name after sanitizing, "
-                               << format_stats.dropped_tags << " empty tags and "
-                               << format_stats.non_finite_values << " non-finite values";
+                               << format_stats.dropped_tags << " empty tags, "
+                               << format_stats.non_finite_values << " non-finite values and "
+                               << format_stats.long_lines << " lines over 16384 bytes";
     }
   }
   if (fd_ >= 0 && PeerClosed()) Abort();

@@ -89,6 +89,7 @@ struct GraphiteBackendStats {
   uint64_t invalid_names = 0;
   uint64_t dropped_tags = 0;
   uint64_t non_finite_values = 0;
+  uint64_t long_lines = 0;  // over carbon's 16384-byte line limit, not written
 };
 
 class GraphiteBackend : public Backend {
@@ -141,7 +142,8 @@ class GraphiteBackend : public Backend {
 
   struct AtomicStats {
     std::atomic<uint64_t> connects{0}, connect_failures{0}, disconnects{0}, bytes_written{0},
-        bytes_rewritten{0}, lines{0}, invalid_names{0}, dropped_tags{0}, non_finite_values{0};
+        bytes_rewritten{0}, lines{0}, invalid_names{0}, dropped_tags{0}, non_finite_values{0},
+        long_lines{0};
   };
   AtomicStats stats_;
 };

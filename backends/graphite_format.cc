@@ -14,6 +14,10 @@ namespace {
 
 using aggregator::MetricType;
 
+// Carbon's plaintext receiver (twisted's LineOnlyReceiver) closes the connection on a line longer
+// than this (its MAX_LENGTH, the '\n' not included), losing every line after it in the stream.
+constexpr size_t kMaxCarbonLineBytes = 16384;
+
 bool IsAsciiSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
@@ -259,6 +263,7 @@ class GraphiteWriter {
       ++stats_.non_finite_values;
       return;
     }
+    const size_t start = out_.size();
     if (!ns.empty()) {
       out_.append(ns);
       out_.push_back('.');
@@ -276,6 +281,11 @@ class GraphiteWriter {
     char buffer[24];
     auto result = std::to_chars(buffer, buffer + sizeof(buffer), timestamp_);
     out_.append(buffer, result.ptr);
+    if (out_.size() - start > kMaxCarbonLineBytes) {
+      out_.resize(start);
+      ++stats_.long_lines;
+      return;
+    }
     out_.push_back('\n');
     ++stats_.lines;
   }

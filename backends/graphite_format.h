@@ -43,6 +43,8 @@
 //   form back exactly. A non-finite value is not written (counted).
 // - A series whose name is empty after sanitizing is not written (counted); Etsy would write
 //   `stats..` paths that Graphite cannot query.
+// - A line longer than 16384 bytes (its '\n' aside) is not written (counted): carbon's plaintext
+//   receiver would close the connection on it and lose the rest of the flush.
 #ifndef TALLYD_BACKENDS_GRAPHITE_FORMAT_H_
 #define TALLYD_BACKENDS_GRAPHITE_FORMAT_H_
 
@@ -72,6 +74,7 @@ struct GraphiteFormatStats {
   uint64_t invalid_names = 0;      // series or metrics skipped: empty name after sanitizing
   uint64_t dropped_tags = 0;       // tags skipped: empty key or value after sanitizing
   uint64_t non_finite_values = 0;  // lines skipped: NaN or infinite value
+  uint64_t long_lines = 0;         // lines skipped: longer than carbon reads (16384 bytes)
 };
 
 // The Carbon plaintext of one flush, each line ending in '\n'. `stats` may be null.

@@ -200,6 +200,9 @@ PrometheusBackend::SeriesCollector::Resolved PrometheusBackend::SeriesCollector:
   resolved.family = SanitizePrometheusName(key.name());
   uint64_t invalid = 0;
   key.ForEachTag([&](const aggregator::TagView& tag) {
+    // Prometheus reads an empty label value as no label: kept, `x{k=""}` would be a second
+    // `x` beside the series without the tag (a duplicate series in the scrape).
+    if (!tag.bare && tag.value.empty()) return;
     std::string name = SanitizePrometheusName(tag.key);
     // The serializer adds "quantile" to summaries and "le" to histogram buckets.
     bool reserved = (resolved.type == PromType::Summary && name == "quantile") ||

@@ -13,7 +13,12 @@
 // - Timers, histograms and distributions all follow `timer_type`; only timers are divided by 1000.
 //   Series whose Prometheus name and labels coincide after sanitizing ("a.b" and "a-b") are one
 //   Prometheus series: counters add, gauges keep the last value, summaries take the quantiles of
-//   the last one reported.
+//   the last one reported. A tag with an empty value (`k:`) is no label, as Prometheus reads
+//   `k=""`, so `x#k:` and `x` are one series too.
+// - Labels: a tag key that sanitizes to an empty or "__"-prefixed name (`__name__`), "quantile"
+//   on a summary, "le" on a histogram (the serializer adds those) and the second of two keys that
+//   sanitize alike (`a.b`, `a_b`: the first in canonical tag order wins) are dropped and counted
+//   (tallyd_prometheus_invalid_labels_total); the series keeps its other labels.
 // - A name is owned by the first Prometheus type that uses it (counter, gauge, summary or
 //   histogram) until all its series expire; a series of another type is refused and counted once
 //   (tallyd_prometheus_type_conflicts_total). A summary "x" also owns "x_sum" and "x_count", a
