@@ -9,6 +9,7 @@
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <utility>
 
@@ -24,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
+#include "backends/listening_sockets.h"
 #include "backends/prometheus_names.h"
 
 namespace tallyd::backends {
@@ -491,6 +494,7 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
   backend->collector_ = std::make_shared<SeriesCollector>(options, counters);
   backend->callbacks_ = std::make_unique<CivetCallbacks>();
   backend->callbacks_->begin_request = AnswerHealthz;
+  const std::set<ListeningSocket> before = ListeningTcpSockets();
   try {
     backend->exposer_ = std::make_unique<prometheus::Exposer>(
         options.listen, static_cast<size_t>(options.scrape_threads), backend->callbacks_.get());
@@ -498,6 +502,8 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
     return absl::UnavailableError(
         absl::StrCat("prometheus listen ", options.listen, ": cannot listen (", e.what(), ")"));
   }
+  backend->listening_fds_ =
+      NewListeningSockets(before, ListeningTcpSockets(), backend->exposer_->GetListeningPorts());
   backend->exposer_->RegisterCollectable(backend->collector_);
   backend->exposer_->RegisterCollectable(backend->registry_);
   LOG(INFO) << "prometheus: serving /metrics and /healthz on " << options.listen << " (port "
@@ -505,7 +511,13 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
   return backend;
 }
 
-PrometheusBackend::~PrometheusBackend() = default;
+PrometheusBackend::~PrometheusBackend() {
+  // ~Exposer's mg_stop waits for civetweb's accept loop, which sees the stop only between its 2 s
+  // polls; a shut-down listening socket ends the poll now (backends/listening_sockets.h). The
+  // descriptors are still civetweb's: it closes them only inside mg_stop.
+  for (int fd : listening_fds_) shutdown(fd, SHUT_RDWR);
+  exposer_.reset();
+}
 
 Delivery PrometheusBackend::Deliver(const Flush& flush) {
   collector_->Update(flush);

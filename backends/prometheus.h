@@ -95,6 +95,8 @@ class PrometheusBackend : public Backend {
   std::shared_ptr<prometheus::Registry> registry_;  // the backend's own counters
   std::shared_ptr<SeriesCollector> collector_;
   std::unique_ptr<CivetCallbacks> callbacks_;  // /healthz, answered before any handler runs
+  // civetweb's listening sockets, shut down first when stopping (see the destructor).
+  std::vector<int> listening_fds_;
   // Last: destroyed first, so no scrape thread outlives the state it reads.
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
