@@ -1,5 +1,7 @@
 #include "backends/console.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -18,7 +20,11 @@ using aggregator::MetricType;
 // Builds one object of "key":value members; the caller opens nested objects as needed.
 class JsonObject {
  public:
-  explicit JsonObject(std::string& out) : out_(out) { out_.push_back('{'); }
+  // `skipped` counts the numbers left out (NaN and infinities, which JSON cannot carry).
+  explicit JsonObject(std::string& out, uint64_t* skipped = nullptr)
+      : out_(out), skipped_(skipped) {
+    out_.push_back('{');
+  }
   void Key(std::string_view key) {
     if (!first_) out_.push_back(',');
     first_ = false;
@@ -30,6 +36,10 @@ class JsonObject {
     AppendJsonString(out_, value);
   }
   void Number(std::string_view key, double value) {
+    if (!std::isfinite(value)) {
+      if (skipped_ != nullptr) ++*skipped_;
+      return;
+    }
     Key(key);
     AppendJsonNumber(out_, value);
   }
@@ -56,6 +66,7 @@ class JsonObject {
 
  private:
   std::string& out_;
+  uint64_t* const skipped_;
   bool first_ = true;
 };
 
@@ -94,7 +105,7 @@ void AppendSummary(JsonObject& values, const aggregator::Snapshot& snapshot,
 }
 
 void AppendSeries(std::string& out, const aggregator::Snapshot& snapshot,
-                  const aggregator::SeriesValue& series) {
+                  const aggregator::SeriesValue& series, uint64_t& skipped) {
   const aggregator::SeriesKey& key = *series.key;
   const aggregator::SampleSummary* summary = nullptr;
   switch (key.type()) {
@@ -112,7 +123,7 @@ void AppendSeries(std::string& out, const aggregator::Snapshot& snapshot,
       break;
   }
   OpenSeries(out, key, snapshot.flush_unix_seconds);
-  JsonObject values(out);
+  JsonObject values(out, &skipped);
   switch (key.type()) {
     case MetricType::kCounter:
       values.Number("count", series.value);
@@ -134,9 +145,9 @@ void AppendSeries(std::string& out, const aggregator::Snapshot& snapshot,
   out += "}\n";
 }
 
-void AppendPoint(std::string& out, const aggregator::TimedPoint& point) {
+void AppendPoint(std::string& out, const aggregator::TimedPoint& point, uint64_t& skipped) {
   OpenSeries(out, *point.key, point.timestamp);
-  JsonObject values(out);
+  JsonObject values(out, &skipped);
   bool counted = point.key->type() == MetricType::kCounter || point.key->type() == MetricType::kSet;
   values.Number(counted ? "count" : "value", point.value);
   values.Close();
@@ -173,7 +184,7 @@ void AppendServiceCheck(std::string& out, const aggregator::ServiceCheckRecord& 
   out.push_back('\n');
 }
 
-void AppendSelfMetric(std::string& out, const SelfMetric& metric, int64_t ts) {
+void AppendSelfMetric(std::string& out, const SelfMetric& metric, int64_t ts, uint64_t& skipped) {
   JsonObject object(out);
   object.String("name", metric.name);
   object.String("type", metric.kind == SelfMetric::Kind::kCounter ? "counter" : "gauge");
@@ -186,7 +197,7 @@ void AppendSelfMetric(std::string& out, const SelfMetric& metric, int64_t ts) {
   out.push_back(']');
   object.Integer("ts", ts);
   object.Key("values");
-  JsonObject values(out);
+  JsonObject values(out, &skipped);
   values.Number("value", metric.value);
   values.Close();
   object.Close();
@@ -195,17 +206,19 @@ void AppendSelfMetric(std::string& out, const SelfMetric& metric, int64_t ts) {
 
 }  // namespace
 
-std::string FormatConsole(const Flush& flush, const ConsoleOptions& options) {
+std::string FormatConsole(const Flush& flush, const ConsoleOptions& options,
+                          uint64_t* non_finite_values) {
+  uint64_t skipped = 0;
   std::string out;
   int64_t ts = 0;
   if (flush.snapshot != nullptr) {
     const aggregator::Snapshot& snapshot = *flush.snapshot;
     ts = snapshot.flush_unix_seconds;
     for (const aggregator::SeriesValue& series : snapshot.series) {
-      if (series.key != nullptr) AppendSeries(out, snapshot, series);
+      if (series.key != nullptr) AppendSeries(out, snapshot, series, skipped);
     }
     for (const aggregator::TimedPoint& point : snapshot.timestamped_points) {
-      if (point.key != nullptr) AppendPoint(out, point);
+      if (point.key != nullptr) AppendPoint(out, point, skipped);
     }
     for (const aggregator::EventRecord& event : snapshot.events) AppendEvent(out, event, ts);
     for (const aggregator::ServiceCheckRecord& check : snapshot.service_checks) {
@@ -213,8 +226,11 @@ std::string FormatConsole(const Flush& flush, const ConsoleOptions& options) {
     }
   }
   if (options.self_metrics && flush.self_metrics != nullptr) {
-    for (const SelfMetric& metric : *flush.self_metrics) AppendSelfMetric(out, metric, ts);
+    for (const SelfMetric& metric : *flush.self_metrics) {
+      AppendSelfMetric(out, metric, ts, skipped);
+    }
   }
+  if (non_finite_values != nullptr) *non_finite_values += skipped;
   return out;
 }
 
@@ -224,7 +240,13 @@ ConsoleBackend::ConsoleBackend(ConsoleOptions options, std::ostream* out)
     : options_(options), out_(out) {}
 
 Delivery ConsoleBackend::Deliver(const Flush& flush) {
-  std::string text = FormatConsole(flush, options_);
+  uint64_t skipped = 0;
+  std::string text = FormatConsole(flush, options_, &skipped);
+  if (skipped > 0) {
+    non_finite_values_.fetch_add(skipped, std::memory_order_relaxed);
+    LOG_EVERY_T(WARNING, 60) << "console: left out " << skipped
+                             << " NaN or infinite values (JSON cannot carry them)";
+  }
   out_->write(text.data(), static_cast<std::streamsize>(text.size()));
   out_->flush();
   if (!*out_) {

@@ -7,6 +7,8 @@
 #ifndef TALLYD_BACKENDS_CONSOLE_H_
 #define TALLYD_BACKENDS_CONSOLE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <string_view>
@@ -28,7 +30,10 @@ struct ConsoleOptions {
 //   sum_squares_<p> for each present percentile); idle ones are skipped;
 // - a timestamped point: counter and set {count}, gauge and the sampled types {value};
 // - {"type":"event",...} and {"type":"service_check",...} with their non-empty fields.
-std::string FormatConsole(const Flush& flush, const ConsoleOptions& options = {});
+// A NaN or infinite value (which JSON cannot carry) is left out of "values" and added to
+// `*non_finite_values` when given.
+std::string FormatConsole(const Flush& flush, const ConsoleOptions& options = {},
+                          uint64_t* non_finite_values = nullptr);
 
 class ConsoleBackend : public Backend {
  public:
@@ -41,9 +46,13 @@ class ConsoleBackend : public Backend {
   Delivery Deliver(const Flush& flush) override;
   bool forwards_events() const override { return true; }
 
+  // Values left out since start because they were NaN or infinite. Any thread.
+  uint64_t non_finite_values() const { return non_finite_values_.load(std::memory_order_relaxed); }
+
  private:
   const ConsoleOptions options_;
   std::ostream* const out_;  // touched only on the backend's thread
+  std::atomic<uint64_t> non_finite_values_{0};
 };
 
 }  // namespace tallyd::backends

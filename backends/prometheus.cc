@@ -105,6 +105,7 @@ class PrometheusBackend::SeriesCollector : public prometheus::Collectable {
     prometheus::Counter* type_conflicts;
     prometheus::Counter* invalid_labels;
     prometheus::Counter* negative_counts;
+    prometheus::Counter* overflows;
   };
 
   SeriesCollector(const PrometheusOptions& options, Counters counters)
@@ -157,6 +158,18 @@ class PrometheusBackend::SeriesCollector : public prometheus::Collectable {
   // Timers are exposed in seconds.
   static double UnitScale(MetricType type) { return type == MetricType::kTimer ? 0.001 : 1.0; }
   Resolved Resolve(const aggregator::SeriesKey& key) const;
+  // Adds `amount` to a cumulative total (counter, _sum) unless the result would not be finite
+  // (an overflow to infinity, or a NaN from upstream): a Prometheus counter cannot carry it, so
+  // the total is held at its last finite value and the refusal counted. False when held.
+  bool AddToTotal(double& total, double amount) const {
+    const double sum = total + amount;
+    if (!std::isfinite(sum)) {
+      counters_.overflows->Increment();
+      return false;
+    }
+    total = sum;
+    return true;
+  }
   ExposedSeries* Claim(const Resolved& resolved) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<std::string> ExposedNames(const std::string& family, PromType type) const;
   void Apply(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& series,
@@ -270,7 +283,7 @@ void PrometheusBackend::SeriesCollector::Apply(const aggregator::Snapshot& snaps
       if (series.value < 0) {
         counters_.negative_counts->Increment();
       } else {
-        exposed.value += series.value;  // idle: adds 0
+        AddToTotal(exposed.value, series.value);  // idle: adds 0
       }
       return;
     case MetricType::kGauge:
@@ -287,8 +300,10 @@ void PrometheusBackend::SeriesCollector::Apply(const aggregator::Snapshot& snaps
   const aggregator::SampleSummary* summary = snapshot.SummaryOf(series);
   if (series.idle || summary == nullptr || summary->samples == 0) return;
   const double scale = UnitScale(type);
-  exposed.count += summary->samples;
-  exposed.sum += summary->sum * scale;
+  // Held whole (count, sum and buckets) so that _count stays the +Inf bucket and _sum/_count a
+  // mean; the quantiles below are of the interval and still follow.
+  const bool added = AddToTotal(exposed.sum, summary->sum * scale);
+  if (added) exposed.count += summary->samples;
   const aggregator::ValueDistribution& distribution = summary->distribution;
   if (distribution.count() == 0) return;
   if (options_.timer_type == PrometheusOptions::TimerType::kSummary) {
@@ -297,7 +312,7 @@ void PrometheusBackend::SeriesCollector::Apply(const aggregator::Snapshot& snaps
       exposed.quantiles[i] = distribution.Quantile(options_.quantiles[i]) * scale;
     }
     exposed.quantiles_flush = flush_;
-  } else {
+  } else if (added) {
     for (size_t i = 0; i < options_.buckets.size(); ++i) {
       exposed.buckets[i] += distribution.CountAtOrBelow(options_.buckets[i] / scale);
     }
@@ -322,7 +337,7 @@ void PrometheusBackend::SeriesCollector::ApplyPoints(const aggregator::Snapshot&
         if (point.value < 0) {
           counters_.negative_counts->Increment();
         } else {
-          exposed->value += point.value;
+          AddToTotal(exposed->value, point.value);
         }
         continue;
       case MetricType::kGauge:
@@ -342,8 +357,8 @@ void PrometheusBackend::SeriesCollector::ApplyPoints(const aggregator::Snapshot&
         break;
     }
     const double value = point.value * UnitScale(type);
+    if (!AddToTotal(exposed->sum, value)) continue;
     exposed->count += 1;
-    exposed->sum += value;
     if (options_.timer_type == PrometheusOptions::TimerType::kSummary) {
       if (exposed->quantiles_flush != flush_) point_samples[exposed].push_back(value);
     } else {
@@ -490,6 +505,9 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
               "Tags dropped because their key is not a valid Prometheus label name."),
       counter("tallyd_prometheus_negative_counts_total",
               "Negative counter counts not added (a Prometheus counter never decreases)."),
+      counter("tallyd_prometheus_overflows_total",
+              "Additions to a counter or a summary/histogram _sum refused because the total "
+              "would not be finite; the total is held at its last finite value."),
   };
   backend->collector_ = std::make_shared<SeriesCollector>(options, counters);
   backend->callbacks_ = std::make_unique<CivetCallbacks>();

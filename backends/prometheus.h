@@ -26,6 +26,10 @@
 //   prometheus-cpp's exposer_* metrics keep their names.
 // - A flush whose counter count is negative is not added (a Prometheus counter never decreases)
 //   and is counted (tallyd_prometheus_negative_counts_total).
+// - A counter total, or a summary/histogram _sum, that an addition would take to infinity (or
+//   NaN) is held at its last finite value and the addition counted
+//   (tallyd_prometheus_overflows_total); for a summary/histogram the flush's _count and buckets
+//   are held with it, so _count stays the +Inf bucket.
 // - Client-timestamped points (|T) are applied without their timestamp: a counter point adds,
 //   a gauge point sets the value (the newest timestamp wins), a set point counts 1 per point of
 //   the flush, a timer/histogram/distribution point is one more observation (and gives the

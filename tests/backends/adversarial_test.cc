@@ -4,7 +4,9 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -128,6 +130,44 @@ TEST(AdversarialJsonTest, DatadogBodiesAreJson) {
   for (const DatadogPayload& payload : payloads) {
     EXPECT_EQ(Problems(testing::JsonProblems(payload.Body())), "") << DatadogPath(payload.endpoint);
   }
+}
+
+// What the aggregator never reports (it refuses non-finite samples), still kept out of JSON.
+TEST(AdversarialJsonTest, DatadogSkipsAndCountsNonFiniteValues) {
+  const double inf = std::numeric_limits<double>::infinity();
+  aggregator::Snapshot s = AdversarialSnapshot(1);
+  s.series.clear();
+  s.summaries.clear();
+  s.events.clear();
+  s.service_checks.clear();
+  s.timestamped_points.clear();
+  using aggregator::MetricType;
+  using aggregator::SeriesKey;
+  s.series.push_back({SeriesKey::Make(1, MetricType::kGauge, "g", ""), false, std::nan("")});
+  s.series.push_back({SeriesKey::Make(2, MetricType::kCounter, "c", ""), false, inf, inf});
+  aggregator::SampleSummary summary;
+  summary.samples = 2;
+  summary.count = 2;
+  summary.count_ps = 0.2;
+  summary.upper = inf;
+  summary.mean = inf;
+  summary.median = 1;
+  summary.distribution = aggregator::ValueDistribution::Exact({1, inf});
+  s.summaries.push_back(summary);
+  s.summaries.push_back(summary);
+  s.series.push_back({SeriesKey::Make(3, MetricType::kTimer, "t", ""), false, 0, 0, 0});
+  s.series.push_back({SeriesKey::Make(4, MetricType::kDistribution, "d", ""), false, 0, 0, 1});
+  s.timestamped_points.push_back(
+      {SeriesKey::Make(5, MetricType::kDistribution, "dp", ""), -inf, s.flush_unix_seconds});
+  DatadogFormatStats stats;
+  std::vector<DatadogPayload> payloads =
+      FormatDatadog({std::make_shared<const aggregator::Snapshot>(std::move(s)), nullptr},
+                    DatadogFormatOptions{}, nullptr, &stats);
+  for (const DatadogPayload& payload : payloads) {
+    EXPECT_EQ(Problems(testing::JsonProblems(payload.Body())), "") << DatadogPath(payload.endpoint);
+  }
+  // g, c, t.max, t.avg, t.95percentile, d's inf sample, dp.
+  EXPECT_EQ(stats.values_skipped, 7u);
 }
 
 struct GraphiteCase {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -118,6 +120,24 @@ TEST(ConsoleBackendTest, WritesToItsStreamAndForwardsEvents) {
   EXPECT_EQ(out.str(),
             R"({"name":"g","type":"gauge","tags":[],"ts":1700000000,"values":{"value":2}}
 )");
+}
+
+// JSON has no NaN or infinity: such a value is left out of "values" and counted.
+TEST(ConsoleBackendTest, NonFiniteValuesAreLeftOutAndCounted) {
+  std::ostringstream out;
+  ConsoleBackend backend({}, &out);
+  Snapshot s = BaseSnapshot();
+  const double inf = std::numeric_limits<double>::infinity();
+  s.series.push_back({Key(1, MetricType::kGauge, "g"), false, std::nan("")});
+  s.series.push_back({Key(2, MetricType::kCounter, "c"), false, inf, 0.5});
+  s.timestamped_points.push_back({Key(3, MetricType::kGauge, "p"), -inf, 1699999990});
+  EXPECT_EQ(backend.Deliver(MakeFlush(std::move(s))).outcome, Delivery::Outcome::kDelivered);
+  EXPECT_EQ(out.str(),
+            R"({"name":"g","type":"gauge","tags":[],"ts":1700000000,"values":{}}
+{"name":"c","type":"counter","tags":[],"ts":1700000000,"values":{"rate":0.5}}
+{"name":"p","type":"gauge","tags":[],"ts":1699999990,"values":{}}
+)");
+  EXPECT_EQ(backend.non_finite_values(), 3u);
 }
 
 TEST(ConsoleBackendTest, FailedStreamIsRejected) {

@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -180,6 +183,35 @@ TEST_F(PrometheusBackendTest, CounterIsCumulativeAcrossFlushes) {
   EXPECT_THAT(lines, Contains("hits{a=\"1\"} 5.5"));
   EXPECT_THAT(lines, Contains("neg 0"));  // a counter never decreases
   EXPECT_THAT(lines, Contains("tallyd_prometheus_negative_counts_total 1"));
+}
+
+// The value of the sample line that starts with `series` ("name{labels} "), NaN when missing.
+double SampleValue(const std::vector<std::string>& lines, const std::string& series) {
+  for (const std::string& line : lines) {
+    if (line.starts_with(series)) return std::strtod(line.c_str() + series.size(), nullptr);
+  }
+  return std::nan("");
+}
+
+TEST_F(PrometheusBackendTest, TotalsThatWouldOverflowAreHeldAndCounted) {
+  Start();
+  const double max = std::numeric_limits<double>::max();
+  KeyPtr counter = Key(1, MetricType::kCounter, "big");
+  KeyPtr timer = Key(2, MetricType::kHistogram, "huge");
+  KeyPtr point = Key(3, MetricType::kCounter, "pointed");
+  for (int flush = 0; flush < 3; ++flush) {
+    Snapshot s = NextSnapshot();
+    AddCounter(s, counter, max / 1.5);  // the second flush would overflow
+    AddSamples(s, timer, {max / 1.5});
+    s.timestamped_points.push_back({point, max / 1.5, s.flush_unix_seconds});
+    Deliver(std::move(s));
+  }
+  std::vector<std::string> lines = Scrape();
+  EXPECT_DOUBLE_EQ(SampleValue(lines, "big "), max / 1.5);
+  EXPECT_DOUBLE_EQ(SampleValue(lines, "pointed "), max / 1.5);
+  EXPECT_DOUBLE_EQ(SampleValue(lines, "huge_sum "), max / 1.5);
+  EXPECT_EQ(SampleValue(lines, "huge_count "), 1);  // held with its _sum
+  EXPECT_EQ(SampleValue(lines, "tallyd_prometheus_overflows_total "), 6);
 }
 
 TEST_F(PrometheusBackendTest, GaugesAndSets) {
