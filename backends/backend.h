@@ -63,6 +63,13 @@ struct Delivery {
   }
 };
 
+// Retry delays: `initial` after the first failure, doubling up to `max` (each push backend's
+// `max_backoff`), so a peer that comes back is written to within `max` (plus one attempt).
+struct BackoffPolicy {
+  absl::Duration initial = absl::Milliseconds(200);
+  absl::Duration max = absl::Seconds(10);
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -72,16 +79,14 @@ class Backend {
   // Whether the backend forwards events and service checks (SPEC 2: others count them as not
   // forwarded).
   virtual bool forwards_events() const { return false; }
+  // How BackendRunner spaces retries of this backend (push backends take `max_backoff` from
+  // their options).
+  virtual BackoffPolicy backoff() const { return {}; }
   // Called by BackendRunner::Stop, on the stopping thread and possibly while Deliver runs on the
   // backend's: a delivery still in flight at `deadline` should give up then and return Retry, so
   // a hanging peer cannot hold the shutdown past `shutdown_timeout` (SPEC 1). Backends whose
   // every wait is short already may ignore it.
   virtual void StopBy(absl::Time deadline) {}
-};
-
-struct BackoffPolicy {
-  absl::Duration initial = absl::Milliseconds(200);
-  absl::Duration max = absl::Seconds(30);
 };
 
 struct BackendStats {
@@ -93,8 +98,11 @@ struct BackendStats {
 
 class BackendRunner {
  public:
+  // Retries as the backend's own policy says (Backend::backoff()).
+  BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes);
+  // Retries with `backoff` instead (tests).
   BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes,
-                BackoffPolicy backoff = {});
+                BackoffPolicy backoff);
   ~BackendRunner();  // Stops (without waiting for delivery) if Stop() was not called.
   BackendRunner(const BackendRunner&) = delete;
   BackendRunner& operator=(const BackendRunner&) = delete;

@@ -6,6 +6,12 @@
 
 namespace tallyd::backends {
 
+BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes)
+    : backend_(std::move(backend)),
+      max_queued_(std::max<size_t>(1, max_buffered_flushes)),
+      backoff_(backend_->backoff()),
+      thread_([this] { Run(); }) {}
+
 BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes,
                              BackoffPolicy backoff)
     : backend_(std::move(backend)),
@@ -48,7 +54,8 @@ BackendStats BackendRunner::stats() const {
 }
 
 void BackendRunner::Run() {
-  absl::Duration delay = backoff_.initial;
+  const absl::Duration initial = std::min(backoff_.initial, backoff_.max);
+  absl::Duration delay = initial;
   while (true) {
     Flush next;
     {
@@ -68,7 +75,7 @@ void BackendRunner::Run() {
       case Delivery::Outcome::kDelivered:
         ++stats_.sent;
         pop_if_front();
-        delay = backoff_.initial;
+        delay = initial;
         continue;
       case Delivery::Outcome::kRejected:
         ++stats_.errors;

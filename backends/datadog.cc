@@ -187,6 +187,9 @@ absl::StatusOr<std::unique_ptr<DatadogBackend>> DatadogBackend::Create(DatadogOp
   }
   while (!options.url.empty() && options.url.back() == '/') options.url.pop_back();
   if (options.url.empty()) return absl::InvalidArgumentError("datadog: empty url");
+  if (options.max_backoff <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("datadog: max_backoff must be > 0");
+  }
   static std::once_flag curl_once;
   static CURLcode curl_init = CURLE_OK;
   std::call_once(curl_once, [] { curl_init = curl_global_init(CURL_GLOBAL_DEFAULT); });

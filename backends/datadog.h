@@ -42,6 +42,8 @@ struct DatadogOptions {
   std::string api_key;
   DatadogCompression compression = DatadogCompression::kDeflate;
   absl::Duration timeout = absl::Seconds(20);  // connect and whole request, each request
+  // Cap of the retry backoff (from 200 ms, doubling); a 429's Retry-After is honoured as sent.
+  absl::Duration max_backoff = absl::Seconds(10);
   DatadogFormatOptions format;
 };
 
@@ -70,6 +72,7 @@ class DatadogBackend : public Backend {
   std::string_view name() const override { return "datadog"; }
   Delivery Deliver(const Flush& flush) override;
   bool forwards_events() const override { return true; }
+  BackoffPolicy backoff() const override { return {.max = options_.max_backoff}; }
   // Thread-safe; wakes a request in flight so it sees the deadline.
   void StopBy(absl::Time deadline) override;
 

@@ -76,8 +76,10 @@ absl::StatusOr<std::unique_ptr<GraphiteBackend>> GraphiteBackend::Create(Graphit
                                                    "\": expected host:port with a port 1-65535"));
   }
   if (options.connect_timeout <= absl::ZeroDuration() ||
-      options.write_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("graphite: connect_timeout and write_timeout must be > 0");
+      options.write_timeout <= absl::ZeroDuration() ||
+      options.max_backoff <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "graphite: connect_timeout, write_timeout and max_backoff must be > 0");
   }
   int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd < 0) {

@@ -48,6 +48,9 @@ struct GraphiteOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration write_timeout = absl::Seconds(10);
   int send_buffer_bytes = 0;  // SO_SNDBUF of the connection; 0 keeps the OS default
+  // Cap of the reconnect backoff (from 200 ms, doubling): a carbon that comes back is written
+  // to within max_backoff.
+  absl::Duration max_backoff = absl::Seconds(10);
 };
 
 // The bytes of the flush being delivered and how far they got. Pure bookkeeping, so the resume
@@ -100,6 +103,7 @@ class GraphiteBackend : public Backend {
 
   std::string_view name() const override { return "graphite"; }
   Delivery Deliver(const Flush& flush) override;
+  BackoffPolicy backoff() const override { return {.max = options_.max_backoff}; }
   // Thread-safe; wakes a connect or write waiting in Deliver so it sees the deadline.
   void StopBy(absl::Time deadline) override;
 

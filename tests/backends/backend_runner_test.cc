@@ -39,6 +39,8 @@ class ScriptedBackend : public Backend {
     delivered.push_back(flush.snapshot->sequence);
     return Delivery::Delivered();
   }
+  BackoffPolicy backoff() const override { return policy; }
+  BackoffPolicy policy;
   absl::Mutex mu;
   bool held = false;
   int fail_next = 0;
@@ -65,6 +67,25 @@ TEST(BackendRunnerTest, DeliversEveryFlushInOrder) {
   EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(runner.stats().sent, 5u);
   EXPECT_EQ(runner.stats().dropped_flushes, 0u);
+}
+
+// Without a policy of its own, the runner takes the backend's (each push backend's max_backoff):
+// 30 retries capped at 2 ms take well under a second, where the default policy (200 ms doubling
+// to 10 s) would take minutes.
+TEST(BackendRunnerTest, UsesTheBackendsBackoffPolicy) {
+  auto backend = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = backend.get();
+  b->policy = {absl::Milliseconds(1), absl::Milliseconds(2)};
+  b->fail_next = 30;
+  BackendRunner runner(std::move(backend), 6);
+  runner.Submit(MakeFlush(1));
+  ASSERT_TRUE(AwaitDelivered(b, 1));
+  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(runner.stats().errors, 30u);
+}
+
+TEST(BackendRunnerTest, DefaultBackoffIsCappedAtTenSeconds) {
+  EXPECT_EQ(BackoffPolicy{}.max, absl::Seconds(10));
 }
 
 TEST(BackendRunnerTest, RetriesFailuresAndKeepsOrder) {

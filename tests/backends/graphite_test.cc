@@ -131,6 +131,38 @@ TEST(GraphiteBackendTest, RefusedConnectionIsRetried) {
   EXPECT_EQ(backend->stats().connect_failures, 1u);
 }
 
+// A carbon down for several retries, then back: the runner's backoff is capped by max_backoff,
+// so the flush goes out within about max_backoff of carbon's return (not after the doubled
+// delay the failures had reached: with 6 failures and no cap, 6.4 s).
+TEST(GraphiteBackendTest, ReconnectsWithinMaxBackoffWhenCarbonComesBack) {
+  int port;
+  {
+    CarbonListener closed;  // a port that was free a moment ago
+    port = closed.port();
+  }
+  GraphiteOptions options;
+  options.max_backoff = absl::Milliseconds(500);
+  auto owned = MakeBackend(absl::StrCat("127.0.0.1:", port), options);
+  GraphiteBackend* backend = owned.get();
+  EXPECT_EQ(backend->backoff().max, absl::Milliseconds(500));
+  BackendRunner runner(std::move(owned), 4);
+  runner.Submit(BigFlush(3));
+  ASSERT_TRUE(WaitUntil([&] { return backend->stats().connect_failures >= 6; }));
+  CarbonListener carbon(port);
+  const absl::Time back = absl::Now();
+  ASSERT_TRUE(carbon.WaitForBytes(1));
+  // Generous: the point is the cap, not the speed (the uncapped delay here is 6.4 s).
+  EXPECT_LT(absl::Now() - back, absl::Milliseconds(500) + absl::Seconds(1.5));
+  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+}
+
+TEST(GraphiteBackendTest, CreateRejectsANonPositiveMaxBackoff) {
+  GraphiteOptions options;
+  options.address = "127.0.0.1:2003";
+  options.max_backoff = absl::ZeroDuration();
+  EXPECT_FALSE(GraphiteBackend::Create(options).ok());
+}
+
 // Takes the only place in the accept queue of a listener with backlog 0 that never accepts, so
 // that further connects hang. Returns the connected socket (to close), or -1.
 int FillAcceptQueue(int port) {
