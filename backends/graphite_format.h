@@ -30,13 +30,20 @@
 //   each other in Graphite.
 // - tallyd's own metrics (SPEC 5) drop their "tallyd_" prefix and keep their Prometheus suffix
 //   (`stats.tallyd.packets_received_total;transport=udp`); counters are running totals.
-// - Tags (`tags: graphite`): the series' tags plus any Etsy-style tags already in the name
-//   (`name;k=v`, which Etsy passes through) are written after the whole path, `;key=value`,
-//   sorted by key then value, one per key (the first after sorting; Graphite keeps one value per
-//   key). A bare tag `key` becomes `key=true`. Keys are sanitized like names without `;` and `=`,
-//   values keep `=` (Etsy turns the tag's first `:` into `=` and removes later ones); a `;` in a
-//   tag becomes `_` as in Etsy. A tag whose key or value is empty after that is dropped (Graphite
-//   rejects it). `tags: none` drops every tag, name-embedded ones included.
+// - A `;` in a name starts Etsy-style tags (`name;k=v;bare`, which Etsy passes through as is):
+//   the path is the part before the first `;`, and each `;`-separated segment after it is a tag,
+//   split at its first `=` (`k=v`), a segment without `=` being a bare tag (`bare=true`; Etsy
+//   would pass it on and carbon would reject the whole name), an empty segment skipped. So a `;`
+//   never reaches carbon except as a tag separator, and never inside a path, key or value.
+// - Tags (`tags: graphite`): the series' tags plus those from the name are written after the
+//   whole path (stat and global_suffix included), `;key=value`, sorted by key then value, one
+//   per key (the first after sorting; Graphite keeps one value per key). A bare tag `key`
+//   becomes `key=true`. Keys are sanitized like names without `;` and `=`, values keep `=`
+//   (Etsy turns the tag's first `:` into `=` and removes later ones); a `;` in a tag becomes `_`
+//   as in Etsy. A tag whose key or value is empty after that (`#k:`, `#!!!:v`, `name;=v`,
+//   `name;k=`) is dropped and counted: carbon rejects an empty key or value, and `key=true`
+//   would pass it off as a bare tag. `~` is never kept, so no value starts with it (carbon
+//   rejects that too). `tags: none` drops every tag, name-embedded ones included.
 // - Values are printed as JavaScript prints numbers (what Etsy sends): the shortest digits that
 //   read back to the same double, fixed notation for 1e-6 <= |v| < 1e21 (integers without ".0"),
 //   exponent notation outside ("1e+21", "1.5e-7"); -0 prints as 0. Graphite's float() reads every

@@ -238,6 +238,22 @@ TEST(GraphiteFormatTest, SkipsEmptyNamesAndNonFiniteValues) {
   EXPECT_EQ(stats.non_finite_values, 1u);
 }
 
+// Carbon's line receiver drops the connection on a line over 16384 bytes (its '\n' aside).
+TEST(GraphiteFormatTest, LinesLongerThanCarbonReadsAreSkippedAndCounted) {
+  // "stats.gauges." + name + " 1 1700000000": 26 bytes besides the name.
+  const std::string fits(16384 - 26, 'a');
+  const std::string too_long(16384 - 26 + 1, 'b');
+  Snapshot s = BaseSnapshot();
+  s.series.push_back({Key(1, MetricType::kGauge, fits), false, 1});
+  s.series.push_back({Key(2, MetricType::kGauge, too_long), false, 1});
+  s.series.push_back({Key(3, MetricType::kGauge, "ok"), false, 1});
+  GraphiteFormatStats stats;
+  EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}, &stats),
+            "stats.gauges." + fits + " 1 1700000000\nstats.gauges.ok 1 1700000000\n");
+  EXPECT_EQ(stats.long_lines, 1u);
+  EXPECT_EQ(stats.lines, 2u);
+}
+
 TEST(GraphiteFormatTest, TimestampedPointsUseTheirOwnTime) {
   Snapshot s = BaseSnapshot();
   s.percentiles = {aggregator::MakePercentileSpec(90)};
