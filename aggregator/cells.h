@@ -37,8 +37,9 @@ inline bool AddFinite(double& sum, double x) {
 // results that are not running sums (a quotient, a difference).
 inline double ClampFinite(double x, uint64_t* overflows) {
   constexpr double kMax = std::numeric_limits<double>::max();
-  if (std::fabs(x) <= kMax) [[likely]]
+  if (std::fabs(x) <= kMax) [[likely]] {
     return x;
+  }
   if (overflows != nullptr) ++*overflows;
   return std::isnan(x) ? 0 : std::copysign(kMax, x);
 }
