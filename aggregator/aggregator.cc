@@ -1,5 +1,7 @@
 #include "aggregator/aggregator.h"
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 namespace tallyd::aggregator {
@@ -11,6 +13,10 @@ bool IsSampleType(MetricType type) {
 }
 
 }  // namespace
+
+absl::Time MonotonicNow() {
+  return absl::UnixEpoch() + absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
 
 Aggregator::Aggregator(Options options, absl::Duration flush_interval)
     : flush_interval_(flush_interval) {
@@ -34,7 +40,9 @@ size_t Aggregator::shard_count() const {
 }
 
 void Aggregator::UpdateOptions(Options options) {
+  const bool counted = options_ != nullptr && options_->max_series_per_metric != 0;
   options_ = std::make_shared<const Options>(std::move(options));
+  if ((options_->max_series_per_metric != 0) != counted) CountSeriesPerName();
   percentiles_.clear();
   for (double p : options_->percentiles) {
     if (p != 0 && p >= -100 && p <= 100) percentiles_.push_back(MakePercentileSpec(p));
@@ -43,9 +51,26 @@ void Aggregator::UpdateOptions(Options options) {
   for (auto& link : links_) link->shard->SetOptions(options_);
 }
 
-void Aggregator::RequestRotation(absl::Time now) {
+void Aggregator::CountSeriesPerName() {
+  live_per_name_.clear();
+  if (options_->max_series_per_metric == 0) return;
+  for (const GlobalSeries& gs : series_) {
+    if (gs.key != nullptr) ++live_per_name_[std::string(gs.key->name())];
+  }
+}
+
+void Aggregator::RequestRotation(absl::Time mono_now) {
   std::lock_guard lock(shards_mu_);
-  for (auto& link : links_) link->shard->RequestRotation(now);
+  for (auto& link : links_) link->shard->RequestRotation(mono_now);
+}
+
+std::vector<size_t> Aggregator::PendingShards() const {
+  std::lock_guard lock(shards_mu_);
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < links_.size(); ++i) {
+    if (!links_[i]->shard->HasPublished()) pending.push_back(i);
+  }
+  return pending;
 }
 
 bool Aggregator::AwaitRotation(absl::Time deadline) {
@@ -58,6 +83,16 @@ bool Aggregator::AwaitRotation(absl::Time deadline) {
 uint32_t Aggregator::FindOrAdopt(const SeriesKeyRef& key) {
   if (uint32_t g = index_.Find(*key); g != index_.kAbsent) return g;
   if (live_series_ >= options_->max_series) return kRejected;
+  if (const size_t per_name = options_->max_series_per_metric; per_name != 0) {
+    auto it = live_per_name_.find(key->name());
+    if (it == live_per_name_.end()) {
+      live_per_name_.emplace(key->name(), 1);
+    } else if (it->second >= per_name) {
+      return kRejectedPerMetric;
+    } else {
+      ++it->second;
+    }
+  }
   const MetricType type = key->type();
   uint32_t global;
   if (!free_.empty()) {
@@ -85,7 +120,7 @@ uint32_t Aggregator::Map(ShardLink& link, uint32_t local) {
     auto it = link.refused.find(local);
     if (it == link.refused.end()) return kRejected;
     uint32_t g = FindOrAdopt(it->second.key);
-    if (g == kRejected) return kRejected;
+    if (Refused(g)) return g;
     ++series_[g].refs;
     global = g;
     link.refused.erase(it);
@@ -93,12 +128,12 @@ uint32_t Aggregator::Map(ShardLink& link, uint32_t local) {
   return global;
 }
 
-Aggregator::GlobalSeries& Aggregator::Touch(uint32_t global, absl::Time now) {
+Aggregator::GlobalSeries& Aggregator::Touch(uint32_t global, absl::Time mono_now) {
   GlobalSeries& gs = series_[global];
   if (!gs.touched) {
     gs.touched = true;
     // An expired gauge that a shard still referenced is a new gauge again: deltas set it.
-    if (gs.last_sample_ns != kNever && Expired(gs.last_sample_ns, now)) {
+    if (gs.last_sample_ns != kNever && Expired(gs.last_sample_ns, mono_now)) {
       gs.has_value = false;
     }
     if (gs.type == MetricType::kCounter) gs.value = 0;
@@ -106,7 +141,8 @@ Aggregator::GlobalSeries& Aggregator::Touch(uint32_t global, absl::Time now) {
   return gs;
 }
 
-void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Snapshot& snapshot) {
+void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time mono_now,
+                               Snapshot& snapshot) {
   const Options& options = *options_;
   FlushStats& stats = snapshot.stats;
   for (NewSeries& def : iv.new_series) {
@@ -114,21 +150,27 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
       link.local_to_global.resize(def.series + 1, kUnmapped);
     }
     uint32_t g = FindOrAdopt(def.key);
-    link.local_to_global[def.series] = g;
-    if (g == kRejected) {
+    if (Refused(g)) {
+      link.local_to_global[def.series] = kRejected;
       link.refused.insert_or_assign(def.series, std::move(def));
     } else {
+      link.local_to_global[def.series] = g;
       ++series_[g].refs;
     }
   }
-  // The global series a shard-local one merges into, or null (counted) when max_series refused it.
+  // The global series a shard-local one merges into, or null (counted) when a cap refused it.
   auto touch = [&](uint32_t local) -> GlobalSeries* {
     uint32_t g = Map(link, local);
     if (g == kRejected) {
       ++stats.series_dropped;
       return nullptr;
     }
-    return &Touch(g, now);
+    if (g == kRejectedPerMetric) {
+      ++stats.series_dropped_per_metric;
+      CountDropped(link.refused.at(local).key->name(), 1);
+      return nullptr;
+    }
+    return &Touch(g, mono_now);
   };
   // This flush's accumulator of a sampled series or set, taken from the recycled pool.
   auto accumulator = [](GlobalSeries & gs, auto& pool, size_t& used) -> auto& {
@@ -139,12 +181,16 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
     return pool[gs.acc];
   };
   iv.counters.Drain([&](const CellTouch& t, CounterCell& cell) {
-    if (GlobalSeries* gs = touch(t.series)) gs->value += cell.sum;
+    if (GlobalSeries* gs = touch(t.series)) stats.overflows += !AddFinite(gs->value, cell.sum);
   });
   iv.gauges.Drain([&](const CellTouch& t, GaugeCell& cell) {
     GlobalSeries* gs = touch(t.series);
     if (gs == nullptr) return;
-    gs->value = (cell.absolute || !gs->has_value) ? cell.value : gs->value + cell.value;
+    if (cell.absolute || !gs->has_value) {
+      gs->value = cell.value;
+    } else {
+      stats.overflows += !AddFinite(gs->value, cell.value);  // Etsy deltas
+    }
     gs->has_value = true;
   });
   iv.samples.Drain([&](const CellTouch& t, SampleCell& cell) {
@@ -169,7 +215,7 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
   });
   for (const ShardTimedPoint& p : iv.points) {
     uint32_t g = Map(link, p.series);
-    if (g == kRejected) {
+    if (Refused(g)) {
       ++stats.timestamped_points_dropped;
       continue;
     }
@@ -185,21 +231,59 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time now, Sn
     link.refused.erase(local);
   }
   stats.series_dropped += iv.series_dropped;
+  stats.series_dropped_per_metric += iv.series_dropped_per_metric;
+  for (const auto& [name, n] : iv.dropped_by_name) CountDropped(name, n);
+  stats.overflows += iv.overflows;
   stats.timestamped_points_dropped += iv.points_dropped;
   stats.events_dropped += iv.events_dropped;
   stats.service_checks_dropped += iv.service_checks_dropped;
   iv.ResetLists();
 }
 
+void Aggregator::CountDropped(std::string_view name, uint64_t n) {
+  if (auto it = dropped_by_name_.find(name); it != dropped_by_name_.end()) {
+    it->second += n;
+  } else {
+    dropped_by_name_.emplace(name, n);
+  }
+}
+
+void Aggregator::ReportTopDroppedNames(FlushStats& stats) {
+  std::vector<NameDrops>& top = stats.series_dropped_top_names;
+  top.reserve(std::min(dropped_by_name_.size(), FlushStats::kTopDroppedNames));
+  auto more = [](const NameDrops& a, const NameDrops& b) {
+    return a.dropped != b.dropped ? a.dropped > b.dropped : a.name < b.name;
+  };
+  // A bounded min-heap of the best so far: one pass, kTopDroppedNames names kept.
+  for (const auto& [name, n] : dropped_by_name_) {
+    NameDrops candidate{name, n};
+    if (top.size() < FlushStats::kTopDroppedNames) {
+      top.push_back(std::move(candidate));
+      std::push_heap(top.begin(), top.end(), more);
+    } else if (more(candidate, top.front())) {
+      std::pop_heap(top.begin(), top.end(), more);
+      top.back() = std::move(candidate);
+      std::push_heap(top.begin(), top.end(), more);
+    }
+  }
+  std::sort_heap(top.begin(), top.end(), more);
+  dropped_by_name_.clear();
+}
+
 void Aggregator::Forget(uint32_t global) {
   GlobalSeries& gs = series_[global];
+  if (!live_per_name_.empty()) {
+    if (auto it = live_per_name_.find(gs.key->name()); it != live_per_name_.end()) {
+      if (--it->second == 0) live_per_name_.erase(it);
+    }
+  }
   index_.Erase(global);
   gs = GlobalSeries();
   free_.push_back(global);
   --live_series_;
 }
 
-void Aggregator::BuildSeries(absl::Time now, Snapshot& snapshot) {
+void Aggregator::BuildSeries(absl::Time mono_now, Snapshot& snapshot) {
   const double seconds = absl::ToDoubleSeconds(flush_interval_);
   FlushStats& stats = snapshot.stats;
   for (uint32_t g = 0; g < series_.size(); ++g) {
@@ -207,8 +291,8 @@ void Aggregator::BuildSeries(absl::Time now, Snapshot& snapshot) {
     if (gs.key == nullptr) continue;
     const MetricType type = gs.type;
     if (gs.touched) {
-      gs.last_sample_ns = absl::ToUnixNanos(now);
-    } else if (gs.last_sample_ns == kNever || Expired(gs.last_sample_ns, now)) {
+      gs.last_sample_ns = absl::ToUnixNanos(mono_now);
+    } else if (gs.last_sample_ns == kNever || Expired(gs.last_sample_ns, mono_now)) {
       // Expired, or only ever sent timestamped points: nothing to report. Keep the record while
       // a shard still maps to it, so that shard's next samples land here.
       if (gs.refs == 0) {
@@ -225,7 +309,7 @@ void Aggregator::BuildSeries(absl::Time now, Snapshot& snapshot) {
     out.idle = !gs.touched;
     if (type == MetricType::kCounter) {
       out.value = gs.touched ? gs.value : 0;
-      out.rate = seconds > 0 ? out.value / seconds : 0;
+      out.rate = seconds > 0 ? ClampFinite(out.value / seconds, &stats.overflows) : 0;
     } else if (type == MetricType::kGauge) {
       out.value = gs.value;
     } else if (gs.acc >= 0 && IsSampleType(type)) {
@@ -233,7 +317,7 @@ void Aggregator::BuildSeries(absl::Time now, Snapshot& snapshot) {
       out.summary = static_cast<int32_t>(snapshot.summaries.size());
       snapshot.summaries.push_back(SummarizeSamples(acc, percentiles_, flush_interval_,
                                                     type == MetricType::kDistribution,
-                                                    options_->sketch_accuracy));
+                                                    options_->sketch_accuracy, &stats.overflows));
       acc.Reset();
     } else if (gs.acc >= 0 && type == MetricType::kSet) {
       out.value = set_accs_[gs.acc].Count();
@@ -246,11 +330,11 @@ void Aggregator::BuildSeries(absl::Time now, Snapshot& snapshot) {
   set_accs_used_ = 0;
 }
 
-std::shared_ptr<const Snapshot> Aggregator::Flush(absl::Time now) {
+std::shared_ptr<const Snapshot> Aggregator::Flush(absl::Time wall_now, absl::Time mono_now) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->sequence = ++sequence_;
-  snapshot->flush_time = now;
-  snapshot->flush_unix_seconds = absl::ToUnixSeconds(now);
+  snapshot->flush_time = wall_now;
+  snapshot->flush_unix_seconds = absl::ToUnixSeconds(wall_now);
   snapshot->interval = flush_interval_;
   snapshot->percentiles = percentiles_;
   const uint64_t created_before = series_created_;
@@ -262,13 +346,14 @@ std::shared_ptr<const Snapshot> Aggregator::Flush(absl::Time now) {
         ++snapshot->stats.shards_late;
         continue;
       }
-      MergeInterval(*link, *interval, now, *snapshot);
+      MergeInterval(*link, *interval, mono_now, *snapshot);
       link->shard->ReturnInterval(std::move(interval));
       ++snapshot->stats.shards_merged;
     }
   }
   snapshot->stats.series_created = series_created_ - created_before;
-  BuildSeries(now, *snapshot);
+  BuildSeries(mono_now, *snapshot);
+  ReportTopDroppedNames(snapshot->stats);
   return snapshot;
 }
 

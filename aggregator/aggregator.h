@@ -3,21 +3,28 @@
 // Snapshot per flush for the backends.
 //
 // Flush clock, in short (one thread; Flush is not reentrant):
-//   aggregator.RequestRotation(now);                     // workers rotate at their next check
-//   aggregator.AwaitRotation(now + absl::Seconds(1));    // optional: wait for the workers
-//   std::shared_ptr<const Snapshot> s = aggregator.Flush(now);
+//   const absl::Time mono = MonotonicNow();
+//   aggregator.RequestRotation(mono);                       // workers rotate at their next check
+//   aggregator.AwaitRotation(absl::Now() + absl::Seconds(1));  // optional: wait for the workers
+//   std::shared_ptr<const Snapshot> s = aggregator.Flush(wall_flush_time, mono);
 // A shard that has not rotated in time is counted (shards_late) and merged at the next flush; no
-// sample is lost.
+// sample is lost. PendingShards() names the shards that have not rotated yet.
+//
+// Two clocks: snapshots carry wall-clock time (what backends stamp points with); series_ttl is
+// measured on a monotonic clock, so a wall-clock step neither expires series early nor keeps them
+// forever.
 //
 // Series life on the flush side: a series is created when a shard first reports it (refused and
-// counted past max_series), reported while it has samples, reported idle (snapshot.h) until
-// series_ttl passes without samples, then forgotten once no shard still maps a local series to it.
+// counted past max_series or max_series_per_metric), reported while it has samples, reported idle
+// (snapshot.h) until series_ttl passes without samples, then forgotten once no shard still maps a
+// local series to it.
 #ifndef TALLYD_AGGREGATOR_AGGREGATOR_H_
 #define TALLYD_AGGREGATOR_AGGREGATOR_H_
 
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,6 +39,10 @@
 
 namespace tallyd::aggregator {
 
+// A monotonic clock reading (std::chrono::steady_clock) as an absl::Time: absl::UnixEpoch() plus
+// the time since the clock's own epoch (boot, on Linux). Only differences mean anything.
+absl::Time MonotonicNow();
+
 class Aggregator {
  public:
   Aggregator(Options options, absl::Duration flush_interval);
@@ -43,13 +54,19 @@ class Aggregator {
   Shard* AddShard();
   size_t shard_count() const;
 
-  // Asks every shard to rotate at its next RotateIfRequested(); `now` is their eviction clock.
-  void RequestRotation(absl::Time now);
-  // Waits until every shard has published an interval, or `deadline`. True when all did.
+  // Asks every shard to rotate at its next RotateIfRequested(); `mono_now` (MonotonicNow()) is
+  // their eviction clock.
+  void RequestRotation(absl::Time mono_now);
+  // Waits until every shard has published an interval, or `deadline` (wall clock). True when all
+  // did.
   bool AwaitRotation(absl::Time deadline);
-  // Merges every published interval and builds the snapshot for the flush at `now` (also the
-  // clock for idle TTL, so tests inject time here).
-  std::shared_ptr<const Snapshot> Flush(absl::Time now);
+  // The indices (AddShard order) of the shards that have not published an interval since the
+  // last Flush collected theirs: the ones the next Flush would count as late.
+  std::vector<size_t> PendingShards() const;
+  // Merges every published interval and builds the snapshot for the flush at `wall_now` (the
+  // snapshot's time); `mono_now` (MonotonicNow(), or any monotonic reading: tests inject both)
+  // is the clock for idle TTL.
+  std::shared_ptr<const Snapshot> Flush(absl::Time wall_now, absl::Time mono_now);
 
   // Live reload (SIGHUP): flush-side options apply at the next flush, shards pick theirs up at
   // their next rotation. Changed global_tags re-key every series (old keys expire by TTL).
@@ -59,14 +76,20 @@ class Aggregator {
 
  private:
   static constexpr uint32_t kUnmapped = UINT32_MAX;
+  // A series refused by max_series; FindOrAdopt and Map also return kRejectedPerMetric, for one
+  // refused by max_series_per_metric (local_to_global holds kRejected for both).
   static constexpr uint32_t kRejected = UINT32_MAX - 1;
+  static constexpr uint32_t kRejectedPerMetric = UINT32_MAX - 2;
+  static bool Refused(uint32_t global) {
+    return global == kRejected || global == kRejectedPerMetric;
+  }
 
   // 32 bytes per live series; the key's bytes are held once, by the SeriesKey.
   struct GlobalSeries {
-    SeriesKeyRef key;                      // null: free slot
-    int64_t last_sample_ns = kNever;       // last flush with samples (unix nanoseconds)
-    double value = 0;                      // counter: this flush's count; gauge: current value
-    int32_t acc = -1;                      // this flush's sample or set accumulator
+    SeriesKeyRef key;                 // null: free slot
+    int64_t last_sample_ns = kNever;  // last flush with samples (monotonic nanoseconds)
+    double value = 0;                 // counter: this flush's count; gauge: current value
+    int32_t acc = -1;                 // this flush's sample or set accumulator
     uint16_t refs = 0;  // shard-local series mapped here: at most one per shard (two briefly)
     MetricType type = MetricType::kCounter;  // key->type(), without a pointer chase per flush
     bool touched : 1 = false;
@@ -86,16 +109,21 @@ class Aggregator {
   };
 
   // The global series of a shard's new key: an existing one with the same bytes, or a new one
-  // holding this key; kRejected past max_series.
+  // holding this key; kRejected past max_series, kRejectedPerMetric past max_series_per_metric.
   uint32_t FindOrAdopt(const SeriesKeyRef& key);
   uint32_t Map(ShardLink& link, uint32_t local);
-  GlobalSeries& Touch(uint32_t global, absl::Time now);
-  void MergeInterval(ShardLink& link, Interval& interval, absl::Time now, Snapshot& snapshot);
+  GlobalSeries& Touch(uint32_t global, absl::Time mono_now);
+  void MergeInterval(ShardLink& link, Interval& interval, absl::Time mono_now, Snapshot& snapshot);
   void Forget(uint32_t global);
-  bool Expired(int64_t last_sample_ns, absl::Time now) const {
-    return now - absl::FromUnixNanos(last_sample_ns) >= options_->series_ttl;
+  bool Expired(int64_t last_sample_ns, absl::Time mono_now) const {
+    return mono_now - absl::FromUnixNanos(last_sample_ns) >= options_->series_ttl;
   }
-  void BuildSeries(absl::Time now, Snapshot& snapshot);
+  void BuildSeries(absl::Time mono_now, Snapshot& snapshot);
+  // live_per_name_ from series_ when max_series_per_metric is set, empty when it is not.
+  void CountSeriesPerName();
+  void CountDropped(std::string_view name, uint64_t n);
+  // This flush's dropped_by_name_ into the snapshot's top names; clears it.
+  void ReportTopDroppedNames(FlushStats& stats);
 
   absl::Duration flush_interval_;
   std::shared_ptr<const Options> options_;
@@ -110,6 +138,10 @@ class Aggregator {
   SeriesIndex<KeyOfGlobal> index_{KeyOfGlobal{&series_}};
   std::vector<uint32_t> free_;
   size_t live_series_ = 0;
+  // Live global series per metric name while max_series_per_metric is set (else empty).
+  NameMap<uint32_t> live_per_name_;
+  // This flush's max_series_per_metric drops by name (the shards' and the flush side's own).
+  NameMap<uint64_t> dropped_by_name_;
   uint64_t series_created_ = 0;          // ever
   std::vector<SampleCell> sample_accs_;  // recycled across flushes
   std::vector<SetCell> set_accs_;

@@ -7,6 +7,7 @@
 #ifndef TALLYD_AGGREGATOR_CELLS_H_
 #define TALLYD_AGGREGATOR_CELLS_H_
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -20,6 +21,29 @@
 
 namespace tallyd::aggregator {
 
+// Adds `x` to `sum` unless the result would not be finite: then `sum` keeps its last finite value
+// and this returns false, for the caller to count an overflow. Inputs are finite (the parser
+// rejects the rest), so nothing reported ever becomes Inf or NaN (SPEC 2).
+inline bool AddFinite(double& sum, double x) {
+  const double s = sum + x;
+  if (std::fabs(s) <= std::numeric_limits<double>::max()) [[likely]] {
+    sum = s;
+    return true;
+  }
+  return false;
+}
+
+// `x`, or the largest finite value of its sign when it is not finite (counted in *overflows), for
+// results that are not running sums (a quotient, a difference).
+inline double ClampFinite(double x, uint64_t* overflows) {
+  constexpr double kMax = std::numeric_limits<double>::max();
+  if (std::fabs(x) <= kMax) [[likely]] {
+    return x;
+  }
+  if (overflows != nullptr) ++*overflows;
+  return std::isnan(x) ? 0 : std::copysign(kMax, x);
+}
+
 struct GaugeCell {
   double value = 0;
   // An absolute value arrived this interval; otherwise `value` is a sum of Etsy deltas to apply
@@ -29,7 +53,7 @@ struct GaugeCell {
 };
 
 // Timers, histograms, distributions: exact samples up to a limit, a DDSketch beyond. count, sum,
-// sum_squares, min and max stay exact either way.
+// sum_squares, min and max stay exact either way (sums held finite, see AddFinite).
 struct SampleCell {
   double weighted_count = 0;  // sum of 1/sample_rate
   uint64_t n = 0;             // unweighted samples
@@ -38,7 +62,8 @@ struct SampleCell {
   double min = std::numeric_limits<double>::infinity();
   double max = -std::numeric_limits<double>::infinity();
   bool sketched = false;
-  std::vector<double> samples;       // while !sketched
+  uint32_t overflows = 0;       // additions AddFinite held back, here and in the cells merged in
+  std::vector<double> samples;  // while !sketched
   std::unique_ptr<DDSketch> sketch;  // when sketched (kept allocated once created)
 
   void Add(double value, double weight, size_t exact_limit, double accuracy);
@@ -65,9 +90,12 @@ struct SetCell {
 };
 
 // Etsy statsd 0.9.0's timer stats (lib/process_metrics.js) for one interval. Sorts the cell's
-// samples in place and copies them (or the sketch) into the summary.
+// samples in place and copies them (or the sketch) into the summary. Every reported figure is
+// finite: sums that would overflow are held (AddFinite), and the holds, the cell's own included,
+// are added to *overflows when it is given.
 SampleSummary SummarizeSamples(SampleCell& cell, const std::vector<PercentileSpec>& percentiles,
-                               absl::Duration interval, bool keep_sketch, double accuracy);
+                               absl::Duration interval, bool keep_sketch, double accuracy,
+                               uint64_t* overflows = nullptr);
 
 }  // namespace tallyd::aggregator
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "aggregator/cells.h"
 #include "aggregator/huge_pages.h"
 #include "aggregator/snapshot.h"
@@ -106,6 +107,11 @@ struct Interval {
   uint64_t points_dropped = 0;
   uint64_t events_dropped = 0;
   uint64_t service_checks_dropped = 0;
+  // Lines refused by max_series_per_metric, in all and by metric name. A name is here only when
+  // the shard holds max_series_per_metric series of it, so the map stays small.
+  uint64_t series_dropped_per_metric = 0;
+  NameMap<uint64_t> dropped_by_name;
+  uint64_t overflows = 0;  // counter and gauge-delta sums held finite (AddFinite)
 
   // Everything but the cells (which Drain resets), keeping capacity.
   void ResetLists() {
@@ -119,7 +125,9 @@ struct Interval {
     events.clear();
     service_checks.clear();
     evicted.clear();
+    dropped_by_name.clear();
     series_dropped = points_dropped = events_dropped = service_checks_dropped = 0;
+    series_dropped_per_metric = overflows = 0;
   }
 };
 

@@ -11,11 +11,13 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "protocol/parser.h"
 
 namespace tallyd::aggregator {
@@ -136,6 +138,19 @@ inline SeriesKeyRef::~SeriesKeyRef() {
 uint64_t HashSeries(MetricType type, std::string_view name, std::string_view tags);
 // Hash of an opaque set value.
 uint64_t HashSetValue(std::string_view value);
+
+// A map keyed by metric name, looked up with std::string_view without building a std::string
+// (Debian's Abseil has its own absl::string_view, which its default string hash expects).
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+};
+struct NameEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+template <typename V>
+using NameMap = absl::flat_hash_map<std::string, V, NameHash, NameEq>;
 
 // Canonicalizes tag lists with reused scratch buffers: after warm-up it allocates nothing.
 class TagCanonicalizer {

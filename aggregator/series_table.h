@@ -86,6 +86,14 @@ class SeriesTable {
     return erased;
   }
 
+  // Calls fn(const SeriesKey&) for every key, in no particular order.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (uint64_t slot : slots_) {
+      if (slot != 0) fn(*KeyOf(slot));
+    }
+  }
+
   size_t size() const { return size_; }
 
  private:

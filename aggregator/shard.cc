@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "aggregator/interval.h"
+#include "protocol/utf8.h"
 
 namespace tallyd::aggregator {
 namespace {
@@ -19,6 +20,21 @@ int PoolOf(MetricType type) {
       return 3;
     default:
       return 2;
+  }
+}
+
+// DogStatsD's escaped newline: the two characters '\\' 'n' become one '\n', left to right, as the
+// Datadog Agent's strings.Replace does ("\\\\n" is thus '\\' and a newline).
+void AssignUnescaped(std::string& out, std::string_view text) {
+  out.clear();
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size() && text[i + 1] == 'n') {
+      out.push_back('\n');
+      ++i;
+    } else {
+      out.push_back(text[i]);
+    }
   }
 }
 
@@ -62,12 +78,15 @@ inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t sl
   const Options& options = *options_;
   switch (line.type) {
     case MetricType::kCounter: {
+      // value / rate is finite (the parser checks it); the sum is held finite here.
       CounterCell& cell = active_->counters.Touch(slot);
       if (line.value_count == 1) {
-        cell.sum += line.first_value / line.sample_rate;
+        active_->overflows += !AddFinite(cell.sum, line.first_value / line.sample_rate);
       } else {
         protocol::ValueCursor cursor(line);
-        for (double v; cursor.Next(&v);) cell.sum += v / line.sample_rate;
+        for (double v; cursor.Next(&v);) {
+          active_->overflows += !AddFinite(cell.sum, v / line.sample_rate);
+        }
       }
       break;
     }
@@ -76,7 +95,8 @@ inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t sl
       const bool etsy = options.gauge_mode == GaugeMode::kEtsy;
       auto apply = [&](double v, bool is_signed) {
         if (etsy && is_signed) {
-          cell.value += v;  // a delta; the flush side applies it to the previous value
+          // A delta; the flush side applies it to the previous value.
+          active_->overflows += !AddFinite(cell.value, v);
         } else {
           cell.value = v;
           cell.absolute = true;
@@ -120,29 +140,43 @@ inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t sl
   }
 }
 
-void Shard::Add(const protocol::MetricLine& line) {
-  AddHashed(line, HashSeries(line.type, line.name, line.tags));
+bool Shard::Add(const protocol::MetricLine& line) {
+  return AddHashed(line, HashSeries(line.type, line.name, line.tags));
 }
 
-void Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
+bool Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
   // The key names the cell: start loading it while the key bytes are compared.
   const SeriesKey* key =
       table_.Find(hash, line.type, line.name, line.tags,
                   [&](const SeriesKey& k) { PrefetchCell(line.type, k.local_cell()); });
-  uint32_t id, slot;
-  if (key != nullptr) {
-    id = key->local_series();
-    slot = key->local_cell();
-  } else {
-    key = Resolve(line, hash);
-    if (key == nullptr) {
-      ++active_->series_dropped;
-      return;
-    }
-    id = key->local_series();
-    slot = key->local_cell();
+  if (key == nullptr) {
+    Refusal why;
+    key = Resolve(line, hash, &why);
+    if (key == nullptr) return Refuse(line, why);
   }
-  Apply(id, slot, line);
+  Apply(key->local_series(), key->local_cell(), line);
+  return true;
+}
+
+bool Shard::Refuse(const protocol::MetricLine& line, Refusal why) {
+  Interval& iv = *active_;
+  switch (why) {
+    case Refusal::kInvalidUtf8:
+      return false;
+    case Refusal::kMaxSeries:
+      ++iv.series_dropped;
+      break;
+    case Refusal::kPerMetric:
+      ++iv.series_dropped_per_metric;
+      // Allocates once per refused name per interval; only names at their limit get here.
+      if (auto it = iv.dropped_by_name.find(line.name); it != iv.dropped_by_name.end()) {
+        ++it->second;
+      } else {
+        iv.dropped_by_name.emplace(line.name, 1);
+      }
+      break;
+  }
+  return true;
 }
 
 // Group prefetching: each stage issues the loads of the next one for the whole group before any
@@ -151,11 +185,18 @@ void Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
 // Add() per line: a key found stays valid and correct while later lines create series (keys
 // never move and are unique), and a line not found is looked up again by AddHashed, which sees
 // any series an earlier line of the group created.
-void Shard::AddBatch(const protocol::MetricLine* lines, size_t n) {
+size_t Shard::AddBatch(const protocol::MetricLine* lines, size_t n,
+                       absl::FunctionRef<void(const protocol::MetricLine&)> on_invalid_utf8) {
+  size_t invalid = 0;
   if (table_.size() < kBatchMinKeys) {
     // The table and cells fit in the caches: the extra passes would cost more than they save.
-    for (size_t i = 0; i < n; ++i) Add(lines[i]);
-    return;
+    for (size_t i = 0; i < n; ++i) {
+      if (!Add(lines[i])) {
+        ++invalid;
+        on_invalid_utf8(lines[i]);
+      }
+    }
+    return invalid;
   }
   constexpr size_t kGroup = 64;
   uint64_t hashes[kGroup];
@@ -191,11 +232,13 @@ void Shard::AddBatch(const protocol::MetricLine* lines, size_t n) {
     for (size_t i = 0; i < m; ++i) {
       if (keys[i] != nullptr) {
         Apply(keys[i]->local_series(), keys[i]->local_cell(), g[i]);
-      } else {
-        AddHashed(g[i], hashes[i]);
+      } else if (!AddHashed(g[i], hashes[i])) {
+        ++invalid;
+        on_invalid_utf8(g[i]);
       }
     }
   }
+  return invalid;
 }
 
 void Shard::AddTimed(uint32_t series, const protocol::MetricLine& line) {
@@ -211,18 +254,25 @@ void Shard::AddTimed(uint32_t series, const protocol::MetricLine& line) {
     for (uint32_t i = 0; i < line.value_count; ++i) push(1);
     return;
   }
-  const double scale = line.type == MetricType::kCounter ? 1 / line.sample_rate : 1;
+  // value / rate, exactly as the parser checked it finite.
+  const double rate = line.type == MetricType::kCounter ? line.sample_rate : 1;
   if (line.value_count == 1) {
-    push(line.first_value * scale);
+    push(line.first_value / rate);
     return;
   }
   protocol::ValueCursor cursor(line);
-  for (double v; cursor.Next(&v);) push(v * scale);
+  for (double v; cursor.Next(&v);) push(v / rate);
 }
 
 // Slow path, once per new raw spelling: canonicalize, find or create the series, and remember
 // the raw spelling as an alias so the next identical line takes the fast path.
-const SeriesKey* Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash) {
+const SeriesKey* Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash, Refusal* why) {
+  // A series' bytes reach every backend: they must be UTF-8 (SPEC 2). Checked once per raw
+  // spelling, as a table key never holds anything else; a bad line is checked each time it comes.
+  if (!protocol::IsValidUtf8(line.name) || !protocol::IsValidUtf8(line.tags)) {
+    *why = Refusal::kInvalidUtf8;
+    return nullptr;
+  }
   const std::string_view canonical = canonicalizer_.Canonicalize(line.tags);
   const bool raw_is_canonical = canonical == line.tags;
   uint64_t hash = raw_hash;
@@ -232,7 +282,7 @@ const SeriesKey* Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_h
     key = table_.Find(hash, line.type, line.name, canonical);
   }
   if (key == nullptr) {
-    key = Create(line.type, line.name, canonical, hash);
+    key = Create(line.type, line.name, canonical, hash, why);
     if (key == nullptr) return nullptr;
   }
   // Aliases are bounded too: past the bound an unusual spelling just keeps taking this path.
@@ -244,8 +294,22 @@ const SeriesKey* Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_h
 }
 
 const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::string_view tags,
-                               uint64_t hash) {
-  if (live_series_ >= options_->max_series) return nullptr;
+                               uint64_t hash, Refusal* why) {
+  if (live_series_ >= options_->max_series) {
+    *why = Refusal::kMaxSeries;
+    return nullptr;
+  }
+  if (const size_t per_name = options_->max_series_per_metric; per_name != 0) {
+    auto it = live_per_name_.find(name);
+    if (it == live_per_name_.end()) {
+      live_per_name_.emplace(name, 1);
+    } else if (it->second >= per_name) {
+      *why = Refusal::kPerMetric;
+      return nullptr;
+    } else {
+      ++it->second;
+    }
+  }
   uint32_t id;
   if (!free_series_.empty()) {
     id = free_series_.back();
@@ -304,7 +368,7 @@ void Shard::AddEvent(const protocol::Event& event) {
   }
   EventRecord& r = iv.events.emplace_back();
   r.title = event.title;
-  r.text = event.text;
+  AssignUnescaped(r.text, event.text);
   r.timestamp = event.timestamp;
   r.hostname = event.hostname;
   r.aggregation_key = event.aggregation_key;
@@ -326,11 +390,11 @@ void Shard::AddServiceCheck(const protocol::ServiceCheck& check) {
   r.timestamp = check.timestamp;
   r.hostname = check.hostname;
   r.tags = canonicalizer_.Canonicalize(check.tags);
-  r.message = check.message;
+  AssignUnescaped(r.message, check.message);
 }
 
-void Shard::RequestRotation(absl::Time now) {
-  requested_at_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
+void Shard::RequestRotation(absl::Time mono_now) {
+  requested_at_ns_.store(absl::ToUnixNanos(mono_now), std::memory_order_relaxed);
   rotate_requested_.store(true, std::memory_order_release);
 }
 
@@ -339,7 +403,7 @@ bool Shard::RotateIfRequested() {
   return Rotate(absl::FromUnixNanos(requested_at_ns_.load(std::memory_order_relaxed)));
 }
 
-bool Shard::Rotate(absl::Time now) {
+bool Shard::Rotate(absl::Time mono_now) {
   std::unique_ptr<Interval> next;
   std::shared_ptr<const Options> new_options;
   {
@@ -351,7 +415,7 @@ bool Shard::Rotate(absl::Time now) {
   std::unique_ptr<Interval> closed = std::move(active_);
   MarkActive(*closed);
   if (new_options != nullptr) ApplyOptions(std::move(new_options), *closed);
-  EvictIdle(now, *closed);
+  EvictIdle(mono_now, *closed);
   ++gen_;
   next->ResetLists();
   SizePools(*next);
@@ -392,17 +456,38 @@ void Shard::Evict(uint32_t id, Interval& closed) {
 void Shard::EraseEvicted() {
   table_.EraseIf([this](const SeriesKey& key) {
     if (series_gen_[key.local_series()] != kFree) return false;
-    if (key.id() != 0) free_slots_[PoolOf(key.type())].push_back(key.local_cell());
+    if (key.id() != 0) {
+      free_slots_[PoolOf(key.type())].push_back(key.local_cell());
+      if (!live_per_name_.empty()) {
+        if (auto it = live_per_name_.find(key.name()); it != live_per_name_.end()) {
+          if (--it->second == 0) live_per_name_.erase(it);
+        }
+      }
+    }
     return true;
+  });
+}
+
+void Shard::CountSeriesPerName() {
+  live_per_name_.clear();
+  if (options_->max_series_per_metric == 0) return;
+  table_.ForEach([this](const SeriesKey& key) {
+    if (key.id() == 0 || series_gen_[key.local_series()] == kFree) return;
+    if (auto it = live_per_name_.find(key.name()); it != live_per_name_.end()) {
+      ++it->second;
+    } else {
+      live_per_name_.emplace(key.name(), 1);
+    }
   });
 }
 
 // Forgets series without samples for series_ttl, so a churning tag set cannot fill the table.
 // Runs on the worker at rotation: one pass over the series when the horizon moved.
-void Shard::EvictIdle(absl::Time now, Interval& closed) {
-  gen_closed_at_.emplace_back(gen_, now);
+void Shard::EvictIdle(absl::Time mono_now, Interval& closed) {
+  gen_closed_at_.emplace_back(gen_, mono_now);
   uint32_t horizon = evicted_up_to_;
-  while (!gen_closed_at_.empty() && gen_closed_at_.front().second <= now - options_->series_ttl) {
+  while (!gen_closed_at_.empty() &&
+         gen_closed_at_.front().second <= mono_now - options_->series_ttl) {
     horizon = gen_closed_at_.front().first;
     gen_closed_at_.pop_front();
   }
@@ -419,13 +504,21 @@ void Shard::EvictIdle(absl::Time now, Interval& closed) {
 // side lets the old series expire). Other options apply from the next sample on.
 void Shard::ApplyOptions(std::shared_ptr<const Options> options, Interval& closed) {
   const bool retag = options->global_tags != options_->global_tags;
+  const bool recount =
+      (options->max_series_per_metric != 0) != (options_->max_series_per_metric != 0);
   options_ = std::move(options);
+  if (recount) CountSeriesPerName();
   if (!retag) return;
   canonicalizer_ = TagCanonicalizer(options_->global_tags);
   for (uint32_t id = 0; id < series_gen_.size(); ++id) {
     if (series_gen_[id] != kFree) Evict(id, closed);
   }
   EraseEvicted();
+}
+
+bool Shard::HasPublished() {
+  std::lock_guard lock(mu_);
+  return ready_ != nullptr;
 }
 
 std::unique_ptr<Interval> Shard::TakeInterval() {

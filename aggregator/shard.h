@@ -3,11 +3,13 @@
 //
 // Worker loop, in short:
 //   Shard* shard = aggregator.AddShard();          // before the worker starts
-//   for each line: shard->Add(parsed.metric) / AddEvent / AddServiceCheck
+//   for each batch of lines: shard->AddBatch(lines, n, on_invalid_utf8) / AddEvent / ...
 //   after each batch, and when idle (a receive timeout): shard->RotateIfRequested();
-//   at shutdown, once the worker stopped: shard->Rotate(absl::Now()) from any one thread.
+//   at shutdown, once the worker stopped: shard->Rotate(MonotonicNow()) from any one thread.
 // A steady stream of known series allocates nothing: the series table interns names and tag sets
-// once, and intervals are recycled between the worker and the flush side.
+// once, and intervals are recycled between the worker and the flush side. What a series must be
+// (valid UTF-8, within max_series and max_series_per_metric) is checked once, when a line would
+// create it.
 #ifndef TALLYD_AGGREGATOR_SHARD_H_
 #define TALLYD_AGGREGATOR_SHARD_H_
 
@@ -17,9 +19,12 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "aggregator/options.h"
 #include "aggregator/series_key.h"
@@ -39,29 +44,44 @@ class Shard {
   Shard& operator=(const Shard&) = delete;
 
   // ---- Owning worker thread only (or any single thread once the worker stopped). ----
-  void Add(const protocol::MetricLine& line);
+  // Returns false when the line is rejected as invalid_utf8: it would create a series (or a new
+  // raw spelling of one) whose name or tags are not valid UTF-8 (SPEC 2). The caller counts that
+  // rejection; known series never pay for the check. Lines the series caps refuse return true and
+  // are counted in the interval (FlushStats).
+  bool Add(const protocol::MetricLine& line);
   // Same as Add() on lines[0], ..., lines[n - 1] in that order (same series creation order, caps,
   // timestamped points, Etsy gauge deltas), but faster for known series: the lines are looked up
   // in groups, hashing all of them and prefetching their table slots, then their key records,
   // then their cells, so the cache misses of a group overlap instead of being paid one line after
   // the other. Lines not found (new series, new raw spellings) take Add()'s path. Allocates
   // nothing for known series. The lines' views must stay valid for the call only. With a small
-  // table (below kBatchMinKeys keys) it is plain Add() per line.
-  void AddBatch(const protocol::MetricLine* lines, size_t n);
+  // table (below kBatchMinKeys keys) it is plain Add() per line. Calls on_invalid_utf8(line) for
+  // each line Add() would return false for, and returns how many there were.
+  size_t AddBatch(
+      const protocol::MetricLine* lines, size_t n,
+      absl::FunctionRef<void(const protocol::MetricLine&)> on_invalid_utf8 =
+          [](const protocol::MetricLine&) {});
+  // Events and service checks are copied, "\\n" escapes in their text turned into newlines as the
+  // Datadog Agent does (SPEC 4.3).
   void AddEvent(const protocol::Event& event);
   void AddServiceCheck(const protocol::ServiceCheck& check);
   // Rotates when the flush side asked (Aggregator::RequestRotation). One atomic load when it did
   // not: call it after every batch and whenever the worker wakes up idle.
   bool RotateIfRequested();
-  // Publishes the active interval to the flush side and starts a new one. `now` drives the
-  // shard's own forgetting of series idle for series_ttl. Returns false, keeping the data in the
-  // active interval, while the previously published interval has not been collected.
-  bool Rotate(absl::Time now);
+  // Publishes the active interval to the flush side and starts a new one. `mono_now`, a reading
+  // of a monotonic clock (only differences matter, see MonotonicNow), drives the shard's own
+  // forgetting of series idle for series_ttl, so a wall-clock step cannot expire series early or
+  // keep them forever. Returns false, keeping the data in the active interval, while the
+  // previously published interval has not been collected.
+  bool Rotate(absl::Time mono_now);
   size_t series_count() const { return live_series_; }
 
   // ---- Any thread. ----
-  void RequestRotation(absl::Time now);
+  // `mono_now` is the clock Rotate gets.
+  void RequestRotation(absl::Time mono_now);
   bool rotation_requested() const { return rotate_requested_.load(std::memory_order_acquire); }
+  // An interval is published and not yet collected.
+  bool HasPublished();
 
  private:
   friend class Aggregator;
@@ -74,18 +94,25 @@ class Shard {
   // or kFree for an id not in use. Everything else about a local series is in its SeriesKey.
   static constexpr uint32_t kFree = 0;  // generations start at 1
 
+  // Why a line found no series.
+  enum class Refusal : uint8_t { kInvalidUtf8, kMaxSeries, kPerMetric };
+
   // Add() with the line's raw-key hash already computed.
-  void AddHashed(const protocol::MetricLine& line, uint64_t hash);
+  bool AddHashed(const protocol::MetricLine& line, uint64_t hash);
+  // Counts a line no series took; false for invalid_utf8 (the caller's to count).
+  bool Refuse(const protocol::MetricLine& line, Refusal why);
   // Applies a line to the active interval once its series and cell slot are known.
   void Apply(uint32_t id, uint32_t slot, const protocol::MetricLine& line);
   void PrefetchCell(protocol::MetricType type, uint32_t slot) const;
-  // The canonical key of the line's series, created if new; nullptr past max_series.
-  const SeriesKey* Resolve(const protocol::MetricLine& line, uint64_t raw_hash);
+  // The canonical key of the line's series, created if new; nullptr (and why) when refused.
+  const SeriesKey* Resolve(const protocol::MetricLine& line, uint64_t raw_hash, Refusal* why);
   const SeriesKey* Create(protocol::MetricType type, std::string_view name, std::string_view tags,
-                          uint64_t hash);
+                          uint64_t hash, Refusal* why);
+  // live_per_name_ from the table when max_series_per_metric is set, empty when it is not.
+  void CountSeriesPerName();
   void AddTimed(uint32_t series, const protocol::MetricLine& line);
   void MarkActive(const Interval& closed);
-  void EvictIdle(absl::Time now, Interval& closed);
+  void EvictIdle(absl::Time mono_now, Interval& closed);
   void Evict(uint32_t series, Interval& closed);
   // Drops the table's keys of evicted series, freeing their cell slots.
   void EraseEvicted();
@@ -110,16 +137,19 @@ class Shard {
   uint32_t next_slot_[4] = {};  // per pool: counters, gauges, samples, sets
   std::vector<uint32_t> free_slots_[4];
   size_t live_series_ = 0;
+  // Live series per metric name while max_series_per_metric is set (else empty): a name's entry
+  // goes with its last series.
+  NameMap<uint32_t> live_per_name_;
   std::unique_ptr<Interval> active_;
   uint32_t gen_ = 1;
-  std::deque<std::pair<uint32_t, absl::Time>> gen_closed_at_;  // for idle eviction
+  std::deque<std::pair<uint32_t, absl::Time>> gen_closed_at_;  // monotonic, for idle eviction
   uint32_t evicted_up_to_ = 0;
 
   // Hand-over between the worker and the flush side. The mutex is taken once per rotation, never
   // per line. (std::mutex rather than absl::Mutex: the system Abseil is not built for
   // ThreadSanitizer, which then cannot see absl::Mutex's ordering.)
   std::atomic<bool> rotate_requested_{false};
-  std::atomic<int64_t> requested_at_ns_{0};
+  std::atomic<int64_t> requested_at_ns_{0};  // mono_now of RequestRotation
   std::mutex mu_;
   std::condition_variable published_;
   std::unique_ptr<Interval> ready_;                 // under mu_: published, not yet collected

@@ -27,9 +27,11 @@ int DDSketch::Index(double magnitude) const {
   return static_cast<int>(std::ceil(std::log(magnitude) * multiplier_));
 }
 
-// The point of (gamma^(i-1), gamma^i] with equal relative distance to both ends.
+// The point of (gamma^(i-1), gamma^i] with equal relative distance to both ends; for the bucket
+// of the largest doubles that point may lie beyond them, and is then the largest finite double.
 double DDSketch::Representative(int index) const {
-  return 2 * std::exp(index * log_gamma_) / (1 + gamma_);
+  return std::min(2 * std::exp(index * log_gamma_) / (1 + gamma_),
+                  std::numeric_limits<double>::max());
 }
 
 void DDSketch::Store::CollapseBelow(int new_low) {

@@ -128,8 +128,17 @@ struct ServiceCheckRecord {
   std::string message;
 };
 
+// Drops by max_series_per_metric of one metric name in one flush.
+struct NameDrops {
+  std::string name;
+  uint64_t dropped = 0;
+};
+
 // Counters of what the aggregator did or refused (SPEC 5), for this flush unless noted.
 struct FlushStats {
+  // How many names series_dropped_top_names lists at most.
+  static constexpr size_t kTopDroppedNames = 10;
+
   std::array<uint64_t, protocol::kMetricTypeCount> series_active{};  // live series, by type
   uint64_t series_created = 0;
   uint64_t series_expired = 0;
@@ -139,6 +148,16 @@ struct FlushStats {
   uint64_t service_checks_dropped = 0;
   uint64_t shards_merged = 0;
   uint64_t shards_late = 0;  // shards that had not rotated: their data goes into the next flush
+  // Refused by max_series_per_metric: lines a shard refused, plus, as series_dropped counts them,
+  // each refused series a shard reported samples for.
+  uint64_t series_dropped_per_metric = 0;
+  // The names with the most of those drops this flush, most first (ties by name), at most
+  // kTopDroppedNames: a bounded label set for self-metrics; the rest are only in the total.
+  std::vector<NameDrops> series_dropped_top_names;
+  // Sums held at their last finite value instead of overflowing to Inf (counters, Etsy gauge
+  // deltas, timer count / sum / sum_squares, summary sums), each time one was held, in a shard,
+  // when shards merge, or when a summary is computed: one huge series may count several times.
+  uint64_t overflows = 0;
 };
 
 struct Snapshot {

@@ -76,7 +76,7 @@ struct Run {
     const absl::Time now = absl::Now();
     aggregator.RequestRotation(now);
     shard->RotateIfRequested();
-    aggregator.Flush(now);
+    aggregator.Flush(now, now);
   }
   void Advance(benchmark::State& state, size_t passes_of) {
     shard->RotateIfRequested();

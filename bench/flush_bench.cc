@@ -43,7 +43,7 @@ void BM_Flush(benchmark::State& state) {
   fill();  // first interval creates the series
   aggregator.RequestRotation(absl::Now());
   shard->RotateIfRequested();
-  aggregator.Flush(absl::Now());
+  aggregator.Flush(absl::Now(), absl::Now());
   size_t reported = 0;
   for (auto _ : state) {
     state.PauseTiming();
@@ -52,7 +52,7 @@ void BM_Flush(benchmark::State& state) {
     const absl::Time now = absl::Now();
     aggregator.RequestRotation(now);
     shard->RotateIfRequested();
-    std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator.Flush(now);
+    std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator.Flush(now, now);
     reported += snapshot->series.size();
     snapshot.reset();  // backends drop it by the next flush; its teardown is part of the cost
   }

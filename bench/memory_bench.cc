@@ -64,7 +64,7 @@ void BM_MemoryPerCounterSeries(benchmark::State& state) {
         const absl::Time now = absl::Now();
         aggregator.RequestRotation(now);
         shard->RotateIfRequested();
-        std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator.Flush(now);
+        std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator.Flush(now, now);
         heap_with_snapshot = HeapInUse();
       }
       heap_steady = HeapInUse();

@@ -7,12 +7,14 @@
 #include <string_view>
 
 #include "protocol/parser.h"
+#include "protocol/utf8.h"
 
 namespace {
 
 using tallyd::protocol::Event;
 using tallyd::protocol::ForEachLine;
 using tallyd::protocol::ForEachTag;
+using tallyd::protocol::IsValidUtf8;
 using tallyd::protocol::LineKind;
 using tallyd::protocol::MetricLine;
 using tallyd::protocol::MetricType;
@@ -52,6 +54,7 @@ uint64_t CheckTags(std::string_view tags, std::string_view line, uint32_t expect
 uint64_t CheckMetric(const MetricLine& m, std::string_view line, const ParserOptions& options) {
   if (m.name.empty() || m.value_count == 0) abort();
   if (!(m.sample_rate > 0 && m.sample_rate <= 1)) abort();
+  if (!std::isfinite(1 / m.sample_rate)) abort();  // every sample's weight is finite
   if (m.tag_count > options.max_tags) abort();
   for (std::string_view part :
        {m.name, m.values, m.tags, m.container_id, m.external_data, m.cardinality}) {
@@ -78,6 +81,7 @@ uint64_t CheckMetric(const MetricLine& m, std::string_view line, const ParserOpt
   uint32_t count = 0;
   while (cursor.Next(&v, &is_signed)) {
     if (!std::isfinite(v)) abort();
+    if (m.type == MetricType::kCounter && !std::isfinite(v / m.sample_rate)) abort();
     if (count == 0 && (v != m.first_value || is_signed != m.value_signed)) abort();
     h += static_cast<uint64_t>(v != 0) + is_signed;
     ++count;
@@ -88,6 +92,7 @@ uint64_t CheckMetric(const MetricLine& m, std::string_view line, const ParserOpt
 
 uint64_t CheckEvent(const Event& e, std::string_view line) {
   if (e.title.empty()) abort();
+  if (!IsValidUtf8(line)) abort();  // an accepted event is UTF-8 throughout
   uint64_t h = 0;
   for (std::string_view part :
        {e.title, e.text, e.hostname, e.aggregation_key, e.priority, e.source_type, e.alert_type}) {
@@ -100,6 +105,7 @@ uint64_t CheckEvent(const Event& e, std::string_view line) {
 
 uint64_t CheckServiceCheck(const ServiceCheck& sc, std::string_view line) {
   if (sc.name.empty() || sc.status < 0 || sc.status > 3) abort();
+  if (!IsValidUtf8(line)) abort();
   uint64_t h =
       static_cast<uint64_t>(sc.status) + static_cast<uint64_t>(sc.timestamp) + sc.unknown_fields;
   for (std::string_view part : {sc.name, sc.hostname, sc.message}) {

@@ -4,11 +4,14 @@
 // by std::from_chars.
 #include "protocol/parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <system_error>
+
+#include "protocol/utf8.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -186,12 +189,13 @@ inline bool ParseType(std::string_view t, MetricType* type) {
   return false;
 }
 
-// Checks a raw tag list (after '#'): not empty, no empty tag, at most max_tags tags. The reason
-// is that of the first problem met from the left: an empty tag, or the (max_tags + 1)-th tag.
+// Checks a raw tag list (after '#'): no empty tag, at most max_tags tags; an empty list is no
+// tags (SPEC 2). The reason is that of the first problem met from the left: an empty tag, or the
+// (max_tags + 1)-th tag.
 bool CheckTagsSlow(std::string_view tags, size_t max_tags, uint32_t* count, RejectReason* reason) {
   if (tags.empty()) {
-    *reason = RejectReason::kBadTags;
-    return false;
+    *count = 0;
+    return true;
   }
   size_t n = 0;
   size_t pos = 0;
@@ -249,7 +253,7 @@ inline bool CheckTags(std::string_view tags, size_t max_tags, uint32_t* count,
     commas += is_comma;
     previous = is_comma;
   }
-  empty |= previous;  // trailing ',' or an empty list
+  empty |= previous;  // trailing ',' or an empty list (no tags: CheckTagsSlow says so)
   if (empty != 0) return CheckTagsSlow(tags, max_tags, count, reason);
   if (commas + 1 > max_tags) {
     *reason = RejectReason::kTooManyTags;
@@ -303,6 +307,7 @@ void ParseMetric(std::string_view line, const ParserOptions& options, ParsedLine
   m.name = line.substr(0, colon);
   m.values = line.substr(colon + 1, bar - colon - 1);
   const std::string_view values = m.values;
+  double largest = 0;  // the largest magnitude among the values, for the sample-rate check
   if (m.type == MetricType::kSet) {
     if (values.empty()) {
       result->reason = RejectReason::kMissingValue;
@@ -316,12 +321,14 @@ void ParseMetric(std::string_view line, const ParserOptions& options, ParsedLine
     }
     m.value_count = 1;
     m.first_value = 1;
+    largest = 1;
   } else {
     size_t sep = FindFrom(values, 0, ':');
     if (!ParseDecimal(values.substr(0, sep), &m.first_value, &m.value_signed)) {
       result->reason = RejectReason::kBadValue;
       return;
     }
+    largest = std::fabs(m.first_value);
     uint32_t count = 1;
     while (sep != values.size()) {
       const size_t start = sep + 1;
@@ -332,6 +339,7 @@ void ParseMetric(std::string_view line, const ParserOptions& options, ParsedLine
         result->reason = RejectReason::kBadValue;
         return;
       }
+      largest = std::max(largest, std::fabs(v));
       ++count;
     }
     m.value_count = count;
@@ -389,6 +397,18 @@ void ParseMetric(std::string_view line, const ParserOptions& options, ParsedLine
       default:
         CountUnknown(&m.unknown_fields);
         break;
+    }
+  }
+  if (m.sample_rate != 1.0) {
+    // The aggregator weights every sample's count by 1/rate and a counter's value by value/rate:
+    // a rate so small (subnormal) or a value so large that these overflow would report Inf.
+    if (!std::isfinite(1 / m.sample_rate)) {
+      result->reason = RejectReason::kBadSampleRate;
+      return;
+    }
+    if (m.type == MetricType::kCounter && !std::isfinite(largest / m.sample_rate)) {
+      result->reason = RejectReason::kBadValue;
+      return;
     }
   }
   result->kind = LineKind::kMetric;
@@ -465,6 +485,11 @@ void ParseEvent(std::string_view line, const ParserOptions& options, ParsedLine*
     }
     CountUnknown(&e.unknown_fields);
   }
+  // Events are rare: checking the whole line covers title, text, tags and every other field.
+  if (!IsValidUtf8(line)) {
+    result->reason = RejectReason::kInvalidUtf8;
+    return;
+  }
   result->kind = LineKind::kEvent;
 }
 
@@ -516,6 +541,10 @@ void ParseServiceCheck(std::string_view line, const ParserOptions& options, Pars
     }
     CountUnknown(&sc.unknown_fields);
   }
+  if (!IsValidUtf8(line)) {
+    result->reason = RejectReason::kInvalidUtf8;
+    return;
+  }
   result->kind = LineKind::kServiceCheck;
 }
 
@@ -565,6 +594,8 @@ std::string_view RejectReasonName(RejectReason reason) {
       return "bad_event";
     case RejectReason::kBadServiceCheck:
       return "bad_service_check";
+    case RejectReason::kInvalidUtf8:
+      return "invalid_utf8";
   }
   return "unknown";
 }

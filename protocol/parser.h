@@ -9,13 +9,18 @@
 //   then a digit or '.'; "nan", "inf", hex and empty values ("1::2", "1:") reject the line.
 // - A set's value is ONE opaque string: everything between the first ':' and the first '|',
 //   ':' included ("users:a:b|s" is the single member "a:b"). value_count is always 1.
-// - Tags: "|#" with nothing after it and empty tags ("#a,,b", "#a,", "#,a") are kBadTags, so a
-//   tag list that passed ParseLine never yields an empty tag from ForEachTag.
+// - Tags: an empty tag section ("|#") means no tags and an empty value ("#key:") is the tag
+//   "key:", as DogStatsD has it (SPEC 2); empty tags in a list ("#a,,b", "#a,", "#,a") are
+//   kBadTags, so a tag list that passed ParseLine never yields an empty tag from ForEachTag.
+// - A sampled line's weight 1/rate must be finite (else kBadSampleRate), and so must a counter's
+//   weighted value value/rate (else kBadValue): "x:1e308|c|@0.001" is rejected.
 // - A repeated optional field (two "|#", two "|@") keeps the last one, as DogStatsD does.
 // - Events and service checks are strict: a bad length, priority, alert type, status or
 //   timestamp rejects the whole line (DogStatsD itself only drops the bad optional field).
 //   Their tags follow the metric rules (kBadTags, kTooManyTags); "d:" and "|T" timestamps are
-//   positive decimal integers.
+//   positive decimal integers. The whole line must be valid UTF-8 (kInvalidUtf8). A metric
+//   line's name and tags are not checked here but where the line would create a series
+//   (aggregator/shard.h), so known series never pay for it.
 #ifndef TALLYD_PROTOCOL_PARSER_H_
 #define TALLYD_PROTOCOL_PARSER_H_
 
@@ -50,14 +55,17 @@ enum class RejectReason : uint8_t {
   kMissingType,      // "missing_type": no '|<type>' section
   kUnknownType,      // "unknown_type"
   kBadSampleRate,    // "bad_sample_rate": not a float in (0, 1]
-  kBadTags,          // "bad_tags": empty tag section or empty tag
+  kBadTags,          // "bad_tags": an empty tag in the list
   kBadTimestamp,     // "bad_timestamp": |T not followed by a positive integer
   kLineTooLong,      // "line_too_long": longer than ParserOptions::max_line_length
   kTooManyTags,      // "too_many_tags": more than ParserOptions::max_tags
   kBadEvent,         // "bad_event"
   kBadServiceCheck,  // "bad_service_check"
+  // "invalid_utf8": an event or service check (here), or a metric line that would create a
+  // series (Shard::Add), whose text is not valid UTF-8 (protocol/utf8.h).
+  kInvalidUtf8,
 };
-inline constexpr int kRejectReasonCount = 12;
+inline constexpr int kRejectReasonCount = 13;
 std::string_view RejectReasonName(RejectReason reason);
 
 struct ParserOptions {
@@ -75,7 +83,7 @@ struct MetricLine {
   uint32_t value_count = 0;
   double first_value = 0;  // parsed value of the first sample (not meaningful for sets)
   double sample_rate = 1.0;
-  std::string_view tags;          // raw tag list after '#', without it; "" when absent
+  std::string_view tags;          // raw tag list after '#', without it; "" when absent or empty
   std::string_view container_id;  // after "c:", "" when absent
   int64_t timestamp = 0;          // seconds; 0 when the line had no |T field
   uint16_t unknown_fields = 0;    // optional fields that were not understood (ignored); saturates
@@ -110,7 +118,7 @@ class ValueCursor {
 // empty) is followed by '|', the text by '|' or the end of the line; so both may hold '|'.
 struct Event {
   std::string_view title;
-  std::string_view text;  // as sent: "\\n" escapes are left to the backend
+  std::string_view text;  // as sent: the aggregator turns "\\n" escapes into newlines
   int64_t timestamp = 0;
   std::string_view hostname;
   std::string_view aggregation_key;
@@ -129,7 +137,7 @@ struct ServiceCheck {
   int64_t timestamp = 0;
   std::string_view hostname;
   std::string_view tags;
-  std::string_view message;
+  std::string_view message;     // as sent, like Event::text
   uint16_t unknown_fields = 0;  // optional fields that were not understood (ignored); saturates
 };
 

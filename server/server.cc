@@ -222,13 +222,14 @@ void Server::OnFlushTimer(uv_timer_t* timer) {
 
 void Server::FlushOnce(absl::Time flush_time, bool final) {
   const absl::Time started = absl::Now();
-  aggregator_->RequestRotation(flush_time);
+  const absl::Time mono_now = aggregator::MonotonicNow();  // series TTL runs on this clock
+  aggregator_->RequestRotation(mono_now);
   if (!final) {
     for (auto& w : workers_) w->Wake();
     // A worker busy with a batch rotates right after it; one that is late is merged next time.
     aggregator_->AwaitRotation(started + std::min(absl::Seconds(1), config_.flush_interval / 2));
   }
-  std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator_->Flush(flush_time);
+  std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator_->Flush(flush_time, mono_now);
   std::vector<const IngestCounters*> counters;
   for (auto& w : workers_) counters.push_back(&w->counters());
   std::vector<BackendReport> reports;
@@ -262,14 +263,15 @@ void Server::BeginShutdown() {
   // The final flush closes the interval that would have ended at next_flush_: stamping it so
   // keeps Graphite and Datadog from overwriting the previous flush's points of the same second.
   const absl::Time now = std::max(absl::Now(), next_flush_);
-  aggregator_->RequestRotation(now);
+  const absl::Time mono_now = aggregator::MonotonicNow();
+  aggregator_->RequestRotation(mono_now);
   bool all_rotated = true;
-  for (auto& w : workers_) all_rotated &= w->RotateNow(now);
+  for (auto& w : workers_) all_rotated &= w->RotateNow(mono_now);
   if (!all_rotated) {
     // A shard still held an interval the last flush missed: flush it first, then the rest.
     FlushOnce(now, /*final=*/true);
-    aggregator_->RequestRotation(now);
-    for (auto& w : workers_) w->RotateNow(now);
+    aggregator_->RequestRotation(mono_now);
+    for (auto& w : workers_) w->RotateNow(mono_now);
   }
   FlushOnce(now, /*final=*/true);
   const absl::Time deadline = absl::Now() + config_.shutdown_timeout;

@@ -93,8 +93,7 @@ void Worker::OnData(std::string_view data, Transport transport) {
   protocol::ForEachLine(data, [this, &parsed](std::string_view line) {
     protocol::ParseLine(line, options_.parser, &parsed);
     switch (parsed.kind) {
-      case protocol::LineKind::kMetric:
-        counters_.lines[static_cast<int>(parsed.metric.type)].Add();
+      case protocol::LineKind::kMetric:  // counted in FlushBatch, once the shard took it
         if (parsed.metric.unknown_fields != 0) {
           counters_.unknown_fields.Add(parsed.metric.unknown_fields);
         }
@@ -120,7 +119,21 @@ void Worker::OnData(std::string_view data, Transport transport) {
 
 void Worker::FlushBatch() {
   if (batch_size_ == 0) return;
-  shard_->AddBatch(batch_, batch_size_);
+  uint64_t accepted[protocol::kMetricTypeCount] = {};
+  for (size_t i = 0; i < batch_size_; ++i) ++accepted[static_cast<int>(batch_[i].type)];
+  // The shard checks a line's name and tags for UTF-8 when the line would create a series.
+  shard_->AddBatch(batch_, batch_size_, [this, &accepted](const protocol::MetricLine& line) {
+    --accepted[static_cast<int>(line.type)];
+    counters_.rejected[static_cast<int>(protocol::RejectReason::kInvalidUtf8)].Add();
+    // The line's bytes from its name to its tags (views into the same line).
+    const char* end = line.tags.empty() ? line.name.data() + line.name.size()
+                                        : line.tags.data() + line.tags.size();
+    LogRejected(protocol::RejectReason::kInvalidUtf8,
+                std::string_view(line.name.data(), static_cast<size_t>(end - line.name.data())));
+  });
+  for (int t = 0; t < protocol::kMetricTypeCount; ++t) {
+    if (accepted[t] != 0) counters_.lines[t].Add(accepted[t]);
+  }
   batch_size_ = 0;
 }
 

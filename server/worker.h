@@ -49,7 +49,8 @@ class Worker : public DatagramSink {
 
   // After Stop(), from the flush thread: publishes the shard's last interval. False while the
   // previously published interval is still uncollected (the caller flushes, then retries).
-  bool RotateNow(absl::Time now) { return shard_->Rotate(now); }
+  // `mono_now`: aggregator::MonotonicNow().
+  bool RotateNow(absl::Time mono_now) { return shard_->Rotate(mono_now); }
 
   const IngestCounters& counters() const { return counters_; }
 

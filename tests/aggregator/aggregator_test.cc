@@ -7,61 +7,15 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "protocol/parser.h"
+#include "tests/aggregator/harness.h"
 
 namespace tallyd::aggregator {
 namespace {
 
 using protocol::MetricType;
-
-class Harness {
- public:
-  explicit Harness(Options options = {}, int shards = 1,
-                   absl::Duration interval = absl::Seconds(10))
-      : interval_(interval), aggregator_(std::move(options), interval) {
-    for (int i = 0; i < shards; ++i) shards_.push_back(aggregator_.AddShard());
-  }
-  void Send(std::string_view datagram, int shard = 0) {
-    protocol::ForEachLine(datagram, [&](std::string_view line) {
-      protocol::ParsedLine parsed = protocol::ParseLine(line);
-      switch (parsed.kind) {
-        case protocol::LineKind::kMetric:
-          shards_[shard]->Add(parsed.metric);
-          break;
-        case protocol::LineKind::kEvent:
-          shards_[shard]->AddEvent(parsed.event);
-          break;
-        case protocol::LineKind::kServiceCheck:
-          shards_[shard]->AddServiceCheck(parsed.service_check);
-          break;
-        default:
-          ADD_FAILURE() << "rejected: " << line;
-      }
-    });
-  }
-  std::shared_ptr<const Snapshot> Flush() {
-    now_ += interval_;
-    for (Shard* s : shards_) EXPECT_TRUE(s->Rotate(now_));
-    return aggregator_.Flush(now_);
-  }
-  Aggregator& aggregator() { return aggregator_; }
-  Shard* shard(int i) { return shards_[i]; }
-
- private:
-  absl::Duration interval_;
-  absl::Time now_ = absl::FromUnixSeconds(1'700'000'000);
-  Aggregator aggregator_;
-  std::vector<Shard*> shards_;
-};
-
-const SeriesValue* Find(const Snapshot& s, std::string_view name, MetricType type,
-                        std::string_view tags = "") {
-  for (const SeriesValue& v : s.series) {
-    if (v.key->name() == name && v.key->type() == type && v.key->tags() == tags) return &v;
-  }
-  return nullptr;
-}
 
 TEST(AggregatorTest, CounterSumsValueOverSampleRate) {
   Harness h;
@@ -287,6 +241,30 @@ TEST(AggregatorTest, IdleSeriesReportUntilTtlThenForgotten) {
   EXPECT_EQ(again->stats.series_created, 1u);
 }
 
+// TTL runs on the monotonic clock, timestamps on the wall clock: steps of the wall clock by hours
+// (either way) between flushes neither expire series early nor keep them forever.
+TEST(AggregatorTest, WallClockStepsNeitherExpireSeriesEarlyNorKeepThemForever) {
+  Options o;
+  o.series_ttl = absl::Seconds(30);
+  Harness h(o);
+  h.Send("c:1|c\ng:5|g");
+  h.Flush();
+  h.StepWallClock(absl::Hours(3));
+  auto s = h.Flush();  // 10 s idle
+  EXPECT_EQ(s->series.size(), 2u);
+  EXPECT_EQ(s->flush_unix_seconds, 1'700'000'020 + 3 * 3600);  // snapshots keep wall time
+  EXPECT_EQ(s->flush_time, h.wall());
+  h.StepWallClock(-absl::Hours(6));  // now hours before the series' last sample
+  s = h.Flush();                     // 20 s idle
+  EXPECT_EQ(s->series.size(), 2u);
+  EXPECT_EQ(Find(*s, "g", MetricType::kGauge)->value, 5);
+  s = h.Flush();  // 30 s idle
+  EXPECT_TRUE(s->series.empty());
+  EXPECT_EQ(s->stats.series_expired, 2u);
+  EXPECT_EQ(h.aggregator().series_count(), 0u);
+  EXPECT_EQ(h.shard(0)->series_count(), 0u);
+}
+
 TEST(AggregatorTest, SamplesKeepSeriesAlive) {
   Options o;
   o.series_ttl = absl::Seconds(20);
@@ -377,11 +355,25 @@ TEST(AggregatorTest, LateShardIsMergedNextFlush) {
   h.Send("c:2|c", 1);
   absl::Time now = absl::FromUnixSeconds(1'700'000'010);
   ASSERT_TRUE(h.shard(0)->Rotate(now));
-  auto s = h.aggregator().Flush(now);
+  auto s = h.aggregator().Flush(now, now);
   EXPECT_EQ(s->stats.shards_late, 1u);
   EXPECT_EQ(Find(*s, "c", MetricType::kCounter)->value, 1);
   s = h.Flush();
   EXPECT_EQ(Find(*s, "c", MetricType::kCounter)->value, 2);
+}
+
+TEST(AggregatorTest, PendingShardsAreTheOnesNotRotatedYet) {
+  Harness h({}, 3);
+  absl::Time now = absl::FromUnixSeconds(1'700'000'010);
+  h.aggregator().RequestRotation(now);
+  EXPECT_EQ(h.aggregator().PendingShards(), (std::vector<size_t>{0, 1, 2}));
+  ASSERT_TRUE(h.shard(1)->RotateIfRequested());
+  EXPECT_EQ(h.aggregator().PendingShards(), (std::vector<size_t>{0, 2}));
+  ASSERT_TRUE(h.shard(0)->RotateIfRequested());
+  ASSERT_TRUE(h.shard(2)->RotateIfRequested());
+  EXPECT_TRUE(h.aggregator().PendingShards().empty());
+  h.aggregator().Flush(now, now);
+  EXPECT_EQ(h.aggregator().PendingShards().size(), 3u);  // collected: the next interval is due
 }
 
 TEST(AggregatorTest, RotateRefusedUntilCollected) {
@@ -391,7 +383,7 @@ TEST(AggregatorTest, RotateRefusedUntilCollected) {
   ASSERT_TRUE(h.shard(0)->Rotate(now));
   h.Send("c:2|c");
   EXPECT_FALSE(h.shard(0)->Rotate(now));  // previous interval not collected: keep accumulating
-  EXPECT_EQ(Find(*h.aggregator().Flush(now), "c", MetricType::kCounter)->value, 1);
+  EXPECT_EQ(Find(*h.aggregator().Flush(now, now), "c", MetricType::kCounter)->value, 1);
   EXPECT_EQ(Find(*h.Flush(), "c", MetricType::kCounter)->value, 2);
 }
 
@@ -405,7 +397,7 @@ TEST(AggregatorTest, RequestedRotation) {
   EXPECT_TRUE(h.shard(0)->RotateIfRequested());
   EXPECT_TRUE(h.aggregator().AwaitRotation(absl::Now()));
   EXPECT_FALSE(h.shard(0)->rotation_requested());
-  EXPECT_EQ(Find(*h.aggregator().Flush(now), "c", MetricType::kCounter)->value, 1);
+  EXPECT_EQ(Find(*h.aggregator().Flush(now, now), "c", MetricType::kCounter)->value, 1);
 }
 
 TEST(AggregatorTest, UpdateOptionsReKeysOnGlobalTagChange) {

@@ -64,7 +64,7 @@ TEST(ConcurrencyTest, TotalCountEqualsWhatWasWritten) {
     now += absl::Seconds(1);
     aggregator.RequestRotation(now);
     aggregator.AwaitRotation(absl::Now() + absl::Milliseconds(50));
-    account(*aggregator.Flush(now));
+    account(*aggregator.Flush(now, now));
     ++flushes;
   }
   // Drain: one more requested rotation of every shard after all writes finished.
@@ -72,7 +72,7 @@ TEST(ConcurrencyTest, TotalCountEqualsWhatWasWritten) {
     now += absl::Seconds(1);
     aggregator.RequestRotation(now);
     EXPECT_TRUE(aggregator.AwaitRotation(absl::Now() + absl::Seconds(10)));
-    account(*aggregator.Flush(now));
+    account(*aggregator.Flush(now, now));
   }
   running.store(-1);
   for (auto& t : workers) t.join();

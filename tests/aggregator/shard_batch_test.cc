@@ -123,8 +123,8 @@ void ExpectBatchEqualsSequential(const Case& c, uint64_t seed) {
     now += absl::Seconds(10);
     ASSERT_TRUE(seq->Rotate(now));
     ASSERT_TRUE(batch->Rotate(now));
-    const std::string a = Render(*seq_aggregator.Flush(now));
-    const std::string b = Render(*batch_aggregator.Flush(now));
+    const std::string a = Render(*seq_aggregator.Flush(now, now));
+    const std::string b = Render(*batch_aggregator.Flush(now, now));
     ASSERT_EQ(a, b) << "round " << round << " seed " << seed;
   }
 }
@@ -174,7 +174,7 @@ TEST(ShardBatchTest, EmptyAndSingle) {
   EXPECT_EQ(shard->series_count(), 1u);
   const absl::Time now = absl::FromUnixSeconds(100);
   ASSERT_TRUE(shard->Rotate(now));
-  auto s = aggregator.Flush(now);
+  auto s = aggregator.Flush(now, now);
   ASSERT_EQ(s->series.size(), 1u);
   EXPECT_EQ(s->series[0].value, 4);
 }

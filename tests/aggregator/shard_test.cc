@@ -67,7 +67,7 @@ TEST(ShardTest, KnownSeriesAllocateNothing) {
     send_all();
     now += absl::Seconds(10);
     ASSERT_TRUE(shard->Rotate(now));
-    aggregator.Flush(now);
+    aggregator.Flush(now, now);
   }
   counting = true;
   allocations = 0;
@@ -102,7 +102,7 @@ TEST(ShardTest, KnownSeriesAllocateNothingInBatches) {
     send_all();
     now += absl::Seconds(10);
     ASSERT_TRUE(shard->Rotate(now));
-    aggregator.Flush(now);
+    aggregator.Flush(now, now);
   }
   counting = true;
   allocations = 0;
@@ -122,7 +122,7 @@ TEST(ShardTest, RawSpellingsAliasOneSeries) {
   EXPECT_EQ(shard->series_count(), 1u);
   absl::Time now = absl::FromUnixSeconds(100);
   ASSERT_TRUE(shard->Rotate(now));
-  auto s = aggregator.Flush(now);
+  auto s = aggregator.Flush(now, now);
   ASSERT_EQ(s->series.size(), 1u);
   EXPECT_EQ(s->series[0].value, 4);
 }
@@ -140,7 +140,7 @@ TEST(ShardTest, OwnTableCappedAtMaxSeries) {
   EXPECT_EQ(shard->series_count(), 3u);
   absl::Time now = absl::FromUnixSeconds(100);
   ASSERT_TRUE(shard->Rotate(now));
-  auto s = aggregator.Flush(now);
+  auto s = aggregator.Flush(now, now);
   EXPECT_EQ(s->stats.series_dropped, 7u);
   EXPECT_EQ(s->series.size(), 3u);
 }
@@ -154,7 +154,7 @@ TEST(ShardTest, EvictsIdleSeriesAndReusesIds) {
   auto flush = [&] {
     now += absl::Seconds(10);
     EXPECT_TRUE(shard->Rotate(now));
-    return aggregator.Flush(now);
+    return aggregator.Flush(now, now);
   };
   for (int i = 0; i < 100; ++i) shard->Add(Line("old" + std::to_string(i), MetricType::kGauge, i));
   flush();
@@ -194,7 +194,7 @@ TEST(ShardTest, CellSlotsMapToTheirSeriesInEveryInterval) {
     }
     now += absl::Seconds(10);
     ASSERT_TRUE(shard->Rotate(now));
-    auto s = aggregator.Flush(now);
+    auto s = aggregator.Flush(now, now);
     size_t reported = 0;
     for (const SeriesValue& v : s->series) {
       if (v.idle) continue;

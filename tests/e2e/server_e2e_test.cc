@@ -234,20 +234,24 @@ TEST(ServerE2eTest, BadLinesAreCountedByReasonAndTheirNeighboursSurvive) {
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   SendUdp(tallyd.Address("udp"),
           "good.a:1|c\n"
-          ":1|c\n"             // empty_name
-          "bad.value:abc|c\n"  // bad_value
-          "bad.type:1|zz\n"    // unknown_type
-          "bad.rate:1|c|@2\n"  // bad_sample_rate
-          "bad.tags:1|c|#\n"   // bad_tags
+          ":1|c\n"                // empty_name
+          "bad.value:abc|c\n"     // bad_value
+          "bad.type:1|zz\n"       // unknown_type
+          "bad.rate:1|c|@2\n"     // bad_sample_rate
+          "bad.tags:1|c|#a,,b\n"  // bad_tags
           "good.b:2|c\r\n"
-          "bad.notype:1\n"  // missing_type
-          "good.c:3|c\n");
+          "bad.notype:1\n"              // missing_type
+          "bad.utf8:1|c|#k:\xff\xfe\n"  // invalid_utf8, found by the shard
+          "good.c:3|c\n"
+          "good.d:4|c|#\n");  // an empty tag section: no tags (SPEC 2)
   Scraper scrape(tallyd);
   EXPECT_TRUE(scrape.WaitForLine("good_a 1")) << scrape.Metrics();
   EXPECT_TRUE(scrape.WaitForLine("good_b 2"));
   EXPECT_TRUE(scrape.WaitForLine("good_c 3"));
-  for (const char* reason :
-       {"empty_name", "bad_value", "unknown_type", "bad_sample_rate", "bad_tags", "missing_type"}) {
+  EXPECT_TRUE(scrape.WaitForLine("good_d 4"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_lines_received_total{type=\"counter\"} 4"));
+  for (const char* reason : {"empty_name", "bad_value", "unknown_type", "bad_sample_rate",
+                             "bad_tags", "missing_type", "invalid_utf8"}) {
     EXPECT_TRUE(
         scrape.WaitForLine(absl::StrCat("tallyd_lines_rejected_total{reason=\"", reason, "\"} 1")))
         << reason;

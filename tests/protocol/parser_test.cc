@@ -139,9 +139,27 @@ const AcceptCase kAcceptCases[] = {
      "url:http://x:80/a", "", 0, 0, false, 1},
     {"TagsDuplicatesKeptRaw", "v:1|c|#b:2,a:1,a:1", "v", MetricType::kCounter, "1", 1, 1, 1.0,
      "b:2,a:1,a:1", "", 0, 0, false, 3},
+    // An empty tag section is no tags (the Java timgroup client sends it); an empty value is kept.
+    {"EmptyTagSectionIsNoTags", "v:1|c|#", "v", MetricType::kCounter, "1", 1, 1},
+    {"EmptyTagSectionBeforeField", "v:1|c|#|@0.5", "v", MetricType::kCounter, "1", 1, 1, 0.5},
+    {"EmptyTagSectionLastWins", "v:1|c|#a|#", "v", MetricType::kCounter, "1", 1, 1},
+    {"EmptyTagValueKept", "v:1|c|#key:", "v", MetricType::kCounter, "1", 1, 1, 1.0, "key:", "", 0,
+     0, false, 1},
+    {"EmptyTagValuesInList", "v:1|c|#a:,b,c:", "v", MetricType::kCounter, "1", 1, 1, 1.0,
+     "a:,b,c:", "", 0, 0, false, 3},
+    // Sample rates weight counters' values only: other types may carry any finite value.
+    {"LargeGaugeWithSampleRate", "v:1e308|g|@0.001", "v", MetricType::kGauge, "1e308", 1, 1e308,
+     0.001},
+    {"LargeTimerWithSampleRate", "v:1e308|ms|@0.001", "v", MetricType::kTimer, "1e308", 1, 1e308,
+     0.001},
+    {"LargestWeightedCounter", "v:1e307|c|@0.1", "v", MetricType::kCounter, "1e307", 1, 1e307, 0.1},
     // Names are kept byte for byte.
     {"NameKeptAsIs", "my metric#x!:1|c", "my metric#x!", MetricType::kCounter, "1", 1, 1},
     {"NameUtf8", "caf\xc3\xa9.latency:1|ms", "caf\xc3\xa9.latency", MetricType::kTimer, "1", 1, 1},
+    // A metric line's name and tags are checked for UTF-8 where they would create a series
+    // (aggregator), not here on every line.
+    {"InvalidUtf8LeftToTheAggregator", "x\xff:1|c|#k:\xfe", "x\xff", MetricType::kCounter, "1", 1,
+     1, 1.0, "k:\xfe", "", 0, 0, false, 1},
     {"UnderscoreNameIsMetric", "_sc:1|c", "_sc", MetricType::kCounter, "1", 1, 1},
     {"UnderscoreENameIsMetric", "_e:1|c", "_e", MetricType::kCounter, "1", 1, 1},
     // A trailing '\r' is tolerated.
@@ -258,9 +276,15 @@ const RejectCase kRejectCases[] = {
     {"SampleRateInf", "v:1|c|@inf", RejectReason::kBadSampleRate},
     {"SampleRateTrailingGarbage", "v:1|c|@0.5x", RejectReason::kBadSampleRate},
     {"SampleRateBadAfterGood", "v:1|c|@0.5|@2", RejectReason::kBadSampleRate},
+    // A subnormal rate: 1/rate, every sampled type's weight, is Inf.
+    {"SampleRateWeightOverflows", "v:1|ms|@4e-320", RejectReason::kBadSampleRate},
+    {"SampleRateWeightOverflowsCounter", "v:0|c|@1e-310", RejectReason::kBadSampleRate},
+    // kBadValue: a counter's weighted value value/rate must be finite too.
+    {"CounterWeightedValueOverflows", "x:1e308|c|@0.001", RejectReason::kBadValue},
+    {"CounterWeightedNegativeOverflows", "x:-1e308|c|@0.1", RejectReason::kBadValue},
+    {"CounterLaterWeightedValueOverflows", "x:1:2e308|c|@0.5", RejectReason::kBadValue},
+    {"CounterWeightedValueOverflowsRateFirst", "x:1:1e308|c|#a|@0.01", RejectReason::kBadValue},
     // kBadTags
-    {"EmptyTagSection", "v:1|c|#", RejectReason::kBadTags},
-    {"EmptyTagSectionBeforeField", "v:1|c|#|@0.5", RejectReason::kBadTags},
     {"EmptyTagInMiddle", "v:1|c|#a,,b", RejectReason::kBadTags},
     {"EmptyTagTrailingComma", "v:1|c|#a,", RejectReason::kBadTags},
     {"EmptyTagLeadingComma", "v:1|c|#,a", RejectReason::kBadTags},
@@ -307,7 +331,7 @@ const RejectCase kRejectCases[] = {
     {"EventBadAlertType", "_e{1,1}:a|b|t:fatal", RejectReason::kBadEvent},
     {"EventBadTimestamp", "_e{1,1}:a|b|d:soon", RejectReason::kBadEvent},
     {"EventOnlyPrefix", "_e{", RejectReason::kBadEvent},
-    {"EventBadTags", "_e{1,1}:a|b|#", RejectReason::kBadTags},
+    {"EventBadTags", "_e{1,1}:a|b|#a,,b", RejectReason::kBadTags},
     // kBadServiceCheck
     {"ServiceCheckNoStatus", "_sc|name", RejectReason::kBadServiceCheck},
     {"ServiceCheckEmptyStatus", "_sc|name|", RejectReason::kBadServiceCheck},
@@ -319,6 +343,15 @@ const RejectCase kRejectCases[] = {
     {"ServiceCheckBadTimestamp", "_sc|name|0|d:x", RejectReason::kBadServiceCheck},
     {"ServiceCheckOnlyPrefix", "_sc|", RejectReason::kBadServiceCheck},
     {"ServiceCheckBadTags", "_sc|name|0|#a,,b", RejectReason::kBadTags},
+    // kInvalidUtf8: anywhere in an event or a service check.
+    {"EventTitleInvalidUtf8", "_e{2,1}:a\xff|b", RejectReason::kInvalidUtf8},
+    {"EventTextInvalidUtf8", "_e{1,2}:a|\xc3(", RejectReason::kInvalidUtf8},
+    {"EventTagInvalidUtf8", "_e{1,1}:a|b|#k:\xff\xfe", RejectReason::kInvalidUtf8},
+    {"EventHostInvalidUtf8", "_e{1,1}:a|b|h:\xed\xa0\x80", RejectReason::kInvalidUtf8},
+    {"EventOverlongSlash", "_e{1,2}:a|\xc0\xaf", RejectReason::kInvalidUtf8},
+    {"ServiceCheckNameInvalidUtf8", "_sc|\xf4\x90\x80\x80|0", RejectReason::kInvalidUtf8},
+    {"ServiceCheckMessageInvalidUtf8", "_sc|db|2|m:down \xe2\x82", RejectReason::kInvalidUtf8},
+    {"ServiceCheckTagInvalidUtf8", "_sc|db|2|#k:\x80", RejectReason::kInvalidUtf8},
 };
 
 void PrintTo(const RejectCase& c, std::ostream* os) { *os << c.test_name; }
@@ -505,7 +538,8 @@ TEST(ParserTest, ParsesEventWithAllFields) {
 }
 
 TEST(ParserTest, ParsesDatadogDocEventWithEscapedNewline) {
-  // From the DogStatsD datagram docs: "\\n" stays as the two bytes '\' 'n' for the backend.
+  // From the DogStatsD datagram docs: "\\n" stays as the two bytes '\' 'n' (the aggregator
+  // turns it into a newline when it keeps the event).
   std::string_view text = R"(Cannot parse JSON request:\n{"foo: "bar"})";
   std::string line = "_e{21," + std::to_string(text.size()) + "}:An exception occurred|" +
                      std::string(text) + "|p:low|#err_type:bad_request";
@@ -546,6 +580,21 @@ TEST(ParserTest, EventLengthsAreBytes) {
   ParsedLine p = ParseLine("_e{5,1}:caf\xc3\xa9|x");
   ASSERT_EQ(p.kind, LineKind::kEvent);
   EXPECT_EQ(p.event.title, "caf\xc3\xa9");
+}
+
+TEST(ParserTest, EventAndServiceCheckAcceptUtf8AndEmptyTagSection) {
+  ParsedLine e = ParseLine(
+      "_e{5,9}:caf\xc3\xa9|\xf0\x9f\x94\xa5 \xe2\x82\xac"
+      "1|#");
+  ASSERT_EQ(e.kind, LineKind::kEvent) << RejectReasonName(e.reason);
+  EXPECT_EQ(e.event.text,
+            "\xf0\x9f\x94\xa5 \xe2\x82\xac"
+            "1");
+  EXPECT_EQ(e.event.tags, "");
+  ParsedLine sc = ParseLine("_sc|db|1|#|m:\xef\xbf\xbf \xf4\x8f\xbf\xbf");
+  ASSERT_EQ(sc.kind, LineKind::kServiceCheck) << RejectReasonName(sc.reason);
+  EXPECT_EQ(sc.service_check.tags, "");
+  EXPECT_EQ(sc.service_check.message, "\xef\xbf\xbf \xf4\x8f\xbf\xbf");
 }
 
 TEST(ParserTest, EventCountsUnknownFields) {
@@ -625,9 +674,9 @@ TEST(ParserTest, NamesAllMetricTypes) {
 
 TEST(ParserTest, NamesAllRejectReasonsInSnakeCase) {
   const char* expected[kRejectReasonCount] = {
-      "empty_name",    "missing_value",   "bad_value", "missing_type",
-      "unknown_type",  "bad_sample_rate", "bad_tags",  "bad_timestamp",
-      "line_too_long", "too_many_tags",   "bad_event", "bad_service_check"};
+      "empty_name",      "missing_value",     "bad_value",     "missing_type",  "unknown_type",
+      "bad_sample_rate", "bad_tags",          "bad_timestamp", "line_too_long", "too_many_tags",
+      "bad_event",       "bad_service_check", "invalid_utf8"};
   for (int i = 0; i < kRejectReasonCount; ++i) {
     EXPECT_EQ(RejectReasonName(static_cast<RejectReason>(i)), expected[i]);
   }
