@@ -124,7 +124,13 @@ TEST(PrometheusServerE2eTest, RealPrometheusIngestsTheAdversarialCorpus) {
       << prometheus.Log();
   EXPECT_THAT(prometheus.Query("up"), ::testing::HasSubstr("\"1\"]"));
   // a.b, a_b and a-b are one series (3 x 3); `tags.empty` with and without `k:` too (2 x 3).
-  EXPECT_THAT(prometheus.Query("a_b"), ::testing::HasSubstr("\"9\"]"));
+  // The gauge `a b` lands on the same name in the same flush: whichever type the backend met
+  // first keeps the name (the other is counted as a type conflict), so either value is right,
+  // but there is exactly one series.
+  const std::string a_b = prometheus.Query("a_b");
+  EXPECT_THAT(a_b, ::testing::AnyOf(::testing::HasSubstr("\"9\"]"),
+                                    ::testing::HasSubstr("\"-1.5\"]")));
+  EXPECT_EQ(a_b.find("\"metric\""), a_b.rfind("\"metric\"")) << a_b;
   EXPECT_THAT(prometheus.Query("tags_empty"), ::testing::HasSubstr("\"6\"]"));
   EXPECT_THAT(prometheus.Query("quote_name"), ::testing::HasSubstr("a\\\"b"));
   const std::string self = prometheus.SelfMetrics();
