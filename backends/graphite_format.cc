@@ -22,6 +22,32 @@ bool IsAsciiSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
+// The non-ASCII characters JavaScript's \s matches (ECMAScript WhiteSpace and LineTerminator),
+// which Etsy's `/\s+/g` turns into '_' like ASCII whitespace.
+bool IsJavaScriptSpace(uint32_t c) {
+  return c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF;
+}
+
+// The code point of the UTF-8 sequence starting `text` (input is valid UTF-8, SPEC 2) and its
+// length; a stray byte reads as itself, length 1.
+uint32_t DecodeUtf8(std::string_view text, size_t* length) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  size_t n = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  if (n > text.size()) n = 1;
+  uint32_t c = n == 1 ? lead : lead & (0x7F >> n);
+  for (size_t i = 1; i < n; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) {
+      *length = 1;
+      return lead;
+    }
+    c = (c << 6) | (byte(i) & 0x3F);
+  }
+  *length = n;
+  return c;
+}
+
 bool IsAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -30,8 +56,15 @@ bool IsAlnum(char c) {
 // it starts Etsy-style tags; '_' in tags); `keep_equals` keeps '='.
 void AppendSanitized(std::string& out, std::string_view text, char semicolon, bool keep_equals) {
   bool in_space = false;
-  for (char c : text) {
-    if (IsAsciiSpace(c)) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    bool space = IsAsciiSpace(c);
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      size_t length = 1;
+      space = IsJavaScriptSpace(DecodeUtf8(text.substr(i), &length));
+      i += length - 1;  // the whole character: a space, or removed below
+    }
+    if (space) {
       if (!in_space) out.push_back('_');
       in_space = true;
       continue;

@@ -88,8 +88,9 @@ struct GraphiteFormatStats {
 std::string FormatGraphite(const Flush& flush, const GraphiteFormatOptions& options,
                            GraphiteFormatStats* stats = nullptr);
 
-// Etsy's key sanitizing: each run of whitespace -> '_', '/' -> '-', then every character outside
-// [A-Za-z0-9_.;=-] removed.
+// Etsy's key sanitizing: each run of whitespace (what JavaScript's \s matches: ASCII whitespace
+// and the Unicode spaces such as U+00A0, U+2028, U+3000) -> '_', '/' -> '-', then every character
+// outside [A-Za-z0-9_.;=-] removed (any other non-ASCII character included).
 std::string SanitizeGraphiteName(std::string_view name);
 
 // Appends `value` as JavaScript's Number#toString would (see above). `value` must be finite.

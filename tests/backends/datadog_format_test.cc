@@ -181,16 +181,16 @@ TEST(DatadogFormatTest, HistogramAggregatesAndPercentilesAreConfigurable) {
   const Json& series = (*body)["series"];
   ASSERT_EQ(series.size(), 5u);
   std::vector<std::pair<std::string, double>> got;
-  for (const Json& one : series.array) {
-    got.emplace_back(one["metric"].string, one["points"][0]["value"].number);
+  for (const Json& one : series) {
+    got.emplace_back(one["metric"].get<std::string>(), one["points"][0]["value"].get<double>());
   }
   EXPECT_THAT(got, ElementsAre(std::pair<std::string, double>("size.min", 1),
                                std::pair<std::string, double>("size.sum", 110),
                                std::pair<std::string, double>("size.count", 2),
                                std::pair<std::string, double>("size.50percentile", 5),
                                std::pair<std::string, double>("size.99percentile", 10)));
-  EXPECT_EQ(series[2]["type"].number, 2);
-  EXPECT_EQ(series[2]["interval"].number, 10);
+  EXPECT_EQ(series[2]["type"].get<double>(), 2);
+  EXPECT_EQ(series[2]["interval"].get<double>(), 10);
 }
 
 TEST(DatadogFormatTest, PercentileNamesAsTheAgent) {
@@ -228,7 +228,7 @@ TEST(DatadogFormatTest, StringsAreEscaped) {
   EXPECT_THAT(bodies[0], ::testing::HasSubstr("\"tags\":[\"k:v\\tw\"]"));
   std::optional<Json> json = ParseJson(bodies[0].substr(bodies[0].find(' ') + 1));
   ASSERT_TRUE(json.has_value());
-  EXPECT_EQ((*json)["series"][0]["metric"].string, "we\"ird\\name");
+  EXPECT_EQ((*json)["series"][0]["metric"].get<std::string>(), "we\"ird\\name");
 }
 
 TEST(DatadogFormatTest, ExactDistributionSendsItsSamples) {
@@ -262,7 +262,7 @@ TEST(DatadogFormatTest, SketchedDistributionSendsBucketValuesBoundedByTheCap) {
     std::optional<Json> body = ParseJson(payloads.at(0).Body());
     EXPECT_TRUE(body.has_value());
     std::vector<double> values;
-    for (const Json& x : (*body)["series"][0]["points"][0][1].array) values.push_back(x.number);
+    for (const Json& x : (*body)["series"][0]["points"][0][1]) values.push_back(x.get<double>());
     return values;
   };
   DatadogFormatStats stats;
@@ -386,8 +386,9 @@ TEST(DatadogFormatTest, SplitsOnWholeSeriesWithinTheLimits) {
     EXPECT_LE(body.size(), 4000u);
     std::optional<Json> json = ParseJson(body);
     ASSERT_TRUE(json.has_value()) << body;
-    for (const Json& one : (*json)["series"].array) {
-      EXPECT_EQ(one["metric"].string, "metric." + std::to_string(next++));  // in order, once
+    for (const Json& one : (*json)["series"]) {
+      EXPECT_EQ(one["metric"].get<std::string>(),
+                "metric." + std::to_string(next++));  // in order, once
     }
   }
   EXPECT_EQ(next, 500);

@@ -137,27 +137,27 @@ TEST_F(DatadogBackendTest, PostsEveryEndpointWithHeadersOverOneConnection) {
   }
   Json series = Parsed(requests[0]);
   const Json& counter = series["series"][0];
-  EXPECT_EQ(counter["metric"].string, "requests");
-  EXPECT_EQ(counter["type"].number, 2);
-  EXPECT_EQ(counter["interval"].number, 10);
-  EXPECT_EQ(counter["points"][0]["timestamp"].number, 1700000010);
-  EXPECT_EQ(counter["points"][0]["value"].number, 3);
-  EXPECT_EQ(counter["resources"][0]["name"].string, "test-host");
-  EXPECT_EQ(counter["tags"][0].string, "env:test");
+  EXPECT_EQ(counter["metric"].get<std::string>(), "requests");
+  EXPECT_EQ(counter["type"].get<double>(), 2);
+  EXPECT_EQ(counter["interval"].get<double>(), 10);
+  EXPECT_EQ(counter["points"][0]["timestamp"].get<double>(), 1700000010);
+  EXPECT_EQ(counter["points"][0]["value"].get<double>(), 3);
+  EXPECT_EQ(counter["resources"][0]["name"].get<std::string>(), "test-host");
+  EXPECT_EQ(counter["tags"][0].get<std::string>(), "env:test");
 
   Json dist = Parsed(requests[1]);
-  EXPECT_EQ(dist["series"][0]["metric"].string, "latency");
+  EXPECT_EQ(dist["series"][0]["metric"].get<std::string>(), "latency");
   EXPECT_EQ(dist["series"][0]["points"][0][1].size(), 3u);
-  EXPECT_EQ(dist["series"][0]["type"].string, "distribution");
+  EXPECT_EQ(dist["series"][0]["type"].get<std::string>(), "distribution");
 
   Json checks = Parsed(requests[2]);
-  EXPECT_EQ(checks[0]["check"].string, "app.up");
-  EXPECT_EQ(checks[0]["status"].number, 1);
-  EXPECT_EQ(checks[0]["host_name"].string, "test-host");
+  EXPECT_EQ(checks[0]["check"].get<std::string>(), "app.up");
+  EXPECT_EQ(checks[0]["status"].get<double>(), 1);
+  EXPECT_EQ(checks[0]["host_name"].get<std::string>(), "test-host");
 
   Json event = Parsed(requests[3]);
-  EXPECT_EQ(event["title"].string, "flush 1");
-  EXPECT_EQ(event["host"].string, "test-host");
+  EXPECT_EQ(event["title"].get<std::string>(), "flush 1");
+  EXPECT_EQ(event["host"].get<std::string>(), "test-host");
 
   backend->Deliver(FullFlush(2));
   EXPECT_EQ(server_.connections(), 1);
@@ -227,8 +227,8 @@ TEST_F(DatadogBackendTest, ServerErrorRetriesOnlyTheUnsentRequestsThenDeliversIn
                   "/api/v1/check_run", "/api/v1/events", "/api/v2/series",
                   "/api/v1/distribution_points", "/api/v1/check_run", "/api/v1/events"));
   ASSERT_EQ(requests.size(), 9u);
-  EXPECT_EQ(Parsed(requests[4])["title"].string, "flush 1");
-  EXPECT_EQ(Parsed(requests[8])["title"].string, "flush 2");
+  EXPECT_EQ(Parsed(requests[4])["title"].get<std::string>(), "flush 1");
+  EXPECT_EQ(Parsed(requests[8])["title"].get<std::string>(), "flush 2");
   runner.Stop(absl::Now());
 }
 
@@ -449,8 +449,9 @@ void ExpectSplit(TestHttpServer& server, DatadogBackend& backend, size_t max_com
     EXPECT_LE(r.decoded.size(), max_uncompressed);
     std::optional<Json> json = ParseJson(r.decoded);
     ASSERT_TRUE(json.has_value());
-    for (const Json& one : (*json)["series"].array) {
-      EXPECT_TRUE(seen.insert(one["metric"].string).second) << one["metric"].string;
+    for (const Json& one : (*json)["series"]) {
+      EXPECT_TRUE(seen.insert(one["metric"].get<std::string>()).second)
+          << one["metric"].get<std::string>();
     }
   }
   EXPECT_EQ(seen.size(), 3000u);

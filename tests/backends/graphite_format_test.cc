@@ -201,6 +201,16 @@ TEST(GraphiteFormatTest, SanitizesNamesAsEtsy) {
   EXPECT_EQ(SanitizeGraphiteName("@#$%"), "");
 }
 
+// Etsy's /\s+/ is JavaScript's: Unicode spaces are whitespace too (node gives these results).
+TEST(GraphiteFormatTest, SanitizesUnicodeSpacesAsJavaScriptDoes) {
+  EXPECT_EQ(SanitizeGraphiteName("a\u00a0b"), "a_b");
+  EXPECT_EQ(SanitizeGraphiteName("a \u3000\u2028b"), "a_b");  // one run
+  EXPECT_EQ(SanitizeGraphiteName("\u00e9\u00a0\u00e9"), "_");
+  EXPECT_EQ(SanitizeGraphiteName("a\u00a0\u00e9\u00a0b"), "a__b");
+  EXPECT_EQ(SanitizeGraphiteName("a\U0001F389b"), "ab");
+  EXPECT_EQ(SanitizeGraphiteName("a\u200bb\u0085c\u180ed"), "abcd");  // not \s in JavaScript
+}
+
 TEST(GraphiteFormatTest, SanitizesTagsIntoValidGraphiteTags) {
   Snapshot s = BaseSnapshot();
   // "k:" and "!!:v" are empty after sanitizing: dropped. "a;b:c" -> "a_b=c" as Etsy;
