@@ -252,11 +252,13 @@ TEST(AggregatorTest, WallClockStepsNeitherExpireSeriesEarlyNorKeepThemForever) {
   h.StepWallClock(absl::Hours(3));
   auto s = h.Flush();  // 10 s idle
   EXPECT_EQ(s->series.size(), 2u);
+  EXPECT_EQ(h.shard(0)->series_count(), 2u);  // the shard's own eviction runs on the same clock
   EXPECT_EQ(s->flush_unix_seconds, 1'700'000'020 + 3 * 3600);  // snapshots keep wall time
   EXPECT_EQ(s->flush_time, h.wall());
   h.StepWallClock(-absl::Hours(6));  // now hours before the series' last sample
   s = h.Flush();                     // 20 s idle
   EXPECT_EQ(s->series.size(), 2u);
+  EXPECT_EQ(h.shard(0)->series_count(), 2u);
   EXPECT_EQ(Find(*s, "g", MetricType::kGauge)->value, 5);
   s = h.Flush();  // 30 s idle
   EXPECT_TRUE(s->series.empty());

@@ -243,6 +243,7 @@ TEST(InputGuardTest, MaxSeriesPerMetricDropsNewSeriesOfThatNameOnly) {
   // The name's existing series keep working.
   h.Send(Tagged("req", 1) + Tagged("req", 5));
   s = h.Flush();
+  ASSERT_NE(Find(*s, "req", MetricType::kCounter, "id:1"), nullptr);
   EXPECT_EQ(Find(*s, "req", MetricType::kCounter, "id:1")->value, 1);
   EXPECT_EQ(s->stats.series_dropped_per_metric, 1u);
   // id:2 expires (20 s idle): the name's budget frees.
@@ -250,6 +251,7 @@ TEST(InputGuardTest, MaxSeriesPerMetricDropsNewSeriesOfThatNameOnly) {
   EXPECT_EQ(Find(*s, "req", MetricType::kCounter, "id:2"), nullptr);
   h.Send(Tagged("req", 6));
   s = h.Flush();
+  ASSERT_NE(Find(*s, "req", MetricType::kCounter, "id:6"), nullptr);
   EXPECT_EQ(Find(*s, "req", MetricType::kCounter, "id:6")->value, 1);
   EXPECT_EQ(s->stats.series_dropped_per_metric, 0u);
   EXPECT_TRUE(s->stats.series_dropped_top_names.empty());
@@ -337,19 +339,24 @@ TEST(InputGuardTest, ManyOffendingNamesKeepMemoryBounded) {
   EXPECT_LT(HeapInUse(), heap_at_round_10 + 4 * 1024 * 1024);
 }
 
+// Both sides count the series they already hold when the option is turned on.
 TEST(InputGuardTest, MaxSeriesPerMetricCanBeTurnedOnLive) {
-  Harness h;
+  Harness h({}, 2);
   h.Send(Tagged("req", 1) + Tagged("req", 2) + Tagged("req", 3));
   EXPECT_EQ(h.Flush()->series.size(), 3u);
   Options o;
   o.max_series_per_metric = 2;
   h.aggregator().UpdateOptions(o);
-  h.Flush();  // the shard picks the option up at this rotation
+  h.Flush();  // the shards pick the option up at this rotation
   h.Send(Tagged("req", 1) + Tagged("req", 4));
+  h.Send(Tagged("req", 5), 1);  // this shard has room: the flush side refuses it
   auto s = h.Flush();
-  EXPECT_EQ(Find(*s, "req", MetricType::kCounter, "id:1")->value, 1);  // existing: kept
-  EXPECT_EQ(Find(*s, "req", MetricType::kCounter, "id:4"), nullptr);   // over the cap: dropped
-  EXPECT_EQ(s->stats.series_dropped_per_metric, 1u);
+  ASSERT_NE(Find(*s, "req", MetricType::kCounter, "id:1"), nullptr);  // existing: kept
+  EXPECT_EQ(Find(*s, "req", MetricType::kCounter, "id:1")->value, 1);
+  EXPECT_EQ(Find(*s, "req", MetricType::kCounter, "id:4"), nullptr);  // over the cap: dropped
+  EXPECT_EQ(Find(*s, "req", MetricType::kCounter, "id:5"), nullptr);
+  EXPECT_EQ(h.shard(0)->series_count(), 3u);
+  EXPECT_EQ(s->stats.series_dropped_per_metric, 2u);
 }
 
 }  // namespace

@@ -53,7 +53,12 @@ std::string Render(const Snapshot& s) {
   for (uint64_t a : st.series_active) out += "active " + std::to_string(a) + "\n";
   out += "created " + std::to_string(st.series_created) + " expired " +
          std::to_string(st.series_expired) + " dropped " + std::to_string(st.series_dropped) +
-         " points_dropped " + std::to_string(st.timestamped_points_dropped) + "\n";
+         " points_dropped " + std::to_string(st.timestamped_points_dropped) + " per_metric " +
+         std::to_string(st.series_dropped_per_metric) + " overflows " +
+         std::to_string(st.overflows) + "\n";
+  for (const NameDrops& d : st.series_dropped_top_names) {
+    out += "top " + d.name + " " + std::to_string(d.dropped) + "\n";
+  }
   return out;
 }
 
@@ -62,7 +67,8 @@ std::string RandomLine(std::mt19937_64& rng, int names) {
   static const char* kTags[] = {"", "a:1", "a:1,b:2", "b:2,a:1", "a:1,b:2,b:2", "host:x,env:dev"};
   auto pick = [&](int n) { return static_cast<int>(rng() % n); };
   const std::string type = kTypes[pick(9)];
-  std::string line = "m." + std::to_string(pick(names)) + ":";
+  // A few names are not UTF-8 (refused as invalid_utf8).
+  std::string line = (pick(40) == 0 ? "m\xff." : "m.") + std::to_string(pick(names)) + ":";
   const int values = pick(5) == 0 ? 1 + pick(4) : 1;
   for (int i = 0; i < values; ++i) {
     if (i > 0) line += ":";
@@ -70,7 +76,11 @@ std::string RandomLine(std::mt19937_64& rng, int names) {
       line += "u" + std::to_string(pick(20));
     } else {
       if (type == "g" && pick(3) == 0) line += pick(2) ? "+" : "-";
-      line += std::to_string(pick(1000)) + "." + std::to_string(pick(10));
+      if (pick(100) == 0) {
+        line += "4e307";  // a few of these overflow sums (even weighted by 1/0.25)
+      } else {
+        line += std::to_string(pick(1000)) + "." + std::to_string(pick(10));
+      }
     }
   }
   line += "|" + type;
@@ -113,13 +123,18 @@ void ExpectBatchEqualsSequential(const Case& c, uint64_t seed) {
       ASSERT_EQ(parsed.kind, protocol::LineKind::kMetric) << t;
       lines.push_back(parsed.metric);
     }
-    for (const MetricLine& line : lines) seq->Add(line);
+    size_t seq_invalid = 0, batch_invalid = 0, batch_reported = 0;
+    for (const MetricLine& line : lines) seq_invalid += !seq->Add(line);
     for (size_t at = 0; at < lines.size();) {
       const size_t n = std::min<size_t>(lines.size() - at, rng() % 150);  // 0 too; > 64 too
-      batch->AddBatch(lines.data() + at, n);
+      batch_invalid +=
+          batch->AddBatch(lines.data() + at, n, [&](const MetricLine&) { ++batch_reported; });
       at += n;
     }
     ASSERT_EQ(seq->series_count(), batch->series_count());
+    ASSERT_GT(seq_invalid, 0u);
+    ASSERT_EQ(seq_invalid, batch_invalid);
+    ASSERT_EQ(batch_reported, batch_invalid);
     now += absl::Seconds(10);
     ASSERT_TRUE(seq->Rotate(now));
     ASSERT_TRUE(batch->Rotate(now));
@@ -146,6 +161,14 @@ TEST(ShardBatchTest, EqualsSequentialAddAtCaps) {
   c.options.exact_samples = 4;  // sketches
   c.options.exact_set_size = 3;
   for (uint64_t seed = 20; seed <= 22; ++seed) ExpectBatchEqualsSequential(c, seed);
+}
+
+TEST(ShardBatchTest, EqualsSequentialAddAtPerMetricCap) {
+  Case c;
+  c.options.max_series_per_metric = 2;  // of a name's 4 tag sets (and types), 2 get in
+  c.options.series_ttl = absl::Seconds(10);
+  c.rounds = 6;
+  for (uint64_t seed = 25; seed <= 26; ++seed) ExpectBatchEqualsSequential(c, seed);
 }
 
 TEST(ShardBatchTest, EqualsSequentialAddWithIdleEviction) {
