@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "server/config_keys.h"
+#include "config/config_keys.h"
 
 namespace tallyd::server {
 namespace {

@@ -9,7 +9,7 @@
 #include "absl/flags/internal/usage.h"
 #include "absl/flags/usage.h"
 #include "aggregator/huge_pages.h"
-#include "server/config.h"
+#include "config/config.h"
 #include "server/log_level.h"
 #include "server/server.h"
 

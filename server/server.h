@@ -19,7 +19,7 @@
 #include "aggregator/aggregator.h"
 #include "backends/backend.h"
 #include "server/backend_factory.h"
-#include "server/config.h"
+#include "config/config.h"
 #include "server/self_metrics.h"
 #include "server/worker.h"
 

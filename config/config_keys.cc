@@ -1,7 +1,7 @@
 // The config key table: every leaf key with its YAML path, flag name and setter. Setters check
 // syntax and type only; ranges and cross-key rules live in ValidateConfig (config.cc) so that
 // they also cover the flags and configs built in code.
-#include "server/config_keys.h"
+#include "config/config_keys.h"
 
 #include <array>
 #include <cmath>

@@ -2,8 +2,8 @@
 // command-line flags (SPEC 1). main() calls ParseTallydCommandLine() then LoadConfigFromFlags();
 // every error is an absl::InvalidArgumentError naming file, line and key, which main() turns into
 // exit status 2. Everything here is cold path: written for clarity, not speed.
-#ifndef TALLYD_SERVER_CONFIG_H_
-#define TALLYD_SERVER_CONFIG_H_
+#ifndef TALLYD_CONFIG_CONFIG_H_
+#define TALLYD_CONFIG_CONFIG_H_
 
 #include <cstdint>
 #include <functional>
@@ -223,4 +223,4 @@ int EffectiveWorkers(const ListenConfig& listen);
 
 }  // namespace tallyd
 
-#endif  // TALLYD_SERVER_CONFIG_H_
+#endif  // TALLYD_CONFIG_CONFIG_H_

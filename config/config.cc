@@ -1,7 +1,7 @@
 // Value syntax (durations, sizes, ${VAR}, addresses), resolution of environment defaults,
 // validation of ranges and cross-key rules, and reading the file. The key table lives in
 // config_keys.cc, YAML in and out in config_yaml.cc, the flags in config_flags.cc.
-#include "server/config.h"
+#include "config/config.h"
 
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -22,7 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/config_keys.h"
+#include "config/config_keys.h"
 
 namespace tallyd {
 

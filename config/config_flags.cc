@@ -21,8 +21,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "server/config.h"
-#include "server/config_keys.h"
+#include "config/config.h"
+#include "config/config_keys.h"
 
 #ifndef TALLYD_VERSION
 #define TALLYD_VERSION "dev"
@@ -262,10 +262,10 @@ absl::StatusOr<std::vector<std::string>> ParseTallydCommandLine(int argc, char* 
     absl::SetProgramUsageMessage(kUsage);
     absl::FlagsUsageConfig usage_config;
     usage_config.version_string = [] { return std::string("tallyd " TALLYD_VERSION "\n"); };
-    // --help lists the flags defined under server/ (absl's default looks for a file named after
-    // the binary, which would list none).
+    // --help lists the flags defined under config/ and server/ (absl's default looks for a file
+    // named after the binary, which would list none).
     usage_config.contains_help_flags = [](absl::string_view file) {
-      return absl::StrContains(file, "server/");
+      return absl::StrContains(file, "config/") || absl::StrContains(file, "server/");
     };
     usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
     absl::SetFlagsUsageConfig(usage_config);

@@ -1,8 +1,8 @@
 // Internal to the config module: the one table of config keys that both the YAML reader
 // (config_yaml.cc) and the flag overrides (config_flags.cc) walk, so a key cannot exist in one and
 // not the other. Each key knows its YAML path, its flag name and how to set its field from text.
-#ifndef TALLYD_SERVER_CONFIG_KEYS_H_
-#define TALLYD_SERVER_CONFIG_KEYS_H_
+#ifndef TALLYD_CONFIG_CONFIG_KEYS_H_
+#define TALLYD_CONFIG_CONFIG_KEYS_H_
 
 #include <cstddef>
 #include <string>
@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "server/config.h"
+#include "config/config.h"
 
 namespace tallyd::config_internal {
 
@@ -68,4 +68,4 @@ absl::string_view Name(HistogramAggregate value);
 
 }  // namespace tallyd::config_internal
 
-#endif  // TALLYD_SERVER_CONFIG_KEYS_H_
+#endif  // TALLYD_CONFIG_CONFIG_KEYS_H_

@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "server/config.h"
-#include "server/config_keys.h"
+#include "config/config.h"
+#include "config/config_keys.h"
 #include "yaml-cpp/yaml.h"
 
 namespace tallyd {

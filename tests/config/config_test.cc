@@ -1,6 +1,6 @@
 // Tests for server/config: defaults (SPEC 6), the YAML reader's strictness and messages, value
 // syntax, ${VAR} expansion, and command-line flags overriding the file only when given.
-#include "server/config.h"
+#include "config/config.h"
 
 #include <stdlib.h>
 
@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/config_keys.h"
+#include "config/config_keys.h"
 
 ABSL_DECLARE_FLAG(std::string, flush_interval);
 ABSL_DECLARE_FLAG(std::string, exact_samples);
