@@ -1,30 +1,20 @@
-// Tests for server/config: defaults (SPEC 6), the YAML reader's strictness and messages, value
-// syntax, ${VAR} expansion, and command-line flags overriding the file only when given.
+// Tests for config/: defaults (SPEC 6), the YAML reader's strictness and messages, value syntax,
+// ${VAR} expansion, and command-line flags overriding the file only when given.
 #include "config/config.h"
 
 #include <stdlib.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "config/keys.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "config/config_keys.h"
-
-ABSL_DECLARE_FLAG(std::string, flush_interval);
-ABSL_DECLARE_FLAG(std::string, exact_samples);
-ABSL_DECLARE_FLAG(std::string, max_tags);
-ABSL_DECLARE_FLAG(std::string, max_timestamped_points);
-ABSL_DECLARE_FLAG(std::string, max_events);
-ABSL_DECLARE_FLAG(std::string, percentiles);
-ABSL_DECLARE_FLAG(std::string, udp);
-ABSL_DECLARE_FLAG(bool, prometheus);
-ABSL_DECLARE_FLAG(std::string, graphite_address);
 
 namespace tallyd {
 namespace {
@@ -72,7 +62,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(config.shutdown_timeout, absl::Seconds(5));
   EXPECT_THAT(config.listen.udp, ElementsAre("0.0.0.0:8125"));
   EXPECT_THAT(config.listen.tcp, IsEmpty());
-  EXPECT_THAT(config.listen.unix_sockets, IsEmpty());
+  EXPECT_THAT(config.listen.unix, IsEmpty());
   EXPECT_EQ(config.listen.workers, 0);
   EXPECT_EQ(config.listen.receive_buffer, 8 << 20);
   EXPECT_EQ(config.listen.max_packet_size, 65535);
@@ -143,7 +133,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(config->log_level, LogLevel::kDebug);
   EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0", "[::1]:8125"));
   EXPECT_THAT(config->listen.tcp, ElementsAre("0.0.0.0:8126"));
-  EXPECT_THAT(config->listen.unix_sockets, ElementsAre("/tmp/tallyd.sock"));
+  EXPECT_THAT(config->listen.unix, ElementsAre("/tmp/tallyd.sock"));
   EXPECT_EQ(config->listen.workers, 3);
   EXPECT_EQ(config->listen.receive_buffer, 4 << 20);
   EXPECT_EQ(config->listen.max_packet_size, 8192);
@@ -479,68 +469,67 @@ TEST(ConfigTest, FormatConfigParsesBack) {
 
 // --- Flags ---------------------------------------------------------------------------------
 
-auto Only(std::vector<std::string> names) {
-  return [names](absl::string_view flag) {
-    return std::find(names.begin(), names.end(), flag) != names.end();
-  };
-}
-
-TEST(ConfigFlagsTest, EveryKeyHasAFlagWhoseDefaultIsTheConfigDefault) {
-  absl::FlagSaver saver;
+TEST(ConfigFlagsTest, EveryKeyHasOneFlagThatReadsBackItsDefault) {
   Config expected;
   expected.graphite.emplace();
   expected.datadog.emplace();
   expected.console.emplace();
-  Config config = expected;
-  std::vector<std::string> value_flags;
-  for (const config_internal::ConfigKey& key : config_internal::ConfigKeys()) {
-    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(key.flag);
-    ASSERT_NE(flag, nullptr) << key.flag;
-    EXPECT_THAT(flag->Help(), HasSubstr(key.path.substr(0, key.path.rfind(".enabled"))))
-        << key.flag;
-    EXPECT_EQ(flag->IsOfType<bool>(), key.kind == config_internal::KeyKind::kBool) << key.flag;
-    if (!absl::EndsWith(key.path, ".enabled")) value_flags.emplace_back(key.flag);
+  std::vector<FlagValue> flags;
+  std::set<std::string> seen = {"config", "check_config", "ports_file", "help", "version"};
+  for (const config_internal::Key& key : config_internal::Keys()) {
+    EXPECT_TRUE(seen.insert(key.flag).second) << key.flag;
+    EXPECT_FALSE(key.help.empty()) << key.path;
+    if (key.enabled) continue;
+    const std::vector<std::string> items = key.get(expected).value();
+    flags.push_back({key.flag, absl::StrJoin(items, ",")});
   }
-  ASSERT_TRUE(ApplyFlagOverrides(config, nullptr, Only(value_flags)).ok());
+  Config config = expected;
+  ASSERT_TRUE(ApplyFlagOverrides(config, flags).ok());
   EXPECT_EQ(config, expected);
 }
 
 TEST(ConfigFlagsTest, OverrideFileOnlyWhenSpecified) {
-  absl::FlagSaver saver;
   ConfigOrigins origins;
   absl::StatusOr<Config> config = ParseConfigYaml(
       "flush_interval: 30s\naggregation:\n  exact_samples: 100\n", "t.yaml", &origins, false);
   ASSERT_TRUE(config.ok()) << config.status();
-  absl::SetFlag(&FLAGS_flush_interval, "2s");
-  absl::SetFlag(&FLAGS_udp, "127.0.0.1:0, [::1]:0");
-  ASSERT_TRUE(ApplyFlagOverrides(*config, &origins, Only({"flush_interval", "udp"})).ok());
+  ASSERT_TRUE(ApplyFlagOverrides(
+                  *config, {{"flush_interval", "2s"}, {"udp", "127.0.0.1:0, [::1]:0"}}, &origins)
+                  .ok());
   EXPECT_EQ(config->flush_interval, absl::Seconds(2));
   EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0", "[::1]:0"));
-  EXPECT_EQ(config->aggregation.exact_samples, 100);  // --exact_samples is at its default
+  EXPECT_EQ(config->aggregation.exact_samples, 100);  // no --exact_samples
   EXPECT_EQ(origins.Find("flush_interval"), "--flush_interval");
   EXPECT_EQ(origins.Find("aggregation.exact_samples"), "t.yaml:3");
 }
 
-TEST(ConfigFlagsTest, FlagErrorsNameTheFlagAndKey) {
-  absl::FlagSaver saver;
+TEST(ConfigFlagsTest, LastFlagForAKeyWins) {
   Config config;
-  absl::SetFlag(&FLAGS_exact_samples, "abc");
-  absl::Status status = ApplyFlagOverrides(config, nullptr, Only({"exact_samples"}));
+  ASSERT_TRUE(ApplyFlagOverrides(config, {{"max_series", "5"}, {"max_series", "7"}}).ok());
+  EXPECT_EQ(config.aggregation.max_series, 7);
+  EXPECT_THAT(ApplyFlagOverrides(config, {{"max_serie", "5"}}).message(),
+              HasSubstr("unknown flag --max_serie"));
+}
+
+TEST(ConfigFlagsTest, FlagErrorsNameTheFlagAndKey) {
+  Config config;
+  absl::Status status = ApplyFlagOverrides(config, {{"exact_samples", "abc"}});
   EXPECT_THAT(status.message(), HasSubstr("--exact_samples: aggregation.exact_samples: must be "
                                           "an integer, got \"abc\""));
 
   ConfigOrigins origins;
-  absl::SetFlag(&FLAGS_percentiles, "50,200");
-  ASSERT_TRUE(ApplyFlagOverrides(config, &origins, Only({"percentiles"})).ok());
+  ASSERT_TRUE(ApplyFlagOverrides(config, {{"percentiles", "50,200"}}, &origins).ok());
   status = ValidateConfig(config, &origins);
   EXPECT_THAT(status.message(),
               HasSubstr("--percentiles: aggregation.percentiles[1]: must be in [-100, 100]"));
+  status = ApplyFlagOverrides(config, {{"percentiles", "50,x"}}, &origins);
+  EXPECT_THAT(status.message(),
+              HasSubstr("--percentiles: aggregation.percentiles[1]: must be a number"));
 }
 
 // The per-line and per-interval limits: a flag sets each over the file, and a bad flag value is
 // reported naming the flag and the key.
 TEST(ConfigFlagsTest, LimitFlags) {
-  absl::FlagSaver saver;
   ConfigOrigins origins;
   absl::StatusOr<Config> config = ParseConfigYaml(
       "listen:\n  max_tags: 10\naggregation:\n  max_events: 20\n  max_timestamped_points: 30\n",
@@ -549,21 +538,20 @@ TEST(ConfigFlagsTest, LimitFlags) {
   EXPECT_EQ(config->listen.max_tags, 10);
   EXPECT_EQ(config->aggregation.max_events, 20);
   EXPECT_EQ(config->aggregation.max_timestamped_points, 30);
-  absl::SetFlag(&FLAGS_max_tags, "2");
-  absl::SetFlag(&FLAGS_max_events, "1");
-  absl::SetFlag(&FLAGS_max_timestamped_points, "3");
-  const auto limits = Only({"max_tags", "max_events", "max_timestamped_points"});
-  ASSERT_TRUE(ApplyFlagOverrides(*config, &origins, limits).ok());
+  ASSERT_TRUE(
+      ApplyFlagOverrides(*config,
+                         {{"max_tags", "2"}, {"max_events", "1"}, {"max_timestamped_points", "3"}},
+                         &origins)
+          .ok());
   EXPECT_EQ(config->listen.max_tags, 2);
   EXPECT_EQ(config->aggregation.max_events, 1);
   EXPECT_EQ(config->aggregation.max_timestamped_points, 3);
   EXPECT_TRUE(ValidateConfig(*config, &origins).ok());
 
-  absl::SetFlag(&FLAGS_max_tags, "0");
-  absl::SetFlag(&FLAGS_max_events, "many");
-  absl::SetFlag(&FLAGS_max_timestamped_points, "20000000");
   Config bad;
-  absl::Status status = ApplyFlagOverrides(bad, &origins, limits);
+  absl::Status status = ApplyFlagOverrides(
+      bad, {{"max_tags", "0"}, {"max_events", "many"}, {"max_timestamped_points", "20000000"}},
+      &origins);
   EXPECT_THAT(status.message(),
               HasSubstr("--max_events: aggregation.max_events: must be an integer, got \"many\""));
   status = ValidateConfig(bad, &origins);
@@ -574,67 +562,85 @@ TEST(ConfigFlagsTest, LimitFlags) {
 }
 
 TEST(ConfigFlagsTest, BackendFlags) {
-  absl::FlagSaver saver;
   absl::StatusOr<Config> config = ParseConfigYaml("backends:\n  console: {}\n", "t.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   // A backend's key turns it on, as a section in the file does.
-  absl::SetFlag(&FLAGS_graphite_address, "carbon:2003");
-  ASSERT_TRUE(ApplyFlagOverrides(*config, nullptr, Only({"graphite_address"})).ok());
+  ASSERT_TRUE(ApplyFlagOverrides(*config, {{"graphite_address", "carbon:2003"}}).ok());
   ASSERT_TRUE(config->graphite.has_value());
   EXPECT_EQ(config->graphite->address, "carbon:2003");
   EXPECT_FALSE(config->prometheus.has_value());
-  // --prometheus=false wins over a --prometheus_* flag.
+  // --prometheus=false wins over a --prometheus_* flag, whatever their order.
   Config defaults;
-  absl::SetFlag(&FLAGS_prometheus, false);
   ASSERT_TRUE(
-      ApplyFlagOverrides(defaults, nullptr, Only({"prometheus", "prometheus_listen"})).ok());
+      ApplyFlagOverrides(defaults, {{"prometheus", "false"}, {"prometheus_listen", "127.0.0.1:0"}})
+          .ok());
   EXPECT_FALSE(defaults.prometheus.has_value());
 }
 
-TEST(ConfigFlagsTest, NormalizeCommandLine) {
-  auto normalized = NormalizeCommandLine({"tallyd", "--check-config", "--config", "my-file.yaml",
-                                          "--flush-interval=2s", "-no-graphite", "--nodatadog",
-                                          "--percentiles", "-99,50", "--", "--not-a-flag"});
-  ASSERT_TRUE(normalized.ok()) << normalized.status();
-  EXPECT_THAT(*normalized, ElementsAre("tallyd", "--check_config", "--config", "my-file.yaml",
-                                       "--flush_interval=2s", "--nographite", "--nodatadog",
-                                       "--percentiles", "-99,50", "--", "--not-a-flag"));
+std::vector<FlagValue> FlagsOf(const absl::StatusOr<CommandLine>& command_line) {
+  EXPECT_TRUE(command_line.ok()) << command_line.status();
+  return command_line.ok() ? command_line->flags : std::vector<FlagValue>{};
+}
 
-  normalized = NormalizeCommandLine({"tallyd", "--help=udp", "--version", "-helpfull"});
-  ASSERT_TRUE(normalized.ok()) << normalized.status();
-  EXPECT_THAT(*normalized, ElementsAre("tallyd", "--help=udp", "--version", "--helpfull"));
+MATCHER_P2(IsFlag, flag, value, "") { return arg.flag == flag && arg.value == value; }
 
-  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--flush-intervl=2s"}).status().message(),
+TEST(ConfigFlagsTest, ParseCommandLine) {
+  absl::StatusOr<CommandLine> parsed = ParseCommandLine(
+      {"tallyd", "--check-config", "--config", "my-file.yaml", "--flush-interval=2s",
+       "-no-graphite", "--nodatadog", "--percentiles", "-99,50", "--console", "--ports_file=p"});
+  EXPECT_THAT(FlagsOf(parsed),
+              ElementsAre(IsFlag("flush_interval", "2s"), IsFlag("graphite", "false"),
+                          IsFlag("datadog", "false"), IsFlag("percentiles", "-99,50"),
+                          IsFlag("console", "true")));
+  EXPECT_TRUE(parsed->check_config);
+  EXPECT_EQ(parsed->config_file, "my-file.yaml");
+  EXPECT_EQ(parsed->ports_file, "p");
+  EXPECT_FALSE(parsed->help.has_value());
+  EXPECT_FALSE(parsed->version);
+
+  parsed = ParseCommandLine({"tallyd", "--graphite=false", "--no_console", "--check_config=no"});
+  EXPECT_THAT(FlagsOf(parsed),
+              ElementsAre(IsFlag("graphite", "false"), IsFlag("console", "false")));
+  EXPECT_FALSE(parsed->check_config);
+
+  // --help wins wherever it is, even after a mistake; its value is the topic.
+  for (const char* help : {"--help", "-help", "-h", "--helpfull"}) {
+    parsed = ParseCommandLine({"tallyd", "--bogus", help});
+    ASSERT_TRUE(parsed.ok()) << help;
+    EXPECT_EQ(parsed->help, "") << help;
+  }
+  EXPECT_EQ(ParseCommandLine({"tallyd", "--help=markdown"})->help, "markdown");
+  EXPECT_TRUE(ParseCommandLine({"tallyd", "--version"})->version);
+
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--flush-intervl=2s"}).status().message(),
               HasSubstr("unknown flag --flush-intervl"));
-  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--prometheus=maybe"}).status().message(),
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--noudp"}).status().message(),
+              HasSubstr("unknown flag --noudp"));
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--prometheus=maybe"}).status().message(),
               HasSubstr("--prometheus: must be true or false"));
-  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--config"}).status().message(),
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--nographite=true"}).status().message(),
+              HasSubstr("--nographite takes no value"));
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--config"}).status().message(),
               HasSubstr("--config needs a value"));
+  EXPECT_THAT(ParseCommandLine({"tallyd", "stray"}).status().message(),
+              HasSubstr("unexpected argument \"stray\""));
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--", "--not-a-flag"}).status().message(),
+              HasSubstr("unexpected argument \"--not-a-flag\""));
+  EXPECT_TRUE(ParseCommandLine({"tallyd", "--"}).ok());
 }
 
 // The whole path main() takes: argv -> flags -> file -> overrides -> validation.
 TEST(ConfigFlagsTest, CommandLineOverridesFile) {
-  absl::FlagSaver saver;
   const std::string file = kTestdata + "/spec_example.yaml";
   ScopedEnv key("DD_API_KEY", "k");
-  std::vector<std::string> args = {"tallyd",
-                                   "--check-config",
-                                   "--config",
-                                   file,
-                                   "--flush_interval=2s",
-                                   "--udp=127.0.0.1:0",
-                                   "--no-datadog",
-                                   "--prometheus-listen=127.0.0.1:0"};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  absl::StatusOr<std::vector<std::string>> positional =
-      ParseTallydCommandLine(static_cast<int>(argv.size()), argv.data());
-  ASSERT_TRUE(positional.ok()) << positional.status();
-  EXPECT_THAT(*positional, IsEmpty());
-  EXPECT_TRUE(absl::GetFlag(FLAGS_check_config));
-  EXPECT_EQ(absl::GetFlag(FLAGS_config), file);
+  absl::StatusOr<CommandLine> command_line =
+      ParseCommandLine({"tallyd", "--check-config", "--config", file, "--flush_interval=2s",
+                        "--udp=127.0.0.1:0", "--no-datadog", "--prometheus-listen=127.0.0.1:0"});
+  ASSERT_TRUE(command_line.ok()) << command_line.status();
+  EXPECT_TRUE(command_line->check_config);
+  EXPECT_EQ(command_line->config_file, file);
 
-  absl::StatusOr<Config> config = LoadConfigFromFlags();
+  absl::StatusOr<Config> config = LoadConfig(*command_line);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->flush_interval, absl::Seconds(2));
   EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0"));
@@ -646,22 +652,43 @@ TEST(ConfigFlagsTest, CommandLineOverridesFile) {
 }
 
 TEST(ConfigFlagsTest, CommandLineValueErrorAfterMerge) {
-  absl::FlagSaver saver;
-  std::vector<std::string> args = {"tallyd", "--series_ttl=soon", "--max_series=0"};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  ASSERT_TRUE(ParseTallydCommandLine(static_cast<int>(argv.size()), argv.data()).ok());
-  absl::StatusOr<Config> config = LoadConfigFromFlags();
+  absl::StatusOr<CommandLine> command_line =
+      ParseCommandLine({"tallyd", "--series_ttl=soon", "--max_series=0"});
+  ASSERT_TRUE(command_line.ok()) << command_line.status();
+  absl::StatusOr<Config> config = LoadConfig(*command_line);
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(),
               HasSubstr("--series_ttl: aggregation.series_ttl: must be a duration"));
 }
 
 TEST(ConfigFlagsTest, NoFileNoFlagsRunsOnDefaults) {
-  absl::FlagSaver saver;
-  absl::StatusOr<Config> config = LoadConfigFromFlags([](absl::string_view) { return false; });
+  absl::StatusOr<Config> config = LoadConfig(CommandLine{});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(*config, Config{});
+}
+
+// --- SIGHUP: what changed ------------------------------------------------------------------
+
+TEST(ConfigReloadTest, ChangedKeysAndTheOnesNeedingARestart) {
+  Config running;
+  Config fresh = running;
+  EXPECT_THAT(ChangedKeys(running, fresh), IsEmpty());
+  fresh.listen.udp = {"127.0.0.1:0"};
+  fresh.flush_interval = absl::Seconds(1);
+  fresh.aggregation.max_series = 5;
+  fresh.log_level = LogLevel::kDebug;
+  fresh.graphite.emplace();
+  EXPECT_THAT(
+      ChangedKeys(running, fresh),
+      ElementsAre("flush_interval", "log_level", "listen.udp", "aggregation.max_series",
+                  "backends.graphite.enabled", "backends.graphite.address",
+                  "backends.graphite.legacy_namespace", "backends.graphite.tags",
+                  "backends.graphite.global_prefix", "backends.graphite.prefix_counter",
+                  "backends.graphite.prefix_timer", "backends.graphite.prefix_gauge",
+                  "backends.graphite.prefix_set", "backends.graphite.global_suffix",
+                  "backends.graphite.max_buffered_flushes", "backends.graphite.connect_timeout",
+                  "backends.graphite.write_timeout", "backends.graphite.self_metrics"));
+  EXPECT_THAT(KeysNeedingRestart(running, fresh), ElementsAre("flush_interval", "listen.udp"));
 }
 
 }  // namespace
