@@ -76,8 +76,9 @@ Spelling Spell(absl::string_view arg) {
 
 bool IsFlag(absl::string_view arg) { return arg.size() >= 2 && arg[0] == '-'; }
 
-// A key's default as a flag would give it: "10s", "50,90,95,99", "\"\"".
-std::string DefaultText(const Key& key) {
+// A key's default as a flag takes it ("10s", "50,90,95,99", "\"\""), or with `open` "[" as YAML
+// would write a list ("[50, 90, 95, 99]").
+std::string DefaultText(const Key& key, absl::string_view open = "") {
   // A backend's keys have their defaults whether the backend is on by default or not.
   static const Config* const defaults = [] {
     Config* config = new Config;
@@ -87,6 +88,14 @@ std::string DefaultText(const Key& key) {
     return config;
   }();
   const std::vector<std::string> items = key.get(key.enabled ? Config{} : *defaults).value();
+  if (key.list && !open.empty()) {
+    return absl::StrCat("[",
+                        absl::StrJoin(items, ", ",
+                                      [&key](std::string* out, const std::string& item) {
+                                        absl::StrAppend(out, key.quoted ? Quote(item) : item);
+                                      }),
+                        "]");
+  }
   const std::string text = absl::StrJoin(items, ",");
   return text.empty() && !key.list ? "\"\"" : text;
 }
@@ -227,7 +236,23 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line) {
 
 // --- --help and --version -----------------------------------------------------------------------
 
+// The README's key table: one row per key, every cell from the table.
+std::string FormatMarkdown() {
+  auto cell = [](absl::string_view text) { return absl::StrReplaceAll(text, {{"|", "\\|"}}); };
+  std::string out =
+      "| Key | Flag | Default | Allowed | SIGHUP | Meaning |\n"
+      "|---|---|---|---|---|---|\n";
+  for (const Key& key : Keys()) {
+    absl::StrAppend(&out, "| `", key.path, "` | `--", key.flag, "` | `",
+                    cell(DefaultText(key, "[")), "` | ", cell(key.allowed), " | ",
+                    key.reload == config_internal::Reload::kLive ? "live" : "restart", " | ",
+                    cell(key.help), " |\n");
+  }
+  return out;
+}
+
 std::string FormatHelp(absl::string_view topic) {
+  if (topic == "markdown") return FormatMarkdown();
   std::string out =
       "tallyd: a StatsD/DogStatsD aggregation server.\n"
       "  tallyd [--config FILE] [--<key>=VALUE ...]\n"
@@ -242,7 +267,7 @@ std::string FormatHelp(absl::string_view topic) {
                   "  --help[=markdown]\n      this text, or the README's key table\n"
                   "  --version\n\nConfig keys:\n");
   for (const Key& key : Keys()) {
-    if (!absl::StrContains(key.path, topic)) continue;
+    if (!absl::StrContains(key.path, topic) && !absl::StrContains(key.flag, topic)) continue;
     std::string metavar = absl::AsciiStrToUpper(absl::StrReplaceAll(key.kind, {{" ", "_"}}));
     if (key.list) absl::StrAppend(&metavar, ",...");
     absl::StrAppend(

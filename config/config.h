@@ -95,7 +95,7 @@ absl::string_view Name(E value) {
   KEY(Int, max_tags, (256), Range(1, 65536), kRestart,                                             \
       "tags per line (metric, event or service check) at most; a line with more is rejected, "     \
       "counted as `tallyd_lines_rejected_total{reason=\"too_many_tags\"}`")                        \
-  KEY(Mode, unix_socket_mode, (0722), Range(0, 0777, "an octal file mode 0..0777"), kRestart,      \
+  KEY(Mode, unix_socket_mode, (0722), Range(0, 0777, "0..0777"), kRestart,                         \
       "file mode of Unix sockets (as DogStatsD: anyone writes, tallyd reads)")
 
 #define TALLYD_AGGREGATION_KEYS(KEY)                                                               \

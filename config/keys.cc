@@ -42,7 +42,7 @@ Check Address() {
           }};
 }
 Check SocketPath() {  // sun_path holds 108 bytes including the terminating NUL
-  return {.text = "a path of 1..107 bytes", .problem = [](const std::string& path) {
+  return {.text = "path of 1..107 bytes", .problem = [](const std::string& path) {
             const bool ok = !path.empty() && path.size() <= 107;
             return ok ? "" : "must be a socket path of 1..107 bytes, got " + Quote(path);
           }};
@@ -55,7 +55,7 @@ Check Tag() {
           }};
 }
 Check GraphiteName() {
-  return {.text = "no whitespace or ;", .problem = [](const std::string& name) {
+  return {.text = "string without whitespace or ;", .problem = [](const std::string& name) {
             const bool ok = name.find_first_of(" \t\r\n;") == std::string::npos;
             return ok ? "" : "must not contain whitespace or ;, got " + Quote(name);
           }};
@@ -92,6 +92,7 @@ std::string ItemProblem(const Check& check, const typename Item::Type& value) {
   return "";
 }
 
+// "integer 1..65536", "list, each host:port or [v6]:port": for --help and the README.
 template <typename K>
 std::string Allowed(const Check& check) {
   using Item = typename ItemKindOf<K>::type;
@@ -99,8 +100,13 @@ std::string Allowed(const Check& check) {
   if constexpr (requires { Names(typename Item::Type{}); }) {
     allowed = absl::StrCat("one of ", absl::StrJoin(Names(typename Item::Type{}), ", "));
   }
-  if (!check.text.empty()) absl::StrAppend(&allowed, ", ", check.text);
-  return ItemKindOf<K>::kList ? absl::StrCat("list of ", allowed) : allowed;
+  if (!check.text.empty()) {
+    // A string's check says what the string is.
+    allowed = std::is_same_v<typename Item::Type, std::string>
+                  ? check.text
+                  : absl::StrCat(allowed, " ", check.text);
+  }
+  return ItemKindOf<K>::kList ? absl::StrCat("list, each ", allowed) : allowed;
 }
 
 // --- Sections: where a key's field lives in Config ---------------------------------------------

@@ -22,6 +22,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 const std::string kTestdata = TALLYD_TESTDATA_DIR;
 
@@ -689,6 +690,51 @@ TEST(ConfigReloadTest, ChangedKeysAndTheOnesNeedingARestart) {
                   "backends.graphite.max_buffered_flushes", "backends.graphite.connect_timeout",
                   "backends.graphite.write_timeout", "backends.graphite.self_metrics"));
   EXPECT_THAT(KeysNeedingRestart(running, fresh), ElementsAre("flush_interval", "listen.udp"));
+}
+
+// --- --help and the README -----------------------------------------------------------------
+
+TEST(ConfigHelpTest, ListsEveryFlagWithItsDefault) {
+  const std::string help = FormatHelp("");
+  for (const config_internal::Key& key : config_internal::Keys()) {
+    EXPECT_THAT(help, HasSubstr(absl::StrCat("  --", key.flag))) << key.flag;
+  }
+  for (const char* option : {"--config=FILE", "--check_config", "--ports_file=PATH", "--version"}) {
+    EXPECT_THAT(help, HasSubstr(option));
+  }
+  EXPECT_THAT(help, HasSubstr("--max_tags=INTEGER  (listen.max_tags)\n"));
+  EXPECT_THAT(help, HasSubstr("default 256; integer 1..65536; a change needs a restart\n"));
+  EXPECT_THAT(help, HasSubstr("--percentiles=NUMBER,...  (aggregation.percentiles)\n"));
+  EXPECT_THAT(help, HasSubstr("default 50,90,95,99;"));
+
+  const std::string graphite = FormatHelp("graphite");
+  EXPECT_THAT(graphite, HasSubstr("--graphite_address"));
+  EXPECT_THAT(graphite, Not(HasSubstr("--datadog_url")));
+}
+
+// The README's key table is what the binary prints for --help=markdown.
+TEST(ConfigHelpTest, ReadmeKeyTableIsTheGeneratedOne) {
+  absl::StatusOr<std::string> readme = config_internal::ReadConfigFile(TALLYD_README);
+  ASSERT_TRUE(readme.ok()) << readme.status();
+  const size_t begin = readme->find("<!-- config-table:begin");
+  const size_t end = readme->find("<!-- config-table:end");
+  ASSERT_NE(begin, std::string::npos);
+  ASSERT_NE(end, std::string::npos);
+  const size_t start = readme->find('\n', begin) + 1;
+  EXPECT_EQ(readme->substr(start, end - start), FormatHelp("markdown"))
+      << "README.md's key table is not the keys' (config/config.h): run "
+         "scripts/update-readme-config.sh";
+}
+
+TEST(ConfigHelpTest, MarkdownRows) {
+  const std::string table = FormatHelp("markdown");
+  EXPECT_THAT(table, HasSubstr("| `listen.max_tags` | `--max_tags` | `256` | integer 1..65536 | "
+                               "restart | tags per line"));
+  EXPECT_THAT(table, HasSubstr("| `aggregation.percentiles` | `--percentiles` | "
+                               "`[50, 90, 95, 99]` | list, each number in [-100, 100] and not 0 | "
+                               "live |"));
+  EXPECT_THAT(table, HasSubstr("(`\\|T`)"));  // a | in a cell is escaped
+  EXPECT_THAT(table, HasSubstr("| `backends.graphite.enabled` | `--graphite` | `false` | bool |"));
 }
 
 }  // namespace
