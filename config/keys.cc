@@ -92,12 +92,17 @@ std::string ItemProblem(const Check& check, const typename Item::Type& value) {
   return "";
 }
 
+template <typename Item>
+constexpr bool kIsEnum = requires {
+  Names(typename Item::Type{});
+};
+
 // "integer 1..65536", "list, each host:port or [v6]:port": for --help and the README.
 template <typename K>
 std::string Allowed(const Check& check) {
   using Item = typename ItemKindOf<K>::type;
   std::string allowed(Item::kName);
-  if constexpr (requires { Names(typename Item::Type{}); }) {
+  if constexpr (kIsEnum<Item>) {
     allowed = absl::StrCat("one of ", absl::StrJoin(Names(typename Item::Type{}), ", "));
   }
   if (!check.text.empty()) {
@@ -159,6 +164,9 @@ Key MakeKey(absl::string_view section, absl::string_view backend, absl::string_v
                  : absl::StrCat(backend, "_", name);
   key.help = help;
   key.kind = Item::kName;
+  if constexpr (kIsEnum<Item>) {
+    for (absl::string_view name : Names(typename Item::Type{})) key.choices.push_back(name);
+  }
   key.allowed = Allowed<K>(check);
   key.check = std::move(check);
   key.reload = reload;

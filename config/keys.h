@@ -35,8 +35,9 @@ struct Key {
   std::string path;  // "listen.max_tags"
   std::string flag;  // "max_tags"
   absl::string_view help;
-  absl::string_view kind;  // "duration": the value's kind (of each item for a list)
-  std::string allowed;     // "integer, 1..65536": kind and check, for --help and the README
+  absl::string_view kind;                  // "duration": the value's kind (of each item for a list)
+  std::vector<absl::string_view> choices;  // an enum's names
+  std::string allowed;  // "integer 1..65536": kind and check, for --help and the README
   Check check;
   Reload reload = Reload::kLive;
   bool list = false;

@@ -12,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 
 namespace tallyd {
 namespace {
@@ -96,6 +97,10 @@ absl::StatusOr<std::string> ExpandEnv(absl::string_view text) {
     i = close + 1;
   }
   return out;
+}
+
+std::string EscapeEnv(absl::string_view value) {
+  return absl::StrReplaceAll(value, {{"${", "$${"}});
 }
 
 absl::StatusOr<HostPort> ParseHostPort(absl::string_view text) {
@@ -189,13 +194,15 @@ absl::Status Duration::Parse(absl::string_view text, absl::Duration* out) {
 absl::Status Mode::Parse(absl::string_view text, uint32_t* out) {
   absl::string_view digits = text;
   if (absl::StartsWith(digits, "0o") || absl::StartsWith(digits, "0O")) digits.remove_prefix(2);
-  if (digits.empty() || digits.size() > 5) return Expected("an octal file mode like 0722", text);
-  uint32_t value = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '7') return Expected("an octal file mode like 0722", text);
-    value = value * 8 + static_cast<uint32_t>(c - '0');
+  if (digits.empty() || digits.find_first_not_of("01234567") != absl::string_view::npos) {
+    return Expected("an octal file mode like 0722", text);
   }
-  *out = value;
+  uint64_t value = 0;
+  for (char c : digits) {
+    value = value * 8 + static_cast<uint64_t>(c - '0');
+    if (value > UINT32_MAX) return Expected("an octal file mode like 0722", text);
+  }
+  *out = static_cast<uint32_t>(value);
   return absl::OkStatus();
 }
 

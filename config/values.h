@@ -32,6 +32,8 @@ absl::StatusOr<int64_t> ParseSize(absl::string_view text);
 // Replaces each ${NAME} with the environment variable NAME (unset: empty, as envsubst does).
 // "$${" is a literal "${"; a lone "$" is kept. An unterminated "${" or a bad name is an error.
 absl::StatusOr<std::string> ExpandEnv(absl::string_view text);
+// The text ExpandEnv turns back into `value`: each "${" written "$${" (FormatConfig's strings).
+std::string EscapeEnv(absl::string_view value);
 
 struct HostPort {
   std::string host;  // without IPv6 brackets

@@ -269,7 +269,7 @@ std::string FormatConfig(const Config& config) {
       if (key.secret && !item.empty()) {
         out << YAML::DoubleQuoted << "<redacted>";
       } else if (key.quoted) {
-        out << YAML::DoubleQuoted << item;
+        out << YAML::DoubleQuoted << EscapeEnv(item);
       } else {
         out << item;
       }

@@ -4,12 +4,16 @@
 
 #include <stdlib.h>
 
+#include <cmath>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "config/keys.h"
@@ -381,6 +385,9 @@ TEST(ConfigTest, ExpandEnv) {
   EXPECT_FALSE(ExpandEnv("${").ok());
   EXPECT_FALSE(ExpandEnv("${1X}").ok());
   EXPECT_FALSE(ExpandEnv("${A-B}").ok());
+  for (const char* value : {"${X}", "$${", "$$${", "a$", "${", "$}{"}) {
+    EXPECT_EQ(ExpandEnv(EscapeEnv(value)).value(), value) << EscapeEnv(value);
+  }
 }
 
 TEST(ConfigTest, ParseDuration) {
@@ -466,6 +473,89 @@ TEST(ConfigTest, FormatConfigParsesBack) {
   back = ParseConfigYaml(FormatConfig(Config{}), "formatted");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, Config{});
+
+  Config no_backends;
+  no_backends.prometheus.reset();
+  EXPECT_THAT(FormatConfig(no_backends), HasSubstr("\nbackends:\n  {}\n"));  // all off
+  back = ParseConfigYaml(FormatConfig(no_backends), "formatted");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, no_backends);
+}
+
+// A value holding "${" (written "$${" in the file) is printed so that it reads back as "${".
+TEST(ConfigTest, FormatConfigKeepsALiteralDollarBrace) {
+  ScopedEnv unset("literal", nullptr);
+  absl::StatusOr<Config> config = ParseConfigYaml(
+      "aggregation:\n  global_tags: [\"b:$${literal}\", \"$$${x\"]\n"
+      "backends:\n  graphite: {global_suffix: \"a$${\"}\n",
+      "t.yaml", nullptr, false);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->aggregation.global_tags, ElementsAre("b:${literal}", "$${x"));
+  const std::string text = FormatConfig(*config);
+  absl::StatusOr<Config> back = ParseConfigYaml(text, "formatted", nullptr, false);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << text;
+  EXPECT_EQ(*back, *config) << text;
+}
+
+// Random text that a key of `key`'s kind parses: the property test's generator, driven by the key
+// table so that every key (and every key added later) is covered.
+std::string RandomItem(const config_internal::Key& key, std::mt19937_64& rng) {
+  auto below = [&rng](uint64_t n) {
+    return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng);
+  };
+  const absl::string_view kind = key.kind;
+  if (!key.choices.empty()) return std::string(key.choices[below(key.choices.size())]);
+  if (kind == "bool") return below(2) ? "true" : "false";
+  if (kind == "integer") {
+    return absl::StrCat(static_cast<int32_t>(below(uint64_t{1} << 32)) >> below(32));
+  }
+  if (kind == "size")
+    return FormatSize(static_cast<int64_t>(below(uint64_t{1} << 40) >> below(40)));
+  if (kind == "octal file mode") return absl::StrFormat("0%o", below(uint64_t{1} << 32));
+  if (kind == "duration") {
+    const int64_t ns = static_cast<int64_t>(below(uint64_t{1} << 62) >> below(62));
+    return absl::FormatDuration(absl::Nanoseconds(ns));
+  }
+  if (kind == "number") {
+    const double magnitude = std::ldexp(std::uniform_real_distribution<double>(0, 1)(rng),
+                                        static_cast<int>(below(200)) - 100);
+    return absl::StrFormat("%.17g", below(2) ? magnitude : -magnitude);
+  }
+  // Strings: the characters YAML, ${VAR} expansion and quoting care about, and UTF-8.
+  static const std::vector<std::string> pieces = {
+      "a",    "Z",  "0",  " ",  "  ",   "$",    "{", "}",  "${", "$${",     "\"",
+      "'",    "\\", ":",  ": ", "#",    " #",   ",", "[",  "]",  "-",       "- ",
+      "?",    "|",  ">",  "&",  "*",    "!",    "%", "@",  "`",  "~",       "null",
+      "true", "\t", "\n", "\r", "\x01", "\x7f", "é", "中", "😀",  "\xc2\xa0"};
+  std::string text;
+  for (uint64_t n = below(8); n > 0; --n) text += pieces[below(pieces.size())];
+  return text;
+}
+
+TEST(ConfigPropertyTest, FormatConfigReadsBackToTheSameConfig) {
+  std::mt19937_64 rng(20240611);
+  for (int round = 0; round < 1000; ++round) {
+    Config config;
+    std::string made;  // how the config was made, for a failure message
+    for (bool enabled_pass : {false, true}) {
+      for (const config_internal::Key& key : config_internal::Keys()) {
+        if (key.enabled != enabled_pass || rng() % 3 == 0) continue;
+        std::vector<std::string> items(key.list ? rng() % 5 : 1);
+        for (std::string& item : items) item = RandomItem(key, rng);
+        size_t bad = 0;
+        ASSERT_TRUE(key.set(config, items, &bad).ok())
+            << key.path << " " << absl::StrJoin(items, ",");
+        absl::StrAppend(&made, key.path, "=", absl::CEscape(absl::StrJoin(items, ",")), "\n");
+      }
+    }
+    const std::string text = FormatConfig(config);
+    absl::StatusOr<Config> back = ParseConfigYaml(text, "formatted", nullptr, false);
+    ASSERT_TRUE(back.ok()) << back.status() << "\n" << text << "\nfrom\n" << made;
+    if (back->datadog.has_value() && config.datadog.has_value()) {
+      back->datadog->api_key = config.datadog->api_key;  // printed as <redacted>
+    }
+    ASSERT_EQ(*back, config) << text << "\nfrom\n" << made;
+  }
 }
 
 // --- Flags ---------------------------------------------------------------------------------
