@@ -90,6 +90,9 @@ absl::string_view Name(E value) {
       "further connections are closed and counted")                                                \
   KEY(Duration, tcp_idle_timeout, (absl::Minutes(5)), Any(), kRestart,                             \
       "idle TCP connections are closed; 0 = never")                                                \
+  KEY(Duration, tcp_line_timeout, (absl::Seconds(10)), Any(), kRestart,                            \
+      "a TCP connection holding an incomplete line longer than this is closed and counted; "       \
+      "0 = never")                                                                                 \
   KEY(Size, max_line_length, (65535), Range(1, 16 << 20, "1..16MiB"), kRestart,                    \
       "longer lines are rejected (`line_too_long`); on TCP the rest of the line is skipped")       \
   KEY(Int, max_tags, (256), Range(1, 65536), kRestart,                                             \
@@ -113,6 +116,8 @@ absl::string_view Name(E value) {
       "idle series are forgotten after this; 0 = after one idle interval")                         \
   KEY(Int64, max_series, (1000000), AtLeast(1), kLive,                                             \
       "live series cap; new series beyond it are dropped and counted")                             \
+  KEY(Int64, max_series_per_metric, (0), AtLeast(0, "0 (no cap) or more"), kLive,                  \
+      "live series of one metric name at most; new ones beyond it are dropped and counted")        \
   KEY(Int64, max_timestamped_points, (100000), Range(1, 10000000), kLive,                          \
       "client-timestamped (`|T`) points kept per worker per interval; the rest are dropped, "      \
       "counted in `tallyd_timestamped_points_dropped_total`")                                      \
@@ -150,6 +155,8 @@ absl::string_view Name(E value) {
       "bound on connecting to carbon (all its addresses together)")                                \
   KEY(Duration, write_timeout, (absl::Seconds(10)), MoreThan(0), kLive,                            \
       "a write making no progress this long drops the connection; the flush is retried")           \
+  KEY(Duration, max_backoff, (absl::Seconds(10)), MoreThan(0), kLive,                              \
+      "the wait between reconnects to carbon doubles up to this")                                  \
   KEY(Bool, self_metrics, (true), Any(), kLive, "tallyd's own metrics under `stats.tallyd.`")
 
 #define TALLYD_DATADOG_KEYS(KEY)                                                                   \
@@ -168,6 +175,8 @@ absl::string_view Name(E value) {
       "timer and histogram aggregates sent")                                                       \
   KEY(Duration, timeout, (absl::Seconds(20)), MoreThan(0), kLive,                                  \
       "per request, connecting included")                                                          \
+  KEY(Duration, max_backoff, (absl::Seconds(10)), MoreThan(0), kLive,                              \
+      "the wait between retries of a failed request doubles up to this")                           \
   KEY(Int, max_buffered_flushes, (6), AtLeast(1), kLive,                                           \
       "unsent flushes kept while Datadog is unreachable")                                          \
   KEY(Int, max_distribution_values, (65536), AtLeast(1), kLive,                                    \

@@ -73,6 +73,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(config.listen.max_packet_size, 65535);
   EXPECT_EQ(config.listen.max_line_length, 65535);
   EXPECT_EQ(config.listen.max_tags, 256);
+  EXPECT_EQ(config.listen.tcp_line_timeout, absl::Seconds(10));
   EXPECT_THAT(config.aggregation.percentiles, ElementsAre(50, 90, 95, 99));
   EXPECT_EQ(config.aggregation.exact_samples, 8192);
   EXPECT_EQ(config.aggregation.sketch_accuracy, 0.01);
@@ -80,6 +81,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(config.aggregation.gauge_mode, GaugeMode::kDogStatsD);
   EXPECT_EQ(config.aggregation.series_ttl, absl::Minutes(5));
   EXPECT_EQ(config.aggregation.max_series, 1000000);
+  EXPECT_EQ(config.aggregation.max_series_per_metric, 0);  // no cap
   EXPECT_EQ(config.aggregation.max_timestamped_points, 100000);
   EXPECT_EQ(config.aggregation.max_events, 10000);
   EXPECT_THAT(config.aggregation.global_tags, IsEmpty());
@@ -97,6 +99,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(graphite.tags, GraphiteTags::kGraphite);
   EXPECT_EQ(graphite.global_prefix, "stats");
   EXPECT_EQ(graphite.max_buffered_flushes, 6);
+  EXPECT_EQ(graphite.max_backoff, absl::Seconds(10));
   const DatadogConfig datadog;
   EXPECT_EQ(datadog.compression, Compression::kDeflate);
   EXPECT_THAT(datadog.datadog_percentiles, ElementsAre(0.95));
@@ -104,6 +107,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
               ElementsAre(HistogramAggregate::kMax, HistogramAggregate::kMedian,
                           HistogramAggregate::kAvg, HistogramAggregate::kCount));
   EXPECT_EQ(datadog.max_buffered_flushes, 6);
+  EXPECT_EQ(datadog.max_backoff, absl::Seconds(10));
 
   EXPECT_TRUE(ValidateConfig(config).ok());
 }
@@ -144,6 +148,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(config->listen.max_packet_size, 8192);
   EXPECT_EQ(config->listen.tcp_max_connections, 10);
   EXPECT_EQ(config->listen.tcp_idle_timeout, absl::Seconds(30));
+  EXPECT_EQ(config->listen.tcp_line_timeout, absl::Seconds(3));
   EXPECT_EQ(config->listen.max_line_length, 4096);
   EXPECT_EQ(config->listen.max_tags, 32);
   EXPECT_EQ(config->listen.unix_socket_mode, 0700u);
@@ -154,6 +159,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(config->aggregation.gauge_mode, GaugeMode::kEtsy);
   EXPECT_EQ(config->aggregation.series_ttl, absl::ZeroDuration());
   EXPECT_EQ(config->aggregation.max_series, 5000);
+  EXPECT_EQ(config->aggregation.max_series_per_metric, 100);
   EXPECT_EQ(config->aggregation.max_timestamped_points, 2000);
   EXPECT_EQ(config->aggregation.max_events, 50);
   EXPECT_THAT(config->aggregation.global_tags, ElementsAre("env:test", "canary"));
@@ -179,6 +185,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(graphite.max_buffered_flushes, 12);
   EXPECT_EQ(graphite.connect_timeout, absl::Seconds(1));
   EXPECT_EQ(graphite.write_timeout, absl::Seconds(2));
+  EXPECT_EQ(graphite.max_backoff, absl::Seconds(30));
   EXPECT_FALSE(graphite.self_metrics);
 
   ASSERT_TRUE(config->datadog.has_value());
@@ -192,6 +199,7 @@ TEST(ConfigTest, FullExampleParses) {
       datadog.histogram_aggregates,
       ElementsAre(HistogramAggregate::kMin, HistogramAggregate::kMax, HistogramAggregate::kSum));
   EXPECT_EQ(datadog.timeout, absl::Seconds(5));
+  EXPECT_EQ(datadog.max_backoff, absl::Minutes(1));
   EXPECT_EQ(datadog.max_buffered_flushes, 3);
   EXPECT_TRUE(datadog.self_metrics);
 
@@ -283,6 +291,18 @@ INSTANTIATE_TEST_SUITE_P(
                   "t.yaml:2: aggregation.max_events: must be 1..1000000, got 1000001"},
         ErrorCase{"MaxEventsNotAnInteger", "aggregation:\n  max_events: 1e3\n",
                   "t.yaml:2: aggregation.max_events: must be an integer, got \"1e3\""},
+        ErrorCase{"MaxSeriesPerMetricNegative", "aggregation:\n  max_series_per_metric: -1\n",
+                  "t.yaml:2: aggregation.max_series_per_metric: must be 0 (no cap) or more, got "
+                  "-1"},
+        ErrorCase{"MaxSeriesPerMetricNotAnInteger", "aggregation:\n  max_series_per_metric: x\n",
+                  "t.yaml:2: aggregation.max_series_per_metric: must be an integer, got \"x\""},
+        ErrorCase{"TcpLineTimeoutWithoutUnit", "listen:\n  tcp_line_timeout: 10\n",
+                  "t.yaml:2: listen.tcp_line_timeout: must be a duration with a unit"},
+        ErrorCase{"GraphiteMaxBackoffZero", "backends:\n  graphite:\n    max_backoff: 0\n",
+                  "t.yaml:3: backends.graphite.max_backoff: must be more than 0, got 0"},
+        ErrorCase{"DatadogMaxBackoffZero",
+                  "backends:\n  datadog:\n    api_key: k\n    max_backoff: 0s\n",
+                  "t.yaml:4: backends.datadog.max_backoff: must be more than 0, got 0"},
         ErrorCase{"GlobalTagWithComma", "aggregation:\n  global_tags: [\"a:1,b:2\"]\n",
                   "t.yaml:2: aggregation.global_tags[0]: must be key:value or key"},
         ErrorCase{"AddressWithoutPort", "listen:\n  udp: [localhost]\n",
@@ -769,17 +789,54 @@ TEST(ConfigReloadTest, ChangedKeysAndTheOnesNeedingARestart) {
   fresh.aggregation.max_series = 5;
   fresh.log_level = LogLevel::kDebug;
   fresh.graphite.emplace();
-  EXPECT_THAT(
-      ChangedKeys(running, fresh),
-      ElementsAre("flush_interval", "log_level", "listen.udp", "aggregation.max_series",
-                  "backends.graphite.enabled", "backends.graphite.address",
-                  "backends.graphite.legacy_namespace", "backends.graphite.tags",
-                  "backends.graphite.global_prefix", "backends.graphite.prefix_counter",
-                  "backends.graphite.prefix_timer", "backends.graphite.prefix_gauge",
-                  "backends.graphite.prefix_set", "backends.graphite.global_suffix",
-                  "backends.graphite.max_buffered_flushes", "backends.graphite.connect_timeout",
-                  "backends.graphite.write_timeout", "backends.graphite.self_metrics"));
+  EXPECT_THAT(ChangedKeys(running, fresh),
+              ElementsAre("flush_interval", "log_level", "listen.udp", "aggregation.max_series",
+                          "backends.graphite.enabled", "backends.graphite.address",
+                          "backends.graphite.legacy_namespace", "backends.graphite.tags",
+                          "backends.graphite.global_prefix", "backends.graphite.prefix_counter",
+                          "backends.graphite.prefix_timer", "backends.graphite.prefix_gauge",
+                          "backends.graphite.prefix_set", "backends.graphite.global_suffix",
+                          "backends.graphite.max_buffered_flushes",
+                          "backends.graphite.connect_timeout", "backends.graphite.write_timeout",
+                          "backends.graphite.max_backoff", "backends.graphite.self_metrics"));
   EXPECT_THAT(KeysNeedingRestart(running, fresh), ElementsAre("flush_interval", "listen.udp"));
+}
+
+// The keys another part reads: each has a flag, a default and a check.
+TEST(ConfigFlagsTest, NewLimitAndListenFlags) {
+  absl::StatusOr<CommandLine> command_line = ParseCommandLine(
+      {"tallyd", "--tcp_line_timeout=1s", "--max_series_per_metric", "5",
+       "--graphite_max_backoff=30s", "--datadog-max-backoff=1m", "--datadog_api_key=k"});
+  ASSERT_TRUE(command_line.ok()) << command_line.status();
+  absl::StatusOr<Config> config = LoadConfig(*command_line);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen.tcp_line_timeout, absl::Seconds(1));
+  EXPECT_EQ(config->aggregation.max_series_per_metric, 5);
+  ASSERT_TRUE(config->graphite.has_value());
+  EXPECT_EQ(config->graphite->max_backoff, absl::Seconds(30));
+  ASSERT_TRUE(config->datadog.has_value());
+  EXPECT_EQ(config->datadog->max_backoff, absl::Minutes(1));
+
+  command_line =
+      ParseCommandLine({"tallyd", "--max_series_per_metric=-3", "--graphite_max_backoff=0"});
+  ASSERT_TRUE(command_line.ok()) << command_line.status();
+  config = LoadConfig(*command_line);
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("--max_series_per_metric: aggregation.max_series_per_metric: must be 0 (no "
+                        "cap) or more, got -3"));
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("--graphite_max_backoff: backends.graphite.max_backoff: must be more than "
+                        "0, got 0"));
+}
+
+TEST(ConfigReloadTest, NewKeysReloadAsDeclared) {
+  Config running;
+  Config fresh = running;
+  fresh.aggregation.max_series_per_metric = 10;  // live, as the other limits
+  fresh.listen.tcp_line_timeout = absl::Seconds(1);
+  EXPECT_THAT(KeysNeedingRestart(running, fresh), ElementsAre("listen.tcp_line_timeout"));
+  EXPECT_THAT(ChangedKeys(running, fresh),
+              ElementsAre("listen.tcp_line_timeout", "aggregation.max_series_per_metric"));
 }
 
 // --- --help and the README -----------------------------------------------------------------
