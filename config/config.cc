@@ -1,7 +1,10 @@
-// Resolution of environment defaults, validation (each key's check from the table, then the
-// cross-key rules in CheckRules) and what changed between two configs.
+// Resolution of the defaults that depend on the host (listen addresses, Datadog's), validation
+// (each key's check from the table, then the cross-key rules in CheckRules) and what changed
+// between two configs.
 #include "config/config.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,7 +103,42 @@ std::string ConfigOrigins::Find(absl::string_view path) const {
   return "";
 }
 
+bool HasIpv6Loopback() {
+  const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 address = {};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = in6addr_loopback;
+  const bool bound = bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return bound;
+}
+
+void ResolveListenAddresses(ListenConfig& listen, bool has_ipv6_loopback) {
+  if (!has_ipv6_loopback && listen.udp == ListenConfig{}.udp) {
+    std::erase_if(listen.udp, [](const std::string& a) { return absl::StartsWith(a, "[::1]:"); });
+  }
+  if (!listen.non_local_traffic) return;
+  for (std::vector<std::string>* addresses : {&listen.udp, &listen.tcp}) {
+    std::vector<std::string> opened;
+    for (std::string address : *addresses) {
+      if (absl::StatusOr<HostPort> parsed = ParseHostPort(address); parsed.ok()) {
+        if (parsed->host == "127.0.0.1" || parsed->host == "localhost") {
+          address = absl::StrCat("0.0.0.0:", parsed->port);
+        } else if (parsed->host == "::1") {
+          address = absl::StrCat("[::]:", parsed->port);
+        }
+      }
+      if (std::find(opened.begin(), opened.end(), address) == opened.end()) {
+        opened.push_back(std::move(address));
+      }
+    }
+    *addresses = std::move(opened);
+  }
+}
+
 void ResolveConfig(Config& config) {
+  ResolveListenAddresses(config.listen, HasIpv6Loopback());
   if (!config.datadog.has_value()) return;
   DatadogConfig& datadog = *config.datadog;
   if (datadog.url.empty() && !datadog.site.empty()) datadog.url = "https://api." + datadog.site;

@@ -75,11 +75,16 @@ absl::string_view Name(E value) {
       "least severe line logged (debug: info plus detail)")
 
 #define TALLYD_LISTEN_KEYS(KEY)                                                                    \
-  KEY(Strings, udp, ({"0.0.0.0:8125"}), Address(), kRestart,                                       \
-      "UDP `host:port` / `[v6]:port` list; port 0 = the OS picks")                                 \
+  KEY(Strings, udp, ({"127.0.0.1:8125", "[::1]:8125"}), Address(), kRestart,                       \
+      "UDP `host:port` / `[v6]:port` list; port 0 = the OS picks; the default is loopback "        \
+      "(`[::1]` where IPv6 exists, see `non_local_traffic`)")                                      \
   KEY(Strings, tcp, ({}), Address(), kRestart, "TCP addresses, newline-delimited lines")           \
   KEY(Strings, unix, ({}), SocketPath(), kRestart,                                                 \
       "Unix datagram socket paths; a stale socket file is replaced")                               \
+  KEY(Bool, non_local_traffic, (false), Any(), kRestart,                                           \
+      "accept metrics from other hosts (as the Datadog Agent's `dogstatsd_non_local_traffic`): "   \
+      "the default `udp` becomes `0.0.0.0:8125` and `[::]:8125`, and a loopback host "             \
+      "(`127.0.0.1`, `::1`, `localhost`) in `udp` or `tcp` its wildcard")                          \
   KEY(Int, workers, (0), Range(0, 1024, "0 (one per core) .. 1024"), kRestart,                     \
       "receive threads, each with its own socket (SO_REUSEPORT) and shard; 0 = one per core")      \
   KEY(Size, receive_buffer, (8 << 20), Range(0, 1 << 30, "0 (OS default) .. 1GiB"), kRestart,      \
@@ -281,9 +286,17 @@ absl::StatusOr<Config> ParseConfigYaml(absl::string_view text, absl::string_view
 absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& flags,
                                 ConfigOrigins* origins = nullptr);
 
-// Fills the values that default to the environment: datadog url from site, api_key from
-// $DD_API_KEY, host from the hostname.
+// Fills the values that default to the environment: the listen addresses (see below), datadog
+// url from site, api_key from $DD_API_KEY, host from the hostname.
 void ResolveConfig(Config& config);
+
+// SPEC 1: metrics come from the local host only unless opened. The default `udp` list (also when
+// written out as is) loses its `[::1]` without an IPv6 loopback; with `non_local_traffic` a
+// loopback host in `udp` or `tcp` becomes its wildcard (127.0.0.1, localhost -> 0.0.0.0,
+// ::1 -> ::), duplicates dropped.
+void ResolveListenAddresses(ListenConfig& listen, bool has_ipv6_loopback);
+// Whether this host can bind [::1] (a socket probe).
+bool HasIpv6Loopback();
 
 // Checks every key's range and the cross-key rules; all problems in one error, one per line,
 // each naming the key (and its file line or flag when `origins` knows it).

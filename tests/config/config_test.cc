@@ -2,7 +2,10 @@
 // ${VAR} expansion, and command-line flags overriding the file only when given.
 #include "config/config.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <random>
@@ -54,6 +57,13 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
+// Config{} as LoadConfig gives it on this host (without IPv6, the default udp has no [::1]).
+Config ResolvedDefaults() {
+  Config config;
+  ResolveConfig(config);
+  return config;
+}
+
 std::string ErrorOf(absl::string_view yaml) {
   absl::StatusOr<Config> config = ParseConfigYaml(yaml, "t.yaml");
   if (config.ok()) return "<ok>";
@@ -65,7 +75,8 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   const Config config;
   EXPECT_EQ(config.flush_interval, absl::Seconds(10));
   EXPECT_EQ(config.shutdown_timeout, absl::Seconds(5));
-  EXPECT_THAT(config.listen.udp, ElementsAre("0.0.0.0:8125"));
+  EXPECT_THAT(config.listen.udp, ElementsAre("127.0.0.1:8125", "[::1]:8125"));  // loopback only
+  EXPECT_FALSE(config.listen.non_local_traffic);
   EXPECT_THAT(config.listen.tcp, IsEmpty());
   EXPECT_THAT(config.listen.unix, IsEmpty());
   EXPECT_EQ(config.listen.workers, 0);
@@ -115,7 +126,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
 TEST(ConfigTest, EmptyFileGivesDefaults) {
   absl::StatusOr<Config> config = ParseConfigYaml("# nothing\n", "t.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(*config, Config{});
+  EXPECT_EQ(*config, ResolvedDefaults());
 }
 
 TEST(ConfigTest, SpecExampleParses) {
@@ -123,6 +134,7 @@ TEST(ConfigTest, SpecExampleParses) {
   absl::StatusOr<Config> config = LoadConfigFile(kTestdata + "/spec_example.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   Config expected;
+  expected.listen.udp = {"127.0.0.1:8125"};
   expected.graphite.emplace();
   expected.datadog.emplace();
   expected.datadog->url = "https://api.datadoghq.com";
@@ -140,7 +152,9 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(config->flush_interval, absl::Seconds(2));
   EXPECT_EQ(config->shutdown_timeout, absl::Milliseconds(1500));
   EXPECT_EQ(config->log_level, LogLevel::kDebug);
-  EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0", "[::1]:8125"));
+  // non_local_traffic opens the loopback addresses.
+  EXPECT_TRUE(config->listen.non_local_traffic);
+  EXPECT_THAT(config->listen.udp, ElementsAre("0.0.0.0:0", "[::]:8125"));
   EXPECT_THAT(config->listen.tcp, ElementsAre("0.0.0.0:8126"));
   EXPECT_THAT(config->listen.unix, ElementsAre("/tmp/tallyd.sock"));
   EXPECT_EQ(config->listen.workers, 3);
@@ -298,6 +312,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "t.yaml:2: aggregation.max_series_per_metric: must be an integer, got \"x\""},
         ErrorCase{"TcpLineTimeoutWithoutUnit", "listen:\n  tcp_line_timeout: 10\n",
                   "t.yaml:2: listen.tcp_line_timeout: must be a duration with a unit"},
+        ErrorCase{"NonLocalTrafficNotBool", "listen:\n  non_local_traffic: everyone\n",
+                  "t.yaml:2: listen.non_local_traffic: must be true or false, got \"everyone\""},
         ErrorCase{"GraphiteMaxBackoffZero", "backends:\n  graphite:\n    max_backoff: 0\n",
                   "t.yaml:3: backends.graphite.max_backoff: must be more than 0, got 0"},
         ErrorCase{"DatadogMaxBackoffZero",
@@ -492,9 +508,9 @@ TEST(ConfigTest, FormatConfigParsesBack) {
 
   back = ParseConfigYaml(FormatConfig(Config{}), "formatted");
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ(*back, Config{});
+  EXPECT_EQ(*back, ResolvedDefaults());
 
-  Config no_backends;
+  Config no_backends = ResolvedDefaults();
   no_backends.prometheus.reset();
   EXPECT_THAT(FormatConfig(no_backends), HasSubstr("\nbackends:\n  {}\n"));  // all off
   back = ParseConfigYaml(FormatConfig(no_backends), "formatted");
@@ -775,7 +791,7 @@ TEST(ConfigFlagsTest, CommandLineValueErrorAfterMerge) {
 TEST(ConfigFlagsTest, NoFileNoFlagsRunsOnDefaults) {
   absl::StatusOr<Config> config = LoadConfig(CommandLine{});
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(*config, Config{});
+  EXPECT_EQ(*config, ResolvedDefaults());
 }
 
 // --- SIGHUP: what changed ------------------------------------------------------------------
@@ -802,14 +818,74 @@ TEST(ConfigReloadTest, ChangedKeysAndTheOnesNeedingARestart) {
   EXPECT_THAT(KeysNeedingRestart(running, fresh), ElementsAre("flush_interval", "listen.udp"));
 }
 
+// --- SPEC 1: loopback unless opened ----------------------------------------------------------
+
+TEST(ConfigListenTest, DefaultUdpIsLoopbackWithIpv6WhereItExists) {
+  ListenConfig listen;
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/true);
+  EXPECT_THAT(listen.udp, ElementsAre("127.0.0.1:8125", "[::1]:8125"));
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/false);
+  EXPECT_THAT(listen.udp, ElementsAre("127.0.0.1:8125"));
+  // A list of one's own is kept as written, [::1] or not.
+  listen.udp = {"[::1]:9000"};
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/false);
+  EXPECT_THAT(listen.udp, ElementsAre("[::1]:9000"));
+}
+
+TEST(ConfigListenTest, NonLocalTrafficOpensLoopbackAddresses) {
+  ListenConfig listen;
+  listen.non_local_traffic = true;
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/true);
+  EXPECT_THAT(listen.udp, ElementsAre("0.0.0.0:8125", "[::]:8125"));
+  listen = ListenConfig{};
+  listen.non_local_traffic = true;
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/false);
+  EXPECT_THAT(listen.udp, ElementsAre("0.0.0.0:8125"));
+
+  listen.udp = {"localhost:9000", "10.1.2.3:9001", "127.0.0.1:9000", "[::1]:0", "[fe80::1]:5"};
+  listen.tcp = {"127.0.0.1:8126", "host.example:8126"};
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/true);
+  EXPECT_THAT(listen.udp, ElementsAre("0.0.0.0:9000", "10.1.2.3:9001", "[::]:0", "[fe80::1]:5"));
+  EXPECT_THAT(listen.tcp, ElementsAre("0.0.0.0:8126", "host.example:8126"));
+
+  // Without non_local_traffic, loopback stays loopback.
+  listen = ListenConfig{};
+  listen.tcp = {"127.0.0.1:8126"};
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/true);
+  EXPECT_THAT(listen.tcp, ElementsAre("127.0.0.1:8126"));
+}
+
+TEST(ConfigListenTest, LoadConfigResolvesTheListenAddresses) {
+  absl::StatusOr<Config> config =
+      ParseConfigYaml("listen:\n  non_local_traffic: true\n  tcp: [\"localhost:0\"]\n", "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->listen.tcp, ElementsAre("0.0.0.0:0"));
+  EXPECT_EQ(config->listen.udp.front(), "0.0.0.0:8125");
+  EXPECT_EQ(config->listen.udp.size(), HasIpv6Loopback() ? 2u : 1u);
+}
+
+// The probe agrees with a real bind of [::1].
+TEST(ConfigListenTest, HasIpv6LoopbackProbe) {
+  const int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  sockaddr_in6 address = {};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = in6addr_loopback;
+  const bool bound =
+      fd >= 0 && bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  if (fd >= 0) close(fd);
+  EXPECT_EQ(HasIpv6Loopback(), bound);
+}
+
 // The keys another part reads: each has a flag, a default and a check.
 TEST(ConfigFlagsTest, NewLimitAndListenFlags) {
   absl::StatusOr<CommandLine> command_line = ParseCommandLine(
-      {"tallyd", "--tcp_line_timeout=1s", "--max_series_per_metric", "5",
+      {"tallyd", "--non-local-traffic", "--tcp_line_timeout=1s", "--max_series_per_metric", "5",
        "--graphite_max_backoff=30s", "--datadog-max-backoff=1m", "--datadog_api_key=k"});
   ASSERT_TRUE(command_line.ok()) << command_line.status();
   absl::StatusOr<Config> config = LoadConfig(*command_line);
   ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->listen.non_local_traffic);
+  EXPECT_EQ(config->listen.udp.front(), "0.0.0.0:8125");
   EXPECT_EQ(config->listen.tcp_line_timeout, absl::Seconds(1));
   EXPECT_EQ(config->aggregation.max_series_per_metric, 5);
   ASSERT_TRUE(config->graphite.has_value());
@@ -834,9 +910,12 @@ TEST(ConfigReloadTest, NewKeysReloadAsDeclared) {
   Config fresh = running;
   fresh.aggregation.max_series_per_metric = 10;  // live, as the other limits
   fresh.listen.tcp_line_timeout = absl::Seconds(1);
-  EXPECT_THAT(KeysNeedingRestart(running, fresh), ElementsAre("listen.tcp_line_timeout"));
+  fresh.listen.non_local_traffic = true;
+  EXPECT_THAT(KeysNeedingRestart(running, fresh),
+              ElementsAre("listen.non_local_traffic", "listen.tcp_line_timeout"));
   EXPECT_THAT(ChangedKeys(running, fresh),
-              ElementsAre("listen.tcp_line_timeout", "aggregation.max_series_per_metric"));
+              ElementsAre("listen.non_local_traffic", "listen.tcp_line_timeout",
+                          "aggregation.max_series_per_metric"));
 }
 
 // --- --help and the README -----------------------------------------------------------------
