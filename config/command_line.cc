@@ -44,11 +44,18 @@ const Option kOptions[] = {
      "on port 0"},
 };
 
-const Option* FindOption(absl::string_view name) {
+// What a flag name sets: a config key or an option (or neither).
+struct Target {
+  const Key* key = nullptr;
+  const Option* option = nullptr;
+  bool is_bool() const { return key != nullptr ? key->is_bool : option && option->on; }
+};
+
+Target Find(absl::string_view name) {
   for (const Option& option : kOptions) {
-    if (option.name == name) return &option;
+    if (option.name == name) return {nullptr, &option};
   }
-  return nullptr;
+  return {config_internal::FindFlag(name), nullptr};
 }
 
 bool IsHelp(absl::string_view name) {
@@ -87,14 +94,10 @@ std::string DefaultText(const Key& key, absl::string_view open = "") {
     config->console.emplace();
     return config;
   }();
-  const std::vector<std::string> items = key.get(key.enabled ? Config{} : *defaults).value();
+  std::vector<std::string> items = key.get(key.enabled ? Config{} : *defaults).value();
   if (key.list && !open.empty()) {
-    return absl::StrCat("[",
-                        absl::StrJoin(items, ", ",
-                                      [&key](std::string* out, const std::string& item) {
-                                        absl::StrAppend(out, key.quoted ? Quote(item) : item);
-                                      }),
-                        "]");
+    for (std::string& item : items) item = key.quoted ? Quote(item) : item;
+    return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
   }
   const std::string text = absl::StrJoin(items, ",");
   return text.empty() && !key.list ? "\"\"" : text;
@@ -123,26 +126,17 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
       result.version = true;
       continue;
     }
-    const Key* key = config_internal::FindFlag(s.name);
-    const Option* option = key == nullptr ? FindOption(s.name) : nullptr;
-    bool negated = false;
-    if (key == nullptr && option == nullptr && absl::StartsWith(s.name, "no")) {
-      const absl::string_view rest = absl::StripPrefix(absl::StripPrefix(s.name, "no"), "_");
-      const Key* bool_key = config_internal::FindFlag(rest);
-      const Option* bool_option = FindOption(rest);
-      if ((bool_key != nullptr && bool_key->is_bool) ||
-          (bool_option != nullptr && bool_option->on != nullptr)) {
-        key = bool_key;
-        option = bool_option;
-        negated = true;
-      }
-    }
-    if (key == nullptr && option == nullptr) {
+    Target target = Find(s.name);
+    // --no<flag>, --no_<flag>, --no-<flag> for a bool flag.
+    const Target negated_target = Find(absl::StripPrefix(absl::StripPrefix(s.name, "no"), "_"));
+    const bool negated =
+        !target.key && !target.option && absl::StartsWith(s.name, "no") && negated_target.is_bool();
+    if (negated) target = negated_target;
+    if (!target.key && !target.option) {
       return Error(absl::StrCat("unknown flag --", s.spelled, " (see tallyd --help)"));
     }
-    const bool is_bool = key != nullptr ? key->is_bool : option->on != nullptr;
     std::string value;
-    if (is_bool) {
+    if (target.is_bool()) {
       if (negated && s.value.has_value()) {
         return Error(absl::StrCat("--", s.spelled, " takes no value"));
       }
@@ -151,7 +145,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
       if (!Bool::Parse(value, &on).ok()) {
         return Error(absl::StrCat("--", s.spelled, ": must be true or false, got ", Quote(value)));
       }
-      if (option != nullptr) result.*option->on = on;
+      if (target.option != nullptr) result.*target.option->on = on;
     } else if (s.value.has_value()) {
       value = *s.value;
     } else if (i + 1 < args.size()) {
@@ -159,10 +153,10 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     } else {
       return Error(absl::StrCat("--", s.spelled, " needs a value"));
     }
-    if (key != nullptr) {
-      result.flags.push_back({key->flag, value});
-    } else if (option->text != nullptr) {
-      result.*option->text = value;
+    if (target.key != nullptr) {
+      result.flags.push_back({target.key->flag, value});
+    } else if (target.option->text != nullptr) {
+      result.*target.option->text = value;
     }
   }
   return result;

@@ -26,16 +26,9 @@ using config_internal::Key;
 using config_internal::Keys;
 
 absl::string_view KindOf(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Null:
-      return "nothing";
-    default:
-      return "a single value";
-  }
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a map";
+  return node.IsNull() ? "nothing" : "a single value";
 }
 
 // The keys allowed directly under `prefix`, for the unknown-key message.
