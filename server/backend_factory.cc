@@ -52,6 +52,7 @@ absl::StatusOr<StartedBackend> StartGraphite(const Config& config) {
   options.format.self_metrics = graphite.self_metrics;
   options.connect_timeout = graphite.connect_timeout;
   options.write_timeout = graphite.write_timeout;
+  options.max_backoff = graphite.max_backoff;
   auto backend = backends::GraphiteBackend::Create(std::move(options));
   if (!backend.ok()) return backend.status();
   return StartedBackend{
@@ -70,6 +71,7 @@ absl::StatusOr<StartedBackend> StartDatadog(const Config& config) {
                             ? backends::DatadogCompression::kNone
                             : backends::DatadogCompression::kDeflate;
   options.timeout = dd.timeout;
+  options.max_backoff = dd.max_backoff;
   options.format.host = dd.host;
   options.format.percentiles = dd.datadog_percentiles;
   options.format.self_metrics = dd.self_metrics;

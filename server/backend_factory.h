@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "backends/backend.h"
-#include "server/config.h"
+#include "config/config.h"
 
 namespace tallyd::server {
 

@@ -4,8 +4,6 @@
 
 #include <atomic>
 
-#include "server/config_keys.h"
-
 namespace tallyd::server {
 namespace {
 
@@ -43,8 +41,7 @@ void ChangeLogLevel(LogLevel before, LogLevel after) {
   const bool more_verbose = after < before;
   if (more_verbose) ApplyLogLevel(after);
   LOG_AT_LEVEL(LeastShown(more_verbose ? after : before))
-      << "reload: log_level " << config_internal::Name(before) << " -> "
-      << config_internal::Name(after);
+      << "reload: log_level " << Name(before) << " -> " << Name(after);
   if (!more_verbose) ApplyLogLevel(after);
 }
 

@@ -3,7 +3,7 @@
 #ifndef TALLYD_SERVER_LOG_LEVEL_H_
 #define TALLYD_SERVER_LOG_LEVEL_H_
 
-#include "server/config.h"
+#include "config/config.h"
 
 namespace tallyd::server {
 

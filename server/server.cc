@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/backend_factory.h"
 #include "server/log_level.h"
 #include "server/socket_address.h"
@@ -23,6 +24,7 @@ aggregator::Options ToAggregatorOptions(const AggregationConfig& config) {
                                                              : aggregator::GaugeMode::kDogStatsd;
   options.series_ttl = config.series_ttl;
   options.max_series = config.max_series;
+  options.max_series_per_metric = static_cast<size_t>(config.max_series_per_metric);
   options.max_timestamped_points = static_cast<size_t>(config.max_timestamped_points);
   options.max_events = static_cast<size_t>(config.max_events);
   options.global_tags = config.global_tags;
@@ -78,10 +80,10 @@ absl::StatusOr<SocketAddress> OpenPerWorker(const char* kind, std::string_view t
 
 }  // namespace
 
-Server::Server(Config config, std::string config_path, std::string ports_file)
+Server::Server(Config config, CommandLine command_line)
     : config_(std::move(config)),
-      config_path_(std::move(config_path)),
-      ports_file_(std::move(ports_file)) {
+      command_line_(std::move(command_line)),
+      ports_file_(command_line_.ports_file) {
   uv_loop_init(&loop_);
 }
 
@@ -129,7 +131,7 @@ absl::Status Server::Start() {
     listeners_bound_.push_back(absl::StrCat("tcp ", bound->ToString()));
   }
   // A Unix socket path cannot be shared by SO_REUSEPORT: the first worker reads it.
-  for (const std::string& path : config_.listen.unix_sockets) {
+  for (const std::string& path : config_.listen.unix) {
     absl::StatusOr<int> fd =
         OpenUnixDatagramSocket(path, static_cast<int>(config_.listen.unix_socket_mode), rcvbuf);
     if (!fd.ok()) return fd.status();
@@ -363,7 +365,7 @@ void Server::ReloadBackends(const Config& fresh) {
 
 void Server::Reload() {
   LOG(INFO) << "SIGHUP: reloading the configuration";
-  absl::StatusOr<Config> fresh = LoadConfigFromFlags();
+  absl::StatusOr<Config> fresh = LoadConfig(command_line_);
   if (!fresh.ok()) {
     LOG(ERROR) << "reload failed, keeping the running configuration: " << fresh.status();
     return;
@@ -371,8 +373,9 @@ void Server::Reload() {
   // First, so that the rest of the reload logs at the new level.
   ChangeLogLevel(config_.log_level, fresh->log_level);
   config_.log_level = fresh->log_level;
-  if (!(fresh->listen == config_.listen) || fresh->flush_interval != config_.flush_interval) {
-    LOG(WARNING) << "reload: listener or flush_interval changes need a restart; not applied";
+  if (std::vector<std::string> keys = KeysNeedingRestart(config_, *fresh); !keys.empty()) {
+    LOG(WARNING) << "reload: " << absl::StrJoin(keys, ", ")
+                 << ": changes need a restart; not applied";
   }
   ReloadBackends(*fresh);
   if (!(fresh->aggregation == config_.aggregation)) {

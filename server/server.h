@@ -1,7 +1,7 @@
 // The daemon: opens the listeners, starts the workers, runs the flush clock and the signals on
 // the main thread's libuv loop, and hands each flush to every backend (SPEC 1, 3, 4).
 //
-//   Server server(config, config_path, ports_file);
+//   Server server(config, command_line);
 //   if (absl::Status s = server.Start(); !s.ok()) ... exit 1
 //   int code = server.Run();   // returns after SIGTERM/SIGINT and the final flush
 #ifndef TALLYD_SERVER_SERVER_H_
@@ -19,7 +19,7 @@
 #include "aggregator/aggregator.h"
 #include "backends/backend.h"
 #include "server/backend_factory.h"
-#include "server/config.h"
+#include "config/config.h"
 #include "server/self_metrics.h"
 #include "server/worker.h"
 
@@ -29,10 +29,10 @@ aggregator::Options ToAggregatorOptions(const AggregationConfig& config);
 
 class Server {
  public:
-  // `config_path` is re-read on SIGHUP ("" when running on the embedded defaults). Unless
-  // `ports_file` is "", the bound addresses are written there once Start() has bound them, and
-  // again whenever a reload moves a listening backend.
-  Server(Config config, std::string config_path, std::string ports_file = "");
+  // `command_line` (its config file and flags) is read again on SIGHUP. Unless its ports_file is
+  // "", the bound addresses are written there once Start() has bound them, and again whenever a
+  // reload moves a listening backend.
+  Server(Config config, CommandLine command_line);
   ~Server();
 
   // Binds every listener and starts workers and backends. An address in use fails here with
@@ -62,7 +62,7 @@ class Server {
   void BeginShutdown();
 
   Config config_;
-  std::string config_path_;
+  CommandLine command_line_;
   std::string ports_file_;
   std::unique_ptr<aggregator::Aggregator> aggregator_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "server/config.h"
+#include "config/config.h"
 
 namespace tallyd::server {
 

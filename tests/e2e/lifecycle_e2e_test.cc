@@ -98,6 +98,18 @@ TEST(LifecycleE2eTest, HelpListsTheFlagsAndExitsZero) {
   EXPECT_THAT(r.out, HasSubstr("--graphite_address"));
 }
 
+// The README's key table is what the binary says about its keys.
+TEST(LifecycleE2eTest, HelpMarkdownIsTheReadmeKeyTable) {
+  RunResult r = RunTallyd({"--help=markdown"});
+  EXPECT_EQ(r.exit_status, 0);
+  const std::string readme = ReadFile(TALLYD_README);
+  const size_t begin = readme.find('\n', readme.find("<!-- config-table:begin")) + 1;
+  const size_t end = readme.find("<!-- config-table:end");
+  ASSERT_NE(end, std::string::npos);
+  EXPECT_EQ(r.out, readme.substr(begin, end - begin))
+      << "run scripts/update-readme-config.sh to regenerate README.md's key table";
+}
+
 TEST(LifecycleE2eTest, UdpPortInUseExitsOneNamingTheAddress) {
   PortHolder held(/*udp=*/true);
   std::string address = absl::StrCat("127.0.0.1:", held.port());

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "server/config.h"
+#include "config/config.h"
 
 namespace tallyd::server {
 namespace {

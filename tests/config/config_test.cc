@@ -1,30 +1,27 @@
-// Tests for server/config: defaults (SPEC 6), the YAML reader's strictness and messages, value
-// syntax, ${VAR} expansion, and command-line flags overriding the file only when given.
-#include "server/config.h"
+// Tests for config/: defaults (SPEC 6), the YAML reader's strictness and messages, value syntax,
+// ${VAR} expansion, and command-line flags overriding the file only when given.
+#include "config/config.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cmath>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "config/keys.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/config_keys.h"
-
-ABSL_DECLARE_FLAG(std::string, flush_interval);
-ABSL_DECLARE_FLAG(std::string, exact_samples);
-ABSL_DECLARE_FLAG(std::string, max_tags);
-ABSL_DECLARE_FLAG(std::string, max_timestamped_points);
-ABSL_DECLARE_FLAG(std::string, max_events);
-ABSL_DECLARE_FLAG(std::string, percentiles);
-ABSL_DECLARE_FLAG(std::string, udp);
-ABSL_DECLARE_FLAG(bool, prometheus);
-ABSL_DECLARE_FLAG(std::string, graphite_address);
 
 namespace tallyd {
 namespace {
@@ -32,6 +29,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 const std::string kTestdata = TALLYD_TESTDATA_DIR;
 
@@ -59,6 +57,13 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
+// Config{} as LoadConfig gives it on this host (without IPv6, the default udp has no [::1]).
+Config ResolvedDefaults() {
+  Config config;
+  ResolveConfig(config);
+  return config;
+}
+
 std::string ErrorOf(absl::string_view yaml) {
   absl::StatusOr<Config> config = ParseConfigYaml(yaml, "t.yaml");
   if (config.ok()) return "<ok>";
@@ -70,14 +75,16 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   const Config config;
   EXPECT_EQ(config.flush_interval, absl::Seconds(10));
   EXPECT_EQ(config.shutdown_timeout, absl::Seconds(5));
-  EXPECT_THAT(config.listen.udp, ElementsAre("0.0.0.0:8125"));
+  EXPECT_THAT(config.listen.udp, ElementsAre("127.0.0.1:8125", "[::1]:8125"));  // loopback only
+  EXPECT_FALSE(config.listen.non_local_traffic);
   EXPECT_THAT(config.listen.tcp, IsEmpty());
-  EXPECT_THAT(config.listen.unix_sockets, IsEmpty());
+  EXPECT_THAT(config.listen.unix, IsEmpty());
   EXPECT_EQ(config.listen.workers, 0);
   EXPECT_EQ(config.listen.receive_buffer, 8 << 20);
   EXPECT_EQ(config.listen.max_packet_size, 65535);
   EXPECT_EQ(config.listen.max_line_length, 65535);
   EXPECT_EQ(config.listen.max_tags, 256);
+  EXPECT_EQ(config.listen.tcp_line_timeout, absl::Seconds(10));
   EXPECT_THAT(config.aggregation.percentiles, ElementsAre(50, 90, 95, 99));
   EXPECT_EQ(config.aggregation.exact_samples, 8192);
   EXPECT_EQ(config.aggregation.sketch_accuracy, 0.01);
@@ -85,6 +92,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(config.aggregation.gauge_mode, GaugeMode::kDogStatsD);
   EXPECT_EQ(config.aggregation.series_ttl, absl::Minutes(5));
   EXPECT_EQ(config.aggregation.max_series, 1000000);
+  EXPECT_EQ(config.aggregation.max_series_per_metric, 0);  // no cap
   EXPECT_EQ(config.aggregation.max_timestamped_points, 100000);
   EXPECT_EQ(config.aggregation.max_events, 10000);
   EXPECT_THAT(config.aggregation.global_tags, IsEmpty());
@@ -102,6 +110,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(graphite.tags, GraphiteTags::kGraphite);
   EXPECT_EQ(graphite.global_prefix, "stats");
   EXPECT_EQ(graphite.max_buffered_flushes, 6);
+  EXPECT_EQ(graphite.max_backoff, absl::Seconds(10));
   const DatadogConfig datadog;
   EXPECT_EQ(datadog.compression, Compression::kDeflate);
   EXPECT_THAT(datadog.datadog_percentiles, ElementsAre(0.95));
@@ -109,6 +118,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
               ElementsAre(HistogramAggregate::kMax, HistogramAggregate::kMedian,
                           HistogramAggregate::kAvg, HistogramAggregate::kCount));
   EXPECT_EQ(datadog.max_buffered_flushes, 6);
+  EXPECT_EQ(datadog.max_backoff, absl::Seconds(10));
 
   EXPECT_TRUE(ValidateConfig(config).ok());
 }
@@ -116,7 +126,7 @@ TEST(ConfigTest, DefaultsMatchSpec) {
 TEST(ConfigTest, EmptyFileGivesDefaults) {
   absl::StatusOr<Config> config = ParseConfigYaml("# nothing\n", "t.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(*config, Config{});
+  EXPECT_EQ(*config, ResolvedDefaults());
 }
 
 TEST(ConfigTest, SpecExampleParses) {
@@ -124,6 +134,7 @@ TEST(ConfigTest, SpecExampleParses) {
   absl::StatusOr<Config> config = LoadConfigFile(kTestdata + "/spec_example.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   Config expected;
+  expected.listen.udp = {"127.0.0.1:8125"};
   expected.graphite.emplace();
   expected.datadog.emplace();
   expected.datadog->url = "https://api.datadoghq.com";
@@ -141,14 +152,17 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(config->flush_interval, absl::Seconds(2));
   EXPECT_EQ(config->shutdown_timeout, absl::Milliseconds(1500));
   EXPECT_EQ(config->log_level, LogLevel::kDebug);
-  EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0", "[::1]:8125"));
+  // non_local_traffic opens the loopback addresses.
+  EXPECT_TRUE(config->listen.non_local_traffic);
+  EXPECT_THAT(config->listen.udp, ElementsAre("0.0.0.0:0", "[::]:8125"));
   EXPECT_THAT(config->listen.tcp, ElementsAre("0.0.0.0:8126"));
-  EXPECT_THAT(config->listen.unix_sockets, ElementsAre("/tmp/tallyd.sock"));
+  EXPECT_THAT(config->listen.unix, ElementsAre("/tmp/tallyd.sock"));
   EXPECT_EQ(config->listen.workers, 3);
   EXPECT_EQ(config->listen.receive_buffer, 4 << 20);
   EXPECT_EQ(config->listen.max_packet_size, 8192);
   EXPECT_EQ(config->listen.tcp_max_connections, 10);
   EXPECT_EQ(config->listen.tcp_idle_timeout, absl::Seconds(30));
+  EXPECT_EQ(config->listen.tcp_line_timeout, absl::Seconds(3));
   EXPECT_EQ(config->listen.max_line_length, 4096);
   EXPECT_EQ(config->listen.max_tags, 32);
   EXPECT_EQ(config->listen.unix_socket_mode, 0700u);
@@ -159,6 +173,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(config->aggregation.gauge_mode, GaugeMode::kEtsy);
   EXPECT_EQ(config->aggregation.series_ttl, absl::ZeroDuration());
   EXPECT_EQ(config->aggregation.max_series, 5000);
+  EXPECT_EQ(config->aggregation.max_series_per_metric, 100);
   EXPECT_EQ(config->aggregation.max_timestamped_points, 2000);
   EXPECT_EQ(config->aggregation.max_events, 50);
   EXPECT_THAT(config->aggregation.global_tags, ElementsAre("env:test", "canary"));
@@ -184,6 +199,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(graphite.max_buffered_flushes, 12);
   EXPECT_EQ(graphite.connect_timeout, absl::Seconds(1));
   EXPECT_EQ(graphite.write_timeout, absl::Seconds(2));
+  EXPECT_EQ(graphite.max_backoff, absl::Seconds(30));
   EXPECT_FALSE(graphite.self_metrics);
 
   ASSERT_TRUE(config->datadog.has_value());
@@ -197,6 +213,7 @@ TEST(ConfigTest, FullExampleParses) {
       datadog.histogram_aggregates,
       ElementsAre(HistogramAggregate::kMin, HistogramAggregate::kMax, HistogramAggregate::kSum));
   EXPECT_EQ(datadog.timeout, absl::Seconds(5));
+  EXPECT_EQ(datadog.max_backoff, absl::Minutes(1));
   EXPECT_EQ(datadog.max_buffered_flushes, 3);
   EXPECT_TRUE(datadog.self_metrics);
 
@@ -288,6 +305,20 @@ INSTANTIATE_TEST_SUITE_P(
                   "t.yaml:2: aggregation.max_events: must be 1..1000000, got 1000001"},
         ErrorCase{"MaxEventsNotAnInteger", "aggregation:\n  max_events: 1e3\n",
                   "t.yaml:2: aggregation.max_events: must be an integer, got \"1e3\""},
+        ErrorCase{"MaxSeriesPerMetricNegative", "aggregation:\n  max_series_per_metric: -1\n",
+                  "t.yaml:2: aggregation.max_series_per_metric: must be 0 (no cap) or more, got "
+                  "-1"},
+        ErrorCase{"MaxSeriesPerMetricNotAnInteger", "aggregation:\n  max_series_per_metric: x\n",
+                  "t.yaml:2: aggregation.max_series_per_metric: must be an integer, got \"x\""},
+        ErrorCase{"TcpLineTimeoutWithoutUnit", "listen:\n  tcp_line_timeout: 10\n",
+                  "t.yaml:2: listen.tcp_line_timeout: must be a duration with a unit"},
+        ErrorCase{"NonLocalTrafficNotBool", "listen:\n  non_local_traffic: everyone\n",
+                  "t.yaml:2: listen.non_local_traffic: must be true or false, got \"everyone\""},
+        ErrorCase{"GraphiteMaxBackoffZero", "backends:\n  graphite:\n    max_backoff: 0\n",
+                  "t.yaml:3: backends.graphite.max_backoff: must be more than 0, got 0"},
+        ErrorCase{"DatadogMaxBackoffZero",
+                  "backends:\n  datadog:\n    api_key: k\n    max_backoff: 0s\n",
+                  "t.yaml:4: backends.datadog.max_backoff: must be more than 0, got 0"},
         ErrorCase{"GlobalTagWithComma", "aggregation:\n  global_tags: [\"a:1,b:2\"]\n",
                   "t.yaml:2: aggregation.global_tags[0]: must be key:value or key"},
         ErrorCase{"AddressWithoutPort", "listen:\n  udp: [localhost]\n",
@@ -390,6 +421,9 @@ TEST(ConfigTest, ExpandEnv) {
   EXPECT_FALSE(ExpandEnv("${").ok());
   EXPECT_FALSE(ExpandEnv("${1X}").ok());
   EXPECT_FALSE(ExpandEnv("${A-B}").ok());
+  for (const char* value : {"${X}", "$${", "$$${", "a$", "${", "$}{"}) {
+    EXPECT_EQ(ExpandEnv(EscapeEnv(value)).value(), value) << EscapeEnv(value);
+  }
 }
 
 TEST(ConfigTest, ParseDuration) {
@@ -474,73 +508,155 @@ TEST(ConfigTest, FormatConfigParsesBack) {
 
   back = ParseConfigYaml(FormatConfig(Config{}), "formatted");
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ(*back, Config{});
+  EXPECT_EQ(*back, ResolvedDefaults());
+
+  Config no_backends = ResolvedDefaults();
+  no_backends.prometheus.reset();
+  EXPECT_THAT(FormatConfig(no_backends), HasSubstr("\nbackends:\n  {}\n"));  // all off
+  back = ParseConfigYaml(FormatConfig(no_backends), "formatted");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, no_backends);
+}
+
+// A value holding "${" (written "$${" in the file) is printed so that it reads back as "${".
+TEST(ConfigTest, FormatConfigKeepsALiteralDollarBrace) {
+  ScopedEnv unset("literal", nullptr);
+  absl::StatusOr<Config> config = ParseConfigYaml(
+      "aggregation:\n  global_tags: [\"b:$${literal}\", \"$$${x\"]\n"
+      "backends:\n  graphite: {global_suffix: \"a$${\"}\n",
+      "t.yaml", nullptr, false);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->aggregation.global_tags, ElementsAre("b:${literal}", "$${x"));
+  const std::string text = FormatConfig(*config);
+  absl::StatusOr<Config> back = ParseConfigYaml(text, "formatted", nullptr, false);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << text;
+  EXPECT_EQ(*back, *config) << text;
+}
+
+// Random text that a key of `key`'s kind parses: the property test's generator, driven by the key
+// table so that every key (and every key added later) is covered.
+std::string RandomItem(const config_internal::Key& key, std::mt19937_64& rng) {
+  auto below = [&rng](uint64_t n) {
+    return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng);
+  };
+  const absl::string_view kind = key.kind;
+  if (!key.choices.empty()) return std::string(key.choices[below(key.choices.size())]);
+  if (kind == "bool") return below(2) ? "true" : "false";
+  if (kind == "integer") {
+    return absl::StrCat(static_cast<int32_t>(below(uint64_t{1} << 32)) >> below(32));
+  }
+  if (kind == "size")
+    return FormatSize(static_cast<int64_t>(below(uint64_t{1} << 40) >> below(40)));
+  if (kind == "octal file mode") return absl::StrFormat("0%o", below(uint64_t{1} << 32));
+  if (kind == "duration") {
+    const int64_t ns = static_cast<int64_t>(below(uint64_t{1} << 62) >> below(62));
+    return absl::FormatDuration(absl::Nanoseconds(ns));
+  }
+  if (kind == "number") {
+    const double magnitude = std::ldexp(std::uniform_real_distribution<double>(0, 1)(rng),
+                                        static_cast<int>(below(200)) - 100);
+    return absl::StrFormat("%.17g", below(2) ? magnitude : -magnitude);
+  }
+  // Strings: the characters YAML, ${VAR} expansion and quoting care about, and UTF-8.
+  static const std::vector<std::string> pieces = {
+      "a",    "Z",  "0",  " ",  "  ",   "$",    "{", "}",  "${", "$${",     "\"",
+      "'",    "\\", ":",  ": ", "#",    " #",   ",", "[",  "]",  "-",       "- ",
+      "?",    "|",  ">",  "&",  "*",    "!",    "%", "@",  "`",  "~",       "null",
+      "true", "\t", "\n", "\r", "\x01", "\x7f", "é", "中", "😀",  "\xc2\xa0"};
+  std::string text;
+  for (uint64_t n = below(8); n > 0; --n) text += pieces[below(pieces.size())];
+  return text;
+}
+
+TEST(ConfigPropertyTest, FormatConfigReadsBackToTheSameConfig) {
+  std::mt19937_64 rng(20240611);
+  for (int round = 0; round < 1000; ++round) {
+    Config config;
+    std::string made;  // how the config was made, for a failure message
+    for (bool enabled_pass : {false, true}) {
+      for (const config_internal::Key& key : config_internal::Keys()) {
+        if (key.enabled != enabled_pass || rng() % 3 == 0) continue;
+        std::vector<std::string> items(key.list ? rng() % 5 : 1);
+        for (std::string& item : items) item = RandomItem(key, rng);
+        size_t bad = 0;
+        ASSERT_TRUE(key.set(config, items, &bad).ok())
+            << key.path << " " << absl::StrJoin(items, ",");
+        absl::StrAppend(&made, key.path, "=", absl::CEscape(absl::StrJoin(items, ",")), "\n");
+      }
+    }
+    const std::string text = FormatConfig(config);
+    absl::StatusOr<Config> back = ParseConfigYaml(text, "formatted", nullptr, false);
+    ASSERT_TRUE(back.ok()) << back.status() << "\n" << text << "\nfrom\n" << made;
+    if (back->datadog.has_value() && config.datadog.has_value()) {
+      back->datadog->api_key = config.datadog->api_key;  // printed as <redacted>
+    }
+    ASSERT_EQ(*back, config) << text << "\nfrom\n" << made;
+  }
 }
 
 // --- Flags ---------------------------------------------------------------------------------
 
-auto Only(std::vector<std::string> names) {
-  return [names](absl::string_view flag) {
-    return std::find(names.begin(), names.end(), flag) != names.end();
-  };
-}
-
-TEST(ConfigFlagsTest, EveryKeyHasAFlagWhoseDefaultIsTheConfigDefault) {
-  absl::FlagSaver saver;
+TEST(ConfigFlagsTest, EveryKeyHasOneFlagThatReadsBackItsDefault) {
   Config expected;
   expected.graphite.emplace();
   expected.datadog.emplace();
   expected.console.emplace();
-  Config config = expected;
-  std::vector<std::string> value_flags;
-  for (const config_internal::ConfigKey& key : config_internal::ConfigKeys()) {
-    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(key.flag);
-    ASSERT_NE(flag, nullptr) << key.flag;
-    EXPECT_THAT(flag->Help(), HasSubstr(key.path.substr(0, key.path.rfind(".enabled"))))
-        << key.flag;
-    EXPECT_EQ(flag->IsOfType<bool>(), key.kind == config_internal::KeyKind::kBool) << key.flag;
-    if (!absl::EndsWith(key.path, ".enabled")) value_flags.emplace_back(key.flag);
+  std::vector<FlagValue> flags;
+  std::set<std::string> seen = {"config", "check_config", "ports_file", "help", "version"};
+  for (const config_internal::Key& key : config_internal::Keys()) {
+    EXPECT_TRUE(seen.insert(key.flag).second) << key.flag;
+    EXPECT_FALSE(key.help.empty()) << key.path;
+    if (key.enabled) continue;
+    const std::vector<std::string> items = key.get(expected).value();
+    flags.push_back({key.flag, absl::StrJoin(items, ",")});
   }
-  ASSERT_TRUE(ApplyFlagOverrides(config, nullptr, Only(value_flags)).ok());
+  Config config = expected;
+  ASSERT_TRUE(ApplyFlagOverrides(config, flags).ok());
   EXPECT_EQ(config, expected);
 }
 
 TEST(ConfigFlagsTest, OverrideFileOnlyWhenSpecified) {
-  absl::FlagSaver saver;
   ConfigOrigins origins;
   absl::StatusOr<Config> config = ParseConfigYaml(
       "flush_interval: 30s\naggregation:\n  exact_samples: 100\n", "t.yaml", &origins, false);
   ASSERT_TRUE(config.ok()) << config.status();
-  absl::SetFlag(&FLAGS_flush_interval, "2s");
-  absl::SetFlag(&FLAGS_udp, "127.0.0.1:0, [::1]:0");
-  ASSERT_TRUE(ApplyFlagOverrides(*config, &origins, Only({"flush_interval", "udp"})).ok());
+  ASSERT_TRUE(ApplyFlagOverrides(
+                  *config, {{"flush_interval", "2s"}, {"udp", "127.0.0.1:0, [::1]:0"}}, &origins)
+                  .ok());
   EXPECT_EQ(config->flush_interval, absl::Seconds(2));
   EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0", "[::1]:0"));
-  EXPECT_EQ(config->aggregation.exact_samples, 100);  // --exact_samples is at its default
+  EXPECT_EQ(config->aggregation.exact_samples, 100);  // no --exact_samples
   EXPECT_EQ(origins.Find("flush_interval"), "--flush_interval");
   EXPECT_EQ(origins.Find("aggregation.exact_samples"), "t.yaml:3");
 }
 
-TEST(ConfigFlagsTest, FlagErrorsNameTheFlagAndKey) {
-  absl::FlagSaver saver;
+TEST(ConfigFlagsTest, LastFlagForAKeyWins) {
   Config config;
-  absl::SetFlag(&FLAGS_exact_samples, "abc");
-  absl::Status status = ApplyFlagOverrides(config, nullptr, Only({"exact_samples"}));
+  ASSERT_TRUE(ApplyFlagOverrides(config, {{"max_series", "5"}, {"max_series", "7"}}).ok());
+  EXPECT_EQ(config.aggregation.max_series, 7);
+  EXPECT_THAT(ApplyFlagOverrides(config, {{"max_serie", "5"}}).message(),
+              HasSubstr("unknown flag --max_serie"));
+}
+
+TEST(ConfigFlagsTest, FlagErrorsNameTheFlagAndKey) {
+  Config config;
+  absl::Status status = ApplyFlagOverrides(config, {{"exact_samples", "abc"}});
   EXPECT_THAT(status.message(), HasSubstr("--exact_samples: aggregation.exact_samples: must be "
                                           "an integer, got \"abc\""));
 
   ConfigOrigins origins;
-  absl::SetFlag(&FLAGS_percentiles, "50,200");
-  ASSERT_TRUE(ApplyFlagOverrides(config, &origins, Only({"percentiles"})).ok());
+  ASSERT_TRUE(ApplyFlagOverrides(config, {{"percentiles", "50,200"}}, &origins).ok());
   status = ValidateConfig(config, &origins);
   EXPECT_THAT(status.message(),
               HasSubstr("--percentiles: aggregation.percentiles[1]: must be in [-100, 100]"));
+  status = ApplyFlagOverrides(config, {{"percentiles", "50,x"}}, &origins);
+  EXPECT_THAT(status.message(),
+              HasSubstr("--percentiles: aggregation.percentiles[1]: must be a number"));
 }
 
 // The per-line and per-interval limits: a flag sets each over the file, and a bad flag value is
 // reported naming the flag and the key.
 TEST(ConfigFlagsTest, LimitFlags) {
-  absl::FlagSaver saver;
   ConfigOrigins origins;
   absl::StatusOr<Config> config = ParseConfigYaml(
       "listen:\n  max_tags: 10\naggregation:\n  max_events: 20\n  max_timestamped_points: 30\n",
@@ -549,21 +665,20 @@ TEST(ConfigFlagsTest, LimitFlags) {
   EXPECT_EQ(config->listen.max_tags, 10);
   EXPECT_EQ(config->aggregation.max_events, 20);
   EXPECT_EQ(config->aggregation.max_timestamped_points, 30);
-  absl::SetFlag(&FLAGS_max_tags, "2");
-  absl::SetFlag(&FLAGS_max_events, "1");
-  absl::SetFlag(&FLAGS_max_timestamped_points, "3");
-  const auto limits = Only({"max_tags", "max_events", "max_timestamped_points"});
-  ASSERT_TRUE(ApplyFlagOverrides(*config, &origins, limits).ok());
+  ASSERT_TRUE(
+      ApplyFlagOverrides(*config,
+                         {{"max_tags", "2"}, {"max_events", "1"}, {"max_timestamped_points", "3"}},
+                         &origins)
+          .ok());
   EXPECT_EQ(config->listen.max_tags, 2);
   EXPECT_EQ(config->aggregation.max_events, 1);
   EXPECT_EQ(config->aggregation.max_timestamped_points, 3);
   EXPECT_TRUE(ValidateConfig(*config, &origins).ok());
 
-  absl::SetFlag(&FLAGS_max_tags, "0");
-  absl::SetFlag(&FLAGS_max_events, "many");
-  absl::SetFlag(&FLAGS_max_timestamped_points, "20000000");
   Config bad;
-  absl::Status status = ApplyFlagOverrides(bad, &origins, limits);
+  absl::Status status = ApplyFlagOverrides(
+      bad, {{"max_tags", "0"}, {"max_events", "many"}, {"max_timestamped_points", "20000000"}},
+      &origins);
   EXPECT_THAT(status.message(),
               HasSubstr("--max_events: aggregation.max_events: must be an integer, got \"many\""));
   status = ValidateConfig(bad, &origins);
@@ -574,67 +689,85 @@ TEST(ConfigFlagsTest, LimitFlags) {
 }
 
 TEST(ConfigFlagsTest, BackendFlags) {
-  absl::FlagSaver saver;
   absl::StatusOr<Config> config = ParseConfigYaml("backends:\n  console: {}\n", "t.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   // A backend's key turns it on, as a section in the file does.
-  absl::SetFlag(&FLAGS_graphite_address, "carbon:2003");
-  ASSERT_TRUE(ApplyFlagOverrides(*config, nullptr, Only({"graphite_address"})).ok());
+  ASSERT_TRUE(ApplyFlagOverrides(*config, {{"graphite_address", "carbon:2003"}}).ok());
   ASSERT_TRUE(config->graphite.has_value());
   EXPECT_EQ(config->graphite->address, "carbon:2003");
   EXPECT_FALSE(config->prometheus.has_value());
-  // --prometheus=false wins over a --prometheus_* flag.
+  // --prometheus=false wins over a --prometheus_* flag, whatever their order.
   Config defaults;
-  absl::SetFlag(&FLAGS_prometheus, false);
   ASSERT_TRUE(
-      ApplyFlagOverrides(defaults, nullptr, Only({"prometheus", "prometheus_listen"})).ok());
+      ApplyFlagOverrides(defaults, {{"prometheus", "false"}, {"prometheus_listen", "127.0.0.1:0"}})
+          .ok());
   EXPECT_FALSE(defaults.prometheus.has_value());
 }
 
-TEST(ConfigFlagsTest, NormalizeCommandLine) {
-  auto normalized = NormalizeCommandLine({"tallyd", "--check-config", "--config", "my-file.yaml",
-                                          "--flush-interval=2s", "-no-graphite", "--nodatadog",
-                                          "--percentiles", "-99,50", "--", "--not-a-flag"});
-  ASSERT_TRUE(normalized.ok()) << normalized.status();
-  EXPECT_THAT(*normalized, ElementsAre("tallyd", "--check_config", "--config", "my-file.yaml",
-                                       "--flush_interval=2s", "--nographite", "--nodatadog",
-                                       "--percentiles", "-99,50", "--", "--not-a-flag"));
+std::vector<FlagValue> FlagsOf(const absl::StatusOr<CommandLine>& command_line) {
+  EXPECT_TRUE(command_line.ok()) << command_line.status();
+  return command_line.ok() ? command_line->flags : std::vector<FlagValue>{};
+}
 
-  normalized = NormalizeCommandLine({"tallyd", "--help=udp", "--version", "-helpfull"});
-  ASSERT_TRUE(normalized.ok()) << normalized.status();
-  EXPECT_THAT(*normalized, ElementsAre("tallyd", "--help=udp", "--version", "--helpfull"));
+MATCHER_P2(IsFlag, flag, value, "") { return arg.flag == flag && arg.value == value; }
 
-  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--flush-intervl=2s"}).status().message(),
+TEST(ConfigFlagsTest, ParseCommandLine) {
+  absl::StatusOr<CommandLine> parsed = ParseCommandLine(
+      {"tallyd", "--check-config", "--config", "my-file.yaml", "--flush-interval=2s",
+       "-no-graphite", "--nodatadog", "--percentiles", "-99,50", "--console", "--ports_file=p"});
+  EXPECT_THAT(FlagsOf(parsed),
+              ElementsAre(IsFlag("flush_interval", "2s"), IsFlag("graphite", "false"),
+                          IsFlag("datadog", "false"), IsFlag("percentiles", "-99,50"),
+                          IsFlag("console", "true")));
+  EXPECT_TRUE(parsed->check_config);
+  EXPECT_EQ(parsed->config_file, "my-file.yaml");
+  EXPECT_EQ(parsed->ports_file, "p");
+  EXPECT_FALSE(parsed->help.has_value());
+  EXPECT_FALSE(parsed->version);
+
+  parsed = ParseCommandLine({"tallyd", "--graphite=false", "--no_console", "--check_config=no"});
+  EXPECT_THAT(FlagsOf(parsed),
+              ElementsAre(IsFlag("graphite", "false"), IsFlag("console", "false")));
+  EXPECT_FALSE(parsed->check_config);
+
+  // --help wins wherever it is, even after a mistake; its value is the topic.
+  for (const char* help : {"--help", "-help", "-h", "--helpfull"}) {
+    parsed = ParseCommandLine({"tallyd", "--bogus", help});
+    ASSERT_TRUE(parsed.ok()) << help;
+    EXPECT_EQ(parsed->help, "") << help;
+  }
+  EXPECT_EQ(ParseCommandLine({"tallyd", "--help=markdown"})->help, "markdown");
+  EXPECT_TRUE(ParseCommandLine({"tallyd", "--version"})->version);
+
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--flush-intervl=2s"}).status().message(),
               HasSubstr("unknown flag --flush-intervl"));
-  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--prometheus=maybe"}).status().message(),
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--noudp"}).status().message(),
+              HasSubstr("unknown flag --noudp"));
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--prometheus=maybe"}).status().message(),
               HasSubstr("--prometheus: must be true or false"));
-  EXPECT_THAT(NormalizeCommandLine({"tallyd", "--config"}).status().message(),
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--nographite=true"}).status().message(),
+              HasSubstr("--nographite takes no value"));
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--config"}).status().message(),
               HasSubstr("--config needs a value"));
+  EXPECT_THAT(ParseCommandLine({"tallyd", "stray"}).status().message(),
+              HasSubstr("unexpected argument \"stray\""));
+  EXPECT_THAT(ParseCommandLine({"tallyd", "--", "--not-a-flag"}).status().message(),
+              HasSubstr("unexpected argument \"--not-a-flag\""));
+  EXPECT_TRUE(ParseCommandLine({"tallyd", "--"}).ok());
 }
 
 // The whole path main() takes: argv -> flags -> file -> overrides -> validation.
 TEST(ConfigFlagsTest, CommandLineOverridesFile) {
-  absl::FlagSaver saver;
   const std::string file = kTestdata + "/spec_example.yaml";
   ScopedEnv key("DD_API_KEY", "k");
-  std::vector<std::string> args = {"tallyd",
-                                   "--check-config",
-                                   "--config",
-                                   file,
-                                   "--flush_interval=2s",
-                                   "--udp=127.0.0.1:0",
-                                   "--no-datadog",
-                                   "--prometheus-listen=127.0.0.1:0"};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  absl::StatusOr<std::vector<std::string>> positional =
-      ParseTallydCommandLine(static_cast<int>(argv.size()), argv.data());
-  ASSERT_TRUE(positional.ok()) << positional.status();
-  EXPECT_THAT(*positional, IsEmpty());
-  EXPECT_TRUE(absl::GetFlag(FLAGS_check_config));
-  EXPECT_EQ(absl::GetFlag(FLAGS_config), file);
+  absl::StatusOr<CommandLine> command_line =
+      ParseCommandLine({"tallyd", "--check-config", "--config", file, "--flush_interval=2s",
+                        "--udp=127.0.0.1:0", "--no-datadog", "--prometheus-listen=127.0.0.1:0"});
+  ASSERT_TRUE(command_line.ok()) << command_line.status();
+  EXPECT_TRUE(command_line->check_config);
+  EXPECT_EQ(command_line->config_file, file);
 
-  absl::StatusOr<Config> config = LoadConfigFromFlags();
+  absl::StatusOr<Config> config = LoadConfig(*command_line);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->flush_interval, absl::Seconds(2));
   EXPECT_THAT(config->listen.udp, ElementsAre("127.0.0.1:0"));
@@ -646,22 +779,188 @@ TEST(ConfigFlagsTest, CommandLineOverridesFile) {
 }
 
 TEST(ConfigFlagsTest, CommandLineValueErrorAfterMerge) {
-  absl::FlagSaver saver;
-  std::vector<std::string> args = {"tallyd", "--series_ttl=soon", "--max_series=0"};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  ASSERT_TRUE(ParseTallydCommandLine(static_cast<int>(argv.size()), argv.data()).ok());
-  absl::StatusOr<Config> config = LoadConfigFromFlags();
+  absl::StatusOr<CommandLine> command_line =
+      ParseCommandLine({"tallyd", "--series_ttl=soon", "--max_series=0"});
+  ASSERT_TRUE(command_line.ok()) << command_line.status();
+  absl::StatusOr<Config> config = LoadConfig(*command_line);
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(),
               HasSubstr("--series_ttl: aggregation.series_ttl: must be a duration"));
 }
 
 TEST(ConfigFlagsTest, NoFileNoFlagsRunsOnDefaults) {
-  absl::FlagSaver saver;
-  absl::StatusOr<Config> config = LoadConfigFromFlags([](absl::string_view) { return false; });
+  absl::StatusOr<Config> config = LoadConfig(CommandLine{});
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(*config, Config{});
+  EXPECT_EQ(*config, ResolvedDefaults());
+}
+
+// --- SIGHUP: what changed ------------------------------------------------------------------
+
+TEST(ConfigReloadTest, ChangedKeysAndTheOnesNeedingARestart) {
+  Config running;
+  Config fresh = running;
+  EXPECT_THAT(ChangedKeys(running, fresh), IsEmpty());
+  fresh.listen.udp = {"127.0.0.1:0"};
+  fresh.flush_interval = absl::Seconds(1);
+  fresh.aggregation.max_series = 5;
+  fresh.log_level = LogLevel::kDebug;
+  fresh.graphite.emplace();
+  EXPECT_THAT(ChangedKeys(running, fresh),
+              ElementsAre("flush_interval", "log_level", "listen.udp", "aggregation.max_series",
+                          "backends.graphite.enabled", "backends.graphite.address",
+                          "backends.graphite.legacy_namespace", "backends.graphite.tags",
+                          "backends.graphite.global_prefix", "backends.graphite.prefix_counter",
+                          "backends.graphite.prefix_timer", "backends.graphite.prefix_gauge",
+                          "backends.graphite.prefix_set", "backends.graphite.global_suffix",
+                          "backends.graphite.max_buffered_flushes",
+                          "backends.graphite.connect_timeout", "backends.graphite.write_timeout",
+                          "backends.graphite.max_backoff", "backends.graphite.self_metrics"));
+  EXPECT_THAT(KeysNeedingRestart(running, fresh), ElementsAre("flush_interval", "listen.udp"));
+}
+
+// --- SPEC 1: loopback unless opened ----------------------------------------------------------
+
+TEST(ConfigListenTest, DefaultUdpIsLoopbackWithIpv6WhereItExists) {
+  ListenConfig listen;
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/true);
+  EXPECT_THAT(listen.udp, ElementsAre("127.0.0.1:8125", "[::1]:8125"));
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/false);
+  EXPECT_THAT(listen.udp, ElementsAre("127.0.0.1:8125"));
+  // A list of one's own is kept as written, [::1] or not.
+  listen.udp = {"[::1]:9000"};
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/false);
+  EXPECT_THAT(listen.udp, ElementsAre("[::1]:9000"));
+}
+
+TEST(ConfigListenTest, NonLocalTrafficOpensLoopbackAddresses) {
+  ListenConfig listen;
+  listen.non_local_traffic = true;
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/true);
+  EXPECT_THAT(listen.udp, ElementsAre("0.0.0.0:8125", "[::]:8125"));
+  listen = ListenConfig{};
+  listen.non_local_traffic = true;
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/false);
+  EXPECT_THAT(listen.udp, ElementsAre("0.0.0.0:8125"));
+
+  listen.udp = {"localhost:9000", "10.1.2.3:9001", "127.0.0.1:9000", "[::1]:0", "[fe80::1]:5"};
+  listen.tcp = {"127.0.0.1:8126", "host.example:8126"};
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/true);
+  EXPECT_THAT(listen.udp, ElementsAre("0.0.0.0:9000", "10.1.2.3:9001", "[::]:0", "[fe80::1]:5"));
+  EXPECT_THAT(listen.tcp, ElementsAre("0.0.0.0:8126", "host.example:8126"));
+
+  // Without non_local_traffic, loopback stays loopback.
+  listen = ListenConfig{};
+  listen.tcp = {"127.0.0.1:8126"};
+  ResolveListenAddresses(listen, /*has_ipv6_loopback=*/true);
+  EXPECT_THAT(listen.tcp, ElementsAre("127.0.0.1:8126"));
+}
+
+TEST(ConfigListenTest, LoadConfigResolvesTheListenAddresses) {
+  absl::StatusOr<Config> config =
+      ParseConfigYaml("listen:\n  non_local_traffic: true\n  tcp: [\"localhost:0\"]\n", "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->listen.tcp, ElementsAre("0.0.0.0:0"));
+  EXPECT_EQ(config->listen.udp.front(), "0.0.0.0:8125");
+  EXPECT_EQ(config->listen.udp.size(), HasIpv6Loopback() ? 2u : 1u);
+}
+
+// The probe agrees with a real bind of [::1].
+TEST(ConfigListenTest, HasIpv6LoopbackProbe) {
+  const int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  sockaddr_in6 address = {};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = in6addr_loopback;
+  const bool bound =
+      fd >= 0 && bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  if (fd >= 0) close(fd);
+  EXPECT_EQ(HasIpv6Loopback(), bound);
+}
+
+// The keys another part reads: each has a flag, a default and a check.
+TEST(ConfigFlagsTest, NewLimitAndListenFlags) {
+  absl::StatusOr<CommandLine> command_line = ParseCommandLine(
+      {"tallyd", "--non-local-traffic", "--tcp_line_timeout=1s", "--max_series_per_metric", "5",
+       "--graphite_max_backoff=30s", "--datadog-max-backoff=1m", "--datadog_api_key=k"});
+  ASSERT_TRUE(command_line.ok()) << command_line.status();
+  absl::StatusOr<Config> config = LoadConfig(*command_line);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->listen.non_local_traffic);
+  EXPECT_EQ(config->listen.udp.front(), "0.0.0.0:8125");
+  EXPECT_EQ(config->listen.tcp_line_timeout, absl::Seconds(1));
+  EXPECT_EQ(config->aggregation.max_series_per_metric, 5);
+  ASSERT_TRUE(config->graphite.has_value());
+  EXPECT_EQ(config->graphite->max_backoff, absl::Seconds(30));
+  ASSERT_TRUE(config->datadog.has_value());
+  EXPECT_EQ(config->datadog->max_backoff, absl::Minutes(1));
+
+  command_line =
+      ParseCommandLine({"tallyd", "--max_series_per_metric=-3", "--graphite_max_backoff=0"});
+  ASSERT_TRUE(command_line.ok()) << command_line.status();
+  config = LoadConfig(*command_line);
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("--max_series_per_metric: aggregation.max_series_per_metric: must be 0 (no "
+                        "cap) or more, got -3"));
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("--graphite_max_backoff: backends.graphite.max_backoff: must be more than "
+                        "0, got 0"));
+}
+
+TEST(ConfigReloadTest, NewKeysReloadAsDeclared) {
+  Config running;
+  Config fresh = running;
+  fresh.aggregation.max_series_per_metric = 10;  // live, as the other limits
+  fresh.listen.tcp_line_timeout = absl::Seconds(1);
+  fresh.listen.non_local_traffic = true;
+  EXPECT_THAT(KeysNeedingRestart(running, fresh),
+              ElementsAre("listen.non_local_traffic", "listen.tcp_line_timeout"));
+  EXPECT_THAT(ChangedKeys(running, fresh),
+              ElementsAre("listen.non_local_traffic", "listen.tcp_line_timeout",
+                          "aggregation.max_series_per_metric"));
+}
+
+// --- --help and the README -----------------------------------------------------------------
+
+TEST(ConfigHelpTest, ListsEveryFlagWithItsDefault) {
+  const std::string help = FormatHelp("");
+  for (const config_internal::Key& key : config_internal::Keys()) {
+    EXPECT_THAT(help, HasSubstr(absl::StrCat("  --", key.flag))) << key.flag;
+  }
+  for (const char* option : {"--config=FILE", "--check_config", "--ports_file=PATH", "--version"}) {
+    EXPECT_THAT(help, HasSubstr(option));
+  }
+  EXPECT_THAT(help, HasSubstr("--max_tags=INTEGER  (listen.max_tags)\n"));
+  EXPECT_THAT(help, HasSubstr("default 256; integer 1..65536; a change needs a restart\n"));
+  EXPECT_THAT(help, HasSubstr("--percentiles=NUMBER,...  (aggregation.percentiles)\n"));
+  EXPECT_THAT(help, HasSubstr("default 50,90,95,99;"));
+
+  const std::string graphite = FormatHelp("graphite");
+  EXPECT_THAT(graphite, HasSubstr("--graphite_address"));
+  EXPECT_THAT(graphite, Not(HasSubstr("--datadog_url")));
+}
+
+// The README's key table is what the binary prints for --help=markdown.
+TEST(ConfigHelpTest, ReadmeKeyTableIsTheGeneratedOne) {
+  absl::StatusOr<std::string> readme = config_internal::ReadConfigFile(TALLYD_README);
+  ASSERT_TRUE(readme.ok()) << readme.status();
+  const size_t begin = readme->find("<!-- config-table:begin");
+  const size_t end = readme->find("<!-- config-table:end");
+  ASSERT_NE(begin, std::string::npos);
+  ASSERT_NE(end, std::string::npos);
+  const size_t start = readme->find('\n', begin) + 1;
+  EXPECT_EQ(readme->substr(start, end - start), FormatHelp("markdown"))
+      << "README.md's key table is not the keys' (config/config.h): run "
+         "scripts/update-readme-config.sh";
+}
+
+TEST(ConfigHelpTest, MarkdownRows) {
+  const std::string table = FormatHelp("markdown");
+  EXPECT_THAT(table, HasSubstr("| `listen.max_tags` | `--max_tags` | `256` | integer 1..65536 | "
+                               "restart | tags per line"));
+  EXPECT_THAT(table, HasSubstr("| `aggregation.percentiles` | `--percentiles` | "
+                               "`[50, 90, 95, 99]` | list, each number in [-100, 100] and not 0 | "
+                               "live |"));
+  EXPECT_THAT(table, HasSubstr("(`\\|T`)"));  // a | in a cell is escaped
+  EXPECT_THAT(table, HasSubstr("| `backends.graphite.enabled` | `--graphite` | `false` | bool |"));
 }
 
 }  // namespace

@@ -1,0 +1,324 @@
+// tallyd's configuration (SPEC 1, 6): every key is declared once, in the lists below, and the
+// typed `Config` structs, the YAML reader, the command-line flags, range checks, --help, the
+// README's table, FormatConfig and the SIGHUP "what changed" all come from those lists.
+// main() calls ParseCommandLine() then LoadConfig(); every error is an absl::InvalidArgumentError
+// naming file, line (or flag) and key, which main() turns into exit status 2. Cold path only.
+#ifndef TALLYD_CONFIG_CONFIG_H_
+#define TALLYD_CONFIG_CONFIG_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "config/values.h"
+
+#ifdef unix  // GNU modes predefine it; `listen.unix` needs the name.
+#undef unix
+#endif
+
+namespace tallyd {
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+enum class GaugeMode { kDogStatsD, kEtsy };
+enum class TimerType { kSummary, kHistogram };
+enum class GraphiteTags { kGraphite, kNone };
+enum class Compression { kDeflate, kZstd, kNone };
+enum class HistogramAggregate { kMax, kMedian, kAvg, kCount, kMin, kSum };
+
+// The names each enum has in the file and on the command line, in enum order.
+constexpr std::array<absl::string_view, 4> Names(LogLevel) {
+  return {"debug", "info", "warning", "error"};
+}
+constexpr std::array<absl::string_view, 2> Names(GaugeMode) { return {"dogstatsd", "etsy"}; }
+constexpr std::array<absl::string_view, 2> Names(TimerType) { return {"summary", "histogram"}; }
+constexpr std::array<absl::string_view, 2> Names(GraphiteTags) { return {"graphite", "none"}; }
+constexpr std::array<absl::string_view, 3> Names(Compression) {
+  return {"deflate", "zstd", "none"};
+}
+constexpr std::array<absl::string_view, 6> Names(HistogramAggregate) {
+  return {"max", "median", "avg", "count", "min", "sum"};
+}
+template <typename E>
+absl::string_view Name(E value) {
+  return Names(value)[static_cast<size_t>(value)];
+}
+
+// --- The keys -------------------------------------------------------------------------------
+// KEY(kind, field, (default), check, reload, help), one per key, in the order --help, the README
+// and FormatConfig show them:
+//   kind     how the value is written (config/values.h): Duration, Size, Int, Strings, ...
+//   field    the C++ field and the YAML key. The flag is the key's name, prefixed with the
+//            backend's for a backend key (`graphite_address`) unless it already starts with it.
+//   default  the field's initializer, in parentheses.
+//   check    what the value must be beyond its syntax (Any(), Range(1, 65536), Address(), ...;
+//            config/keys.cc), checked by ValidateConfig and shown in --help and the README.
+//   reload   kLive: SIGHUP applies it; kRestart: a change needs a restart (logged as such).
+//   help     one line for --help and the README.
+// A backend is on when its section is present (`enabled: false` turns it off), see keys.cc.
+
+// clang-format off
+#define TALLYD_TOP_KEYS(KEY)                                                                       \
+  KEY(Duration, flush_interval, (absl::Seconds(10)), AtLeast(0.001, "at least 1ms"), kRestart,     \
+      "aggregation interval; flushes fall on multiples of it on the wall clock")                   \
+  KEY(Duration, shutdown_timeout, (absl::Seconds(5)), Any(), kLive,                                \
+      "how long the final flush may take at SIGTERM / SIGINT, and a backend that a reload "        \
+      "restarts or stops to deliver what it holds")                                                \
+  KEY(Enum<LogLevel>, log_level, (LogLevel::kInfo), Any(), kLive,                                  \
+      "least severe line logged (debug: info plus detail)")
+
+#define TALLYD_LISTEN_KEYS(KEY)                                                                    \
+  KEY(Strings, udp, ({"127.0.0.1:8125", "[::1]:8125"}), Address(), kRestart,                       \
+      "UDP `host:port` / `[v6]:port` list; port 0 = the OS picks; the default is loopback "        \
+      "(`[::1]` where IPv6 exists, see `non_local_traffic`)")                                      \
+  KEY(Strings, tcp, ({}), Address(), kRestart, "TCP addresses, newline-delimited lines")           \
+  KEY(Strings, unix, ({}), SocketPath(), kRestart,                                                 \
+      "Unix datagram socket paths; a stale socket file is replaced")                               \
+  KEY(Bool, non_local_traffic, (false), Any(), kRestart,                                           \
+      "accept metrics from other hosts (as the Datadog Agent's `dogstatsd_non_local_traffic`): "   \
+      "the default `udp` becomes `0.0.0.0:8125` and `[::]:8125`, and a loopback host "             \
+      "(`127.0.0.1`, `::1`, `localhost`) in `udp` or `tcp` its wildcard")                          \
+  KEY(Int, workers, (0), Range(0, 1024, "0 (one per core) .. 1024"), kRestart,                     \
+      "receive threads, each with its own socket (SO_REUSEPORT) and shard; 0 = one per core")      \
+  KEY(Size, receive_buffer, (8 << 20), Range(0, 1 << 30, "0 (OS default) .. 1GiB"), kRestart,      \
+      "SO_RCVBUF (SO_RCVBUFFORCE when permitted); 0 = OS default")                                 \
+  KEY(Size, max_packet_size, (65535), Range(1, 65535, "1..65535 bytes"), kRestart,                 \
+      "larger datagrams are dropped whole and counted (`tallyd_packets_truncated_total`)")         \
+  KEY(Int, tcp_max_connections, (1024), AtLeast(1), kRestart,                                      \
+      "further connections are closed and counted")                                                \
+  KEY(Duration, tcp_idle_timeout, (absl::Minutes(5)), Any(), kRestart,                             \
+      "idle TCP connections are closed; 0 = never")                                                \
+  KEY(Duration, tcp_line_timeout, (absl::Seconds(10)), Any(), kRestart,                            \
+      "a TCP connection holding an incomplete line longer than this is closed and counted; "       \
+      "0 = never")                                                                                 \
+  KEY(Size, max_line_length, (65535), Range(1, 16 << 20, "1..16MiB"), kRestart,                    \
+      "longer lines are rejected (`line_too_long`); on TCP the rest of the line is skipped")       \
+  KEY(Int, max_tags, (256), Range(1, 65536), kRestart,                                             \
+      "tags per line (metric, event or service check) at most; a line with more is rejected, "     \
+      "counted as `tallyd_lines_rejected_total{reason=\"too_many_tags\"}`")                        \
+  KEY(Mode, unix_socket_mode, (0722), Range(0, 0777, "0..0777"), kRestart,                         \
+      "file mode of Unix sockets (as DogStatsD: anyone writes, tallyd reads)")
+
+#define TALLYD_AGGREGATION_KEYS(KEY)                                                               \
+  KEY(Numbers, percentiles, ({50, 90, 95, 99}),                                                    \
+      NonZero(Range(-100, 100, "in [-100, 100] and not 0")), kLive,                                \
+      "Etsy percentiles; negative = top (`lower_top10`); fractional allowed (`upper_99_9`)")       \
+  KEY(Int, exact_samples, (8192), AtLeast(1), kLive,                                               \
+      "samples kept exactly per series per interval, then a DDSketch")                             \
+  KEY(Number, sketch_accuracy, (0.01), Open(0, 0.5), kLive, "relative error of the sketch")        \
+  KEY(Int, exact_set_size, (4096), AtLeast(1), kLive,                                              \
+      "distinct set values kept exactly, then HyperLogLog (at most 2 % error)")                    \
+  KEY(Enum<GaugeMode>, gauge_mode, (GaugeMode::kDogStatsD), Any(), kLive,                          \
+      "`etsy`: a leading `+`/`-` changes an existing gauge")                                       \
+  KEY(Duration, series_ttl, (absl::Minutes(5)), Any(), kLive,                                      \
+      "idle series are forgotten after this (monotonic clock); 0 = after one idle interval")       \
+  KEY(Int64, max_series, (1000000), AtLeast(1), kLive,                                             \
+      "live series cap; new series beyond it are dropped and counted")                             \
+  KEY(Int64, max_series_per_metric, (0), AtLeast(0, "0 (no cap) or more"), kLive,                  \
+      "live series of one metric name at most; new ones beyond it are dropped and counted")        \
+  KEY(Int64, max_timestamped_points, (100000), Range(1, 10000000), kLive,                          \
+      "client-timestamped (`|T`) points kept per worker per interval; the rest are dropped, "      \
+      "counted in `tallyd_timestamped_points_dropped_total`")                                      \
+  KEY(Int, max_events, (10000), Range(1, 1000000), kLive,                                          \
+      "events kept per worker per interval, and as many service checks; the rest are dropped, "    \
+      "both counted in `tallyd_events_dropped_total`")                                             \
+  KEY(Strings, global_tags, ({}), Tag(), kLive,                                                    \
+      "added to every series, event and service check; a line's own tag with the same key wins")
+
+#define TALLYD_PROMETHEUS_KEYS(KEY)                                                                \
+  KEY(String, listen, ("0.0.0.0:9102"), Address(), kLive,                                          \
+      "scrape endpoint (`/metrics`, `/healthz`)")                                                  \
+  KEY(Enum<TimerType>, timer_type, (TimerType::kSummary), Any(), kLive,                            \
+      "how timers, histograms and distributions are exported")                                     \
+  KEY(Numbers, quantiles, ({0.5, 0.9, 0.99}), Range(0, 1, "in [0, 1]"), kLive,                     \
+      "summary quantiles")                                                                         \
+  KEY(Numbers, buckets, ({0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}), Any(),        \
+      kLive, "histogram bucket bounds, increasing (seconds for timers)")                           \
+  KEY(Int, max_buffered_flushes, (6), AtLeast(1), kLive, "snapshots waiting to be applied")
+
+#define TALLYD_GRAPHITE_KEYS(KEY)                                                                  \
+  KEY(String, address, ("127.0.0.1:2003"), Address(), kLive, "carbon plaintext receiver")          \
+  KEY(Bool, legacy_namespace, (true), Any(), kLive, "Etsy's legacy names")                         \
+  KEY(Enum<GraphiteTags>, tags, (GraphiteTags::kGraphite), Any(), kLive,                           \
+      "Graphite 1.1 tags, or `none`")                                                              \
+  KEY(String, global_prefix, ("stats"), GraphiteName(), kLive, "as Etsy")                          \
+  KEY(String, prefix_counter, ("counters"), GraphiteName(), kLive, "as Etsy")                      \
+  KEY(String, prefix_timer, ("timers"), GraphiteName(), kLive, "as Etsy")                          \
+  KEY(String, prefix_gauge, ("gauges"), GraphiteName(), kLive, "as Etsy")                          \
+  KEY(String, prefix_set, ("sets"), GraphiteName(), kLive, "as Etsy")                              \
+  KEY(String, global_suffix, (""), GraphiteName(), kLive, "as Etsy")                               \
+  KEY(Int, max_buffered_flushes, (6), AtLeast(1), kLive,                                           \
+      "unsent flushes kept while carbon is down")                                                  \
+  KEY(Duration, connect_timeout, (absl::Seconds(5)), MoreThan(0), kLive,                           \
+      "bound on connecting to carbon (all its addresses together)")                                \
+  KEY(Duration, write_timeout, (absl::Seconds(10)), MoreThan(0), kLive,                            \
+      "a write making no progress this long drops the connection; the flush is retried")           \
+  KEY(Duration, max_backoff, (absl::Seconds(10)), MoreThan(0), kLive,                              \
+      "the wait between reconnects to carbon doubles up to this")                                  \
+  KEY(Bool, self_metrics, (true), Any(), kLive, "tallyd's own metrics under `stats.tallyd.`")
+
+#define TALLYD_DATADOG_KEYS(KEY)                                                                   \
+  KEY(String, url, (""), Any(), kLive,                                                             \
+      "API base URL (a proxy or a test server); empty = `https://api.<site>`")                     \
+  KEY(String, site, ("datadoghq.com"), Any(), kLive, "used when `url` is empty")                   \
+  KEY(Secret, api_key, (""), Any(), kLive, "required; empty = `$DD_API_KEY`; never logged")        \
+  KEY(Enum<Compression>, compression, (Compression::kDeflate), Any(), kLive,                       \
+      "`zstd` for v2 series only, the rest `deflate`")                                             \
+  KEY(String, host, (""), Any(), kLive, "`host` of every series; empty = this machine's name")     \
+  KEY(Numbers, datadog_percentiles, ({0.95}), Open(0, 1, "in (0, 1), like 0.95"), kLive,           \
+      "timer and histogram percentiles sent (0.95 -> `.95percentile`)")                            \
+  KEY(List<Enum<HistogramAggregate>>, histogram_aggregates,                                        \
+      ({HistogramAggregate::kMax, HistogramAggregate::kMedian, HistogramAggregate::kAvg,           \
+        HistogramAggregate::kCount}), Any(), kLive,                                                \
+      "timer and histogram aggregates sent")                                                       \
+  KEY(Duration, timeout, (absl::Seconds(20)), MoreThan(0), kLive,                                  \
+      "per request, connecting included")                                                          \
+  KEY(Duration, max_backoff, (absl::Seconds(10)), MoreThan(0), kLive,                              \
+      "the wait between retries of a failed request doubles up to this")                           \
+  KEY(Int, max_buffered_flushes, (6), AtLeast(1), kLive,                                           \
+      "unsent flushes kept while Datadog is unreachable")                                          \
+  KEY(Int, max_distribution_values, (65536), AtLeast(1), kLive,                                    \
+      "distribution values sent per series per flush; a sketched series past it is scaled down")   \
+  KEY(Bool, self_metrics, (false), Any(), kLive, "tallyd's own metrics under `tallyd.`")
+
+#define TALLYD_CONSOLE_KEYS(KEY)                                                                   \
+  KEY(Bool, self_metrics, (false), Any(), kLive, "also print tallyd's own metrics")
+// clang-format on
+
+#define TALLYD_CONFIG_UNPAREN(...) __VA_ARGS__
+#define TALLYD_CONFIG_FIELD(kind, field, default_value, ...) \
+  kind::Type field = TALLYD_CONFIG_UNPAREN default_value;
+
+// Plain data; a default-constructed struct holds the defaults above.
+struct ListenConfig {
+  TALLYD_LISTEN_KEYS(TALLYD_CONFIG_FIELD)
+  bool operator==(const ListenConfig&) const = default;
+};
+struct AggregationConfig {
+  TALLYD_AGGREGATION_KEYS(TALLYD_CONFIG_FIELD)
+  bool operator==(const AggregationConfig&) const = default;
+};
+struct PrometheusConfig {
+  TALLYD_PROMETHEUS_KEYS(TALLYD_CONFIG_FIELD)
+  bool operator==(const PrometheusConfig&) const = default;
+};
+struct GraphiteConfig {
+  TALLYD_GRAPHITE_KEYS(TALLYD_CONFIG_FIELD)
+  bool operator==(const GraphiteConfig&) const = default;
+};
+struct DatadogConfig {
+  TALLYD_DATADOG_KEYS(TALLYD_CONFIG_FIELD)
+  bool operator==(const DatadogConfig&) const = default;
+};
+struct ConsoleConfig {
+  TALLYD_CONSOLE_KEYS(TALLYD_CONFIG_FIELD)
+  bool operator==(const ConsoleConfig&) const = default;
+};
+
+// The whole configuration; `Config{}` is SPEC 6's embedded default. A backend is on when its
+// optional holds a value.
+struct Config {
+  TALLYD_TOP_KEYS(TALLYD_CONFIG_FIELD)
+  ListenConfig listen;
+  AggregationConfig aggregation;
+  std::optional<PrometheusConfig> prometheus = PrometheusConfig{};
+  std::optional<GraphiteConfig> graphite;
+  std::optional<DatadogConfig> datadog;
+  std::optional<ConsoleConfig> console;
+
+  bool operator==(const Config&) const = default;
+};
+
+// Where each key's value came from ("tallyd.yaml:7", "--udp"), keyed by key path
+// ("aggregation.percentiles", "aggregation.percentiles[2]"), so that a validation error after the
+// file and the flags are merged can still point at the line or flag to fix.
+struct ConfigOrigins {
+  std::map<std::string, std::string, std::less<>> where;
+
+  // The origin of `path`, else of its nearest recorded parent; "" when none is known.
+  std::string Find(absl::string_view path) const;
+};
+
+// --- Loading ----------------------------------------------------------------------------------
+
+// A config-key flag as given on the command line: `flag` in its canonical spelling ("udp").
+struct FlagValue {
+  std::string flag;
+  std::string value;
+};
+
+struct CommandLine {
+  std::string config_file;          // --config; "" runs on the defaults
+  bool check_config = false;        // --check-config: validate, then exit 0 or 2
+  std::string ports_file;           // --ports_file
+  std::optional<std::string> help;  // --help[=TOPIC]: print FormatHelp(*help), exit 0
+  bool version = false;             // --version: print FormatVersion(), exit 0
+  std::vector<FlagValue> flags;     // config-key flags, in the order given
+};
+
+// Reads argv (args[0] is the program). Flag names are matched with '-' read as '_'; `--k=v` and
+// `--k v`; a bool flag alone is true and `--no<flag>` false; `--` ends the flags. An unknown flag,
+// a bad bool, a missing value or a positional argument is an InvalidArgument error (exit 2).
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args);
+
+// The config main() runs on (and SIGHUP reloads): the --config file if given (else the
+// defaults), then the flags on top, then ResolveConfig and ValidateConfig.
+absl::StatusOr<Config> LoadConfig(const CommandLine& command_line);
+
+// Reads and parses `path`, then resolves and validates it (no flags).
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+// Parses YAML text; `filename` is only used in messages. With `validate`, also resolves and
+// validates; without, only syntax, key names and types are checked (flags may still fix values).
+absl::StatusOr<Config> ParseConfigYaml(absl::string_view text, absl::string_view filename,
+                                       ConfigOrigins* origins = nullptr, bool validate = true);
+
+// Overwrites `config` with the flags' values, the last one given for a key winning; a backend
+// flag turns its backend on, `--<backend>=false` off (whatever the order). Checks syntax and
+// types only; call ValidateConfig afterwards.
+absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& flags,
+                                ConfigOrigins* origins = nullptr);
+
+// Fills the values that default to the environment: the listen addresses (see below), datadog
+// url from site, api_key from $DD_API_KEY, host from the hostname.
+void ResolveConfig(Config& config);
+
+// SPEC 1: metrics come from the local host only unless opened. The default `udp` list (also when
+// written out as is) loses its `[::1]` without an IPv6 loopback; with `non_local_traffic` a
+// loopback host in `udp` or `tcp` becomes its wildcard (127.0.0.1, localhost -> 0.0.0.0,
+// ::1 -> ::), duplicates dropped.
+void ResolveListenAddresses(ListenConfig& listen, bool has_ipv6_loopback);
+// Whether this host can bind [::1] (a socket probe).
+bool HasIpv6Loopback();
+
+// Checks every key's range and the cross-key rules; all problems in one error, one per line,
+// each naming the key (and its file line or flag when `origins` knows it).
+absl::Status ValidateConfig(const Config& config, const ConfigOrigins* origins = nullptr);
+
+// The effective config as YAML that ParseConfigYaml reads back to the same config (api_key shown
+// as "<redacted>").
+std::string FormatConfig(const Config& config);
+
+// --help's text: usage and every key; `topic` "markdown" gives the README's key table instead,
+// another topic only the keys whose name contains it.
+std::string FormatHelp(absl::string_view topic);
+std::string FormatVersion();
+
+// The keys (paths, in table order) whose value differs, and of those the ones SIGHUP does not
+// apply (listeners, flush_interval).
+std::vector<std::string> ChangedKeys(const Config& a, const Config& b);
+std::vector<std::string> KeysNeedingRestart(const Config& running, const Config& fresh);
+
+// Worker threads to start: `listen.workers`, or one per core when it is 0.
+int EffectiveWorkers(const ListenConfig& listen);
+
+}  // namespace tallyd
+
+#endif  // TALLYD_CONFIG_CONFIG_H_

@@ -1,0 +1,223 @@
+// Value syntax: durations, sizes, ${VAR}, addresses, and the kinds' parsers (config/values.h).
+#include "config/values.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+
+namespace tallyd {
+namespace {
+
+bool IsDigits(absl::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), absl::ascii_isdigit);
+}
+
+bool IsHostname(absl::string_view host) {
+  if (host.empty() || host.size() > 253 || host.front() == '-' || host.front() == '.') {
+    return false;
+  }
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_';
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
+  if (text == "0") return absl::ZeroDuration();
+  absl::Duration duration;
+  if (!text.empty() && (absl::ascii_isdigit(text.back()) || text.back() == '.')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("must be a duration with a unit (ms, s, m, h) like 10s, got ", Quote(text)));
+  }
+  if (!absl::ParseDuration(text, &duration) || duration == absl::InfiniteDuration() ||
+      duration < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("must be a duration like 10s, 500ms, 5m or 1h, got ", Quote(text)));
+  }
+  return duration;
+}
+
+absl::StatusOr<int64_t> ParseSize(absl::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && absl::ascii_isdigit(text[digits])) ++digits;
+  const absl::string_view number = text.substr(0, digits);
+  const absl::string_view unit = absl::StripLeadingAsciiWhitespace(text.substr(digits));
+  int shift = -1;
+  if (unit.empty() || unit == "B") shift = 0;
+  if (unit == "KiB") shift = 10;
+  if (unit == "MiB") shift = 20;
+  if (unit == "GiB") shift = 30;
+  int64_t value = 0;
+  if (shift < 0 || !IsDigits(number) || !absl::SimpleAtoi(number, &value) ||
+      value > (std::numeric_limits<int64_t>::max() >> shift)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "must be a size in bytes like 65535, 512KiB, 8MiB or 1GiB (powers of 1024), got ",
+        Quote(text)));
+  }
+  return value << shift;
+}
+
+absl::StatusOr<std::string> ExpandEnv(absl::string_view text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text.substr(i, 3) == "$${") {
+      out += "${";
+      i += 3;
+      continue;
+    }
+    if (text.substr(i, 2) != "${") {
+      out += text[i++];
+      continue;
+    }
+    const size_t close = text.find('}', i + 2);
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unterminated ${ in ", Quote(text), " (write $${ for a literal ${)"));
+    }
+    const std::string name(text.substr(i + 2, close - i - 2));
+    const bool valid = !name.empty() && !absl::ascii_isdigit(name[0]) &&
+                       std::all_of(name.begin(), name.end(),
+                                   [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
+    if (!valid) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad environment variable name ", Quote(name), " in ", Quote(text)));
+    }
+    if (const char* value = std::getenv(name.c_str())) out += value;
+    i = close + 1;
+  }
+  return out;
+}
+
+std::string EscapeEnv(absl::string_view value) {
+  return absl::StrReplaceAll(value, {{"${", "$${"}});
+}
+
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view text) {
+  auto error = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(why, ", got ", Quote(text)));
+  };
+  HostPort result;
+  absl::string_view port;
+  if (absl::StartsWith(text, "[")) {
+    const size_t close = text.find(']');
+    if (close == absl::string_view::npos || text.substr(close + 1, 1) != ":") {
+      return error("must be [ipv6]:port");
+    }
+    result.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+    // A zone ("fe80::1%eth0") is allowed; inet_pton does not know it.
+    const std::string address = result.host.substr(0, result.host.find('%'));
+    in6_addr unused;
+    if (inet_pton(AF_INET6, address.c_str(), &unused) != 1) {
+      return error("must be [ipv6]:port with a valid IPv6 address");
+    }
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) return error("must be host:port");
+    result.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+    if (absl::StrContains(result.host, ':')) {
+      return error("must be host:port; an IPv6 address needs brackets, as in [::1]:8125");
+    }
+    if (result.host.empty()) return error("must be host:port with a host (0.0.0.0 for any)");
+    const bool looks_ipv4 = std::all_of(result.host.begin(), result.host.end(),
+                                        [](char c) { return absl::ascii_isdigit(c) || c == '.'; });
+    in_addr unused;
+    if (looks_ipv4 ? inet_pton(AF_INET, result.host.c_str(), &unused) != 1
+                   : !IsHostname(result.host)) {
+      return error("must be host:port with a valid host name or IPv4 address");
+    }
+  }
+  uint32_t number = 0;
+  if (!IsDigits(port) || port.size() > 5 || !absl::SimpleAtoi(port, &number) || number > 65535) {
+    return error("must end in a port 0..65535");
+  }
+  result.port = static_cast<uint16_t>(number);
+  return result;
+}
+
+std::string Quote(absl::string_view text) { return absl::StrCat("\"", absl::CEscape(text), "\""); }
+
+std::string FormatNumber(double value) {
+  if (value == std::trunc(value) && std::fabs(value) < 1e15) {
+    return absl::StrCat(static_cast<int64_t>(value));
+  }
+  for (int precision = 1; precision < 17; ++precision) {
+    std::string text = absl::StrFormat("%.*g", precision, value);
+    double back = 0;
+    if (absl::SimpleAtod(text, &back) && back == value) return text;
+  }
+  return absl::StrFormat("%.17g", value);
+}
+
+std::string FormatSize(int64_t bytes) {
+  for (auto [shift, unit] : {std::pair{30, "GiB"}, {20, "MiB"}, {10, "KiB"}}) {
+    if (bytes != 0 && bytes % (int64_t{1} << shift) == 0) return absl::StrCat(bytes >> shift, unit);
+  }
+  return absl::StrCat(bytes);
+}
+
+// --- Kinds ------------------------------------------------------------------------------------
+
+absl::Status Expected(absl::string_view what, absl::string_view text) {
+  return absl::InvalidArgumentError(absl::StrCat("must be ", what, ", got ", Quote(text)));
+}
+
+absl::Status Number::Parse(absl::string_view text, double* out) {
+  if (!absl::SimpleAtod(text, out) || !std::isfinite(*out)) return Expected("a number", text);
+  return absl::OkStatus();
+}
+
+absl::Status Size::Parse(absl::string_view text, int64_t* out) {
+  absl::StatusOr<int64_t> size = ParseSize(text);
+  if (size.ok()) *out = *size;
+  return size.status();
+}
+
+absl::Status Duration::Parse(absl::string_view text, absl::Duration* out) {
+  absl::StatusOr<absl::Duration> duration = ParseDuration(text);
+  if (duration.ok()) *out = *duration;
+  return duration.status();
+}
+
+absl::Status Mode::Parse(absl::string_view text, uint32_t* out) {
+  absl::string_view digits = text;
+  if (absl::StartsWith(digits, "0o") || absl::StartsWith(digits, "0O")) digits.remove_prefix(2);
+  if (digits.empty() || digits.find_first_not_of("01234567") != absl::string_view::npos) {
+    return Expected("an octal file mode like 0722", text);
+  }
+  uint64_t value = 0;
+  for (char c : digits) {
+    value = value * 8 + static_cast<uint64_t>(c - '0');
+    if (value > UINT32_MAX) return Expected("an octal file mode like 0722", text);
+  }
+  *out = static_cast<uint32_t>(value);
+  return absl::OkStatus();
+}
+
+std::string Mode::Format(uint32_t value) { return absl::StrFormat("0%o", value); }
+
+absl::Status Bool::Parse(absl::string_view text, bool* out) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") {
+    *out = true;
+  } else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") {
+    *out = false;
+  } else {
+    return Expected("true or false", text);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tallyd

@@ -1,0 +1,277 @@
+// YAML in and out. ParseConfigYaml walks the file's maps against the key table: strict, so an
+// unknown key, a repeated key or a wrong type is an error naming file, line and key path, all
+// reported together. FormatConfig writes every key back, in table order.
+#include "yaml-cpp/yaml.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "config/config.h"
+#include "config/keys.h"
+
+namespace tallyd {
+namespace {
+
+using config_internal::Key;
+using config_internal::Keys;
+
+absl::string_view KindOf(const YAML::Node& node) {
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a map";
+  return node.IsNull() ? "nothing" : "a single value";
+}
+
+// The keys allowed directly under `prefix`, for the unknown-key message.
+std::string KeysUnder(absl::string_view prefix) {
+  std::set<std::string> names;
+  for (const Key& key : Keys()) {
+    absl::string_view path = key.path;
+    if (!prefix.empty() && !absl::ConsumePrefix(&path, absl::StrCat(prefix, "."))) continue;
+    names.insert(std::string(path.substr(0, path.find('.'))));
+  }
+  return absl::StrJoin(names, ", ");
+}
+
+class YamlReader {
+ public:
+  YamlReader(absl::string_view filename, Config* config, ConfigOrigins* origins)
+      : filename_(filename), config_(config), origins_(origins) {}
+
+  void ReadRoot(const YAML::Node& root) {
+    if (root.IsNull()) return;  // an empty file: the defaults
+    if (!root.IsMap()) {
+      Fail(root.Mark(), "", absl::StrCat("the file must be a map of keys, got ", KindOf(root)));
+      return;
+    }
+    ReadSection(root, "");
+  }
+
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::string Where(const YAML::Mark& mark) const {
+    return mark.is_null() ? filename_ : absl::StrCat(filename_, ":", mark.line + 1);
+  }
+
+  void Fail(const YAML::Mark& mark, absl::string_view path, absl::string_view message) {
+    errors_.push_back(path.empty() ? absl::StrCat(Where(mark), ": ", message)
+                                   : absl::StrCat(Where(mark), ": ", path, ": ", message));
+  }
+
+  void ReadSection(const YAML::Node& map, const std::string& prefix) {
+    std::set<std::string> seen;
+    // A backend's `enabled` is applied after its other keys, which would turn it back on.
+    std::optional<std::pair<const Key*, YAML::Node>> enabled;
+    for (const auto& entry : map) {
+      const YAML::Node& key = entry.first;
+      const YAML::Node& value = entry.second;
+      if (!key.IsScalar()) {
+        Fail(key.Mark(), prefix, "keys must be plain names");
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      const std::string path = prefix.empty() ? name : absl::StrCat(prefix, ".", name);
+      if (!seen.insert(name).second) {
+        Fail(key.Mark(), path, "is set twice");
+        continue;
+      }
+      origins_->where[path] = Where(key.Mark());
+      if (config_internal::IsSection(path)) {
+        if (path == "backends") config_internal::ClearBackends(*config_);
+        // A backend's section present means the backend is on.
+        if (const Key* on = config_internal::FindKey(path + ".enabled")) {
+          (void)on->set(*config_, {"true"}, nullptr);
+        }
+        if (value.IsNull()) continue;
+        if (!value.IsMap()) {
+          Fail(MarkOf(value, key), path,
+               absl::StrCat("must be a map of keys (", KeysUnder(path), "), got ", KindOf(value)));
+          continue;
+        }
+        ReadSection(value, path);
+        continue;
+      }
+      const Key* known = config_internal::FindKey(path);
+      if (known == nullptr) {
+        Fail(key.Mark(), path, absl::StrCat("unknown key; valid here: ", KeysUnder(prefix)));
+      } else if (known->enabled) {
+        enabled.emplace(known, value);
+      } else {
+        ReadLeaf(*known, key, value);
+      }
+    }
+    if (enabled.has_value()) ReadLeaf(*enabled->first, enabled->second, enabled->second);
+  }
+
+  // An empty value's mark is where the parser noticed it, often a later line: use the key's.
+  static YAML::Mark MarkOf(const YAML::Node& value, const YAML::Node& key) {
+    return value.IsNull() || value.Mark().is_null() ? key.Mark() : value.Mark();
+  }
+
+  // The scalar's text with ${VAR} expanded, or nullopt after reporting why not.
+  std::optional<std::string> Text(const YAML::Node& node, const YAML::Mark& mark,
+                                  absl::string_view path) {
+    auto expanded = ExpandEnv(node.Scalar());
+    if (!expanded.ok()) {
+      Fail(mark, path, expanded.status().message());
+      return std::nullopt;
+    }
+    return *expanded;
+  }
+
+  void ReadLeaf(const Key& key, const YAML::Node& key_node, const YAML::Node& value) {
+    const YAML::Mark mark = MarkOf(value, key_node);
+    std::vector<std::string> items;
+    std::vector<YAML::Mark> marks;
+    if (!key.list) {
+      if (!value.IsScalar()) {
+        Fail(mark, key.path, absl::StrCat("must be a single value, got ", KindOf(value)));
+        return;
+      }
+      std::optional<std::string> text = Text(value, mark, key.path);
+      if (!text.has_value()) return;
+      items.push_back(*std::move(text));
+    } else if (!value.IsNull()) {  // `key:` with nothing after it is an empty list
+      if (!value.IsSequence()) {
+        Fail(mark, key.path, absl::StrCat("must be a list like [a, b], got ", KindOf(value)));
+        return;
+      }
+      for (size_t i = 0; i < value.size(); ++i) {
+        const YAML::Node item = value[i];
+        const std::string item_path = absl::StrCat(key.path, "[", i, "]");
+        const YAML::Mark item_mark = item.Mark().is_null() ? mark : item.Mark();
+        if (!item.IsScalar()) {
+          Fail(item_mark, item_path, absl::StrCat("must be a single value, got ", KindOf(item)));
+          return;
+        }
+        std::optional<std::string> text = Text(item, item_mark, item_path);
+        if (!text.has_value()) return;
+        origins_->where[item_path] = Where(item_mark);
+        items.push_back(*std::move(text));
+        marks.push_back(item_mark);
+      }
+    }
+    size_t bad = 0;
+    if (absl::Status status = key.set(*config_, items, &bad); !status.ok()) {
+      if (!key.list) {
+        Fail(mark, key.path, status.message());
+      } else {
+        Fail(bad < marks.size() ? marks[bad] : mark, absl::StrCat(key.path, "[", bad, "]"),
+             status.message());
+      }
+    }
+  }
+
+  std::string filename_;
+  Config* config_;
+  ConfigOrigins* origins_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+namespace config_internal {
+
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
+  }
+  return text.str();
+}
+
+}  // namespace config_internal
+
+absl::StatusOr<Config> ParseConfigYaml(absl::string_view text, absl::string_view filename,
+                                       ConfigOrigins* origins, bool validate) {
+  ConfigOrigins local_origins;
+  if (origins == nullptr) origins = &local_origins;
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        filename, ":", e.mark.is_null() ? 0 : e.mark.line + 1, ": invalid YAML: ", e.msg));
+  }
+  Config config;
+  YamlReader reader(filename, &config, origins);
+  try {
+    reader.ReadRoot(root);
+  } catch (const YAML::Exception& e) {  // not expected: the reader checks types before reading
+    return absl::InvalidArgumentError(absl::StrCat(filename, ": ", e.what()));
+  }
+  if (!reader.errors().empty()) {
+    return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));
+  }
+  if (validate) {
+    ResolveConfig(config);
+    if (absl::Status status = ValidateConfig(config, origins); !status.ok()) return status;
+  }
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  absl::StatusOr<std::string> text = config_internal::ReadConfigFile(path);
+  if (!text.ok()) return text.status();
+  return ParseConfigYaml(*text, path);
+}
+
+// --- FormatConfig ------------------------------------------------------------------------------
+
+std::string FormatConfig(const Config& config) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  // The maps open around the key being written: "backends", "prometheus", ...
+  std::vector<std::string> open;
+  auto enter = [&](const std::vector<std::string>& section) {
+    size_t common = 0;
+    while (common < open.size() && common < section.size() && open[common] == section[common]) {
+      ++common;
+    }
+    for (; open.size() > common; open.pop_back()) out << YAML::EndMap;
+    for (; open.size() < section.size(); open.push_back(section[open.size()])) {
+      out << YAML::Key << section[open.size()] << YAML::Value << YAML::BeginMap;
+    }
+  };
+  for (const Key& key : Keys()) {
+    std::vector<std::string> section = absl::StrSplit(key.path, '.');
+    const std::string name = section.back();
+    section.pop_back();
+    std::optional<std::vector<std::string>> items = key.get(config);
+    if (!items.has_value() || key.enabled) {
+      // A `backends:` map lists exactly the backends that are on, so it is always written.
+      enter({section.begin(), section.begin() + 1});
+      continue;
+    }
+    enter(section);
+    out << YAML::Key << name << YAML::Value;
+    if (key.list) out << YAML::Flow << YAML::BeginSeq;
+    for (const std::string& item : *items) {
+      if (key.secret && !item.empty()) {
+        out << YAML::DoubleQuoted << "<redacted>";
+      } else if (key.quoted) {
+        out << YAML::DoubleQuoted << EscapeEnv(item);
+      } else {
+        out << item;
+      }
+    }
+    if (key.list) out << YAML::EndSeq;
+  }
+  enter({});
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace tallyd
