@@ -41,6 +41,13 @@ TEST(AdversarialE2eTest, EveryOutputStaysReadableByItsReader) {
 
   std::vector<std::string> lines = corpus::AdversarialLines();
   ASSERT_GT(lines.size(), 40u);
+  // Bytes that are not UTF-8, in every place a client can put them: each line is rejected
+  // (invalid_utf8), so no output carries them (promtool, JSON and carbon would refuse them).
+  const std::vector<std::string> invalid_utf8 = {
+      "bad\xff.name:1|c",         "x:1|c|#k:\xff\xfe",        "x:1|ms|#\xc0\xaf:v",
+      "x:1|g|#k:\xed\xa0\x80",    "_e{2,1}:a\xff|b",          "_e{1,2}:a|\xc3(",
+      "_sc|db\xf4\x90\x80\x80|0", "_sc|db|2|m:down \xe2\x82", "set\x80:member|s"};
+  lines.insert(lines.end(), invalid_utf8.begin(), invalid_utf8.end());
   // One datagram each (the long ones are 10-20 kB), then a marker: from one socket they reach
   // one worker in order, so once the marker's counter has been flushed twice, so has the rest.
   for (const std::string& line : lines) SendUdp(tallyd.Address("udp"), line);
@@ -61,6 +68,9 @@ TEST(AdversarialE2eTest, EveryOutputStaysReadableByItsReader) {
   ASSERT_EQ(tallyd.WaitExit(), 0) << tallyd.Stderr();
 
   EXPECT_EQ(absl::StrJoin(PrometheusProblems(scrape), "\n"), "");
+  EXPECT_THAT(scrape, ::testing::HasSubstr(
+                          absl::StrCat("tallyd_lines_rejected_total{reason=\"invalid_utf8\"} ",
+                                       invalid_utf8.size(), "\n")));
   // Some corpus series were refused or lost labels, and that is counted.
   EXPECT_EQ(scrape.find("tallyd_prometheus_type_conflicts_total 0\n"), std::string::npos);
   EXPECT_EQ(scrape.find("tallyd_prometheus_invalid_labels_total 0\n"), std::string::npos);
