@@ -30,6 +30,8 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
     bool events_forwarded) {
   const aggregator::FlushStats& stats = snapshot.stats;
   series_dropped_ += stats.series_dropped;
+  series_dropped_per_metric_ += stats.series_dropped_per_metric;
+  overflows_ += stats.overflows;
   points_dropped_ += stats.timestamped_points_dropped;
   events_dropped_ += stats.events_dropped + stats.service_checks_dropped;
   events_[events_forwarded ? 1 : 0] += snapshot.events.size() + snapshot.service_checks.size();
@@ -80,6 +82,20 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
   }
   out.Add("tallyd_series_dropped_total", "Samples refused by the max_series cap.", kCounter,
           static_cast<double>(series_dropped_));
+  out.Add("tallyd_series_dropped_per_metric_total",
+          "Samples refused by the max_series_per_metric cap.", kCounter,
+          static_cast<double>(series_dropped_per_metric_));
+  // The offenders of the last flush only, at most FlushStats::kTopDroppedNames of them: a
+  // gauge, so that one exploding client cannot grow tallyd's own label set without bound.
+  for (const aggregator::NameDrops& top : stats.series_dropped_top_names) {
+    out.Add("tallyd_series_dropped_per_metric_top",
+            "Samples refused by max_series_per_metric in the last flush, for the names refused "
+            "most (at most 10).",
+            kGauge, static_cast<double>(top.dropped), {{"name", top.name}});
+  }
+  out.Add("tallyd_overflows_total",
+          "Sums held at their last finite value instead of overflowing to Inf.", kCounter,
+          static_cast<double>(overflows_));
   out.Add("tallyd_timestamped_points_dropped_total",
           "Client-timestamped samples over the per-interval bound.", kCounter,
           static_cast<double>(points_dropped_));

@@ -395,6 +395,32 @@ TEST(ServerE2eTest, PerLineAndPerIntervalLimitsBiteAndAreCounted) {
   EXPECT_THAT(body, ::testing::Not(HasSubstr("lim_ts_second")));
 }
 
+// aggregation.max_series_per_metric: one name whose tag explodes keeps its first series, the
+// rest are refused and counted (in total and for that name), and other names are untouched.
+TEST(ServerE2eTest, MaxSeriesPerMetricCapsOneExplodingName) {
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                        "--flush_interval=200ms", "--workers=1", "--max_series_per_metric=3"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  Scraper scrape(tallyd);
+  std::string datagram;
+  for (int i = 0; i < 10; ++i) absl::StrAppend(&datagram, "exploding:1|c|#id:", i, "\n");
+  absl::StrAppend(&datagram, "calm:1|c|#id:1\ncalm:1|c|#id:2\ncalm:1|c|#id:3\n");
+  SendUdp(tallyd.Address("udp"), datagram);
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_series_dropped_per_metric_total 7")) << scrape.Metrics();
+  const std::string body = scrape.Metrics();
+  EXPECT_THAT(body, HasSubstr("exploding{id=\"0\"} 1"));
+  EXPECT_THAT(body, HasSubstr("exploding{id=\"2\"} 1"));
+  EXPECT_THAT(body, ::testing::Not(HasSubstr("exploding{id=\"3\"}")));
+  EXPECT_THAT(body, HasSubstr("calm{id=\"3\"} 1"));
+  EXPECT_THAT(body, HasSubstr("tallyd_series_dropped_total 0"));
+  // The offender is named while it is refused (a gauge of the last flush that refused it).
+  EXPECT_TRUE(WaitFor([&] {
+    SendUdp(tallyd.Address("udp"), "exploding:1|c|#id:99");
+    return scrape.Metrics().find("tallyd_series_dropped_per_metric_top{name=\"exploding\"} 1") !=
+           std::string::npos;
+  })) << scrape.Metrics();
+}
+
 // The same limits set in the file; SIGHUP applies a changed aggregation limit from the next flush
 // (listen.max_tags, like every listen key, needs a restart).
 TEST(ServerE2eTest, LimitsFromTheConfigFileAndAggregationLimitsReloadLive) {

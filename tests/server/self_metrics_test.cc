@@ -57,5 +57,33 @@ TEST(SelfMetricsTest, BackendCountersGoOnFromARestartedRunnersTotals) {
   EXPECT_EQ(BackendValue(back, "tallyd_backend_sent_total", "console"), 11);
 }
 
+// Per-metric cap drops and held overflows add up across flushes; the per-name offenders are
+// those of the last flush only (a bounded label set).
+TEST(SelfMetricsTest, PerMetricDropsAndOverflowsAddUpTopNamesAreTheLastFlushs) {
+  SelfMetricsCollector collector;
+  aggregator::Snapshot snapshot;
+  snapshot.stats.series_dropped_per_metric = 5;
+  snapshot.stats.overflows = 2;
+  snapshot.stats.series_dropped_top_names = {{"req", 4}, {"db", 1}};
+  collector.Collect({}, snapshot, absl::ZeroDuration(), {}, false);
+  snapshot.stats.series_dropped_per_metric = 3;
+  snapshot.stats.overflows = 1;
+  snapshot.stats.series_dropped_top_names = {{"db", 3}};
+  auto metrics = *collector.Collect({}, snapshot, absl::ZeroDuration(), {}, false);
+  auto value = [&](const std::string& name, const std::string& label) {
+    for (const backends::SelfMetric& m : metrics) {
+      if (m.name != name) continue;
+      if (label.empty() ? m.labels.empty() : m.labels.size() == 1 && m.labels[0].second == label) {
+        return m.value;
+      }
+    }
+    return -1.0;
+  };
+  EXPECT_EQ(value("tallyd_series_dropped_per_metric_total", ""), 8);
+  EXPECT_EQ(value("tallyd_overflows_total", ""), 3);
+  EXPECT_EQ(value("tallyd_series_dropped_per_metric_top", "db"), 3);
+  EXPECT_EQ(value("tallyd_series_dropped_per_metric_top", "req"), -1);
+}
+
 }  // namespace
 }  // namespace tallyd::server
