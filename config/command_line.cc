@@ -141,11 +141,11 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
         return Error(absl::StrCat("--", s.spelled, " takes no value"));
       }
       value = negated ? "false" : s.value.value_or("true");
-      bool on = false;
-      if (!Bool::Parse(value, &on).ok()) {
+      absl::StatusOr<bool> on = ParseBool(value);
+      if (!on.ok()) {
         return Error(absl::StrCat("--", s.spelled, ": must be true or false, got ", Quote(value)));
       }
-      if (target.option != nullptr) result.*target.option->on = on;
+      if (target.option != nullptr) result.*target.option->on = *on;
     } else if (s.value.has_value()) {
       value = *s.value;
     } else if (i + 1 < args.size()) {
@@ -199,9 +199,7 @@ absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& fl
       }
       size_t bad = 0;
       if (absl::Status status = key.set(config, items, &bad); !status.ok()) {
-        errors.push_back(absl::StrCat(origin, ": ", key.path,
-                                      key.list ? absl::StrCat("[", bad, "]") : "", ": ",
-                                      status.message()));
+        errors.push_back(absl::StrCat(origin, ": ", key.ItemPath(bad), ": ", status.message()));
       }
     }
   }

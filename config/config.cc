@@ -155,8 +155,7 @@ absl::Status ValidateConfig(const Config& config, const ConfigOrigins* origins) 
   Problems problems(origins);
   for (const Key& key : Keys()) {
     for (const auto& [item, message] : key.problems(key, config)) {
-      problems.Add(item == std::string::npos ? key.path : absl::StrCat(key.path, "[", item, "]"),
-                   message);
+      problems.Add(key.ItemPath(item), message);
     }
   }
   CheckRules(config, problems);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "config/config.h"
@@ -50,8 +51,13 @@ struct Key {
   absl::Status (*set)(Config&, const std::vector<std::string>& items, size_t* bad) = nullptr;
   // The value as items (a scalar: one), or nullopt when the key's backend is off.
   std::optional<std::vector<std::string>> (*get)(const Config&) = nullptr;
-  // (item position or npos, problem) for each value that fails `check`.
+  // (item position, problem) for each value that fails `check`.
   std::vector<std::pair<size_t, std::string>> (*problems)(const Key&, const Config&) = nullptr;
+
+  // "listen.udp[2]" for an item of a list, the path for a scalar.
+  std::string ItemPath(size_t item) const {
+    return list ? absl::StrCat(path, "[", item, "]") : path;
+  }
 };
 
 // Every key in config.h order; a backend's `enabled` key comes first in its section.
