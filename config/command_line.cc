@@ -166,36 +166,30 @@ absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& fl
                                 ConfigOrigins* origins) {
   ConfigOrigins local_origins;
   if (origins == nullptr) origins = &local_origins;
+  std::vector<const std::string*> last(Keys().size());  // the value given last, by key
   for (const FlagValue& flag : flags) {
-    if (config_internal::FindFlag(flag.flag) == nullptr) {
+    const Key* key = config_internal::FindFlag(flag.flag);
+    if (key == nullptr) {
       return Error(absl::StrCat("unknown flag --", flag.flag, " (see tallyd --help)"));
     }
+    last[key - Keys().data()] = &flag.value;
   }
   std::vector<std::string> errors;
   // Backends' `enabled` last, so that `--graphite=false` wins over a --graphite_* flag.
   for (const bool enabled_pass : {false, true}) {
-    for (const Key& key : Keys()) {
-      const FlagValue* last = nullptr;
-      for (const FlagValue& flag : flags) {
-        if (flag.flag == key.flag) last = &flag;
-      }
-      if (key.enabled != enabled_pass || last == nullptr) continue;
+    for (size_t k = 0; k < Keys().size(); ++k) {
+      const Key& key = Keys()[k];
+      if (key.enabled != enabled_pass || last[k] == nullptr) continue;
       const std::string origin = absl::StrCat("--", key.flag);
+      // Items set on the command line point at the flag, not at the file's lines.
+      std::erase_if(origins->where,
+                    [&](const auto& at) { return absl::StartsWith(at.first, key.path + "["); });
       origins->where[key.path] = origin;
-      std::vector<std::string> items = {last->value};
+      std::vector<std::string> items = {*last[k]};
       if (key.list) {
-        items.clear();
-        if (!last->value.empty()) {
-          for (absl::string_view item : absl::StrSplit(last->value, ',')) {
-            items.emplace_back(absl::StripAsciiWhitespace(item));
-          }
-        }
-        // Items set on the command line point at the flag, not at the file's lines.
-        const std::string prefix = key.path + "[";
-        for (auto it = origins->where.lower_bound(prefix);
-             it != origins->where.end() && absl::StartsWith(it->first, prefix);) {
-          it = origins->where.erase(it);
-        }
+        items = absl::StrSplit(*last[k], ',');
+        for (std::string& item : items) absl::StripAsciiWhitespace(&item);
+        if (last[k]->empty()) items.clear();
       }
       size_t bad = 0;
       if (absl::Status status = key.set(config, items, &bad); !status.ok()) {

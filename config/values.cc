@@ -35,35 +35,28 @@ bool IsHostname(absl::string_view host) {
 
 absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   if (text == "0") return absl::ZeroDuration();
-  absl::Duration duration;
   if (!text.empty() && (absl::ascii_isdigit(text.back()) || text.back() == '.')) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("must be a duration with a unit (ms, s, m, h) like 10s, got ", Quote(text)));
+    return Expected("a duration with a unit (ms, s, m, h) like 10s", text);
   }
+  absl::Duration duration;
   if (!absl::ParseDuration(text, &duration) || duration == absl::InfiniteDuration() ||
       duration < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("must be a duration like 10s, 500ms, 5m or 1h, got ", Quote(text)));
+    return Expected("a duration like 10s, 500ms, 5m or 1h", text);
   }
   return duration;
 }
 
 absl::StatusOr<int64_t> ParseSize(absl::string_view text) {
-  size_t digits = 0;
-  while (digits < text.size() && absl::ascii_isdigit(text[digits])) ++digits;
-  const absl::string_view number = text.substr(0, digits);
+  const size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
   const absl::string_view unit = absl::StripLeadingAsciiWhitespace(text.substr(digits));
   int shift = -1;
-  if (unit.empty() || unit == "B") shift = 0;
-  if (unit == "KiB") shift = 10;
-  if (unit == "MiB") shift = 20;
-  if (unit == "GiB") shift = 30;
+  for (auto [name, bits] : {std::pair{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}}) {
+    if (unit == name) shift = bits;
+  }
   int64_t value = 0;
-  if (shift < 0 || !IsDigits(number) || !absl::SimpleAtoi(number, &value) ||
+  if (shift < 0 || digits == 0 || !absl::SimpleAtoi(text.substr(0, digits), &value) ||
       value > (std::numeric_limits<int64_t>::max() >> shift)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "must be a size in bytes like 65535, 512KiB, 8MiB or 1GiB (powers of 1024), got ",
-        Quote(text)));
+    return Expected("a size in bytes like 65535, 512KiB, 8MiB or 1GiB (powers of 1024)", text);
   }
   return value << shift;
 }
