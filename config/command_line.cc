@@ -83,19 +83,11 @@ Spelling Spell(absl::string_view arg) {
 
 bool IsFlag(absl::string_view arg) { return arg.size() >= 2 && arg[0] == '-'; }
 
-// A key's default as a flag takes it ("10s", "50,90,95,99", "\"\""), or with `open` "[" as YAML
-// would write a list ("[50, 90, 95, 99]").
-std::string DefaultText(const Key& key, absl::string_view open = "") {
-  // A backend's keys have their defaults whether the backend is on by default or not.
-  static const Config* const defaults = [] {
-    Config* config = new Config;
-    config->graphite.emplace();
-    config->datadog.emplace();
-    config->console.emplace();
-    return config;
-  }();
-  std::vector<std::string> items = key.get(key.enabled ? Config{} : *defaults).value();
-  if (key.list && !open.empty()) {
+// A key's default as a flag takes it ("10s", "50,90,95,99", "\"\""), or with `yaml` as YAML would
+// write a list ("[50, 90, 95, 99]").
+std::string DefaultText(const Key& key, bool yaml = false) {
+  std::vector<std::string> items = key.defaults;
+  if (key.list && yaml) {
     for (std::string& item : items) item = key.quoted ? Quote(item) : item;
     return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
   }
@@ -230,7 +222,7 @@ std::string FormatMarkdown() {
       "|---|---|---|---|---|---|\n";
   for (const Key& key : Keys()) {
     absl::StrAppend(&out, "| `", key.path, "` | `--", key.flag, "` | `",
-                    cell(DefaultText(key, "[")), "` | ", cell(key.allowed), " | ",
+                    cell(DefaultText(key, /*yaml=*/true)), "` | ", cell(key.allowed), " | ",
                     key.reload == config_internal::Reload::kLive ? "live" : "restart", " | ",
                     cell(key.help), " |\n");
   }

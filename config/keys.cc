@@ -132,6 +132,13 @@ using SectionStruct = std::remove_pointer_t<decltype(SectionOf<kMember>(std::dec
 using Items = std::vector<std::string>;
 using Problems = std::vector<std::pair<size_t, std::string>>;
 
+template <typename Item, bool kList, typename T>
+Items FormatItems(const T& field) {
+  Items items;
+  for (const auto& value : ItemsOf<kList>(field)) items.push_back(Item::Format(value));
+  return items;
+}
+
 template <typename K, auto kSection, auto kField>
 Key MakeKey(absl::string_view section, absl::string_view backend, absl::string_view name,
             Check check, Reload reload, absl::string_view help) {
@@ -178,12 +185,11 @@ Key MakeKey(absl::string_view section, absl::string_view backend, absl::string_v
     }
     return absl::OkStatus();
   };
+  key.defaults = FormatItems<Item, kList>(SectionStruct<kSection>{}.*kField);
   key.get = [](const Config& config) -> std::optional<Items> {
     const auto* section = SectionOf<kSection>(config);
     if (section == nullptr) return std::nullopt;
-    Items items;
-    for (const T& value : ItemsOf<kList>(section->*kField)) items.push_back(Item::Format(value));
-    return items;
+    return FormatItems<Item, kList>(section->*kField);
   };
   key.problems = [](const Key& key, const Config& config) {
     Problems problems;
@@ -215,6 +221,8 @@ Key MakeEnabled(absl::string_view name, absl::string_view help) {
     if (on.ok() && !*on) (config.*kBackend).reset();
     return on.status();
   };
+  const Config defaults;
+  key.defaults = {FormatBool((defaults.*kBackend).has_value())};
   key.get = [](const Config& config) -> std::optional<Items> {
     return Items{FormatBool((config.*kBackend).has_value())};
   };
@@ -269,22 +277,6 @@ const Key* FindFlag(absl::string_view flag) {
     if (key.flag == flag) return &key;
   }
   return nullptr;
-}
-
-bool IsSection(absl::string_view path) {
-  for (const Key& key : Keys()) {
-    if (absl::StartsWith(key.path, path) && key.path.size() > path.size() &&
-        key.path[path.size()] == '.') {
-      return true;
-    }
-  }
-  return false;
-}
-
-void ClearBackends(Config& config) {
-  for (const Key& key : Keys()) {
-    if (key.enabled) (void)key.set(config, {"false"}, nullptr);
-  }
 }
 
 }  // namespace tallyd::config_internal

@@ -40,6 +40,7 @@ struct Key {
   std::vector<absl::string_view> choices;  // an enum's names
   std::string allowed;  // "integer 1..65536": kind and check, for --help and the README
   Check check;
+  std::vector<std::string> defaults;  // the default value as items
   Reload reload = Reload::kLive;
   bool list = false;
   bool is_bool = false;
@@ -64,10 +65,6 @@ struct Key {
 absl::Span<const Key> Keys();
 const Key* FindKey(absl::string_view path);
 const Key* FindFlag(absl::string_view flag);
-// Maps ("listen", "backends", "backends.graphite", ...) that hold keys rather than values.
-bool IsSection(absl::string_view path);
-// Every backend off: a file with a `backends:` map runs exactly the backends it lists.
-void ClearBackends(Config& config);
 
 // The whole file, or an InvalidArgument error naming it.
 absl::StatusOr<std::string> ReadConfigFile(const std::string& path);

@@ -86,11 +86,11 @@ class YamlReader {
         continue;
       }
       origins_->where[path] = Where(key.Mark());
-      if (config_internal::IsSection(path)) {
-        if (path == "backends") config_internal::ClearBackends(*config_);
-        // A backend's section present means the backend is on.
-        if (const Key* on = config_internal::FindKey(path + ".enabled")) {
-          (void)on->set(*config_, {"true"}, nullptr);
+      if (!KeysUnder(path).empty()) {  // a section, holding keys rather than a value
+        // A `backends:` map runs exactly the backends it lists, each on by its section's presence.
+        for (const Key& on : Keys()) {
+          if (on.enabled && path == "backends") (void)on.set(*config_, {"false"}, nullptr);
+          if (on.path == path + ".enabled") (void)on.set(*config_, {"true"}, nullptr);
         }
         if (value.IsNull()) continue;
         if (!value.IsMap()) {
