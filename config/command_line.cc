@@ -83,19 +83,11 @@ Spelling Spell(absl::string_view arg) {
 
 bool IsFlag(absl::string_view arg) { return arg.size() >= 2 && arg[0] == '-'; }
 
-// A key's default as a flag takes it ("10s", "50,90,95,99", "\"\""), or with `open` "[" as YAML
-// would write a list ("[50, 90, 95, 99]").
-std::string DefaultText(const Key& key, absl::string_view open = "") {
-  // A backend's keys have their defaults whether the backend is on by default or not.
-  static const Config* const defaults = [] {
-    Config* config = new Config;
-    config->graphite.emplace();
-    config->datadog.emplace();
-    config->console.emplace();
-    return config;
-  }();
-  std::vector<std::string> items = key.get(key.enabled ? Config{} : *defaults).value();
-  if (key.list && !open.empty()) {
+// A key's default as a flag takes it ("10s", "50,90,95,99", "\"\""), or with `yaml` as YAML would
+// write a list ("[50, 90, 95, 99]").
+std::string DefaultText(const Key& key, bool yaml = false) {
+  std::vector<std::string> items = key.defaults;
+  if (key.list && yaml) {
     for (std::string& item : items) item = key.quoted ? Quote(item) : item;
     return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
   }
@@ -141,11 +133,11 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
         return Error(absl::StrCat("--", s.spelled, " takes no value"));
       }
       value = negated ? "false" : s.value.value_or("true");
-      bool on = false;
-      if (!Bool::Parse(value, &on).ok()) {
+      absl::StatusOr<bool> on = ParseBool(value);
+      if (!on.ok()) {
         return Error(absl::StrCat("--", s.spelled, ": must be true or false, got ", Quote(value)));
       }
-      if (target.option != nullptr) result.*target.option->on = on;
+      if (target.option != nullptr) result.*target.option->on = *on;
     } else if (s.value.has_value()) {
       value = *s.value;
     } else if (i + 1 < args.size()) {
@@ -166,42 +158,34 @@ absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& fl
                                 ConfigOrigins* origins) {
   ConfigOrigins local_origins;
   if (origins == nullptr) origins = &local_origins;
+  std::vector<const std::string*> last(Keys().size());  // the value given last, by key
   for (const FlagValue& flag : flags) {
-    if (config_internal::FindFlag(flag.flag) == nullptr) {
+    const Key* key = config_internal::FindFlag(flag.flag);
+    if (key == nullptr) {
       return Error(absl::StrCat("unknown flag --", flag.flag, " (see tallyd --help)"));
     }
+    last[key - Keys().data()] = &flag.value;
   }
   std::vector<std::string> errors;
   // Backends' `enabled` last, so that `--graphite=false` wins over a --graphite_* flag.
   for (const bool enabled_pass : {false, true}) {
-    for (const Key& key : Keys()) {
-      const FlagValue* last = nullptr;
-      for (const FlagValue& flag : flags) {
-        if (flag.flag == key.flag) last = &flag;
-      }
-      if (key.enabled != enabled_pass || last == nullptr) continue;
+    for (size_t k = 0; k < Keys().size(); ++k) {
+      const Key& key = Keys()[k];
+      if (key.enabled != enabled_pass || last[k] == nullptr) continue;
       const std::string origin = absl::StrCat("--", key.flag);
+      // Items set on the command line point at the flag, not at the file's lines.
+      std::erase_if(origins->where,
+                    [&](const auto& at) { return absl::StartsWith(at.first, key.path + "["); });
       origins->where[key.path] = origin;
-      std::vector<std::string> items = {last->value};
+      std::vector<std::string> items = {*last[k]};
       if (key.list) {
-        items.clear();
-        if (!last->value.empty()) {
-          for (absl::string_view item : absl::StrSplit(last->value, ',')) {
-            items.emplace_back(absl::StripAsciiWhitespace(item));
-          }
-        }
-        // Items set on the command line point at the flag, not at the file's lines.
-        const std::string prefix = key.path + "[";
-        for (auto it = origins->where.lower_bound(prefix);
-             it != origins->where.end() && absl::StartsWith(it->first, prefix);) {
-          it = origins->where.erase(it);
-        }
+        items = absl::StrSplit(*last[k], ',');
+        for (std::string& item : items) absl::StripAsciiWhitespace(&item);
+        if (last[k]->empty()) items.clear();
       }
       size_t bad = 0;
       if (absl::Status status = key.set(config, items, &bad); !status.ok()) {
-        errors.push_back(absl::StrCat(origin, ": ", key.path,
-                                      key.list ? absl::StrCat("[", bad, "]") : "", ": ",
-                                      status.message()));
+        errors.push_back(absl::StrCat(origin, ": ", key.ItemPath(bad), ": ", status.message()));
       }
     }
   }
@@ -238,7 +222,7 @@ std::string FormatMarkdown() {
       "|---|---|---|---|---|---|\n";
   for (const Key& key : Keys()) {
     absl::StrAppend(&out, "| `", key.path, "` | `--", key.flag, "` | `",
-                    cell(DefaultText(key, "[")), "` | ", cell(key.allowed), " | ",
+                    cell(DefaultText(key, /*yaml=*/true)), "` | ", cell(key.allowed), " | ",
                     key.reload == config_internal::Reload::kLive ? "live" : "restart", " | ",
                     cell(key.help), " |\n");
   }

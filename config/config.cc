@@ -22,15 +22,14 @@ namespace {
 using config_internal::Key;
 using config_internal::Keys;
 
-// Collects every problem, each prefixed with where the value came from.
-class Problems {
- public:
-  explicit Problems(const ConfigOrigins* origins) : origins_(origins) {}
+// Every problem, each prefixed with where the value came from.
+struct Problems {
+  const ConfigOrigins* origins;
+  std::vector<std::string> errors;
 
   void Add(absl::string_view path, absl::string_view message) {
-    const std::string origin = origins_ != nullptr ? origins_->Find(path) : "";
-    errors_.push_back(origin.empty() ? absl::StrCat(path, ": ", message)
-                                     : absl::StrCat(origin, ": ", path, ": ", message));
+    const std::string origin = origins != nullptr ? origins->Find(path) : "";
+    errors.push_back(absl::StrCat(origin, origin.empty() ? "" : ": ", path, ": ", message));
   }
 
   template <typename T>
@@ -44,15 +43,6 @@ class Problems {
       }
     }
   }
-
-  absl::Status ToStatus() const {
-    if (errors_.empty()) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
-  }
-
- private:
-  const ConfigOrigins* origins_;
-  std::vector<std::string> errors_;
 };
 
 // The rules that involve more than one value: the rest is in each key's check.
@@ -152,15 +142,15 @@ void ResolveConfig(Config& config) {
 }
 
 absl::Status ValidateConfig(const Config& config, const ConfigOrigins* origins) {
-  Problems problems(origins);
+  Problems problems{origins, {}};
   for (const Key& key : Keys()) {
     for (const auto& [item, message] : key.problems(key, config)) {
-      problems.Add(item == std::string::npos ? key.path : absl::StrCat(key.path, "[", item, "]"),
-                   message);
+      problems.Add(key.ItemPath(item), message);
     }
   }
   CheckRules(config, problems);
-  return problems.ToStatus();
+  if (problems.errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(problems.errors, "\n"));
 }
 
 std::vector<std::string> ChangedKeys(const Config& a, const Config& b) {
@@ -172,10 +162,12 @@ std::vector<std::string> ChangedKeys(const Config& a, const Config& b) {
 }
 
 std::vector<std::string> KeysNeedingRestart(const Config& running, const Config& fresh) {
-  std::vector<std::string> keys = ChangedKeys(running, fresh);
-  std::erase_if(keys, [](const std::string& path) {
-    return config_internal::FindKey(path)->reload != config_internal::Reload::kRestart;
-  });
+  std::vector<std::string> keys;
+  for (const Key& key : Keys()) {
+    if (key.reload == config_internal::Reload::kRestart && key.get(running) != key.get(fresh)) {
+      keys.push_back(key.path);
+    }
+  }
   return keys;
 }
 

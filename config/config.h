@@ -197,30 +197,17 @@ absl::string_view Name(E value) {
   kind::Type field = TALLYD_CONFIG_UNPAREN default_value;
 
 // Plain data; a default-constructed struct holds the defaults above.
-struct ListenConfig {
-  TALLYD_LISTEN_KEYS(TALLYD_CONFIG_FIELD)
-  bool operator==(const ListenConfig&) const = default;
-};
-struct AggregationConfig {
-  TALLYD_AGGREGATION_KEYS(TALLYD_CONFIG_FIELD)
-  bool operator==(const AggregationConfig&) const = default;
-};
-struct PrometheusConfig {
-  TALLYD_PROMETHEUS_KEYS(TALLYD_CONFIG_FIELD)
-  bool operator==(const PrometheusConfig&) const = default;
-};
-struct GraphiteConfig {
-  TALLYD_GRAPHITE_KEYS(TALLYD_CONFIG_FIELD)
-  bool operator==(const GraphiteConfig&) const = default;
-};
-struct DatadogConfig {
-  TALLYD_DATADOG_KEYS(TALLYD_CONFIG_FIELD)
-  bool operator==(const DatadogConfig&) const = default;
-};
-struct ConsoleConfig {
-  TALLYD_CONSOLE_KEYS(TALLYD_CONFIG_FIELD)
-  bool operator==(const ConsoleConfig&) const = default;
-};
+#define TALLYD_CONFIG_STRUCT(Name, LIST)          \
+  struct Name {                                   \
+    LIST(TALLYD_CONFIG_FIELD)                     \
+    bool operator==(const Name&) const = default; \
+  };
+TALLYD_CONFIG_STRUCT(ListenConfig, TALLYD_LISTEN_KEYS)
+TALLYD_CONFIG_STRUCT(AggregationConfig, TALLYD_AGGREGATION_KEYS)
+TALLYD_CONFIG_STRUCT(PrometheusConfig, TALLYD_PROMETHEUS_KEYS)
+TALLYD_CONFIG_STRUCT(GraphiteConfig, TALLYD_GRAPHITE_KEYS)
+TALLYD_CONFIG_STRUCT(DatadogConfig, TALLYD_DATADOG_KEYS)
+TALLYD_CONFIG_STRUCT(ConsoleConfig, TALLYD_CONSOLE_KEYS)
 
 // The whole configuration; `Config{}` is SPEC 6's embedded default. A backend is on when its
 // optional holds a value.

@@ -63,6 +63,7 @@ Check GraphiteName() {
 
 // --- Kinds ------------------------------------------------------------------------------------
 
+// A scalar key is handled as a list of one item.
 template <typename K>
 struct ItemKindOf {
   using type = K;
@@ -76,8 +77,11 @@ struct ItemKindOf<List<Item>> {
 
 template <typename Item>
 std::string ItemProblem(const Check& check, const typename Item::Type& value) {
-  if constexpr (requires { Item::ToDouble(value); }) {
-    const double n = Item::ToDouble(value);
+  using T = typename Item::Type;
+  if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, absl::Duration>) {
+    double n = 0;
+    if constexpr (std::is_arithmetic_v<T>) n = static_cast<double>(value);
+    if constexpr (!std::is_arithmetic_v<T>) n = absl::ToDoubleSeconds(value);
     const bool ok = (check.min_open ? n > check.min : n >= check.min) &&
                     (check.max_open ? n < check.max : n <= check.max) &&
                     !(check.not_zero && n == 0);
@@ -86,76 +90,60 @@ std::string ItemProblem(const Check& check, const typename Item::Type& value) {
       return absl::StrCat("must be ", check.text, ", got ", Item::Shown(value));
     }
     return absl::StrCat("must be ", check.text, ", got ", Item::Format(value));
-  } else if constexpr (std::is_same_v<typename Item::Type, std::string>) {
+  } else if constexpr (std::is_same_v<T, std::string>) {
     if (check.problem != nullptr) return check.problem(value);
   }
   return "";
 }
 
-template <typename Item>
-constexpr bool kIsEnum = requires {
-  Names(typename Item::Type{});
-};
-
-// "integer 1..65536", "list, each host:port or [v6]:port": for --help and the README.
-template <typename K>
-std::string Allowed(const Check& check) {
-  using Item = typename ItemKindOf<K>::type;
-  std::string allowed(Item::kName);
-  if constexpr (kIsEnum<Item>) {
-    allowed = absl::StrCat("one of ", absl::StrJoin(Names(typename Item::Type{}), ", "));
+// A list's items, or a scalar as one.
+template <bool kList, typename T>
+auto ItemsOf(const T& field) {
+  if constexpr (kList) {
+    return absl::MakeConstSpan(field);
+  } else {
+    return absl::MakeConstSpan(&field, 1);
   }
-  if (!check.text.empty()) {
-    // A string's check says what the string is.
-    allowed = std::is_same_v<typename Item::Type, std::string>
-                  ? check.text
-                  : absl::StrCat(allowed, " ", check.text);
-  }
-  return ItemKindOf<K>::kList ? absl::StrCat("list, each ", allowed) : allowed;
 }
 
 // --- Sections: where a key's field lives in Config ---------------------------------------------
 
-struct Top {
-  using Struct = Config;
-  static Config* Open(Config& config) { return &config; }
-  static const Config* Find(const Config& config) { return &config; }
-};
-
-template <auto kMember>
-struct Part {
-  using Struct = std::remove_reference_t<decltype(std::declval<Config&>().*kMember)>;
-  static Struct* Open(Config& config) { return &(config.*kMember); }
-  static const Struct* Find(const Config& config) { return &(config.*kMember); }
-};
-
-// A backend: setting any of its keys turns it on.
-template <auto kMember>
-struct Backend {
-  using Struct =
-      typename std::remove_reference_t<decltype(std::declval<Config&>().*kMember)>::value_type;
-  static Struct* Open(Config& config) {
+// The struct holding a section's fields: `config` itself (kMember nullptr), a part of it, or a
+// backend's optional: nullptr when the backend is off, except that a mutable `config` (a key being
+// set) turns it on.
+template <auto kMember, typename C>
+auto* SectionOf(C& config) {
+  if constexpr (std::is_null_pointer_v<decltype(kMember)>) {
+    return &config;
+  } else if constexpr (requires { (config.*kMember).has_value(); }) {
     auto& backend = config.*kMember;
-    if (!backend.has_value()) backend.emplace();
-    return &*backend;
-  }
-  static const Struct* Find(const Config& config) {
-    const auto& backend = config.*kMember;
+    if constexpr (!std::is_const_v<C>) {
+      if (!backend.has_value()) backend.emplace();
+    }
     return backend.has_value() ? &*backend : nullptr;
+  } else {
+    return &(config.*kMember);
   }
-  static void Set(Config& config, bool on) {
-    if (on) Open(config);
-    if (!on) (config.*kMember).reset();
-  }
-};
+}
+
+template <auto kMember>
+using SectionStruct = std::remove_pointer_t<decltype(SectionOf<kMember>(std::declval<Config&>()))>;
 
 using Items = std::vector<std::string>;
 using Problems = std::vector<std::pair<size_t, std::string>>;
 
-template <typename K, typename S, auto kField>
+template <typename Item, bool kList, typename T>
+Items FormatItems(const T& field) {
+  Items items;
+  for (const auto& value : ItemsOf<kList>(field)) items.push_back(Item::Format(value));
+  return items;
+}
+
+template <typename K, auto kSection, auto kField>
 Key MakeKey(absl::string_view section, absl::string_view backend, absl::string_view name,
             Check check, Reload reload, absl::string_view help) {
   using Item = typename ItemKindOf<K>::type;
+  using T = typename Item::Type;
   constexpr bool kList = ItemKindOf<K>::kList;
   Key key;
   key.path = section.empty() ? std::string(name) : absl::StrCat(section, ".", name);
@@ -164,48 +152,53 @@ Key MakeKey(absl::string_view section, absl::string_view backend, absl::string_v
                  : absl::StrCat(backend, "_", name);
   key.help = help;
   key.kind = Item::kName;
-  if constexpr (kIsEnum<Item>) {
-    for (absl::string_view name : Names(typename Item::Type{})) key.choices.push_back(name);
+  key.allowed = std::string(Item::kName);
+  if constexpr (requires { Names(T{}); }) {
+    for (absl::string_view choice : Names(T{})) key.choices.push_back(choice);
+    key.allowed = absl::StrCat("one of ", absl::StrJoin(key.choices, ", "));
   }
-  key.allowed = Allowed<K>(check);
+  if (!check.text.empty()) {  // a string's check says what the string is
+    key.allowed =
+        std::is_same_v<T, std::string> ? check.text : absl::StrCat(key.allowed, " ", check.text);
+  }
+  if (kList) key.allowed = absl::StrCat("list, each ", key.allowed);
   key.check = std::move(check);
   key.reload = reload;
   key.list = kList;
   key.is_bool = std::is_same_v<K, Bool>;
-  key.quoted = std::is_same_v<typename Item::Type, std::string>;
+  key.quoted = std::is_same_v<T, std::string>;
   key.secret = std::is_same_v<Item, Secret>;
   key.set = [](Config& config, const Items& items, size_t* bad) {
-    typename K::Type value{};
-    absl::Status status;
-    if constexpr (kList) {
-      status = K::Parse(items, &value, bad);
-    } else {
-      status = K::Parse(items.at(0), &value);
+    std::vector<T> values;
+    for (const std::string& item : items) {
+      absl::StatusOr<T> value = Item::Parse(item);
+      if (!value.ok()) {
+        if (bad != nullptr) *bad = values.size();
+        return value.status();
+      }
+      values.push_back(*std::move(value));
     }
-    if (status.ok()) S::Open(config)->*kField = std::move(value);
-    return status;
+    if constexpr (kList) {
+      SectionOf<kSection>(config)->*kField = std::move(values);
+    } else {
+      SectionOf<kSection>(config)->*kField = values.at(0);
+    }
+    return absl::OkStatus();
   };
+  key.defaults = FormatItems<Item, kList>(SectionStruct<kSection>{}.*kField);
   key.get = [](const Config& config) -> std::optional<Items> {
-    const auto* section = S::Find(config);
+    const auto* section = SectionOf<kSection>(config);
     if (section == nullptr) return std::nullopt;
-    if constexpr (kList) {
-      return K::Format(section->*kField);
-    } else {
-      return Items{K::Format(section->*kField)};
-    }
+    return FormatItems<Item, kList>(section->*kField);
   };
   key.problems = [](const Key& key, const Config& config) {
     Problems problems;
-    const auto* section = S::Find(config);
+    const auto* section = SectionOf<kSection>(config);
     if (section == nullptr) return problems;
-    const auto& value = section->*kField;
-    if constexpr (kList) {
-      for (size_t i = 0; i < value.size(); ++i) {
-        std::string problem = ItemProblem<Item>(key.check, value[i]);
-        if (!problem.empty()) problems.emplace_back(i, std::move(problem));
-      }
-    } else if (std::string problem = ItemProblem<Item>(key.check, value); !problem.empty()) {
-      problems.emplace_back(std::string::npos, std::move(problem));
+    const auto values = ItemsOf<kList>(section->*kField);
+    for (size_t i = 0; i < values.size(); ++i) {
+      std::string problem = ItemProblem<Item>(key.check, values[i]);
+      if (!problem.empty()) problems.emplace_back(i, std::move(problem));
     }
     return problems;
   };
@@ -213,7 +206,7 @@ Key MakeKey(absl::string_view section, absl::string_view backend, absl::string_v
 }
 
 // `backends.<name>.enabled`, flag `--<name>`: on or off, whatever the section holds.
-template <typename S>
+template <auto kBackend>
 Key MakeEnabled(absl::string_view name, absl::string_view help) {
   Key key;
   key.path = absl::StrCat("backends.", name, ".enabled");
@@ -223,36 +216,39 @@ Key MakeEnabled(absl::string_view name, absl::string_view help) {
   key.allowed = "bool";
   key.is_bool = key.enabled = true;
   key.set = [](Config& config, const Items& items, size_t*) {
-    bool on = false;
-    absl::Status status = Bool::Parse(items.at(0), &on);
-    if (status.ok()) S::Set(config, on);
-    return status;
+    absl::StatusOr<bool> on = ParseBool(items.at(0));
+    if (on.ok() && *on) SectionOf<kBackend>(config);
+    if (on.ok() && !*on) (config.*kBackend).reset();
+    return on.status();
   };
+  const Config defaults;
+  key.defaults = {FormatBool((defaults.*kBackend).has_value())};
   key.get = [](const Config& config) -> std::optional<Items> {
-    return Items{Bool::Format(S::Find(config) != nullptr)};
+    return Items{FormatBool((config.*kBackend).has_value())};
   };
   key.problems = [](const Key&, const Config&) { return Problems(); };
   return key;
 }
 
-#define TALLYD_KEY_ROW(kind, field, default_value, check, reload, help) \
-  MakeKey<kind, S, &S::Struct::field>(kSection, kBackend, #field, check, Reload::reload, help),
-#define TALLYD_SECTION(Accessor, section, backend, LIST)                \
+#define TALLYD_KEY_ROW(kind, field, default_value, check, reload, help)                     \
+  MakeKey<kind, kMember, &SectionStruct<kMember>::field>(kSection, kBackend, #field, check, \
+                                                         Reload::reload, help),
+#define TALLYD_SECTION(member, section, backend, LIST)                  \
   {                                                                     \
-    using S = Accessor;                                                 \
+    static constexpr auto kMember = member;                             \
     constexpr absl::string_view kSection = section, kBackend = backend; \
     keys.insert(keys.end(), {LIST(TALLYD_KEY_ROW)});                    \
   }
 // A backend's keys, after its `enabled`.
-#define TALLYD_BACKEND(name, enabled_help, LIST)                            \
-  keys.push_back(MakeEnabled<Backend<&Config::name>>(#name, enabled_help)); \
-  TALLYD_SECTION(Backend<&Config::name>, "backends." #name, #name, LIST)
+#define TALLYD_BACKEND(name, enabled_help, LIST)                   \
+  keys.push_back(MakeEnabled<&Config::name>(#name, enabled_help)); \
+  TALLYD_SECTION(&Config::name, "backends." #name, #name, LIST)
 
 std::vector<Key> BuildKeys() {
   std::vector<Key> keys;
-  TALLYD_SECTION(Top, "", "", TALLYD_TOP_KEYS)
-  TALLYD_SECTION(Part<&Config::listen>, "listen", "", TALLYD_LISTEN_KEYS)
-  TALLYD_SECTION(Part<&Config::aggregation>, "aggregation", "", TALLYD_AGGREGATION_KEYS)
+  TALLYD_SECTION(nullptr, "", "", TALLYD_TOP_KEYS)
+  TALLYD_SECTION(&Config::listen, "listen", "", TALLYD_LISTEN_KEYS)
+  TALLYD_SECTION(&Config::aggregation, "aggregation", "", TALLYD_AGGREGATION_KEYS)
   TALLYD_BACKEND(prometheus, "`false` turns Prometheus off", TALLYD_PROMETHEUS_KEYS)
   TALLYD_BACKEND(graphite, "send to carbon; on when the section is present", TALLYD_GRAPHITE_KEYS)
   TALLYD_BACKEND(datadog, "send to the Datadog API; on when the section is present",
@@ -281,22 +277,6 @@ const Key* FindFlag(absl::string_view flag) {
     if (key.flag == flag) return &key;
   }
   return nullptr;
-}
-
-bool IsSection(absl::string_view path) {
-  for (const Key& key : Keys()) {
-    if (absl::StartsWith(key.path, path) && key.path.size() > path.size() &&
-        key.path[path.size()] == '.') {
-      return true;
-    }
-  }
-  return false;
-}
-
-void ClearBackends(Config& config) {
-  for (const Key& key : Keys()) {
-    if (key.enabled) (void)key.set(config, {"false"}, nullptr);
-  }
 }
 
 }  // namespace tallyd::config_internal

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "config/config.h"
@@ -39,6 +40,7 @@ struct Key {
   std::vector<absl::string_view> choices;  // an enum's names
   std::string allowed;  // "integer 1..65536": kind and check, for --help and the README
   Check check;
+  std::vector<std::string> defaults;  // the default value as items
   Reload reload = Reload::kLive;
   bool list = false;
   bool is_bool = false;
@@ -50,18 +52,19 @@ struct Key {
   absl::Status (*set)(Config&, const std::vector<std::string>& items, size_t* bad) = nullptr;
   // The value as items (a scalar: one), or nullopt when the key's backend is off.
   std::optional<std::vector<std::string>> (*get)(const Config&) = nullptr;
-  // (item position or npos, problem) for each value that fails `check`.
+  // (item position, problem) for each value that fails `check`.
   std::vector<std::pair<size_t, std::string>> (*problems)(const Key&, const Config&) = nullptr;
+
+  // "listen.udp[2]" for an item of a list, the path for a scalar.
+  std::string ItemPath(size_t item) const {
+    return list ? absl::StrCat(path, "[", item, "]") : path;
+  }
 };
 
 // Every key in config.h order; a backend's `enabled` key comes first in its section.
 absl::Span<const Key> Keys();
 const Key* FindKey(absl::string_view path);
 const Key* FindFlag(absl::string_view flag);
-// Maps ("listen", "backends", "backends.graphite", ...) that hold keys rather than values.
-bool IsSection(absl::string_view path);
-// Every backend off: a file with a `backends:` map runs exactly the backends it lists.
-void ClearBackends(Config& config);
 
 // The whole file, or an InvalidArgument error naming it.
 absl::StatusOr<std::string> ReadConfigFile(const std::string& path);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -34,35 +35,28 @@ bool IsHostname(absl::string_view host) {
 
 absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   if (text == "0") return absl::ZeroDuration();
-  absl::Duration duration;
   if (!text.empty() && (absl::ascii_isdigit(text.back()) || text.back() == '.')) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("must be a duration with a unit (ms, s, m, h) like 10s, got ", Quote(text)));
+    return Expected("a duration with a unit (ms, s, m, h) like 10s", text);
   }
+  absl::Duration duration;
   if (!absl::ParseDuration(text, &duration) || duration == absl::InfiniteDuration() ||
       duration < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("must be a duration like 10s, 500ms, 5m or 1h, got ", Quote(text)));
+    return Expected("a duration like 10s, 500ms, 5m or 1h", text);
   }
   return duration;
 }
 
 absl::StatusOr<int64_t> ParseSize(absl::string_view text) {
-  size_t digits = 0;
-  while (digits < text.size() && absl::ascii_isdigit(text[digits])) ++digits;
-  const absl::string_view number = text.substr(0, digits);
+  const size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
   const absl::string_view unit = absl::StripLeadingAsciiWhitespace(text.substr(digits));
   int shift = -1;
-  if (unit.empty() || unit == "B") shift = 0;
-  if (unit == "KiB") shift = 10;
-  if (unit == "MiB") shift = 20;
-  if (unit == "GiB") shift = 30;
+  for (auto [name, bits] : {std::pair{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}}) {
+    if (unit == name) shift = bits;
+  }
   int64_t value = 0;
-  if (shift < 0 || !IsDigits(number) || !absl::SimpleAtoi(number, &value) ||
+  if (shift < 0 || digits == 0 || !absl::SimpleAtoi(text.substr(0, digits), &value) ||
       value > (std::numeric_limits<int64_t>::max() >> shift)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "must be a size in bytes like 65535, 512KiB, 8MiB or 1GiB (powers of 1024), got ",
-        Quote(text)));
+    return Expected("a size in bytes like 65535, 512KiB, 8MiB or 1GiB (powers of 1024)", text);
   }
   return value << shift;
 }
@@ -174,50 +168,36 @@ absl::Status Expected(absl::string_view what, absl::string_view text) {
   return absl::InvalidArgumentError(absl::StrCat("must be ", what, ", got ", Quote(text)));
 }
 
-absl::Status Number::Parse(absl::string_view text, double* out) {
-  if (!absl::SimpleAtod(text, out) || !std::isfinite(*out)) return Expected("a number", text);
-  return absl::OkStatus();
+absl::StatusOr<double> ParseNumber(absl::string_view text) {
+  double value = 0;
+  if (!absl::SimpleAtod(text, &value) || !std::isfinite(value)) return Expected("a number", text);
+  return value;
 }
 
-absl::Status Size::Parse(absl::string_view text, int64_t* out) {
-  absl::StatusOr<int64_t> size = ParseSize(text);
-  if (size.ok()) *out = *size;
-  return size.status();
-}
-
-absl::Status Duration::Parse(absl::string_view text, absl::Duration* out) {
-  absl::StatusOr<absl::Duration> duration = ParseDuration(text);
-  if (duration.ok()) *out = *duration;
-  return duration.status();
-}
-
-absl::Status Mode::Parse(absl::string_view text, uint32_t* out) {
+absl::StatusOr<uint32_t> ParseMode(absl::string_view text) {
   absl::string_view digits = text;
   if (absl::StartsWith(digits, "0o") || absl::StartsWith(digits, "0O")) digits.remove_prefix(2);
-  if (digits.empty() || digits.find_first_not_of("01234567") != absl::string_view::npos) {
+  uint32_t mode = 0;
+  const char* end = digits.data() + digits.size();
+  if (auto [last, error] = std::from_chars(digits.data(), end, mode, 8);
+      digits.empty() || error != std::errc() || last != end) {
     return Expected("an octal file mode like 0722", text);
   }
-  uint64_t value = 0;
-  for (char c : digits) {
-    value = value * 8 + static_cast<uint64_t>(c - '0');
-    if (value > UINT32_MAX) return Expected("an octal file mode like 0722", text);
-  }
-  *out = static_cast<uint32_t>(value);
-  return absl::OkStatus();
+  return mode;
 }
 
-std::string Mode::Format(uint32_t value) { return absl::StrFormat("0%o", value); }
+std::string FormatMode(uint32_t mode) { return absl::StrFormat("0%o", mode); }
 
-absl::Status Bool::Parse(absl::string_view text, bool* out) {
+absl::StatusOr<bool> ParseBool(absl::string_view text) {
   const std::string lower = absl::AsciiStrToLower(text);
-  if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") {
-    *out = true;
-  } else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") {
-    *out = false;
-  } else {
-    return Expected("true or false", text);
-  }
-  return absl::OkStatus();
+  if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") return true;
+  if (lower == "false" || lower == "no" || lower == "off" || lower == "0") return false;
+  return Expected("true or false", text);
 }
+
+std::string FormatBool(bool value) { return value ? "true" : "false"; }
+
+absl::StatusOr<std::string> ParseString(absl::string_view text) { return std::string(text); }
+std::string FormatString(std::string text) { return text; }
 
 }  // namespace tallyd

@@ -50,130 +50,93 @@ std::string FormatNumber(double value);
 std::string FormatSize(int64_t bytes);
 
 // --- Kinds ------------------------------------------------------------------------------------
-// Each has `Type`, `kName` (for --help and the README), Parse(text, out) returning a message the
-// caller prefixes with where, and Format(value), which Parse reads back to the same value.
-// Numeric kinds also have ToDouble() for range checks; Shown() is a message's "got" if not Format.
+// A key's kind (config.h) names its C++ `Type`, `kName` for --help and the README, Parse (whose
+// message the caller prefixes with where) and Format, which Parse reads back to the same value.
+
+template <typename T, auto kParse, auto kFormat>
+struct Kind {
+  using Type = T;
+  static constexpr auto Parse = kParse;
+  static constexpr auto Format = kFormat;
+};
 
 absl::Status Expected(absl::string_view what, absl::string_view text);
 
 template <typename T>
-struct IntKind {
-  using Type = T;
-  static constexpr absl::string_view kName = "integer";
-  static absl::Status Parse(absl::string_view text, T* out) {
-    int64_t value = 0;
-    // Only a positive value is compared as uint64_t (a negative one would turn huge), so that
-    // "-1" reaches the key's range message rather than "must be an integer".
-    if (!absl::SimpleAtoi(text, &value) || value < int64_t{std::numeric_limits<T>::min()} ||
-        (value > 0 && static_cast<uint64_t>(value) > uint64_t{std::numeric_limits<T>::max()})) {
-      return Expected("an integer", text);
-    }
-    *out = static_cast<T>(value);
-    return absl::OkStatus();
+absl::StatusOr<T> ParseInt(absl::string_view text) {
+  int64_t value = 0;
+  // Only a positive value is compared as uint64_t (a negative one would turn huge), so that
+  // "-1" reaches the key's range message rather than "must be an integer".
+  if (!absl::SimpleAtoi(text, &value) || value < int64_t{std::numeric_limits<T>::min()} ||
+      (value > 0 && static_cast<uint64_t>(value) > uint64_t{std::numeric_limits<T>::max()})) {
+    return Expected("an integer", text);
   }
-  static std::string Format(T value) { return absl::StrCat(value); }
-  static double ToDouble(T value) { return static_cast<double>(value); }
+  return static_cast<T>(value);
+}
+template <typename T>
+std::string FormatInt(T value) {
+  return absl::StrCat(value);
+}
+absl::StatusOr<double> ParseNumber(absl::string_view text);
+// File modes are always octal, as chmod takes them: "722", "0722" and "0o722" are the same.
+absl::StatusOr<uint32_t> ParseMode(absl::string_view text);
+std::string FormatMode(uint32_t mode);
+// true/false, yes/no, on/off, 1/0.
+absl::StatusOr<bool> ParseBool(absl::string_view text);
+std::string FormatBool(bool value);
+absl::StatusOr<std::string> ParseString(absl::string_view text);
+std::string FormatString(std::string text);
+
+template <typename T>
+struct IntKind : Kind<T, ParseInt<T>, FormatInt<T>> {
+  static constexpr absl::string_view kName = "integer";
 };
 using Int = IntKind<int>;
 using Int64 = IntKind<int64_t>;
-
-struct Number {
-  using Type = double;
+struct Number : Kind<double, ParseNumber, FormatNumber> {
   static constexpr absl::string_view kName = "number";
-  static absl::Status Parse(absl::string_view text, double* out);
-  static std::string Format(double value) { return FormatNumber(value); }
-  static double ToDouble(double value) { return value; }
 };
-
-struct Size {
-  using Type = int64_t;
+struct Size : Kind<int64_t, ParseSize, FormatSize> {
   static constexpr absl::string_view kName = "size";
-  static absl::Status Parse(absl::string_view text, int64_t* out);
-  static std::string Format(int64_t value) { return FormatSize(value); }
-  static double ToDouble(int64_t value) { return static_cast<double>(value); }
-  static std::string Shown(int64_t value) { return absl::StrCat(value); }  // in bytes
+  static std::string Shown(int64_t value) { return absl::StrCat(value); }  // a message's "got"
 };
-
-struct Duration {
-  using Type = absl::Duration;
+struct Duration : Kind<absl::Duration, ParseDuration, absl::FormatDuration> {
   static constexpr absl::string_view kName = "duration";
-  static absl::Status Parse(absl::string_view text, absl::Duration* out);
-  static std::string Format(absl::Duration value) { return absl::FormatDuration(value); }
-  static double ToDouble(absl::Duration value) { return absl::ToDoubleSeconds(value); }
 };
-
-// File modes are always octal, as chmod takes them: "722", "0722" and "0o722" are the same.
-struct Mode {
-  using Type = uint32_t;
+struct Mode : Kind<uint32_t, ParseMode, FormatMode> {
   static constexpr absl::string_view kName = "octal file mode";
-  static absl::Status Parse(absl::string_view text, uint32_t* out);
-  static std::string Format(uint32_t value);
-  static double ToDouble(uint32_t value) { return value; }
 };
-
-// true/false, yes/no, on/off, 1/0.
-struct Bool {
-  using Type = bool;
+struct Bool : Kind<bool, ParseBool, FormatBool> {
   static constexpr absl::string_view kName = "bool";
-  static absl::Status Parse(absl::string_view text, bool* out);
-  static std::string Format(bool value) { return value ? "true" : "false"; }
 };
-
-struct String {
-  using Type = std::string;
+struct String : Kind<std::string, ParseString, FormatString> {
   static constexpr absl::string_view kName = "string";
-  static absl::Status Parse(absl::string_view text, std::string* out) {
-    *out = std::string(text);
-    return absl::OkStatus();
-  }
-  static std::string Format(const std::string& value) { return value; }
 };
-
 // A string FormatConfig shows as "<redacted>" (an API key).
 struct Secret : String {};
 
 // An enum whose names, in enum order, `Names(E{})` returns (declared beside the enum).
 template <typename E>
-struct Enum {
-  using Type = E;
-  static constexpr absl::string_view kName = "name";
-  static absl::Status Parse(absl::string_view text, E* out) {
-    const auto names = Names(E{});
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (text == names[i]) {
-        *out = static_cast<E>(i);
-        return absl::OkStatus();
-      }
-    }
-    return Expected(absl::StrCat("one of ", absl::StrJoin(names, ", ")), text);
+absl::StatusOr<E> ParseEnum(absl::string_view text) {
+  const auto names = Names(E{});
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (text == names[i]) return static_cast<E>(i);
   }
-  static std::string Format(E value) { return std::string(Names(E{})[static_cast<size_t>(value)]); }
+  return Expected(absl::StrCat("one of ", absl::StrJoin(names, ", ")), text);
+}
+template <typename E>
+std::string FormatEnum(E value) {
+  return std::string(Names(E{})[static_cast<size_t>(value)]);
+}
+template <typename E>
+struct Enum : Kind<E, ParseEnum<E>, FormatEnum<E>> {
+  static constexpr absl::string_view kName = "name";
 };
 
 // A YAML sequence, or comma-separated on the command line. Checks apply to each item.
 template <typename Item>
 struct List {
   using Type = std::vector<typename Item::Type>;
-  using ItemKind = Item;
-  // On an error about one item, `*bad` is set to its position.
-  static absl::Status Parse(const std::vector<std::string>& items, Type* out, size_t* bad) {
-    Type values(items.size());
-    for (size_t i = 0; i < items.size(); ++i) {
-      typename Item::Type value{};
-      if (absl::Status status = Item::Parse(items[i], &value); !status.ok()) {
-        *bad = i;
-        return status;
-      }
-      values[i] = std::move(value);
-    }
-    *out = std::move(values);
-    return absl::OkStatus();
-  }
-  static std::vector<std::string> Format(const Type& values) {
-    std::vector<std::string> items;
-    for (const auto& value : values) items.push_back(Item::Format(value));
-    return items;
-  }
 };
 using Numbers = List<Number>;
 using Strings = List<String>;

@@ -86,11 +86,11 @@ class YamlReader {
         continue;
       }
       origins_->where[path] = Where(key.Mark());
-      if (config_internal::IsSection(path)) {
-        if (path == "backends") config_internal::ClearBackends(*config_);
-        // A backend's section present means the backend is on.
-        if (const Key* on = config_internal::FindKey(path + ".enabled")) {
-          (void)on->set(*config_, {"true"}, nullptr);
+      if (!KeysUnder(path).empty()) {  // a section, holding keys rather than a value
+        // A `backends:` map runs exactly the backends it lists, each on by its section's presence.
+        for (const Key& on : Keys()) {
+          if (on.enabled && path == "backends") (void)on.set(*config_, {"false"}, nullptr);
+          if (on.path == path + ".enabled") (void)on.set(*config_, {"true"}, nullptr);
         }
         if (value.IsNull()) continue;
         if (!value.IsMap()) {
@@ -118,57 +118,37 @@ class YamlReader {
     return value.IsNull() || value.Mark().is_null() ? key.Mark() : value.Mark();
   }
 
-  // The scalar's text with ${VAR} expanded, or nullopt after reporting why not.
-  std::optional<std::string> Text(const YAML::Node& node, const YAML::Mark& mark,
-                                  absl::string_view path) {
-    auto expanded = ExpandEnv(node.Scalar());
-    if (!expanded.ok()) {
-      Fail(mark, path, expanded.status().message());
-      return std::nullopt;
-    }
-    return *expanded;
-  }
-
   void ReadLeaf(const Key& key, const YAML::Node& key_node, const YAML::Node& value) {
     const YAML::Mark mark = MarkOf(value, key_node);
+    std::vector<YAML::Node> nodes;  // the items; a scalar key's value is its one item
+    if (!key.list) {
+      nodes.push_back(value);
+    } else if (value.IsSequence()) {
+      for (const YAML::Node& item : value) nodes.push_back(item);
+    } else if (!value.IsNull()) {  // `key:` with nothing after it is an empty list
+      Fail(mark, key.path, absl::StrCat("must be a list like [a, b], got ", KindOf(value)));
+      return;
+    }
     std::vector<std::string> items;
     std::vector<YAML::Mark> marks;
-    if (!key.list) {
-      if (!value.IsScalar()) {
-        Fail(mark, key.path, absl::StrCat("must be a single value, got ", KindOf(value)));
+    for (const YAML::Node& item : nodes) {
+      const std::string path = key.ItemPath(items.size());
+      marks.push_back(item.Mark().is_null() || !key.list ? mark : item.Mark());
+      if (!item.IsScalar()) {
+        Fail(marks.back(), path, absl::StrCat("must be a single value, got ", KindOf(item)));
         return;
       }
-      std::optional<std::string> text = Text(value, mark, key.path);
-      if (!text.has_value()) return;
+      absl::StatusOr<std::string> text = ExpandEnv(item.Scalar());
+      if (!text.ok()) {
+        Fail(marks.back(), path, text.status().message());
+        return;
+      }
+      if (key.list) origins_->where[path] = Where(marks.back());
       items.push_back(*std::move(text));
-    } else if (!value.IsNull()) {  // `key:` with nothing after it is an empty list
-      if (!value.IsSequence()) {
-        Fail(mark, key.path, absl::StrCat("must be a list like [a, b], got ", KindOf(value)));
-        return;
-      }
-      for (size_t i = 0; i < value.size(); ++i) {
-        const YAML::Node item = value[i];
-        const std::string item_path = absl::StrCat(key.path, "[", i, "]");
-        const YAML::Mark item_mark = item.Mark().is_null() ? mark : item.Mark();
-        if (!item.IsScalar()) {
-          Fail(item_mark, item_path, absl::StrCat("must be a single value, got ", KindOf(item)));
-          return;
-        }
-        std::optional<std::string> text = Text(item, item_mark, item_path);
-        if (!text.has_value()) return;
-        origins_->where[item_path] = Where(item_mark);
-        items.push_back(*std::move(text));
-        marks.push_back(item_mark);
-      }
     }
     size_t bad = 0;
     if (absl::Status status = key.set(*config_, items, &bad); !status.ok()) {
-      if (!key.list) {
-        Fail(mark, key.path, status.message());
-      } else {
-        Fail(bad < marks.size() ? marks[bad] : mark, absl::StrCat(key.path, "[", bad, "]"),
-             status.message());
-      }
+      Fail(marks.at(bad), key.ItemPath(bad), status.message());
     }
   }
 
