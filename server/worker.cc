@@ -13,13 +13,39 @@ namespace {
 // Rejected lines are logged at most once per 10 s for the whole process (LOG_EVERY_T keeps one
 // timer per call site, shared by every worker); all of them are counted, per reason.
 void LogRejected(protocol::RejectReason reason, std::string_view line) {
-  constexpr size_t kShown = 200;
   LOG_EVERY_T(WARNING, 10) << "rejected line (" << protocol::RejectReasonName(reason)
-                           << "): " << line.substr(0, kShown) << (line.size() > kShown ? "..." : "")
+                           << "): " << EscapeForLog(line, kLoggedLineChars)
                            << " (further rejections for 10 s are counted, not logged)";
 }
 
 }  // namespace
+
+std::string EscapeForLog(std::string_view text, size_t max_chars) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    char piece[4];
+    size_t n = 0;
+    if (c == '\\') {
+      piece[n++] = '\\';
+      piece[n++] = '\\';
+    } else if (c >= 0x20 && c < 0x7f) {
+      piece[n++] = static_cast<char>(c);
+    } else {
+      piece[n++] = '\\';
+      piece[n++] = 'x';
+      piece[n++] = kHex[c >> 4];
+      piece[n++] = kHex[c & 0xf];
+    }
+    if (out.size() + n > max_chars) {
+      out += "...";
+      break;
+    }
+    out.append(piece, n);
+  }
+  return out;
+}
 
 Worker::Worker(int index, aggregator::Shard* shard, const WorkerOptions& options)
     : index_(index), shard_(shard), options_(options) {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -22,6 +23,13 @@
 #include "server/tcp_listener.h"
 
 namespace tallyd::server {
+
+// A client's line as the log shows it: printable ASCII kept, every other byte (control bytes,
+// terminal escape sequences, non-ASCII) and the backslash written as C escapes (\x1b, \\), cut to
+// at most `max_chars` characters (then "..." follows), never inside an escape. What a client
+// sends must not drive the terminal or forge log lines (SPEC 2: logged lines are escaped).
+std::string EscapeForLog(std::string_view text, size_t max_chars);
+inline constexpr size_t kLoggedLineChars = 200;
 
 struct WorkerOptions {
   protocol::ParserOptions parser;
