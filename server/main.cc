@@ -8,9 +8,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/internal/usage.h"
 #include "absl/flags/usage.h"
-#include "aggregator/huge_pages.h"
 #include "server/config.h"
 #include "server/log_level.h"
+#include "server/malloc_huge_pages.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, ports_file, "",
@@ -19,7 +19,7 @@ ABSL_FLAG(std::string, ports_file, "",
           "listen on port 0");
 
 int main(int argc, char* argv[]) {
-  tallyd::aggregator::ReexecWithMallocHugePages(argv);
+  tallyd::server::ReexecWithMallocHugePages(argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
 
