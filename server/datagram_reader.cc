@@ -30,7 +30,7 @@ absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buff
                                   PortSharing sharing) {
   std::string name = absl::StrCat("udp ", address.ToString());
   int fd = socket(address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat(name, ": socket: ", std::strerror(errno)));
+  if (fd < 0) return SocketError(absl::StrCat(name, ": socket"), errno);
   int one = 1;
   if (sharing == PortSharing::kJoin) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
@@ -39,7 +39,7 @@ absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buff
   if (bind(fd, address.get(), address.length) != 0) {
     int err = errno;
     close(fd);
-    return absl::UnavailableError(absl::StrCat(name, ": ", std::strerror(err)));
+    return SocketError(name, err);
   }
   return fd;
 }

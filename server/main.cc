@@ -56,8 +56,10 @@ int main(int argc, char* argv[]) {
   tallyd::server::ApplyLogLevel(config->log_level);
   signal(SIGPIPE, SIG_IGN);  // a peer closing a socket is an error to handle, not a crash
 
-  tallyd::server::Server server(*config, absl::GetFlag(FLAGS_config),
-                                absl::GetFlag(FLAGS_ports_file));
+  tallyd::server::ServerOptions options;
+  options.config_path = absl::GetFlag(FLAGS_config);
+  options.ports_file = absl::GetFlag(FLAGS_ports_file);
+  tallyd::server::Server server(*config, std::move(options));
   if (absl::Status status = server.Start(); !status.ok()) {
     LOG(ERROR) << "cannot start: " << status.message();
     return 1;

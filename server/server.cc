@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/backend_factory.h"
+#include "server/listen_sockets.h"
 #include "server/log_level.h"
 #include "server/socket_address.h"
 
@@ -29,59 +30,8 @@ aggregator::Options ToAggregatorOptions(const AggregationConfig& config) {
   return options;
 }
 
-namespace {
-
-// Opens one `kind` ("udp", "tcp") socket per worker on `text`, all on one port so that the kernel
-// spreads the traffic over the workers (SO_REUSEPORT), and fails, naming the address, when another
-// process holds the port (SPEC 1). With port 0 the first bind picks the port and the others join
-// it. Returns the bound address.
-//
-// SO_REUSEPORT alone would let a second tallyd of the same user bind the same port and take
-// part of the traffic. So the first socket claims the address alone: bound (for TCP, also
-// listening) without SO_REUSEPORT, which Linux refuses with EADDRINUSE while any other socket
-// holds the port, whether or not that one set SO_REUSEPORT. Only then does SharePort() turn
-// SO_REUSEPORT on for it, and the other workers' sockets join. From the claim on, the port is
-// never free, so there is no race with another tallyd (its claim fails); a probe socket bound
-// alone and closed just before the workers bind would leave a gap between the two in which
-// another tallyd's probe could pass and both would end up sharing. What remains: a program
-// that binds with SO_REUSEPORT itself, as the same user, after the claim, still joins, as
-// SO_REUSEPORT means it to.
-//
-// socket(7) asks for SO_REUSEPORT before bind(2). Linux reads the flag of the bound sockets when
-// a new one binds or listens, and creates the group when a second socket joins
-// (reuseport_add_sock allocates it for the socket joined), so turning it on after the claim's
-// bind works: ListenerSocketTest checks that every worker socket still gets traffic. A kernel
-// that refused it would fail the second worker's bind, so start-up would stop loudly, never
-// share the port silently.
-template <typename Open>
-absl::StatusOr<SocketAddress> OpenPerWorker(const char* kind, std::string_view text, int workers,
-                                            Open open, std::vector<int>* fds) {
-  absl::StatusOr<SocketAddress> address = ParseSocketAddress(text);
-  if (!address.ok()) return address.status();
-  for (int i = 0; i < workers; ++i) {
-    absl::StatusOr<int> fd = open(*address, i == 0 ? PortSharing::kClaim : PortSharing::kJoin);
-    if (!fd.ok()) return fd.status();
-    fds->push_back(*fd);
-    if (i == 0) {
-      absl::StatusOr<SocketAddress> bound = LocalAddress(*fd);
-      if (!bound.ok()) return bound.status();
-      address->set_port(bound->port());
-      // A single worker keeps the port to itself.
-      if (workers > 1) {
-        absl::Status shared = SharePort(*fd, absl::StrCat(kind, " ", address->ToString()));
-        if (!shared.ok()) return shared;
-      }
-    }
-  }
-  return address;
-}
-
-}  // namespace
-
-Server::Server(Config config, std::string config_path, std::string ports_file)
-    : config_(std::move(config)),
-      config_path_(std::move(config_path)),
-      ports_file_(std::move(ports_file)) {
+Server::Server(Config config, ServerOptions options)
+    : config_(std::move(config)), options_(std::move(options)) {
   uv_loop_init(&loop_);
 }
 
@@ -109,24 +59,29 @@ absl::Status Server::Start() {
   }
 
   const int rcvbuf = static_cast<int>(std::min<int64_t>(config_.listen.receive_buffer, INT32_MAX));
+  auto optional = [this](const std::string& text) {
+    return std::find(options_.optional_listen.begin(), options_.optional_listen.end(), text) !=
+           options_.optional_listen.end();
+  };
   for (const std::string& text : config_.listen.udp) {
-    std::vector<int> fds;
-    auto bound = OpenPerWorker(
-        "udp", text, n,
-        [&](const SocketAddress& a, PortSharing sharing) {
-          return OpenUdpSocket(a, rcvbuf, sharing);
-        },
-        &fds);
-    for (size_t i = 0; i < fds.size(); ++i) workers_[i]->AddDatagramSocket(fds[i], Transport::kUdp);
-    if (!bound.ok()) return bound.status();
-    listeners_bound_.push_back(absl::StrCat("udp ", bound->ToString()));
+    auto sockets = OpenUdpListener(text, n, rcvbuf, optional(text));
+    if (!sockets.ok()) return sockets.status();
+    if (sockets->fds.empty()) {
+      LOG(INFO) << "udp " << text << ": this host has no such address (no IPv6?), skipped";
+      continue;
+    }
+    for (int i = 0; i < n; ++i) workers_[i]->AddDatagramSocket(sockets->fds[i], Transport::kUdp);
+    listeners_bound_.push_back(absl::StrCat("udp ", sockets->bound.ToString()));
   }
   for (const std::string& text : config_.listen.tcp) {
-    std::vector<int> fds;
-    auto bound = OpenPerWorker("tcp", text, n, OpenTcpSocket, &fds);
-    for (size_t i = 0; i < fds.size(); ++i) workers_[i]->AddTcpSocket(fds[i]);
-    if (!bound.ok()) return bound.status();
-    listeners_bound_.push_back(absl::StrCat("tcp ", bound->ToString()));
+    auto sockets = OpenTcpListener(text, n, optional(text));
+    if (!sockets.ok()) return sockets.status();
+    if (sockets->fds.empty()) {
+      LOG(INFO) << "tcp " << text << ": this host has no such address (no IPv6?), skipped";
+      continue;
+    }
+    for (int i = 0; i < n; ++i) workers_[i]->AddTcpSocket(sockets->fds[i]);
+    listeners_bound_.push_back(absl::StrCat("tcp ", sockets->bound.ToString()));
   }
   // A Unix socket path cannot be shared by SO_REUSEPORT: the first worker reads it.
   for (const std::string& path : config_.listen.unix_sockets) {
@@ -172,8 +127,8 @@ std::vector<std::string> Server::bound_addresses() const {
 }
 
 void Server::WritePortsFile() const {
-  if (ports_file_.empty()) return;
-  const std::string tmp = ports_file_ + ".tmp";
+  if (options_.ports_file.empty()) return;
+  const std::string tmp = options_.ports_file + ".tmp";
   {
     std::ofstream out(tmp);
     for (const std::string& b : bound_addresses()) out << b << "\n";
@@ -183,8 +138,8 @@ void Server::WritePortsFile() const {
     }
   }
   // Readers never see a half-written file.
-  if (std::rename(tmp.c_str(), ports_file_.c_str()) != 0) {
-    LOG(WARNING) << "ports_file " << ports_file_ << ": cannot rename " << tmp << " to it";
+  if (std::rename(tmp.c_str(), options_.ports_file.c_str()) != 0) {
+    LOG(WARNING) << "ports_file " << options_.ports_file << ": cannot rename " << tmp << " to it";
   }
 }
 

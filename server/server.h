@@ -1,7 +1,7 @@
 // The daemon: opens the listeners, starts the workers, runs the flush clock and the signals on
 // the main thread's libuv loop, and hands each flush to every backend (SPEC 1, 3, 4).
 //
-//   Server server(config, config_path, ports_file);
+//   Server server(config, {.config_path = path, .ports_file = ports});
 //   if (absl::Status s = server.Start(); !s.ok()) ... exit 1
 //   int code = server.Run();   // returns after SIGTERM/SIGINT and the final flush
 #ifndef TALLYD_SERVER_SERVER_H_
@@ -27,12 +27,21 @@ namespace tallyd::server {
 
 aggregator::Options ToAggregatorOptions(const AggregationConfig& config);
 
+struct ServerOptions {
+  // Re-read on SIGHUP ("" when running on the embedded defaults).
+  std::string config_path;
+  // Unless "", the bound addresses are written there once Start() has bound them, and again
+  // whenever a reload moves a listening backend.
+  std::string ports_file;
+  // Listen addresses, as written in config.listen.udp / tcp, that this host may not have: the
+  // embedded default [::1]:8125 on a host without IPv6 is skipped with a log line. An address
+  // the user configured is never listed here: if it cannot be bound, start-up fails.
+  std::vector<std::string> optional_listen;
+};
+
 class Server {
  public:
-  // `config_path` is re-read on SIGHUP ("" when running on the embedded defaults). Unless
-  // `ports_file` is "", the bound addresses are written there once Start() has bound them, and
-  // again whenever a reload moves a listening backend.
-  Server(Config config, std::string config_path, std::string ports_file = "");
+  Server(Config config, ServerOptions options);
   ~Server();
 
   // Binds every listener and starts workers and backends. An address in use fails here with
@@ -62,8 +71,7 @@ class Server {
   void BeginShutdown();
 
   Config config_;
-  std::string config_path_;
-  std::string ports_file_;
+  ServerOptions options_;
   std::unique_ptr<aggregator::Aggregator> aggregator_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<StartedBackend> backends_;  // in kBackendKinds order

@@ -28,7 +28,7 @@ struct TcpListener::Connection {
 absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address, PortSharing sharing) {
   std::string name = absl::StrCat("tcp ", address.ToString());
   int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat(name, ": socket: ", std::strerror(errno)));
+  if (fd < 0) return SocketError(absl::StrCat(name, ": socket"), errno);
   int one = 1;
   // SO_REUSEADDR, on the claim too: connections of a previous run left in TIME_WAIT on the port
   // must not stop a restart. It also lets the claim's bind pass beside another SO_REUSEADDR
@@ -42,7 +42,7 @@ absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address, PortSharing shar
   if (bind(fd, address.get(), address.length) != 0 || listen(fd, kBacklog) != 0) {
     int err = errno;
     close(fd);
-    return absl::UnavailableError(absl::StrCat(name, ": ", std::strerror(err)));
+    return SocketError(name, err);
   }
   return fd;
 }
