@@ -52,6 +52,8 @@ absl::Status Server::Start() {
   options.tcp.idle_timeout = config_.listen.tcp_idle_timeout > absl::ZeroDuration()
                                  ? config_.listen.tcp_idle_timeout
                                  : absl::InfiniteDuration();
+  // Lead: wire listen.tcp_line_timeout here once the config declares it (0: never), e.g.
+  //   options.tcp.line_timeout = config_.listen.tcp_line_timeout; (default 10 s until then)
   options.tcp.max_connections = config_.listen.tcp_max_connections;
   options.tcp.open_connections = &open_tcp_connections_;
   for (int i = 0; i < n; ++i) {
