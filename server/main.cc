@@ -3,6 +3,8 @@
 #include <glog/logging.h>
 #include <signal.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -64,5 +66,12 @@ int main(int argc, char* argv[]) {
     LOG(ERROR) << "cannot start: " << status.message();
     return 1;
   }
-  return server.Run();
+  const int code = server.Run();
+  if (server.abandoned_threads()) {
+    // A backend still stopping past shutdown_timeout: exit now rather than wait for it, and
+    // without destructors, which would pull its state from under its thread.
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  return code;
 }

@@ -10,6 +10,7 @@
 #include "server/backend_factory.h"
 #include "server/listen_sockets.h"
 #include "server/log_level.h"
+#include "server/server_reload.h"
 #include "server/socket_address.h"
 
 namespace tallyd::server {
@@ -32,19 +33,33 @@ aggregator::Options ToAggregatorOptions(const AggregationConfig& config) {
 
 Server::Server(Config config, ServerOptions options)
     : config_(std::move(config)), options_(std::move(options)) {
+  if (!options_.load_config) options_.load_config = [] { return LoadConfigFromFlags(); };
+  if (!options_.start_backend) options_.start_backend = StartBackend;
   uv_loop_init(&loop_);
 }
 
 Server::~Server() {
+  if (flush_loop_ != nullptr) flush_loop_->Stop();
   for (auto& w : workers_) w->Stop();
+  if (handles_open_) CloseHandles();
+  uv_run(&loop_, UV_RUN_DEFAULT);  // the close callbacks
   uv_loop_close(&loop_);
 }
 
 absl::Status Server::Start() {
   aggregator_ = std::make_unique<aggregator::Aggregator>(ToAggregatorOptions(config_.aggregation),
                                                          config_.flush_interval);
+  flush_loop_ = std::make_unique<FlushLoop>(
+      aggregator_.get(), &clock_, config_.flush_interval,
+      [this] {
+        for (auto& w : workers_) w->Wake();
+      },
+      [this](std::shared_ptr<const aggregator::Snapshot> snapshot, absl::Duration took) {
+        Deliver(std::move(snapshot), took);
+      });
   const int n = EffectiveWorkers(config_.listen);
   WorkerOptions options;
+  options.on_rotated = [this] { flush_loop_->NotifyRotated(); };
   options.parser.max_line_length = config_.listen.max_line_length;
   options.parser.max_tags = config_.listen.max_tags;
   options.max_packet_size = config_.listen.max_packet_size;
@@ -96,9 +111,9 @@ absl::Status Server::Start() {
 
   for (BackendKind kind : kBackendKinds) {
     if (!BackendEnabled(config_, kind)) continue;
-    absl::StatusOr<StartedBackend> started = StartBackend(config_, kind);
+    absl::StatusOr<StartedBackend> started = options_.start_backend(config_, kind);
     if (!started.ok()) return started.status();
-    backends_.push_back(std::move(*started));
+    backends_->Add(std::move(*started));
   }
 
   for (auto& w : workers_) {
@@ -106,8 +121,9 @@ absl::Status Server::Start() {
   }
   // Signals are caught from here on (libuv queues them until Run() turns the loop), so a
   // SIGTERM right after start-up still gets the graceful stop.
-  uv_timer_init(&loop_, &flush_timer_);
-  flush_timer_.data = this;
+  uv_async_init(&loop_, &reload_done_, &Server::OnReloadDone);
+  reload_done_.data = this;
+  handles_open_ = true;
   for (auto [handle, signum] :
        {std::pair{&sigterm_, SIGTERM}, {&sigint_, SIGINT}, {&sighup_, SIGHUP}}) {
     uv_signal_init(&loop_, handle);
@@ -122,9 +138,7 @@ absl::Status Server::Start() {
 
 std::vector<std::string> Server::bound_addresses() const {
   std::vector<std::string> bound = listeners_bound_;
-  for (const StartedBackend& b : backends_) {
-    if (!b.bound.empty()) bound.push_back(b.bound);
-  }
+  for (std::string& b : backends_->bound()) bound.push_back(std::move(b));
   return bound;
 }
 
@@ -146,57 +160,17 @@ void Server::WritePortsFile() const {
 }
 
 int Server::Run() {
-  // Flushes fall on multiples of the interval on the wall clock (SPEC 3), as Etsy's and the
-  // Agent's do, so every host's points line up.
-  const absl::Time now = absl::Now();
-  next_flush_ = absl::FromUnixNanos(
-      (absl::ToUnixNanos(now) / absl::ToInt64Nanoseconds(config_.flush_interval) + 1) *
-      absl::ToInt64Nanoseconds(config_.flush_interval));
-  ScheduleFlush();
+  flush_loop_->Start();
   LOG(INFO) << "tallyd running: " << workers_.size() << " workers, flush every "
             << config_.flush_interval;
   uv_run(&loop_, UV_RUN_DEFAULT);
   return 0;
 }
 
-void Server::ScheduleFlush() {
-  int64_t delay_ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(next_flush_ - absl::Now()));
-  uv_timer_start(&flush_timer_, &Server::OnFlushTimer, delay_ms, 0);
-}
-
-void Server::OnFlushTimer(uv_timer_t* timer) {
-  auto* self = static_cast<Server*>(timer->data);
-  // The timer may fire a little early (ms resolution): wait for the boundary itself.
-  if (absl::Now() < self->next_flush_) {
-    self->ScheduleFlush();
-    return;
-  }
-  self->FlushOnce(self->next_flush_, /*final=*/false);
-  const absl::Time now = absl::Now();
-  while (self->next_flush_ <= now) self->next_flush_ += self->config_.flush_interval;
-  self->ScheduleFlush();
-}
-
-void Server::FlushOnce(absl::Time flush_time, bool final) {
-  const absl::Time started = absl::Now();
-  aggregator_->RequestRotation(flush_time);
-  if (!final) {
-    for (auto& w : workers_) w->Wake();
-    // A worker busy with a batch rotates right after it; one that is late is merged next time.
-    aggregator_->AwaitRotation(started + std::min(absl::Seconds(1), config_.flush_interval / 2));
-  }
-  std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator_->Flush(flush_time);
+void Server::Deliver(std::shared_ptr<const aggregator::Snapshot> snapshot, absl::Duration took) {
   std::vector<const IngestCounters*> counters;
   for (auto& w : workers_) counters.push_back(&w->counters());
-  std::vector<BackendReport> reports;
-  bool events_forwarded = false;
-  for (const StartedBackend& b : backends_) {
-    reports.push_back({std::string(b.runner->name()), b.runner->stats()});
-    events_forwarded |= b.runner->backend().forwards_events();
-  }
-  auto self_metrics =
-      self_metrics_.Collect(counters, *snapshot, absl::Now() - started, reports, events_forwarded);
-  for (const StartedBackend& b : backends_) b.runner->Submit({snapshot, self_metrics});
+  backends_->Submit(std::move(snapshot), counters, took);
 }
 
 void Server::OnSignal(uv_signal_t* handle, int signum) {
@@ -212,130 +186,44 @@ void Server::OnSignal(uv_signal_t* handle, int signum) {
 void Server::BeginShutdown() {
   if (stopping_) return;
   stopping_ = true;
-  uv_timer_stop(&flush_timer_);
-  // Workers stop reading, process what their sockets hold and end; then nothing is in flight
+  // One budget for the whole stop, from the signal (SPEC 1). The backends get a little less,
+  // so that their threads can end (and a Prometheus endpoint close) before it runs out.
+  const absl::Time give_up = absl::Now() + config_.shutdown_timeout;
+  const absl::Time backends_deadline =
+      give_up - std::min(absl::Milliseconds(200), config_.shutdown_timeout / 10);
+  flush_loop_->Stop();
+  // Workers stop reading, process what their sockets held and end; then nothing is in flight
   // and the shards can be rotated from here for the final flush.
   for (auto& w : workers_) w->Stop();
-  // The final flush closes the interval that would have ended at next_flush_: stamping it so
-  // keeps Graphite and Datadog from overwriting the previous flush's points of the same second.
-  const absl::Time now = std::max(absl::Now(), next_flush_);
-  aggregator_->RequestRotation(now);
-  bool all_rotated = true;
-  for (auto& w : workers_) all_rotated &= w->RotateNow(now);
-  if (!all_rotated) {
-    // A shard still held an interval the last flush missed: flush it first, then the rest.
-    FlushOnce(now, /*final=*/true);
-    aggregator_->RequestRotation(now);
-    for (auto& w : workers_) w->RotateNow(now);
-  }
-  FlushOnce(now, /*final=*/true);
-  const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
-  for (const StartedBackend& b : backends_) {
-    if (!b.runner->Stop(deadline)) {
-      LOG(WARNING) << b.runner->name() << ": final flush not delivered within shutdown_timeout";
+  flush_loop_->FlushFinal([this](absl::Time now) {
+    bool all = true;
+    for (auto& w : workers_) all = w->RotateNow(now) && all;
+    return all;
+  });
+  // A reload still restarting a backend: its successor takes the flushes held for it, the
+  // final one included, if it comes in time.
+  if (reload_ != nullptr) {
+    if (AwaitReload(*reload_, backends_deadline)) {
+      FinishReload();
+    } else {
+      LOG(WARNING) << "reload: still restarting backends at shutdown_timeout";
+      abandoned_threads_ = true;
     }
   }
+  if (!StopBackends(backends_->TakeAll(), backends_deadline, give_up, nullptr)) {
+    abandoned_threads_ = true;
+  }
   LOG(INFO) << "stopped";
-  uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
+  CloseHandles();
+}
+
+void Server::CloseHandles() {
+  handles_open_ = false;
+  if (reload_ != nullptr) DetachReload(*reload_);
   for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   }
-}
-
-void Server::RetireBackend(backends::BackendRunner* runner, absl::Time deadline) {
-  if (!runner->Stop(deadline)) {
-    LOG(WARNING) << runner->name() << ": " << runner->stats().queued
-                 << " flushes not delivered within shutdown_timeout, dropped by the reload";
-  }
-  // Its successor's counters go on from these.
-  self_metrics_.RetireBackend({std::string(runner->name()), runner->stats()});
-}
-
-void Server::ReloadBackends(const Config& fresh) {
-  const std::vector<std::string> bound_before = bound_addresses();
-  // A backend whose own settings are unchanged keeps running untouched: its exposed state
-  // (Prometheus counters are cumulative since the series appeared, SPEC 4.1), its queue and
-  // its sockets. The others go first, delivering what they hold (bounded by shutdown_timeout):
-  // a listening backend must release its port before its successor binds it.
-  const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
-  std::vector<StartedBackend> running;
-  std::vector<BackendKind> stopped;  // for a restart with the new settings, or for good
-  for (StartedBackend& b : backends_) {
-    if (BackendSettingsChanged(config_, fresh, b.kind)) {
-      RetireBackend(b.runner.get(), deadline);
-      stopped.push_back(b.kind);
-    } else {
-      running.push_back(std::move(b));
-    }
-  }
-  backends_.clear();
-  bool changed = !stopped.empty();
-  for (BackendKind kind : kBackendKinds) {
-    const std::string_view name = BackendName(kind);
-    auto it = std::find_if(running.begin(), running.end(),
-                           [kind](const StartedBackend& b) { return b.kind == kind; });
-    if (it != running.end()) {
-      ApplyLiveSettings(fresh, &*it);
-      backends_.push_back(std::move(*it));
-      continue;
-    }
-    const bool was_running = std::find(stopped.begin(), stopped.end(), kind) != stopped.end();
-    if (!BackendEnabled(fresh, kind)) {
-      if (was_running) LOG(INFO) << "reload: " << name << " stopped";
-      CopyBackendSettings(kind, fresh, &config_);
-      continue;
-    }
-    changed = true;
-    absl::StatusOr<StartedBackend> started = StartBackend(fresh, kind);
-    if (started.ok()) {
-      LOG(INFO) << "reload: " << name
-                << (was_running ? " restarted with the new settings" : " started");
-      CopyBackendSettings(kind, fresh, &config_);
-    } else if (was_running) {
-      LOG(ERROR) << "reload: " << started.status().message() << "; restarting " << name
-                 << " with the previous settings";
-      started = StartBackend(config_, kind);
-      if (started.ok()) {
-        ApplyLiveSettings(fresh, &*started);
-      } else {
-        LOG(ERROR) << "reload: " << name
-                   << " failed with the previous settings too, now off: " << started.status();
-      }
-    } else {
-      LOG(ERROR) << "reload: " << name << " not started: " << started.status().message();
-    }
-    if (started.ok()) backends_.push_back(std::move(*started));
-  }
-  if (!changed) {
-    LOG(INFO) << "reload: backend settings unchanged";
-    return;
-  }
-  if (const std::vector<std::string> bound = bound_addresses(); bound != bound_before) {
-    for (const std::string& b : bound) LOG(INFO) << "listening: " << b;
-    WritePortsFile();
-  }
-}
-
-void Server::Reload() {
-  LOG(INFO) << "SIGHUP: reloading the configuration";
-  absl::StatusOr<Config> fresh = LoadConfigFromFlags();
-  if (!fresh.ok()) {
-    LOG(ERROR) << "reload failed, keeping the running configuration: " << fresh.status();
-    return;
-  }
-  // First, so that the rest of the reload logs at the new level.
-  ChangeLogLevel(config_.log_level, fresh->log_level);
-  config_.log_level = fresh->log_level;
-  if (!(fresh->listen == config_.listen) || fresh->flush_interval != config_.flush_interval) {
-    LOG(WARNING) << "reload: listener or flush_interval changes need a restart; not applied";
-  }
-  ReloadBackends(*fresh);
-  if (!(fresh->aggregation == config_.aggregation)) {
-    aggregator_->UpdateOptions(ToAggregatorOptions(fresh->aggregation));
-    config_.aggregation = fresh->aggregation;
-    LOG(INFO) << "reload: aggregation settings applied from the next flush";
-  }
-  config_.shutdown_timeout = fresh->shutdown_timeout;
+  uv_close(reinterpret_cast<uv_handle_t*>(&reload_done_), nullptr);
 }
 
 }  // namespace tallyd::server

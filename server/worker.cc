@@ -104,7 +104,7 @@ void Worker::OnAsync(uv_async_t* handle) {
     self->Shutdown();
     return;
   }
-  self->shard_->RotateIfRequested();
+  if (self->shard_->RotateIfRequested() && self->options_.on_rotated) self->options_.on_rotated();
 }
 
 void Worker::Shutdown() {

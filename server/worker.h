@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,6 +34,8 @@ inline constexpr size_t kLoggedLineChars = 200;
 
 struct WorkerOptions {
   protocol::ParserOptions parser;
+  // Called on the worker thread each time it rotated its shard (the flush waits for that).
+  std::function<void()> on_rotated;
   size_t max_packet_size = 65535;
   TcpOptions tcp;
 };

@@ -2,6 +2,7 @@
 // and loses nothing that was counted as received (SPEC 1).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,6 +95,53 @@ TEST(ShutdownE2eTest, SigtermUnderAFloodEndsInTimeAndFlushesEveryLineReceived) {
   }
   EXPECT_GT(received, 0) << tallyd.Stderr();
   EXPECT_EQ(flushed, received);
+}
+
+// A peer that takes connections (the kernel completes them into the backlog) and never answers.
+class SilentPeer {
+ public:
+  SilentPeer() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd_, 64);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentPeer() { close(fd_); }
+  int port() const { return port_; }
+  // A client connected (and waits for an answer).
+  bool Connected() const {
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, 0) == 1;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(ShutdownE2eTest, HungDatadogAndPrometheusStopTogetherWithinShutdownTimeout) {
+  SilentPeer datadog;
+  // The Datadog request would wait 30 s; shutdown_timeout cuts it. Prometheus' endpoint takes
+  // its own while to close: stopped one after the other the two overrun the budget.
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0", "--datadog",
+                        "--datadog_url=http://127.0.0.1:" + std::to_string(datadog.port()),
+                        "--datadog_api_key=e2e-key", "--datadog_timeout=30s",
+                        "--flush_interval=200ms", "--shutdown_timeout=2s"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  SendUdp(tallyd.Address("udp"), "hung.peer:1|c");
+  ASSERT_TRUE(WaitFor([&] { return datadog.Connected(); }));  // a delivery waits, unanswered
+  const absl::Time signalled = absl::Now();
+  tallyd.Signal(SIGTERM);
+  std::optional<int> status = tallyd.WaitExit(absl::Seconds(10));
+  const absl::Duration took = absl::Now() - signalled;
+  EXPECT_EQ(status, 0) << tallyd.Stderr();
+  EXPECT_LT(took, absl::Seconds(2) + absl::Milliseconds(500)) << tallyd.Stderr();
+  EXPECT_THAT(tallyd.Stderr(), ::testing::HasSubstr("not delivered within shutdown_timeout"));
 }
 
 }  // namespace
