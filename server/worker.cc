@@ -56,6 +56,11 @@ Worker::Worker(int index, aggregator::Shard* shard, const WorkerOptions& options
 
 Worker::~Worker() {
   if (thread_.joinable()) Stop();
+  if (!ran_) {
+    // Never ran (a start-up that failed first): its handles are still open.
+    Shutdown();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
   for (auto& [fd, transport] : datagram_fds_) close(fd);
   for (int fd : tcp_fds_) close(fd);
   uv_loop_close(&loop_);
@@ -79,6 +84,7 @@ absl::Status Worker::Start() {
     if (absl::Status s = tcp_listeners_.back()->Start(); !s.ok()) return s;
   }
   tcp_fds_.clear();
+  ran_ = true;
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }

@@ -2,8 +2,9 @@
 // shard (SPEC 2, STYLE "the hot path"). Datagrams and TCP reads are parsed in place and fed to
 // the shard; nothing here is shared with another worker, so the hot path takes no lock.
 //
-// The flush clock talks to a worker only through Wake() (rotate the shard if the aggregator
-// asked) and Stop() (drain the sockets and end the thread).
+// The flush loop talks to a worker only through Wake() (rotate the shard if the aggregator
+// asked; WorkerOptions::on_rotated tells it when done) and Stop() (drain the sockets and end the
+// thread).
 #ifndef TALLYD_SERVER_WORKER_H_
 #define TALLYD_SERVER_WORKER_H_
 
@@ -88,6 +89,7 @@ class Worker : public DatagramSink {
   std::vector<std::unique_ptr<DatagramReader>> readers_;
   std::vector<std::unique_ptr<TcpListener>> tcp_listeners_;
   std::thread thread_;
+  bool ran_ = false;  // Start() got as far as the thread
   // Metric lines of the chunk OnData is parsing, viewing its bytes: handed to the shard in groups
   // (it prefetches a group's lookups together) when full and at the end of the chunk.
   protocol::MetricLine batch_[kBatchLines];

@@ -176,6 +176,9 @@ TEST_F(ServerTest, SigtermDuringASlowReloadStopsWithinShutdownTimeout) {
   EXPECT_TRUE(server_->abandoned_threads());
   // The final flush still reached the backend that was not being restarted.
   EXPECT_GE(log_->Of("console").size(), 2u);
+  // The restart goes on without the server: the old graphite stops and its successor starts
+  // (and goes once nobody holds it: TearDown waits for that).
+  EXPECT_TRUE(WaitFor([&] { return log_->created.load() == 3; }));
 }
 
 }  // namespace
