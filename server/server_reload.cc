@@ -24,16 +24,10 @@ void StartBackendRestarts(std::shared_ptr<ReloadChannel> channel,
     for (BackendRestart& r : restarts) {
       if (r.old != nullptr) old.push_back(std::move(r.old));
     }
+    // Flushes still queued at the deadline are lost with the runner (logged by StopBackends,
+    // counted as dropped by Retire).
     StopBackends(std::move(old), deadline, absl::InfiniteFuture(),
-                 [backends](const backends::BackendRunner& runner) {
-                   const uint64_t queued = runner.stats().queued;
-                   if (queued > 0) {
-                     LOG(WARNING) << runner.name() << ": " << queued
-                                  << " flushes not delivered within shutdown_timeout, dropped by "
-                                     "the reload";
-                   }
-                   backends->Retire(runner);
-                 });
+                 [backends](const backends::BackendRunner& runner) { backends->Retire(runner); });
     std::vector<ReloadOutcome> outcomes;
     for (const BackendRestart& r : restarts) {
       ReloadOutcome& out = outcomes.emplace_back();
@@ -43,7 +37,7 @@ void StartBackendRestarts(std::shared_ptr<ReloadChannel> channel,
       if (!r.start) continue;
       out.started = start_backend(fresh, r.kind);
       out.new_settings = out.started.ok();
-      if (!out.started.ok() && BackendEnabled(running, r.kind)) {
+      if (!out.started.ok() && r.was_running) {
         const std::string_view name = BackendName(r.kind);
         LOG(ERROR) << "reload: " << out.started.status().message() << "; restarting " << name
                    << " with the previous settings";
