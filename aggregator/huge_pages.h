@@ -1,5 +1,5 @@
 // aggregator/huge_pages.h: allocation for the shard's big, randomly indexed arrays (table slots,
-// cells, slot owners), and huge pages for malloc. Blocks of 2 MiB and more are 2 MiB-aligned and advised for transparent huge
+// cells, slot owners). Blocks of 2 MiB and more are 2 MiB-aligned and advised for transparent huge
 // pages, so a lookup into 100k+ series does not also pay a TLB miss (a nested page walk under
 // virtualization) on every array it touches. Internal to aggregator/.
 #ifndef TALLYD_AGGREGATOR_HUGE_PAGES_H_
@@ -15,16 +15,6 @@ inline constexpr size_t kHugePageSize = size_t{2} << 20;
 // Like malloc/free; blocks of at least kHugePageSize are rounded up to whole huge pages.
 void* AllocateHugeAware(size_t bytes);
 void FreeHugeAware(void* p);
-
-// The series' key blocks are malloc'd one by one (they are shared across threads and freed by
-// whichever drops them last), and lines reach them in random order. On 4 KiB pages that is a TLB
-// miss per line past ~100k series; glibc >= 2.35 can advise its own heaps for transparent huge
-// pages, but reads that setting (GLIBC_TUNABLES=glibc.malloc.hugetlb=1) only at process start.
-// This re-executes the program once (/proc/self/exe, same argv, same pid) with the tunable added.
-// It returns without doing anything when the tunable is already set, TALLYD_MALLOC_HUGEPAGES=0,
-// THP is "never", glibc is older, or the exec fails. Call it first thing in main(), before any
-// thread or file descriptor exists that an exec would lose.
-void ReexecWithMallocHugePages(char** argv);
 
 // A std::allocator that routes through AllocateHugeAware, for std::vector.
 template <typename T>

@@ -1,12 +1,15 @@
 #include "server/datagram_reader.h"
 
 #include <fcntl.h>
+#include <linux/sock_diag.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -24,13 +27,48 @@ void SetReceiveBuffer(int fd, int size) {
   }
 }
 
+// How much to read at the stop so that every datagram the socket holds now is read, while one
+// that keeps arriving does not hold the stop (SPEC 1).
+struct DrainBudget {
+  size_t bytes = SIZE_MAX;
+  size_t datagrams = SIZE_MAX;
+};
+
+DrainBudget QueuedNow(int fd, Transport transport) {
+  DrainBudget budget;
+  if (transport == Transport::kUnix) {
+    // A Unix datagram is charged to its sender, not to the receiver's memory, but the receive
+    // queue holds at most net.unix.max_dgram_qlen (+1) of them: senders wait beyond that.
+    // Generously rounded up (the sysctl may have been lowered since the socket was made).
+    size_t qlen = 0;
+    std::ifstream("/proc/sys/net/unix/max_dgram_qlen") >> qlen;
+    budget.datagrams = std::max<size_t>(qlen + 1, 1024);
+    return budget;
+  }
+  // A UDP datagram is charged to the receiver at its true size (payload plus overhead), so the
+  // payload of what is queued never exceeds the memory in use: reading that many bytes reads
+  // all of it (and maybe some that came after, which is harmless).
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof meminfo;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, &len) == 0 && len > SK_MEMINFO_RMEM_ALLOC) {
+    budget.bytes = meminfo[SK_MEMINFO_RMEM_ALLOC];
+    return budget;
+  }
+  int rcvbuf = 0;  // the most that can be queued
+  len = sizeof rcvbuf;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len) == 0 && rcvbuf > 0) {
+    budget.bytes = static_cast<size_t>(rcvbuf);
+  }
+  return budget;
+}
+
 }  // namespace
 
 absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buffer,
                                   PortSharing sharing) {
   std::string name = absl::StrCat("udp ", address.ToString());
   int fd = socket(address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat(name, ": socket: ", std::strerror(errno)));
+  if (fd < 0) return SocketError(absl::StrCat(name, ": socket"), errno);
   int one = 1;
   if (sharing == PortSharing::kJoin) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
@@ -39,7 +77,7 @@ absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buff
   if (bind(fd, address.get(), address.length) != 0) {
     int err = errno;
     close(fd);
-    return absl::UnavailableError(absl::StrCat(name, ": ", std::strerror(err)));
+    return SocketError(name, err);
   }
   return fd;
 }
@@ -109,18 +147,20 @@ void DatagramReader::Start() {
 void DatagramReader::OnReadable(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<DatagramReader*>(handle->data);
   // Bounded so that a flood cannot starve the loop's other handles (the flush hand-over).
-  self->ReadBatches(64);
+  size_t unlimited = SIZE_MAX;
+  self->ReadBatches(64, &unlimited, &unlimited);
 }
 
-bool DatagramReader::ReadBatches(int max_batches) {
-  for (int b = 0; b < max_batches; ++b) {
-    for (int i = 0; i < kBatch; ++i) {
+bool DatagramReader::ReadBatches(int max_batches, size_t* bytes_left, size_t* datagrams_left) {
+  for (int b = 0; b<max_batches&& * bytes_left> 0 && *datagrams_left > 0; ++b) {
+    const int want = static_cast<int>(std::min<size_t>(kBatch, *datagrams_left));
+    for (int i = 0; i < want; ++i) {
       msghdr& hdr = messages_[i].msg_hdr;
       hdr.msg_control = controls_.data() + i * kControlSize;
       hdr.msg_controllen = kControlSize;
       hdr.msg_flags = 0;
     }
-    int n = recvmmsg(fd_, messages_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    int n = recvmmsg(fd_, messages_.data(), want, MSG_DONTWAIT, nullptr);
     if (n <= 0) return false;
     const int t = static_cast<int>(transport_);
     for (int i = 0; i < n; ++i) {
@@ -135,6 +175,8 @@ bool DatagramReader::ReadBatches(int max_batches) {
         }
       }
       size_t len = messages_[i].msg_len;
+      // An empty datagram still takes memory in the queue: count it as one byte.
+      *bytes_left -= std::min(*bytes_left, std::max<size_t>(len, 1));
       counters_->packets[t].Add();
       counters_->bytes[t].Add(len);
       if (hdr.msg_flags & MSG_TRUNC) {
@@ -143,15 +185,17 @@ bool DatagramReader::ReadBatches(int max_batches) {
       }
       sink_->OnData(std::string_view(static_cast<char*>(iovecs_[i].iov_base), len), transport_);
     }
-    if (n < kBatch) return false;
+    *datagrams_left -= std::min(*datagrams_left, static_cast<size_t>(n));
+    if (n < want) return false;
   }
-  return true;
+  return *bytes_left > 0 && *datagrams_left > 0;  // stopped by max_batches: there may be more
 }
 
 void DatagramReader::DrainAndClose() {
   if (polling_) uv_poll_stop(&poll_);
   polling_ = false;
-  while (ReadBatches(1024)) {
+  DrainBudget budget = QueuedNow(fd_, transport_);
+  while (ReadBatches(1024, &budget.bytes, &budget.datagrams)) {
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
 }

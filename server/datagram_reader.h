@@ -52,15 +52,16 @@ class DatagramReader {
   DatagramReader& operator=(const DatagramReader&) = delete;
 
   void Start();
-  // Stops watching the socket, then reads whatever the kernel still holds for it (graceful
-  // stop: nothing already received is lost) and closes it. `on_closed` runs once the handle is
-  // closed.
+  // Stops watching the socket, then reads what the kernel holds for it at this moment (graceful
+  // stop: nothing already received is lost), but not what keeps arriving while it reads (a
+  // flood must not hold the stop), and closes it.
   void DrainAndClose();
 
  private:
   static void OnReadable(uv_poll_t* handle, int status, int events);
-  // Reads batches until the socket is empty or `max_batches` were read. Returns false on EAGAIN.
-  bool ReadBatches(int max_batches);
+  // Reads batches until the socket is empty, `max_batches` were read, or the budget is spent
+  // (datagram bytes, at least 1 each, and datagrams). True when it stopped at max_batches.
+  bool ReadBatches(int max_batches, size_t* bytes_left, size_t* datagrams_left);
 
   int fd_;
   Transport transport_;

@@ -29,6 +29,25 @@ inline std::string_view TransportName(Transport t) {
   return "?";
 }
 
+// Why tallyd closed a TCP connection (the peer closing is not counted here).
+enum class TcpCloseReason : uint8_t {
+  kLineTimeout,  // held an incomplete line longer than tcp_line_timeout
+  kIdleTimeout,  // nothing read for tcp_idle_timeout
+  kEvicted,      // the longest idle, closed at tcp_max_connections for a new connection
+};
+inline constexpr int kTcpCloseReasonCount = 3;
+inline std::string_view TcpCloseReasonName(TcpCloseReason r) {
+  switch (r) {
+    case TcpCloseReason::kLineTimeout:
+      return "line_timeout";
+    case TcpCloseReason::kIdleTimeout:
+      return "idle_timeout";
+    case TcpCloseReason::kEvicted:
+      return "evicted";
+  }
+  return "?";
+}
+
 class RelaxedCounter {
  public:
   void Add(uint64_t n = 1) {
@@ -51,7 +70,9 @@ struct alignas(64) IngestCounters {
   std::array<RelaxedCounter, protocol::kRejectReasonCount> rejected;
   RelaxedCounter unknown_fields;
   RelaxedCounter kernel_drops;  // sum over this worker's UDP sockets (SO_RXQ_OVFL)
+  // Over tcp_max_connections with no connection of this worker's to evict for it.
   RelaxedCounter tcp_connections_rejected;
+  std::array<RelaxedCounter, kTcpCloseReasonCount> tcp_connections_closed;
 };
 
 }  // namespace tallyd::server

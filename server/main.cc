@@ -3,17 +3,19 @@
 #include <glog/logging.h>
 #include <signal.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "aggregator/huge_pages.h"
 #include "config/config.h"
 #include "server/log_level.h"
+#include "server/malloc_huge_pages.h"
 #include "server/server.h"
 
 int main(int argc, char* argv[]) {
-  tallyd::aggregator::ReexecWithMallocHugePages(argv);
+  tallyd::server::ReexecWithMallocHugePages(argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
 
@@ -43,10 +45,19 @@ int main(int argc, char* argv[]) {
   tallyd::server::ApplyLogLevel(config->log_level);
   signal(SIGPIPE, SIG_IGN);  // a peer closing a socket is an error to handle, not a crash
 
-  tallyd::server::Server server(*config, *std::move(command_line));
+  tallyd::server::ServerOptions options;
+  options.command_line = *std::move(command_line);
+  tallyd::server::Server server(*config, std::move(options));
   if (absl::Status status = server.Start(); !status.ok()) {
     LOG(ERROR) << "cannot start: " << status.message();
     return 1;
   }
-  return server.Run();
+  const int code = server.Run();
+  if (server.abandoned_threads()) {
+    // A backend still stopping past shutdown_timeout: exit now rather than wait for it, and
+    // without destructors, which would pull its state from under its thread.
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  return code;
 }

@@ -72,9 +72,19 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
           sum([](const IngestCounters& c) -> auto& { return c.unknown_fields; }));
   out.Add("tallyd_udp_kernel_drops_total", "Datagrams the kernel dropped (SO_RXQ_OVFL).", kCounter,
           sum([](const IngestCounters& c) -> auto& { return c.kernel_drops; }));
-  out.Add("tallyd_tcp_connections_rejected_total", "TCP connections over tcp_max_connections.",
+  out.Add("tallyd_tcp_connections_rejected_total",
+          "TCP connections over tcp_max_connections that found no idle connection to replace.",
           kCounter,
           sum([](const IngestCounters& c) -> auto& { return c.tcp_connections_rejected; }));
+  for (int r = 0; r < kTcpCloseReasonCount; ++r) {
+    out.Add("tallyd_tcp_connections_closed_total",
+            "TCP connections tallyd closed, by reason: line_timeout (an incomplete line held "
+            "past tcp_line_timeout), idle_timeout, evicted (the longest idle, for a new "
+            "connection at tcp_max_connections).",
+            kCounter,
+            sum([r](const IngestCounters& c) -> auto& { return c.tcp_connections_closed[r]; }),
+            {{"reason", std::string(TcpCloseReasonName(TcpCloseReason(r)))}});
+  }
   for (int m = 0; m < protocol::kMetricTypeCount; ++m) {
     out.Add("tallyd_series_active", "Live series, by type.", kGauge,
             static_cast<double>(stats.series_active[m]),

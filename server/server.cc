@@ -7,9 +7,10 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "server/backend_factory.h"
+#include "server/listen_sockets.h"
 #include "server/log_level.h"
+#include "server/server_reload.h"
 #include "server/socket_address.h"
 
 namespace tallyd::server {
@@ -31,78 +32,48 @@ aggregator::Options ToAggregatorOptions(const AggregationConfig& config) {
   return options;
 }
 
-namespace {
-
-// Opens one `kind` ("udp", "tcp") socket per worker on `text`, all on one port so that the kernel
-// spreads the traffic over the workers (SO_REUSEPORT), and fails, naming the address, when another
-// process holds the port (SPEC 1). With port 0 the first bind picks the port and the others join
-// it. Returns the bound address.
-//
-// SO_REUSEPORT alone would let a second tallyd of the same user bind the same port and take
-// part of the traffic. So the first socket claims the address alone: bound (for TCP, also
-// listening) without SO_REUSEPORT, which Linux refuses with EADDRINUSE while any other socket
-// holds the port, whether or not that one set SO_REUSEPORT. Only then does SharePort() turn
-// SO_REUSEPORT on for it, and the other workers' sockets join. From the claim on, the port is
-// never free, so there is no race with another tallyd (its claim fails); a probe socket bound
-// alone and closed just before the workers bind would leave a gap between the two in which
-// another tallyd's probe could pass and both would end up sharing. What remains: a program
-// that binds with SO_REUSEPORT itself, as the same user, after the claim, still joins, as
-// SO_REUSEPORT means it to.
-//
-// socket(7) asks for SO_REUSEPORT before bind(2). Linux reads the flag of the bound sockets when
-// a new one binds or listens, and creates the group when a second socket joins
-// (reuseport_add_sock allocates it for the socket joined), so turning it on after the claim's
-// bind works: ListenerSocketTest checks that every worker socket still gets traffic. A kernel
-// that refused it would fail the second worker's bind, so start-up would stop loudly, never
-// share the port silently.
-template <typename Open>
-absl::StatusOr<SocketAddress> OpenPerWorker(const char* kind, std::string_view text, int workers,
-                                            Open open, std::vector<int>* fds) {
-  absl::StatusOr<SocketAddress> address = ParseSocketAddress(text);
-  if (!address.ok()) return address.status();
-  for (int i = 0; i < workers; ++i) {
-    absl::StatusOr<int> fd = open(*address, i == 0 ? PortSharing::kClaim : PortSharing::kJoin);
-    if (!fd.ok()) return fd.status();
-    fds->push_back(*fd);
-    if (i == 0) {
-      absl::StatusOr<SocketAddress> bound = LocalAddress(*fd);
-      if (!bound.ok()) return bound.status();
-      address->set_port(bound->port());
-      // A single worker keeps the port to itself.
-      if (workers > 1) {
-        absl::Status shared = SharePort(*fd, absl::StrCat(kind, " ", address->ToString()));
-        if (!shared.ok()) return shared;
-      }
-    }
+Server::Server(Config config, ServerOptions options)
+    : config_(std::move(config)), options_(std::move(options)) {
+  if (!options_.load_config) {
+    options_.load_config = [command_line = options_.command_line] {
+      return LoadConfig(command_line);
+    };
   }
-  return address;
-}
-
-}  // namespace
-
-Server::Server(Config config, CommandLine command_line)
-    : config_(std::move(config)),
-      command_line_(std::move(command_line)),
-      ports_file_(command_line_.ports_file) {
+  if (!options_.start_backend) options_.start_backend = StartBackend;
   uv_loop_init(&loop_);
 }
 
 Server::~Server() {
+  if (flush_loop_ != nullptr) flush_loop_->Stop();
   for (auto& w : workers_) w->Stop();
+  if (handles_open_) CloseHandles();
+  uv_run(&loop_, UV_RUN_DEFAULT);  // the close callbacks
   uv_loop_close(&loop_);
 }
 
 absl::Status Server::Start() {
   aggregator_ = std::make_unique<aggregator::Aggregator>(ToAggregatorOptions(config_.aggregation),
                                                          config_.flush_interval);
+  flush_loop_ = std::make_unique<FlushLoop>(
+      aggregator_.get(), &clock_, config_.flush_interval,
+      [this] {
+        for (auto& w : workers_) w->Wake();
+      },
+      [this](std::shared_ptr<const aggregator::Snapshot> snapshot, absl::Duration took) {
+        Deliver(std::move(snapshot), took);
+      });
   const int n = EffectiveWorkers(config_.listen);
   WorkerOptions options;
+  options.on_rotated = [this] { flush_loop_->NotifyRotated(); };
   options.parser.max_line_length = config_.listen.max_line_length;
   options.parser.max_tags = config_.listen.max_tags;
   options.max_packet_size = config_.listen.max_packet_size;
   options.tcp.max_line_length = config_.listen.max_line_length;
   options.tcp.idle_timeout = config_.listen.tcp_idle_timeout > absl::ZeroDuration()
                                  ? config_.listen.tcp_idle_timeout
+                                 : absl::InfiniteDuration();
+  options.tcp.line_timeout = config_.listen.tcp_line_timeout > absl::ZeroDuration()
+                                 ? config_.listen.tcp_line_timeout
                                  : absl::InfiniteDuration();
   options.tcp.max_connections = config_.listen.tcp_max_connections;
   options.tcp.open_connections = &open_tcp_connections_;
@@ -111,24 +82,29 @@ absl::Status Server::Start() {
   }
 
   const int rcvbuf = static_cast<int>(std::min<int64_t>(config_.listen.receive_buffer, INT32_MAX));
+  auto optional = [this](const std::string& text) {
+    return std::find(options_.optional_listen.begin(), options_.optional_listen.end(), text) !=
+           options_.optional_listen.end();
+  };
   for (const std::string& text : config_.listen.udp) {
-    std::vector<int> fds;
-    auto bound = OpenPerWorker(
-        "udp", text, n,
-        [&](const SocketAddress& a, PortSharing sharing) {
-          return OpenUdpSocket(a, rcvbuf, sharing);
-        },
-        &fds);
-    for (size_t i = 0; i < fds.size(); ++i) workers_[i]->AddDatagramSocket(fds[i], Transport::kUdp);
-    if (!bound.ok()) return bound.status();
-    listeners_bound_.push_back(absl::StrCat("udp ", bound->ToString()));
+    auto sockets = OpenUdpListener(text, n, rcvbuf, optional(text));
+    if (!sockets.ok()) return sockets.status();
+    if (sockets->fds.empty()) {
+      LOG(INFO) << "udp " << text << ": this host has no such address (no IPv6?), skipped";
+      continue;
+    }
+    for (int i = 0; i < n; ++i) workers_[i]->AddDatagramSocket(sockets->fds[i], Transport::kUdp);
+    listeners_bound_.push_back(absl::StrCat("udp ", sockets->bound.ToString()));
   }
   for (const std::string& text : config_.listen.tcp) {
-    std::vector<int> fds;
-    auto bound = OpenPerWorker("tcp", text, n, OpenTcpSocket, &fds);
-    for (size_t i = 0; i < fds.size(); ++i) workers_[i]->AddTcpSocket(fds[i]);
-    if (!bound.ok()) return bound.status();
-    listeners_bound_.push_back(absl::StrCat("tcp ", bound->ToString()));
+    auto sockets = OpenTcpListener(text, n, optional(text));
+    if (!sockets.ok()) return sockets.status();
+    if (sockets->fds.empty()) {
+      LOG(INFO) << "tcp " << text << ": this host has no such address (no IPv6?), skipped";
+      continue;
+    }
+    for (int i = 0; i < n; ++i) workers_[i]->AddTcpSocket(sockets->fds[i]);
+    listeners_bound_.push_back(absl::StrCat("tcp ", sockets->bound.ToString()));
   }
   // A Unix socket path cannot be shared by SO_REUSEPORT: the first worker reads it.
   for (const std::string& path : config_.listen.unix) {
@@ -141,9 +117,9 @@ absl::Status Server::Start() {
 
   for (BackendKind kind : kBackendKinds) {
     if (!BackendEnabled(config_, kind)) continue;
-    absl::StatusOr<StartedBackend> started = StartBackend(config_, kind);
+    absl::StatusOr<StartedBackend> started = options_.start_backend(config_, kind);
     if (!started.ok()) return started.status();
-    backends_.push_back(std::move(*started));
+    backends_->Add(std::move(*started));
   }
 
   for (auto& w : workers_) {
@@ -151,8 +127,9 @@ absl::Status Server::Start() {
   }
   // Signals are caught from here on (libuv queues them until Run() turns the loop), so a
   // SIGTERM right after start-up still gets the graceful stop.
-  uv_timer_init(&loop_, &flush_timer_);
-  flush_timer_.data = this;
+  uv_async_init(&loop_, &reload_done_, &Server::OnReloadDone);
+  reload_done_.data = this;
+  handles_open_ = true;
   for (auto [handle, signum] :
        {std::pair{&sigterm_, SIGTERM}, {&sigint_, SIGINT}, {&sighup_, SIGHUP}}) {
     uv_signal_init(&loop_, handle);
@@ -167,15 +144,13 @@ absl::Status Server::Start() {
 
 std::vector<std::string> Server::bound_addresses() const {
   std::vector<std::string> bound = listeners_bound_;
-  for (const StartedBackend& b : backends_) {
-    if (!b.bound.empty()) bound.push_back(b.bound);
-  }
+  for (std::string& b : backends_->bound()) bound.push_back(std::move(b));
   return bound;
 }
 
 void Server::WritePortsFile() const {
-  if (ports_file_.empty()) return;
-  const std::string tmp = ports_file_ + ".tmp";
+  if (options_.command_line.ports_file.empty()) return;
+  const std::string tmp = options_.command_line.ports_file + ".tmp";
   {
     std::ofstream out(tmp);
     for (const std::string& b : bound_addresses()) out << b << "\n";
@@ -185,64 +160,24 @@ void Server::WritePortsFile() const {
     }
   }
   // Readers never see a half-written file.
-  if (std::rename(tmp.c_str(), ports_file_.c_str()) != 0) {
-    LOG(WARNING) << "ports_file " << ports_file_ << ": cannot rename " << tmp << " to it";
+  if (std::rename(tmp.c_str(), options_.command_line.ports_file.c_str()) != 0) {
+    LOG(WARNING) << "ports_file " << options_.command_line.ports_file << ": cannot rename " << tmp
+                 << " to it";
   }
 }
 
 int Server::Run() {
-  // Flushes fall on multiples of the interval on the wall clock (SPEC 3), as Etsy's and the
-  // Agent's do, so every host's points line up.
-  const absl::Time now = absl::Now();
-  next_flush_ = absl::FromUnixNanos(
-      (absl::ToUnixNanos(now) / absl::ToInt64Nanoseconds(config_.flush_interval) + 1) *
-      absl::ToInt64Nanoseconds(config_.flush_interval));
-  ScheduleFlush();
+  flush_loop_->Start();
   LOG(INFO) << "tallyd running: " << workers_.size() << " workers, flush every "
             << config_.flush_interval;
   uv_run(&loop_, UV_RUN_DEFAULT);
   return 0;
 }
 
-void Server::ScheduleFlush() {
-  int64_t delay_ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(next_flush_ - absl::Now()));
-  uv_timer_start(&flush_timer_, &Server::OnFlushTimer, delay_ms, 0);
-}
-
-void Server::OnFlushTimer(uv_timer_t* timer) {
-  auto* self = static_cast<Server*>(timer->data);
-  // The timer may fire a little early (ms resolution): wait for the boundary itself.
-  if (absl::Now() < self->next_flush_) {
-    self->ScheduleFlush();
-    return;
-  }
-  self->FlushOnce(self->next_flush_, /*final=*/false);
-  const absl::Time now = absl::Now();
-  while (self->next_flush_ <= now) self->next_flush_ += self->config_.flush_interval;
-  self->ScheduleFlush();
-}
-
-void Server::FlushOnce(absl::Time flush_time, bool final) {
-  const absl::Time started = absl::Now();
-  const absl::Time mono_now = aggregator::MonotonicNow();  // series TTL runs on this clock
-  aggregator_->RequestRotation(mono_now);
-  if (!final) {
-    for (auto& w : workers_) w->Wake();
-    // A worker busy with a batch rotates right after it; one that is late is merged next time.
-    aggregator_->AwaitRotation(started + std::min(absl::Seconds(1), config_.flush_interval / 2));
-  }
-  std::shared_ptr<const aggregator::Snapshot> snapshot = aggregator_->Flush(flush_time, mono_now);
+void Server::Deliver(std::shared_ptr<const aggregator::Snapshot> snapshot, absl::Duration took) {
   std::vector<const IngestCounters*> counters;
   for (auto& w : workers_) counters.push_back(&w->counters());
-  std::vector<BackendReport> reports;
-  bool events_forwarded = false;
-  for (const StartedBackend& b : backends_) {
-    reports.push_back({std::string(b.runner->name()), b.runner->stats()});
-    events_forwarded |= b.runner->backend().forwards_events();
-  }
-  auto self_metrics =
-      self_metrics_.Collect(counters, *snapshot, absl::Now() - started, reports, events_forwarded);
-  for (const StartedBackend& b : backends_) b.runner->Submit({snapshot, self_metrics});
+  backends_->Submit(std::move(snapshot), counters, took);
 }
 
 void Server::OnSignal(uv_signal_t* handle, int signum) {
@@ -258,132 +193,44 @@ void Server::OnSignal(uv_signal_t* handle, int signum) {
 void Server::BeginShutdown() {
   if (stopping_) return;
   stopping_ = true;
-  uv_timer_stop(&flush_timer_);
-  // Workers stop reading, process what their sockets hold and end; then nothing is in flight
+  // One budget for the whole stop, from the signal (SPEC 1). The backends get a little less,
+  // so that their threads can end (and a Prometheus endpoint close) before it runs out.
+  const absl::Time give_up = absl::Now() + config_.shutdown_timeout;
+  const absl::Time backends_deadline =
+      give_up - std::min(absl::Milliseconds(200), config_.shutdown_timeout / 10);
+  flush_loop_->Stop();
+  // Workers stop reading, process what their sockets held and end; then nothing is in flight
   // and the shards can be rotated from here for the final flush.
   for (auto& w : workers_) w->Stop();
-  // The final flush closes the interval that would have ended at next_flush_: stamping it so
-  // keeps Graphite and Datadog from overwriting the previous flush's points of the same second.
-  const absl::Time now = std::max(absl::Now(), next_flush_);
-  const absl::Time mono_now = aggregator::MonotonicNow();
-  aggregator_->RequestRotation(mono_now);
-  bool all_rotated = true;
-  for (auto& w : workers_) all_rotated &= w->RotateNow(mono_now);
-  if (!all_rotated) {
-    // A shard still held an interval the last flush missed: flush it first, then the rest.
-    FlushOnce(now, /*final=*/true);
-    aggregator_->RequestRotation(mono_now);
-    for (auto& w : workers_) w->RotateNow(mono_now);
-  }
-  FlushOnce(now, /*final=*/true);
-  const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
-  for (const StartedBackend& b : backends_) {
-    if (!b.runner->Stop(deadline)) {
-      LOG(WARNING) << b.runner->name() << ": final flush not delivered within shutdown_timeout";
+  flush_loop_->FlushFinal([this](absl::Time now) {
+    bool all = true;
+    for (auto& w : workers_) all = w->RotateNow(now) && all;
+    return all;
+  });
+  // A reload still restarting a backend: its successor takes the flushes held for it, the
+  // final one included, if it comes in time.
+  if (reload_ != nullptr) {
+    if (AwaitReload(*reload_, backends_deadline)) {
+      FinishReload();
+    } else {
+      LOG(WARNING) << "reload: still restarting backends at shutdown_timeout";
+      abandoned_threads_ = true;
     }
   }
+  if (!StopBackends(backends_->TakeAll(), backends_deadline, give_up, nullptr)) {
+    abandoned_threads_ = true;
+  }
   LOG(INFO) << "stopped";
-  uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
+  CloseHandles();
+}
+
+void Server::CloseHandles() {
+  handles_open_ = false;
+  if (reload_ != nullptr) DetachReload(*reload_);
   for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   }
-}
-
-void Server::RetireBackend(backends::BackendRunner* runner, absl::Time deadline) {
-  if (!runner->Stop(deadline)) {
-    LOG(WARNING) << runner->name() << ": " << runner->stats().queued
-                 << " flushes not delivered within shutdown_timeout, dropped by the reload";
-  }
-  // Its successor's counters go on from these.
-  self_metrics_.RetireBackend({std::string(runner->name()), runner->stats()});
-}
-
-void Server::ReloadBackends(const Config& fresh) {
-  const std::vector<std::string> bound_before = bound_addresses();
-  // A backend whose own settings are unchanged keeps running untouched: its exposed state
-  // (Prometheus counters are cumulative since the series appeared, SPEC 4.1), its queue and
-  // its sockets. The others go first, delivering what they hold (bounded by shutdown_timeout):
-  // a listening backend must release its port before its successor binds it.
-  const absl::Time deadline = absl::Now() + config_.shutdown_timeout;
-  std::vector<StartedBackend> running;
-  std::vector<BackendKind> stopped;  // for a restart with the new settings, or for good
-  for (StartedBackend& b : backends_) {
-    if (BackendSettingsChanged(config_, fresh, b.kind)) {
-      RetireBackend(b.runner.get(), deadline);
-      stopped.push_back(b.kind);
-    } else {
-      running.push_back(std::move(b));
-    }
-  }
-  backends_.clear();
-  bool changed = !stopped.empty();
-  for (BackendKind kind : kBackendKinds) {
-    const std::string_view name = BackendName(kind);
-    auto it = std::find_if(running.begin(), running.end(),
-                           [kind](const StartedBackend& b) { return b.kind == kind; });
-    if (it != running.end()) {
-      ApplyLiveSettings(fresh, &*it);
-      backends_.push_back(std::move(*it));
-      continue;
-    }
-    const bool was_running = std::find(stopped.begin(), stopped.end(), kind) != stopped.end();
-    if (!BackendEnabled(fresh, kind)) {
-      if (was_running) LOG(INFO) << "reload: " << name << " stopped";
-      CopyBackendSettings(kind, fresh, &config_);
-      continue;
-    }
-    changed = true;
-    absl::StatusOr<StartedBackend> started = StartBackend(fresh, kind);
-    if (started.ok()) {
-      LOG(INFO) << "reload: " << name
-                << (was_running ? " restarted with the new settings" : " started");
-      CopyBackendSettings(kind, fresh, &config_);
-    } else if (was_running) {
-      LOG(ERROR) << "reload: " << started.status().message() << "; restarting " << name
-                 << " with the previous settings";
-      started = StartBackend(config_, kind);
-      if (started.ok()) {
-        ApplyLiveSettings(fresh, &*started);
-      } else {
-        LOG(ERROR) << "reload: " << name
-                   << " failed with the previous settings too, now off: " << started.status();
-      }
-    } else {
-      LOG(ERROR) << "reload: " << name << " not started: " << started.status().message();
-    }
-    if (started.ok()) backends_.push_back(std::move(*started));
-  }
-  if (!changed) {
-    LOG(INFO) << "reload: backend settings unchanged";
-    return;
-  }
-  if (const std::vector<std::string> bound = bound_addresses(); bound != bound_before) {
-    for (const std::string& b : bound) LOG(INFO) << "listening: " << b;
-    WritePortsFile();
-  }
-}
-
-void Server::Reload() {
-  LOG(INFO) << "SIGHUP: reloading the configuration";
-  absl::StatusOr<Config> fresh = LoadConfig(command_line_);
-  if (!fresh.ok()) {
-    LOG(ERROR) << "reload failed, keeping the running configuration: " << fresh.status();
-    return;
-  }
-  // First, so that the rest of the reload logs at the new level.
-  ChangeLogLevel(config_.log_level, fresh->log_level);
-  config_.log_level = fresh->log_level;
-  if (std::vector<std::string> keys = KeysNeedingRestart(config_, *fresh); !keys.empty()) {
-    LOG(WARNING) << "reload: " << absl::StrJoin(keys, ", ")
-                 << ": changes need a restart; not applied";
-  }
-  ReloadBackends(*fresh);
-  if (!(fresh->aggregation == config_.aggregation)) {
-    aggregator_->UpdateOptions(ToAggregatorOptions(fresh->aggregation));
-    config_.aggregation = fresh->aggregation;
-    LOG(INFO) << "reload: aggregation settings applied from the next flush";
-  }
-  config_.shutdown_timeout = fresh->shutdown_timeout;
+  uv_close(reinterpret_cast<uv_handle_t*>(&reload_done_), nullptr);
 }
 
 }  // namespace tallyd::server

@@ -1,81 +1,111 @@
-// The daemon: opens the listeners, starts the workers, runs the flush clock and the signals on
-// the main thread's libuv loop, and hands each flush to every backend (SPEC 1, 3, 4).
+// The daemon: opens the listeners, starts the workers and the backends, runs the flushes on
+// their own thread (FlushLoop) and the signals on the main thread's libuv loop (SPEC 1, 3, 4).
 //
-//   Server server(config, command_line);
+//   Server server(config, {.command_line = command_line});
 //   if (absl::Status s = server.Start(); !s.ok()) ... exit 1
 //   int code = server.Run();   // returns after SIGTERM/SIGINT and the final flush
+//   if (server.abandoned_threads()) ... exit now, without destructors
+//
+// Threads: the main loop (signals, reload decisions), the flush thread, one per worker, one per
+// backend, and short-lived ones that stop and start backends for a reload, off both the main
+// loop and the flushes, so neither waits for a backend.
 #ifndef TALLYD_SERVER_SERVER_H_
 #define TALLYD_SERVER_SERVER_H_
 
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "aggregator/aggregator.h"
-#include "backends/backend.h"
-#include "server/backend_factory.h"
 #include "config/config.h"
-#include "server/self_metrics.h"
+#include "server/backend_factory.h"
+#include "server/backend_set.h"
+#include "server/flush_clock.h"
+#include "server/flush_loop.h"
 #include "server/worker.h"
 
 namespace tallyd::server {
 
 aggregator::Options ToAggregatorOptions(const AggregationConfig& config);
 
+struct ReloadChannel;  // server_reload.h
+
+struct ServerOptions {
+  // Its config file and flags are read again on SIGHUP. Unless its ports_file is "", the bound
+  // addresses are written there once Start() has bound them, and again whenever a reload moves
+  // a listening backend.
+  CommandLine command_line;
+  // Listen addresses, as written in config.listen.udp / tcp, that this host may not have: the
+  // embedded default [::1]:8125 on a host without IPv6 is skipped with a log line. An address
+  // the user configured is never listed here: if it cannot be bound, start-up fails.
+  std::vector<std::string> optional_listen;
+  // SIGHUP's new configuration (default: LoadConfig(command_line)).
+  std::function<absl::StatusOr<Config>()> load_config;
+  // Builds a backend (default: StartBackend). Called on a reload thread for restarts.
+  std::function<absl::StatusOr<StartedBackend>(const Config&, BackendKind)> start_backend;
+};
+
 class Server {
  public:
-  // `command_line` (its config file and flags) is read again on SIGHUP. Unless its ports_file is
-  // "", the bound addresses are written there once Start() has bound them, and again whenever a
-  // reload moves a listening backend.
-  Server(Config config, CommandLine command_line);
+  Server(Config config, ServerOptions options);
   ~Server();
 
   // Binds every listener and starts workers and backends. An address in use fails here with
   // the address named.
   absl::Status Start();
-  // Runs until SIGTERM/SIGINT, then stops the workers (draining their sockets), runs the final
-  // flush and waits for the backends up to shutdown_timeout. Returns the exit status.
+  // Runs until SIGTERM/SIGINT, then stops the workers (they read what their sockets held), runs
+  // the final flush and stops the backends, all within shutdown_timeout of the signal. Returns
+  // the exit status.
   int Run();
+  // After Run(): a backend (or a reload's restart) was still stopping at shutdown_timeout and
+  // its thread goes on. The process must then end without running destructors (std::_Exit).
+  bool abandoned_threads() const { return abandoned_threads_; }
 
   // "udp 127.0.0.1:8125", "prometheus 0.0.0.0:9102", ... as actually bound (port 0 resolved):
-  // the listeners, then the listening backends. Main thread.
+  // the listeners, then the listening backends.
   std::vector<std::string> bound_addresses() const;
 
  private:
-  static void OnFlushTimer(uv_timer_t* timer);
   static void OnSignal(uv_signal_t* handle, int signum);
-  void ScheduleFlush();
-  void FlushOnce(absl::Time flush_time, bool final);
+  static void OnReloadDone(uv_async_t* handle);
+  // Flush thread: each snapshot, with tallyd's own metrics, to every backend.
+  void Deliver(std::shared_ptr<const aggregator::Snapshot> snapshot, absl::Duration took);
+  // Reads the new config, applies what applies in place, and hands backend restarts to a
+  // thread of their own (server_reload.cc).
   void Reload();
-  // Restarts the backends whose settings differ in `fresh`, starts the new ones, stops the
-  // removed ones; the others keep running untouched.
-  void ReloadBackends(const Config& fresh);
-  // Stops `runner`, delivering what it holds until `deadline`, and carries its counters over to
-  // its successor.
-  void RetireBackend(backends::BackendRunner* runner, absl::Time deadline);
+  // Main loop, once the reload thread is done: installs what it started.
+  void FinishReload();
   void WritePortsFile() const;
   void BeginShutdown();
+  void CloseHandles();
 
   Config config_;
-  CommandLine command_line_;
-  std::string ports_file_;
+  ServerOptions options_;
+  SystemClock clock_;
   std::unique_ptr<aggregator::Aggregator> aggregator_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<StartedBackend> backends_;  // in kBackendKinds order
-  SelfMetricsCollector self_metrics_;
+  std::unique_ptr<FlushLoop> flush_loop_;
+  // Shared with the threads that stop backends, which a stop past shutdown_timeout leaves behind.
+  std::shared_ptr<BackendSet> backends_ = std::make_shared<BackendSet>();
   std::atomic<int> open_tcp_connections_{0};
   std::vector<std::string> listeners_bound_;
 
   uv_loop_t loop_;
-  uv_timer_t flush_timer_;
   uv_signal_t sigterm_, sigint_, sighup_;
-  absl::Time next_flush_;
+  uv_async_t reload_done_;
+  bool handles_open_ = false;
+  std::shared_ptr<ReloadChannel> reload_;  // set while a reload's thread runs
+  bool reload_again_ = false;              // a SIGHUP came while one ran
   bool stopping_ = false;
+  bool abandoned_threads_ = false;
 };
 
 }  // namespace tallyd::server

@@ -72,6 +72,19 @@ absl::StatusOr<SocketAddress> LocalAddress(int fd) {
   return address;
 }
 
+absl::Status SocketError(std::string_view what, int err) {
+  std::string message =
+      absl::StrCat(absl::string_view(what.data(), what.size()), ": ", std::strerror(err));
+  if (err == EADDRNOTAVAIL || err == EAFNOSUPPORT || err == EPFNOSUPPORT) {
+    return absl::FailedPreconditionError(message);
+  }
+  return absl::UnavailableError(message);
+}
+
+bool IsAddressNotOnHost(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition;
+}
+
 absl::Status SharePort(int fd, const std::string& name) {
   int one = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {

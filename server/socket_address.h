@@ -41,6 +41,14 @@ enum class PortSharing {
   kJoin,   // SO_REUSEPORT before bind: joins a port that SharePort() opened
 };
 
+// The error of a socket call that failed with `err`, as "<what>: <strerror>" ("udp [::1]:8125:
+// Address already in use"). An address this host does not have or a family it does not support
+// (EADDRNOTAVAIL, EAFNOSUPPORT: [::1] on a host without IPv6) is kFailedPrecondition, which
+// IsAddressNotOnHost() tells, so an optional listen address can be skipped; the others (in
+// use, permission) are kUnavailable.
+absl::Status SocketError(std::string_view what, int err);
+bool IsAddressNotOnHost(const absl::Status& status);
+
 // Turns SO_REUSEPORT on for `fd`, bound by kClaim, so that kJoin sockets can bind its port.
 // `name` ("udp 127.0.0.1:8125") prefixes the error.
 absl::Status SharePort(int fd, const std::string& name);

@@ -1,8 +1,10 @@
 #include "server/tcp_listener.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,22 +15,35 @@ namespace tallyd::server {
 namespace {
 constexpr size_t kReadBufferSize = 64 * 1024;
 constexpr int kBacklog = 512;
+constexpr uint64_t kNever = UINT64_MAX;
+
+uint64_t ToMs(absl::Duration d) {
+  return d == absl::InfiniteDuration() ? kNever
+                                       : static_cast<uint64_t>(absl::ToInt64Milliseconds(d));
+}
+uint64_t After(uint64_t at, uint64_t ms) { return ms == kNever ? kNever : at + ms; }
 }  // namespace
 
+// Times are the loop's (uv_now, monotonic milliseconds).
 struct TcpListener::Connection {
   uv_tcp_t tcp;
-  uv_timer_t idle;
+  uv_timer_t timer;  // fires at the earliest deadline; reads only move the deadlines
   TcpListener* owner;
-  std::string carry;       // start of a line split across reads
-  bool skipping = false;   // inside an over-long line: drop bytes until the next '\n'
-  int pending_closes = 2;  // tcp + timer handles
-  bool counted = false;    // holds a slot in TcpOptions::open_connections
+  std::string carry;                // start of a line split across reads
+  bool skipping = false;            // inside an over-long line: drop bytes until the next '\n'
+  int pending_closes = 2;           // tcp + timer handles
+  bool counted = false;             // holds a slot in TcpOptions::open_connections
+  uint64_t last_read_ms = 0;        // or accepted
+  uint64_t last_read_seq = 0;       // orders the reads of one listener (ms ties)
+  uint64_t line_since_ms = kNever;  // when the incomplete line held started arriving
+  uint64_t armed_ms = kNever;       // when the timer fires
+  bool holding_line() const { return skipping || !carry.empty(); }
 };
 
 absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address, PortSharing sharing) {
   std::string name = absl::StrCat("tcp ", address.ToString());
   int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat(name, ": socket: ", std::strerror(errno)));
+  if (fd < 0) return SocketError(absl::StrCat(name, ": socket"), errno);
   int one = 1;
   // SO_REUSEADDR, on the claim too: connections of a previous run left in TIME_WAIT on the port
   // must not stop a restart. It also lets the claim's bind pass beside another SO_REUSEADDR
@@ -42,7 +57,7 @@ absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address, PortSharing shar
   if (bind(fd, address.get(), address.length) != 0 || listen(fd, kBacklog) != 0) {
     int err = errno;
     close(fd);
-    return absl::UnavailableError(absl::StrCat(name, ": ", std::strerror(err)));
+    return SocketError(name, err);
   }
   return fd;
 }
@@ -53,6 +68,8 @@ TcpListener::TcpListener(uv_loop_t* loop, int fd, const TcpOptions& options, Dat
       options_(options),
       sink_(sink),
       counters_(counters),
+      idle_timeout_ms_(ToMs(options.idle_timeout)),
+      line_timeout_ms_(ToMs(options.line_timeout)),
       read_buffer_(new char[kReadBufferSize]) {
   uv_tcp_init(loop, &server_);
   uv_tcp_open(&server_, fd);
@@ -74,9 +91,9 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
   auto* conn = new Connection;
   conn->owner = self;
   uv_tcp_init(self->loop_, &conn->tcp);
-  uv_timer_init(self->loop_, &conn->idle);
+  uv_timer_init(self->loop_, &conn->timer);
   conn->tcp.data = conn;
-  conn->idle.data = conn;
+  conn->timer.data = conn;
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->tcp)) != 0) {
     self->connections_.insert(conn);
     self->Close(conn);
@@ -88,12 +105,18 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
     self->options_.open_connections->fetch_add(1);
   }
   if (conn->counted && self->options_.open_connections->load() > self->options_.max_connections) {
-    self->counters_->tcp_connections_rejected.Add();
-    self->Close(conn);
-    return;
+    // Slow or stuck senders must not lock out new ones: the longest idle connection makes room.
+    if (self->connections_.size() > 1) {
+      self->EvictLongestIdle(conn);
+    } else {
+      self->counters_->tcp_connections_rejected.Add();
+      self->Close(conn);
+      return;
+    }
   }
-  uint64_t idle_ms = absl::ToInt64Milliseconds(self->options_.idle_timeout);
-  uv_timer_start(&conn->idle, &TcpListener::OnIdle, idle_ms, idle_ms);
+  conn->last_read_ms = uv_now(self->loop_);
+  conn->last_read_seq = ++self->reads_;
+  self->ArmTimer(conn);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), &TcpListener::OnAlloc,
                 &TcpListener::OnRead);
 }
@@ -114,13 +137,22 @@ void TcpListener::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     return;
   }
   if (nread == 0) return;
-  uv_timer_again(&conn->idle);
+  const uint64_t now = uv_now(self->loop_);
+  conn->last_read_ms = now;
+  conn->last_read_seq = ++self->reads_;
   self->counters_->packets[static_cast<int>(Transport::kTcp)].Add();
   self->counters_->bytes[static_cast<int>(Transport::kTcp)].Add(nread);
-  self->Consume(conn, std::string_view(buf->base, nread));
+  const bool line_ended = self->Consume(conn, std::string_view(buf->base, nread));
+  if (!conn->holding_line()) {
+    conn->line_since_ms = kNever;
+  } else if (line_ended || conn->line_since_ms == kNever) {
+    conn->line_since_ms = now;
+    // The line deadline may come before the timer's (a long idle timeout): fire then.
+    if (After(now, self->line_timeout_ms_) < conn->armed_ms) self->ArmTimer(conn);
+  }
 }
 
-void TcpListener::Consume(Connection* conn, std::string_view data) {
+bool TcpListener::Consume(Connection* conn, std::string_view data) {
   const size_t max = options_.max_line_length;
   auto reject_long = [&] {
     counters_->rejected[static_cast<int>(protocol::RejectReason::kLineTooLong)].Add();
@@ -138,7 +170,7 @@ void TcpListener::Consume(Connection* conn, std::string_view data) {
           conn->carry.append(data);
         }
       }
-      return;
+      return false;
     }
     if (!conn->skipping) {
       if (conn->carry.size() + nl > max + 1) {  // +1: a '\r' before the '\n' is not content
@@ -165,11 +197,51 @@ void TcpListener::Consume(Connection* conn, std::string_view data) {
   } else {
     conn->carry.assign(tail);
   }
+  return true;
 }
 
-void TcpListener::OnIdle(uv_timer_t* timer) {
+void TcpListener::ArmTimer(Connection* conn) {
+  uint64_t due = After(conn->last_read_ms, idle_timeout_ms_);
+  if (conn->line_since_ms != kNever) {
+    due = std::min(due, After(conn->line_since_ms, line_timeout_ms_));
+  }
+  conn->armed_ms = due;
+  if (due == kNever) {
+    uv_timer_stop(&conn->timer);
+    return;
+  }
+  const uint64_t now = uv_now(loop_);
+  uv_timer_start(&conn->timer, &TcpListener::OnTimer, due > now ? due - now : 0, 0);
+}
+
+void TcpListener::OnTimer(uv_timer_t* timer) {
   auto* conn = static_cast<Connection*>(timer->data);
-  conn->owner->Close(conn);
+  TcpListener* self = conn->owner;
+  const uint64_t now = uv_now(self->loop_);
+  // The incomplete line is dropped with the connection: its end never came.
+  if (conn->line_since_ms != kNever && After(conn->line_since_ms, self->line_timeout_ms_) <= now) {
+    self->counters_->tcp_connections_closed[static_cast<int>(TcpCloseReason::kLineTimeout)].Add();
+    self->Close(conn);
+  } else if (After(conn->last_read_ms, self->idle_timeout_ms_) <= now) {
+    self->counters_->tcp_connections_closed[static_cast<int>(TcpCloseReason::kIdleTimeout)].Add();
+    self->Close(conn);
+  } else {
+    self->ArmTimer(conn);  // reads since it was armed moved the deadline
+  }
+}
+
+void TcpListener::EvictLongestIdle(Connection* except) {
+  // A scan, not an ordered index: this runs only at the connection limit, while every read
+  // stays a single store of its time.
+  Connection* idlest = nullptr;
+  for (Connection* c : connections_) {
+    if (c != except && (idlest == nullptr || c->last_read_seq < idlest->last_read_seq)) {
+      idlest = c;
+    }
+  }
+  if (idlest == nullptr) return;
+  counters_->tcp_connections_closed[static_cast<int>(TcpCloseReason::kEvicted)].Add();
+  Close(idlest);
 }
 
 void TcpListener::Close(Connection* conn) {
@@ -180,7 +252,7 @@ void TcpListener::Close(Connection* conn) {
     if (--c->pending_closes == 0) delete c;
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), on_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&conn->idle), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&conn->timer), on_closed);
 }
 
 void TcpListener::DrainAndClose() {
@@ -191,13 +263,24 @@ void TcpListener::DrainAndClose() {
     uv_os_fd_t fd;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&conn->tcp), &fd) == 0) {
       uv_read_stop(reinterpret_cast<uv_stream_t*>(&conn->tcp));
-      while (true) {
-        ssize_t n = recv(fd, read_buffer_.get(), kReadBufferSize, MSG_DONTWAIT);
+      // What the socket holds now, and no more: a sender that keeps writing must not hold the
+      // stop (SPEC 1).
+      int queued = 0;
+      if (ioctl(fd, FIONREAD, &queued) != 0) queued = 0;
+      for (size_t left = static_cast<size_t>(queued); left > 0;) {
+        ssize_t n = recv(fd, read_buffer_.get(), std::min(left, kReadBufferSize), MSG_DONTWAIT);
         if (n <= 0) break;
+        left -= static_cast<size_t>(n);
         counters_->bytes[static_cast<int>(Transport::kTcp)].Add(n);
         Consume(conn, std::string_view(read_buffer_.get(), n));
       }
-      if (!conn->carry.empty() && !conn->skipping) sink_->OnData(conn->carry, Transport::kTcp);
+      // An unterminated last line counts, as at EOF, when it is all the sender wrote; when more
+      // bytes are already behind it, the bound cut it and its end is not read.
+      char next;
+      const bool more = recv(fd, &next, 1, MSG_DONTWAIT | MSG_PEEK) > 0;
+      if (!conn->carry.empty() && !conn->skipping && !more) {
+        sink_->OnData(conn->carry, Transport::kTcp);
+      }
       conn->carry.clear();
     }
     Close(conn);

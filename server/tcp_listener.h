@@ -30,8 +30,14 @@ absl::StatusOr<int> OpenTcpSocket(const SocketAddress& address, PortSharing shar
 
 struct TcpOptions {
   size_t max_line_length = 65535;
+  // A connection that sent nothing for this long is closed (InfiniteDuration: never).
   absl::Duration idle_timeout = absl::Minutes(5);
-  // Shared by every worker's listener: connections open across the whole server.
+  // listen.tcp_line_timeout: a connection holding an incomplete line (no '\n' yet) for this long
+  // is closed, so that a sender trickling bytes cannot hold a slot (InfiniteDuration: never).
+  absl::Duration line_timeout = absl::Seconds(10);
+  // Shared by every worker's listener: connections open across the whole server. Past
+  // max_connections a new connection closes this listener's longest idle one (counted
+  // kEvicted); a listener with none to close refuses the newcomer (tcp_connections_rejected).
   std::atomic<int>* open_connections = nullptr;
   int max_connections = 1024;
 };
@@ -47,7 +53,8 @@ class TcpListener {
   TcpListener& operator=(const TcpListener&) = delete;
 
   absl::Status Start();
-  // Stops accepting, reads what every connection's socket still holds, then closes them all.
+  // Stops accepting, reads what every connection's socket held when called (not what arrives
+  // while it reads: a flood must not hold the stop), then closes them all.
   void DrainAndClose();
 
  private:
@@ -55,8 +62,13 @@ class TcpListener {
   static void OnConnection(uv_stream_t* server, int status);
   static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void OnIdle(uv_timer_t* timer);
-  void Consume(Connection* conn, std::string_view data);
+  static void OnTimer(uv_timer_t* timer);
+  // Hands the whole lines of `data` to the sink and keeps an unterminated tail. Returns whether
+  // a line ended in `data` (so whatever is held now started in it).
+  bool Consume(Connection* conn, std::string_view data);
+  // Arms the connection's timer for its earliest deadline (idle, incomplete line).
+  void ArmTimer(Connection* conn);
+  void EvictLongestIdle(Connection* except);
   void Close(Connection* conn);
 
   uv_loop_t* loop_;
@@ -64,6 +76,9 @@ class TcpListener {
   TcpOptions options_;
   DatagramSink* sink_;
   IngestCounters* counters_;
+  uint64_t idle_timeout_ms_;  // UINT64_MAX: never
+  uint64_t line_timeout_ms_;
+  uint64_t reads_ = 0;  // reads and accepts so far, to tell the longest idle connection
   std::unique_ptr<char[]> read_buffer_;  // one per listener: reads are processed synchronously
   absl::flat_hash_set<Connection*> connections_;
 };

@@ -13,13 +13,39 @@ namespace {
 // Rejected lines are logged at most once per 10 s for the whole process (LOG_EVERY_T keeps one
 // timer per call site, shared by every worker); all of them are counted, per reason.
 void LogRejected(protocol::RejectReason reason, std::string_view line) {
-  constexpr size_t kShown = 200;
   LOG_EVERY_T(WARNING, 10) << "rejected line (" << protocol::RejectReasonName(reason)
-                           << "): " << line.substr(0, kShown) << (line.size() > kShown ? "..." : "")
+                           << "): " << EscapeForLog(line, kLoggedLineChars)
                            << " (further rejections for 10 s are counted, not logged)";
 }
 
 }  // namespace
+
+std::string EscapeForLog(std::string_view text, size_t max_chars) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    char piece[4];
+    size_t n = 0;
+    if (c == '\\') {
+      piece[n++] = '\\';
+      piece[n++] = '\\';
+    } else if (c >= 0x20 && c < 0x7f) {
+      piece[n++] = static_cast<char>(c);
+    } else {
+      piece[n++] = '\\';
+      piece[n++] = 'x';
+      piece[n++] = kHex[c >> 4];
+      piece[n++] = kHex[c & 0xf];
+    }
+    if (out.size() + n > max_chars) {
+      out += "...";
+      break;
+    }
+    out.append(piece, n);
+  }
+  return out;
+}
 
 Worker::Worker(int index, aggregator::Shard* shard, const WorkerOptions& options)
     : index_(index), shard_(shard), options_(options) {
@@ -30,6 +56,11 @@ Worker::Worker(int index, aggregator::Shard* shard, const WorkerOptions& options
 
 Worker::~Worker() {
   if (thread_.joinable()) Stop();
+  if (!ran_) {
+    // Never ran (a start-up that failed first): its handles are still open.
+    Shutdown();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
   for (auto& [fd, transport] : datagram_fds_) close(fd);
   for (int fd : tcp_fds_) close(fd);
   uv_loop_close(&loop_);
@@ -53,6 +84,7 @@ absl::Status Worker::Start() {
     if (absl::Status s = tcp_listeners_.back()->Start(); !s.ok()) return s;
   }
   tcp_fds_.clear();
+  ran_ = true;
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -78,7 +110,7 @@ void Worker::OnAsync(uv_async_t* handle) {
     self->Shutdown();
     return;
   }
-  self->shard_->RotateIfRequested();
+  if (self->shard_->RotateIfRequested() && self->options_.on_rotated) self->options_.on_rotated();
 }
 
 void Worker::Shutdown() {

@@ -2,15 +2,18 @@
 // shard (SPEC 2, STYLE "the hot path"). Datagrams and TCP reads are parsed in place and fed to
 // the shard; nothing here is shared with another worker, so the hot path takes no lock.
 //
-// The flush clock talks to a worker only through Wake() (rotate the shard if the aggregator
-// asked) and Stop() (drain the sockets and end the thread).
+// The flush loop talks to a worker only through Wake() (rotate the shard if the aggregator
+// asked; WorkerOptions::on_rotated tells it when done) and Stop() (drain the sockets and end the
+// thread).
 #ifndef TALLYD_SERVER_WORKER_H_
 #define TALLYD_SERVER_WORKER_H_
 
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -23,8 +26,17 @@
 
 namespace tallyd::server {
 
+// A client's line as the log shows it: printable ASCII kept, every other byte (control bytes,
+// terminal escape sequences, non-ASCII) and the backslash written as C escapes (\x1b, \\), cut to
+// at most `max_chars` characters (then "..." follows), never inside an escape. What a client
+// sends must not drive the terminal or forge log lines (SPEC 2: logged lines are escaped).
+std::string EscapeForLog(std::string_view text, size_t max_chars);
+inline constexpr size_t kLoggedLineChars = 200;
+
 struct WorkerOptions {
   protocol::ParserOptions parser;
+  // Called on the worker thread each time it rotated its shard (the flush waits for that).
+  std::function<void()> on_rotated;
   size_t max_packet_size = 65535;
   TcpOptions tcp;
 };
@@ -78,6 +90,7 @@ class Worker : public DatagramSink {
   std::vector<std::unique_ptr<DatagramReader>> readers_;
   std::vector<std::unique_ptr<TcpListener>> tcp_listeners_;
   std::thread thread_;
+  bool ran_ = false;  // Start() got as far as the thread
   // Metric lines of the chunk OnData is parsing, viewing its bytes: handed to the shard in groups
   // (it prefetches a group's lookups together) when full and at the end of the chunk.
   protocol::MetricLine batch_[kBatchLines];

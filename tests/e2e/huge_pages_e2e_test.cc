@@ -1,5 +1,6 @@
-// tallyd re-executes itself once with glibc's malloc huge-page tunable (aggregator/huge_pages.h),
-// keeping its pid, unless TALLYD_MALLOC_HUGEPAGES=0 or the machine cannot use it.
+// tallyd re-executes itself once with glibc's malloc huge-page tunable
+// (server/malloc_huge_pages.h), keeping its pid and its name, unless TALLYD_MALLOC_HUGEPAGES=0 or
+// the machine cannot use it.
 #include <gnu/libc-version.h>
 #include <gtest/gtest.h>
 
@@ -30,6 +31,13 @@ bool MachineCanUseTunable() {
   return major * 100 + minor >= 235 && !thp.empty() && thp.find("[never]") == std::string::npos;
 }
 
+// The name ps, pidof and systemd show (the kernel's comm, without the newline).
+std::string NameOf(pid_t pid) {
+  std::string comm = ReadFile("/proc/" + std::to_string(pid) + "/comm");
+  if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  return comm;
+}
+
 std::vector<std::string> Args() {
   return {"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0", "--workers=1"};
 }
@@ -42,6 +50,7 @@ TEST(HugePagesE2eTest, ReexecutesWithMallocHugePagesKeepingItsPid) {
   // The ports file is written after the exec, so /proc shows the re-executed image's environment.
   EXPECT_NE(EnvironOf(tallyd.pid()).find("GLIBC_TUNABLES=glibc.malloc.hugetlb=1"),
             std::string::npos);
+  EXPECT_EQ(NameOf(tallyd.pid()), "tallyd");
   tallyd.Signal(SIGTERM);
   EXPECT_EQ(tallyd.WaitExit(), 0);
 }
@@ -52,6 +61,7 @@ TEST(HugePagesE2eTest, OptOutWithEnvironmentVariable) {
   unsetenv("TALLYD_MALLOC_HUGEPAGES");
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   EXPECT_EQ(EnvironOf(tallyd.pid()).find("glibc.malloc.hugetlb"), std::string::npos);
+  EXPECT_EQ(NameOf(tallyd.pid()), "tallyd");
   tallyd.Signal(SIGTERM);
   EXPECT_EQ(tallyd.WaitExit(), 0);
 }

@@ -182,19 +182,22 @@ class TcpClient {
   bool connected_ = false;
 };
 
-TEST(ServerE2eTest, TcpConnectionsOverTheLimitAreClosedAndCounted) {
-  TallydProcess tallyd(BaseArgs({"--tcp=127.0.0.1:0", "--tcp_max_connections=1"}));
+TEST(ServerE2eTest, AtTheTcpConnectionLimitTheLongestIdleMakesRoomForANewcomer) {
+  // One worker: the limit is shared by all, but each worker closes one of its own connections.
+  TallydProcess tallyd(BaseArgs({"--tcp=127.0.0.1:0", "--tcp_max_connections=1", "--workers=1"}));
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
   Scraper scrape(tallyd);
   TcpClient first(tallyd.Port("tcp"));
   ASSERT_TRUE(first.connected());
   first.Send("limit.first:1|c\n");
   ASSERT_TRUE(scrape.WaitForLine("limit_first 1"));  // the first connection is accepted
+  // A sender that went quiet cannot keep a newcomer out: it is closed for it, and counted.
   TcpClient second(tallyd.Port("tcp"));
-  EXPECT_TRUE(WaitFor([&] { return second.Closed(); }));
-  EXPECT_TRUE(scrape.WaitForLine("tallyd_tcp_connections_rejected_total 1"));
-  first.Send("limit.first:1|c\n");
-  EXPECT_TRUE(scrape.WaitForLine("limit_first 2"));
+  EXPECT_TRUE(WaitFor([&] { return first.Closed(); }));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_tcp_connections_closed_total{reason=\"evicted\"} 1"));
+  second.Send("limit.second:1|c\n");
+  EXPECT_TRUE(scrape.WaitForLine("limit_second 1"));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_tcp_connections_rejected_total 0"));
 }
 
 TEST(ServerE2eTest, IdleTcpConnectionsAreClosed) {
@@ -203,6 +206,22 @@ TEST(ServerE2eTest, IdleTcpConnectionsAreClosed) {
   TcpClient client(tallyd.Port("tcp"));
   ASSERT_TRUE(client.connected());
   EXPECT_TRUE(WaitFor([&] { return client.Closed(); }, absl::Seconds(10)));
+}
+
+// listen.tcp_line_timeout: a sender that holds half a line cannot keep its slot; the whole lines
+// it sent before are kept, the half line is not parsed.
+TEST(ServerE2eTest, ATcpConnectionHoldingAnIncompleteLineIsClosedAtTcpLineTimeout) {
+  TallydProcess tallyd(BaseArgs({"--tcp=127.0.0.1:0", "--tcp_line_timeout=300ms"}));
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  Scraper scrape(tallyd);
+  TcpClient slow(tallyd.Port("tcp"));
+  ASSERT_TRUE(slow.connected());
+  slow.Send("slow.whole:1|c\nslow.half:1");
+  EXPECT_TRUE(WaitFor([&] { return slow.Closed(); }, absl::Seconds(10)));
+  EXPECT_TRUE(scrape.WaitForLine("tallyd_tcp_connections_closed_total{reason=\"line_timeout\"} 1"))
+      << scrape.Metrics();
+  EXPECT_TRUE(scrape.WaitForLine("slow_whole 1"));
+  EXPECT_EQ(scrape.Metrics().find("slow_half"), std::string::npos);
 }
 
 TEST(ServerE2eTest, UnixSocketGetsTheConfiguredMode) {

@@ -3,11 +3,18 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/socket_address.h"
 
@@ -105,6 +112,91 @@ TEST(DatagramReaderTest, CountsKernelDropsFromSoRxqOvfl) {
     EXPECT_EQ(counters.kernel_drops.Get(), static_cast<uint64_t>(kSent) - first);
   }
   uv_loop_close(&loop);
+}
+
+// A worker slower than the sender: each datagram costs it `cost` (busy, as parsing would).
+class SlowSink : public DatagramSink {
+ public:
+  explicit SlowSink(absl::Duration cost) : cost_(cost) {}
+  void OnData(std::string_view data, Transport) override {
+    const absl::Time until = absl::Now() + cost_;
+    while (absl::Now() < until) {
+    }
+    if (data.rfind("held:", 0) == 0) held.emplace_back(data);
+    ++datagrams;
+  }
+  std::vector<std::string> held;
+  size_t datagrams = 0;
+
+ private:
+  absl::Duration cost_;
+};
+
+// Datagrams queued before a flood starts are all read by the drain, and the flood (a sender that
+// never stops, bounded here to 5 s) does not keep the drain going.
+void DrainUnderFlood(int fd, const sockaddr* to, socklen_t to_len, Transport transport,
+                     int held_count) {
+  int sender = socket(to->sa_family, SOCK_DGRAM, 0);
+  for (int i = 0; i < held_count; ++i) {
+    std::string d = "held:" + std::to_string(i);
+    ASSERT_EQ(sendto(sender, d.data(), d.size(), 0, to, to_len), static_cast<ssize_t>(d.size()));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> attempts{0};
+  std::thread flood([&] {
+    const std::string big(8000, 'f');
+    const absl::Time end = absl::Now() + absl::Seconds(5);
+    while (!stop.load() && absl::Now() < end) {
+      sendto(sender, big.data(), big.size(), MSG_DONTWAIT, to, to_len);
+      ++attempts;
+    }
+  });
+  while (attempts.load() < 1000) std::this_thread::yield();  // the queue is full by now
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  SlowSink sink(absl::Microseconds(100));
+  IngestCounters counters;
+  absl::Duration took;
+  {
+    DatagramReader reader(&loop, fd, transport, 65535, &sink, &counters);
+    const absl::Time started = absl::Now();
+    reader.DrainAndClose();
+    took = absl::Now() - started;
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  stop.store(true);
+  flood.join();
+  close(sender);
+  uv_loop_close(&loop);
+  EXPECT_LT(took, absl::Seconds(2)) << sink.datagrams << " datagrams read";
+  ASSERT_EQ(sink.held.size(), static_cast<size_t>(held_count));
+  EXPECT_EQ(sink.held.front(), "held:0");
+  EXPECT_EQ(sink.held.back(), "held:" + std::to_string(held_count - 1));
+}
+
+TEST(DatagramReaderTest, UdpDrainReadsWhatWasQueuedAndEndsUnderAFlood) {
+  BoundSocket s = Open(1 << 20);
+  DrainUnderFlood(s.fd, s.address.get(), s.address.length, Transport::kUdp, 100);
+}
+
+TEST(DatagramReaderTest, UnixDrainReadsWhatWasQueuedAndEndsUnderAFlood) {
+  char dir[] = "/tmp/tallyd-drain-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/statsd.sock";
+  absl::StatusOr<int> fd = OpenUnixDatagramSocket(path, 0600, 1 << 20);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  sockaddr_un to{};
+  to.sun_family = AF_UNIX;
+  std::memcpy(to.sun_path, path.data(), path.size());
+  // The queue of a Unix datagram socket holds net.unix.max_dgram_qlen datagrams (10 by
+  // default); a sender waits beyond that.
+  int qlen = 10;
+  std::ifstream("/proc/sys/net/unix/max_dgram_qlen") >> qlen;
+  DrainUnderFlood(*fd, reinterpret_cast<const sockaddr*>(&to), sizeof to, Transport::kUnix,
+                  std::min(qlen, 8));
+  unlink(path.c_str());
+  rmdir(dir);
 }
 
 }  // namespace

@@ -1,15 +1,23 @@
 // The worker sockets of one listen address: they share its port among themselves (SO_REUSEPORT,
 // every one of them gets traffic) and never with another process (SPEC 1: a port in use fails).
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <fstream>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/datagram_reader.h"
+#include "server/listen_sockets.h"
 #include "server/socket_address.h"
 #include "server/tcp_listener.h"
 
@@ -158,6 +166,64 @@ TEST(ListenerSocketTest, TcpWorkersShareThePortAndEachAcceptsConnections) {
     EXPECT_EQ(total, kConnections) << text;
     CloseAll(clients);
     CloseAll(fds);
+  }
+}
+
+// Runs `body` on a thread of its own in a new network namespace whose loopback has IPv4 only
+// (as on a host booted without IPv6); the test's other threads keep the host's. False when this
+// process may not make one (not root, or a sandbox that forbids it).
+bool RunWithoutIpv6(const std::function<void()>& body) {
+  bool made = false;
+  std::thread([&] {
+    if (unshare(CLONE_NEWNET) != 0) return;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq lo{};
+    std::strncpy(lo.ifr_name, "lo", IFNAMSIZ - 1);
+    lo.ifr_flags = IFF_UP;
+    const bool up = ioctl(fd, SIOCSIFFLAGS, &lo) == 0;
+    close(fd);
+    // /proc/sys/net is the namespace of whoever opens it: this thread's.
+    std::ofstream("/proc/sys/net/ipv6/conf/lo/disable_ipv6") << "1\n";
+    if (!up) return;
+    made = true;
+    body();
+  }).join();
+  return made;
+}
+
+TEST(ListenSocketsTest, OptionalAddressTheHostLacksIsSkippedAConfiguredOneFails) {
+  const bool made = RunWithoutIpv6([] {
+    for (bool tcp : {false, true}) {
+      auto open = [tcp](const char* text, bool optional) {
+        return tcp ? OpenTcpListener(text, 2, optional) : OpenUdpListener(text, 2, 0, optional);
+      };
+      absl::StatusOr<ListenSockets> skipped = open("[::1]:0", /*optional=*/true);
+      ASSERT_TRUE(skipped.ok()) << skipped.status();
+      EXPECT_TRUE(skipped->fds.empty());
+      absl::StatusOr<ListenSockets> configured = open("[::1]:0", /*optional=*/false);
+      ASSERT_FALSE(configured.ok());
+      EXPECT_THAT(configured.status().message(), HasSubstr(tcp ? "tcp [::1]:0" : "udp [::1]:0"));
+      // IPv4 is there: an optional address that exists is opened as any other.
+      absl::StatusOr<ListenSockets> v4 = open("127.0.0.1:0", /*optional=*/true);
+      ASSERT_TRUE(v4.ok()) << v4.status();
+      EXPECT_EQ(v4->fds.size(), 2u);
+      EXPECT_NE(v4->bound.port(), 0);
+      CloseAll(v4->fds);
+    }
+  });
+  if (!made) GTEST_SKIP() << "cannot make a network namespace here";
+}
+
+TEST(ListenSocketsTest, OptionalAddressWhosePortIsInUseStillFails) {
+  for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+    SocketAddress address = Address("127.0.0.1:0");
+    int foreign = ForeignSocket(address, type, /*reuseport=*/false);
+    const std::string text = "127.0.0.1:" + std::to_string(LocalAddress(foreign)->port());
+    absl::StatusOr<ListenSockets> s =
+        type == SOCK_DGRAM ? OpenUdpListener(text, 2, 0, true) : OpenTcpListener(text, 2, true);
+    ASSERT_FALSE(s.ok()) << text;
+    EXPECT_THAT(s.status().message(), HasSubstr("in use"));
+    close(foreign);
   }
 }
 
