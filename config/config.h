@@ -92,7 +92,8 @@ absl::string_view Name(E value) {
   KEY(Size, max_packet_size, (65535), Range(1, 65535, "1..65535 bytes"), kRestart,                 \
       "larger datagrams are dropped whole and counted (`tallyd_packets_truncated_total`)")         \
   KEY(Int, tcp_max_connections, (1024), AtLeast(1), kRestart,                                      \
-      "further connections are closed and counted")                                                \
+      "at the limit the longest idle connection (of the worker) is closed for a newcomer, "        \
+      "counted as `evicted`; a newcomer that finds none is refused and counted")                   \
   KEY(Duration, tcp_idle_timeout, (absl::Minutes(5)), Any(), kRestart,                             \
       "idle TCP connections are closed; 0 = never")                                                \
   KEY(Duration, tcp_line_timeout, (absl::Seconds(10)), Any(), kRestart,                            \
