@@ -63,9 +63,46 @@ void SampleCell::Reset() {
   if (sketch) sketch->Clear();
 }
 
+bool ValueHashSet::insert(uint64_t hash) {
+  if (hash == 0) {
+    if (has_zero_) return false;
+    has_zero_ = true;
+    ++size_;
+    return true;
+  }
+  if (2 * (size_ + 1) > slots_.size()) Grow();
+  const size_t mask = slots_.size() - 1;
+  // The hashes' high bits pick the home slot (the low ones may carry less of the value).
+  for (size_t i = (hash >> 32 ^ hash) & mask;; i = (i + 1) & mask) {
+    if (slots_[i] == hash) return false;
+    if (slots_[i] == 0) {
+      slots_[i] = hash;
+      ++size_;
+      return true;
+    }
+  }
+}
+
+void ValueHashSet::clear() {
+  if (size_ == 0) return;
+  std::fill(slots_.begin(), slots_.end(), 0);
+  size_ = 0;
+  has_zero_ = false;
+}
+
+void ValueHashSet::Grow() {
+  std::vector<uint64_t> old(slots_.empty() ? 16 : 2 * slots_.size(), 0);
+  old.swap(slots_);
+  const size_t zero = has_zero_ ? 1 : 0;
+  size_ = zero;
+  for (uint64_t h : old) {
+    if (h != 0) insert(h);
+  }
+}
+
 void SetCell::SwitchToHll() {
   if (!hll) hll = std::make_unique<HyperLogLog>();
-  for (uint64_t h : exact) hll->Add(h);
+  exact.ForEach([&](uint64_t h) { hll->Add(h); });
   exact.clear();
   sketched = true;
 }
@@ -85,11 +122,11 @@ void SetCell::MergeFrom(const SetCell& other, size_t exact_limit) {
     if (other.sketched) {
       hll->Merge(*other.hll);
     } else {
-      for (uint64_t h : other.exact) hll->Add(h);
+      other.exact.ForEach([&](uint64_t h) { hll->Add(h); });
     }
     return;
   }
-  exact.insert(other.exact.begin(), other.exact.end());
+  other.exact.ForEach([&](uint64_t h) { exact.insert(h); });
   if (exact.size() > exact_limit) SwitchToHll();
 }
 

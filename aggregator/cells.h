@@ -13,7 +13,6 @@
 #include <memory>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "aggregator/hyperloglog.h"
 #include "aggregator/options.h"
 #include "aggregator/sketch.h"
@@ -74,9 +73,38 @@ struct SampleCell {
   void SwitchToSketch(double accuracy);
 };
 
-// Sets: 64-bit hashes of the distinct values up to a limit, HyperLogLog beyond.
+// The distinct value hashes of one set cell: open addressing with linear probing over the hashes
+// themselves (already well mixed), at most half full. Unlike absl::flat_hash_set, whose clear()
+// in Debian's Abseil (20220623) frees a table above 127 slots and whose erase leaves tombstones,
+// clear() here keeps the slots, so a busy set allocates its table once, not every interval.
+class ValueHashSet {
+ public:
+  bool insert(uint64_t hash);  // true when the hash was not there yet
+  void clear();                // forgets the hashes, keeps the capacity
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  size_t capacity() const { return slots_.size(); }
+  // Calls fn(uint64_t) for every hash, in no particular order.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    if (has_zero_) fn(uint64_t{0});
+    for (uint64_t slot : slots_) {
+      if (slot != 0) fn(slot);
+    }
+  }
+
+ private:
+  void Grow();
+
+  std::vector<uint64_t> slots_;  // power of two; 0 marks an empty slot
+  size_t size_ = 0;              // hashes held, the 0 hash included
+  bool has_zero_ = false;        // the 0 hash, which has no slot
+};
+
+// Sets: 64-bit hashes of the distinct values up to a limit, HyperLogLog beyond. Reset() and the
+// switch to HyperLogLog keep the exact table's capacity (see ValueHashSet).
 struct SetCell {
-  absl::flat_hash_set<uint64_t> exact;
+  ValueHashSet exact;
   std::unique_ptr<HyperLogLog> hll;
   bool sketched = false;
 

@@ -32,7 +32,7 @@ void SeriesTable::Place(const SeriesKey* key) {
   const uint32_t hash = key->hash32();
   size_t i = hash & mask;
   while (slots_[i] != 0) i = (i + 1) & mask;
-  slots_[i] = (reinterpret_cast<uintptr_t>(key) >> 3) << kHashBits | (hash & kHashMask);
+  slots_[i] = (reinterpret_cast<uintptr_t>(key) >> 3) << kHashBits | Fingerprint(hash);
 }
 
 size_t SeriesTable::SlotsFor(size_t keys) {

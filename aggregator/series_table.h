@@ -4,7 +4,10 @@
 // Layout, for a lookup of a known series in about two cache misses and no allocation: open
 // addressing with linear probing over 8-byte slots, at most half full. A slot packs the key's
 // address (keys are 8-byte aligned and user-space addresses are below 2^48 on x86-64 and arm64
-// Linux: 45 bits) and 19 bits of its hash, so a probe that meets another key rarely reads it.
+// Linux: 45 bits) and a 19-bit fingerprint, so a probe that meets another key rarely reads it.
+// The home slot comes from the hash's low bits and the fingerprint from the high bits of its low
+// 32 (all a key keeps), as in SwissTable: low bits would repeat the home bits and filter nothing
+// among the keys that share a home.
 // Find() hands the caller the candidate key before comparing its bytes, so the shard can prefetch
 // the cell while the compare runs. Keys are raw tag lists as received, or canonical ones: several
 // raw spellings may alias one series (same series and cell), each its own key. The table holds a
@@ -106,13 +109,14 @@ class SeriesTable {
   const SeriesKey* Probe(uint64_t hash, Accept&& accept) const {
     if (slots_.empty()) return nullptr;
     const size_t mask = slots_.size() - 1;
-    const uint64_t bits = hash & kHashMask;
+    const uint64_t bits = Fingerprint(static_cast<uint32_t>(hash));
     for (size_t i = static_cast<uint32_t>(hash) & mask;; i = (i + 1) & mask) {
       const uint64_t slot = slots_[i];
       if (slot == 0) return nullptr;
       if ((slot & kHashMask) == bits && accept(*KeyOf(slot))) return KeyOf(slot);
     }
   }
+  static uint64_t Fingerprint(uint32_t hash32) { return hash32 >> (32 - kHashBits); }
   static const SeriesKey* KeyOf(uint64_t slot) {
     return reinterpret_cast<const SeriesKey*>((slot >> kHashBits) << 3);
   }

@@ -6,16 +6,21 @@
 //                  --tags=3 --lines_per_datagram=16 --batch=64
 //
 // What arrived is the server's business: compare "lines sent" with the server's own counters
-// (tallyd_lines_received_total, tallyd_udp_kernel_drops_total). See bench/README.md.
+// (tallyd_lines_received_total, tallyd_udp_kernel_drops_total), or, as bench/e2e does, the
+// flushed values with the "totals" line printed last: the sum of the counter increments sent
+// (value / sample rate) and the weighted count of timer samples, so a receiver's loss can be
+// read from its flushed counter sums and timer counts. See bench/README.md.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,6 +38,12 @@ ABSL_FLAG(double, rate, 0, "lines per second to aim for; 0 = as fast as possible
 ABSL_FLAG(int64_t, series, 100'000, "distinct series");
 ABSL_FLAG(int32_t, tags, 3, "tags per line (0, 2..10)");
 ABSL_FLAG(int32_t, lines_per_datagram, 16, "lines joined with '\\n' per datagram");
+ABSL_FLAG(int32_t, datagram_bytes, 0,
+          "if > 0: as many lines per datagram as fit in this many bytes (overrides "
+          "--lines_per_datagram)");
+ABSL_FLAG(bool, sequential, false,
+          "send the series in order (each once per pass over --pool) instead of at random");
+ABSL_FLAG(int64_t, lines, 0, "stop after this many lines (0: run for --duration)");
 ABSL_FLAG(int32_t, batch, 64, "datagrams per sendmmsg call");
 ABSL_FLAG(int32_t, gauge_percent, 15, "share of gauge series");
 ABSL_FLAG(int32_t, timer_percent, 10, "share of timer (ms) series");
@@ -68,6 +79,67 @@ bool ParseTarget(const std::string& target, sockaddr_storage* addr, socklen_t* l
   return inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1;
 }
 
+// What one datagram adds to the receiver's flushed values: counter increments (value / rate)
+// and timer samples (1 / rate each). Lines of other types add to neither.
+struct DatagramTotals {
+  size_t lines = 0;
+  double counter_sum = 0;
+  double timer_count = 0;
+};
+
+// Debian's Abseil has its own string_view type.
+absl::string_view Abseil(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+DatagramTotals Totals(std::string_view datagram) {
+  DatagramTotals totals;
+  size_t begin = 0;
+  while (begin <= datagram.size()) {
+    size_t end = datagram.find('\n', begin);
+    if (end == std::string_view::npos) end = datagram.size();
+    const std::string_view line = datagram.substr(begin, end - begin);
+    begin = end + 1;
+    ++totals.lines;
+    // name:value|type[|@rate][|#tags]; the workload writes one value per line.
+    const size_t colon = line.find(':');
+    const size_t bar = line.find('|', colon);
+    if (colon == std::string_view::npos || bar == std::string_view::npos) continue;
+    const size_t type_end = std::min(line.find('|', bar + 1), line.size());
+    const std::string_view type = line.substr(bar + 1, type_end - bar - 1);
+    double rate = 1;
+    const size_t at = line.find("|@", bar);
+    if (at != std::string_view::npos) {
+      const size_t rate_end = std::min(line.find('|', at + 2), line.size());
+      if (!absl::SimpleAtod(Abseil(line.substr(at + 2, rate_end - at - 2)), &rate) || rate <= 0)
+        rate = 1;
+    }
+    double value = 0;
+    if (type == "c" && absl::SimpleAtod(Abseil(line.substr(colon + 1, bar - colon - 1)), &value)) {
+      totals.counter_sum += value / rate;
+    } else if (type == "ms") {
+      totals.timer_count += 1 / rate;
+    }
+  }
+  return totals;
+}
+
+// Joins lines into datagrams of at most `max_bytes` (at least one line each).
+std::vector<std::string> DatagramsOfBytes(const Workload& workload,
+                                          const std::vector<uint32_t>& order, size_t max_bytes) {
+  std::vector<std::string> datagrams;
+  std::string current;
+  for (uint32_t index : order) {
+    const std::string& line = workload.line(index);
+    if (!current.empty() && current.size() + 1 + line.size() > max_bytes) {
+      datagrams.push_back(std::move(current));
+      current.clear();
+    }
+    if (!current.empty()) current += '\n';
+    current += line;
+  }
+  if (!current.empty()) datagrams.push_back(std::move(current));
+  return datagrams;
+}
+
 int Run() {
   sockaddr_storage addr;
   socklen_t addr_len;
@@ -93,8 +165,15 @@ int Run() {
   options.seed = absl::GetFlag(FLAGS_seed);
   const Workload workload(options);
   const size_t pool_lines = std::max<int64_t>(absl::GetFlag(FLAGS_pool), lines_per_datagram);
-  const std::vector<std::string> datagrams =
-      workload.Datagrams(workload.Order(pool_lines, /*random=*/true), lines_per_datagram);
+  const std::vector<uint32_t> order =
+      workload.Order(pool_lines, /*random=*/!absl::GetFlag(FLAGS_sequential));
+  const int datagram_bytes = absl::GetFlag(FLAGS_datagram_bytes);
+  const std::vector<std::string> datagrams = datagram_bytes > 0
+                                                 ? DatagramsOfBytes(workload, order, datagram_bytes)
+                                                 : workload.Datagrams(order, lines_per_datagram);
+  std::vector<DatagramTotals> totals;
+  totals.reserve(datagrams.size());
+  for (const std::string& d : datagrams) totals.push_back(Totals(d));
   for (const std::string& d : datagrams) {
     if (d.size() > 65507) {
       std::fprintf(stderr,
@@ -123,9 +202,13 @@ int Run() {
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
   const absl::Time start = absl::Now();
   const absl::Time end = start + duration;
+  const uint64_t max_lines =
+      static_cast<uint64_t>(std::max<int64_t>(absl::GetFlag(FLAGS_lines), 0));
   uint64_t sent_datagrams = 0, sent_lines = 0, sent_bytes = 0, calls = 0, errors = 0;
+  double counter_sum = 0, timer_count = 0;
   size_t next = 0;
   for (absl::Time now = start; now < end; now = absl::Now()) {
+    if (max_lines != 0 && sent_lines >= max_lines) break;
     if (rate > 0) {
       // Pace: never ahead of rate * elapsed; sleep off what we are ahead by.
       const double allowed = rate * absl::ToDoubleSeconds(now - start);
@@ -136,15 +219,22 @@ int Run() {
         continue;
       }
     }
-    // One batch; the pool wraps around.
-    for (int i = 0; i < batch; ++i) {
+    // One batch; the pool wraps around. With --lines, the last batch stops at the limit.
+    int this_batch = batch;
+    if (max_lines != 0) {
+      uint64_t lines = sent_lines;
+      for (this_batch = 0; this_batch < batch && lines < max_lines; ++this_batch) {
+        lines += totals[(next + this_batch) % datagrams.size()].lines;
+      }
+    }
+    for (int i = 0; i < this_batch; ++i) {
       const std::string& d = datagrams[(next + i) % datagrams.size()];
       iov[i] = {const_cast<char*>(d.data()), d.size()};
       std::memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    const int n = sendmmsg(fd, msgs.data(), batch, 0);
+    const int n = sendmmsg(fd, msgs.data(), this_batch, 0);
     ++calls;
     if (n < 0) {
       // ENOBUFS/EAGAIN: the local queue is full; back off briefly and count it.
@@ -157,10 +247,11 @@ int Run() {
       continue;
     }
     for (int i = 0; i < n; ++i) {
-      const std::string& d = datagrams[(next + i) % datagrams.size()];
-      sent_bytes += d.size();
-      // Every pool datagram is full except possibly the last one.
-      sent_lines += static_cast<uint64_t>(std::count(d.begin(), d.end(), '\n') + 1);
+      const size_t index = (next + i) % datagrams.size();
+      sent_bytes += datagrams[index].size();
+      sent_lines += totals[index].lines;
+      counter_sum += totals[index].counter_sum;
+      timer_count += totals[index].timer_count;
     }
     sent_datagrams += n;
     next = (next + n) % datagrams.size();
@@ -174,6 +265,13 @@ int Run() {
       static_cast<unsigned long long>(sent_lines), static_cast<unsigned long long>(sent_bytes),
       seconds, sent_lines / seconds, sent_datagrams / seconds, sent_bytes / seconds / 1e6,
       static_cast<unsigned long long>(calls), static_cast<unsigned long long>(errors));
+  // One machine-readable line for scripts (bench/e2e).
+  std::printf(
+      "totals lines=%llu datagrams=%llu bytes=%llu seconds=%.6f counter_sum=%.17g "
+      "timer_count=%.17g mean_lines_per_datagram=%.2f\n",
+      static_cast<unsigned long long>(sent_lines), static_cast<unsigned long long>(sent_datagrams),
+      static_cast<unsigned long long>(sent_bytes), seconds, counter_sum, timer_count,
+      sent_datagrams ? static_cast<double>(sent_lines) / sent_datagrams : 0.0);
   return 0;
 }
 

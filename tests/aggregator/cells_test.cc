@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <set>
 
 namespace tallyd::aggregator {
 namespace {
@@ -210,6 +211,53 @@ TEST(SetCellTest, ExactThenHyperLogLog) {
   EXPECT_NEAR(cell.Count(), 5100, 102);
   cell.Reset();
   EXPECT_EQ(cell.Count(), 0);
+}
+
+// A busy set keeps its exact table across intervals (Reset) and across the switch to HyperLogLog,
+// so it does not re-grow, allocating, every interval.
+TEST(SetCellTest, ResetKeepsTheExactTable) {
+  SetCell cell;
+  for (uint64_t i = 0; i < 3000; ++i) cell.Add(i * 7919, 4096);
+  const size_t capacity = cell.exact.capacity();
+  ASSERT_GT(capacity, 127u);  // above the size where Abseil's clear() frees the table
+  cell.Reset();
+  EXPECT_EQ(cell.Count(), 0);
+  EXPECT_EQ(cell.exact.capacity(), capacity);
+  // The next interval's values fit without growing, and counting stays exact.
+  for (uint64_t i = 0; i < 3000; ++i) cell.Add(i * 104729 + 1, 4096);
+  EXPECT_EQ(cell.Count(), 3000);
+  EXPECT_EQ(cell.exact.capacity(), capacity);
+  for (uint64_t i = 0; i < 2000; ++i) cell.Add(i * 31 + 7, 4096);  // past the limit: HLL
+  EXPECT_TRUE(cell.sketched);
+  EXPECT_TRUE(cell.exact.empty());
+  EXPECT_GE(cell.exact.capacity(), capacity);
+  cell.Reset();
+  EXPECT_FALSE(cell.sketched);
+  cell.Add(5, 4096);
+  EXPECT_EQ(cell.Count(), 1);
+}
+
+// Property: over many intervals, ValueHashSet holds exactly what a std::set of the same hashes
+// holds (duplicates, the 0 hash and hashes sharing their low bits included).
+TEST(ValueHashSetTest, MatchesStdSetAcrossIntervals) {
+  std::mt19937_64 rng(11);
+  ValueHashSet set;
+  for (int interval = 0; interval < 20; ++interval) {
+    std::set<uint64_t> reference;
+    const int adds = static_cast<int>(rng() % 3000);
+    for (int i = 0; i < adds; ++i) {
+      uint64_t h = rng() % 4 == 0 ? (rng() % 64) << 40 : rng();  // low bits shared by some
+      if (rng() % 50 == 0) h = 0;
+      if (rng() % 3 == 0 && !reference.empty()) h = *reference.begin();  // a duplicate
+      EXPECT_EQ(set.insert(h), reference.insert(h).second);
+    }
+    EXPECT_EQ(set.size(), reference.size());
+    std::set<uint64_t> seen;
+    set.ForEach([&](uint64_t h) { EXPECT_TRUE(seen.insert(h).second) << h; });
+    EXPECT_EQ(seen, reference);
+    set.clear();
+    EXPECT_TRUE(set.empty());
+  }
 }
 
 }  // namespace

@@ -121,5 +121,25 @@ TEST(SeriesTableTest, InsertReturnsTheKeyWithItsIds) {
   EXPECT_EQ(table.Find(h, protocol::MetricType::kGauge, "g", "a:1"), key.get());
 }
 
+// Keys that share a home slot (equal low hash bits) but differ in their high bits are told apart
+// by the slot's fingerprint: a lookup reads only the key it is after, never its neighbours.
+TEST(SeriesTableTest, FingerprintFiltersKeysSharingAHomeSlot) {
+  SeriesTable table;
+  constexpr int kKeys = 8;
+  auto hash = [](int i) { return uint64_t{0x5A5} | uint64_t(i + 1) << 24; };  // low 24 bits alike
+  for (int i = 0; i < kKeys; ++i) {
+    table.Insert(hash(i), 0, MetricType::kCounter, "k" + std::to_string(i), "", i, i);
+  }
+  for (int i = 0; i < kKeys; ++i) {
+    int candidates = 0;
+    const SeriesKey* key = table.Find(hash(i), MetricType::kCounter, "k" + std::to_string(i), "",
+                                      [&](const SeriesKey&) { ++candidates; });
+    ASSERT_NE(key, nullptr);
+    EXPECT_EQ(key->local_series(), static_cast<uint32_t>(i));
+    EXPECT_EQ(candidates, 1) << "key " << i;
+    EXPECT_EQ(table.FirstCandidate(hash(i)), key);
+  }
+}
+
 }  // namespace
 }  // namespace tallyd::aggregator
