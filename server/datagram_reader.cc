@@ -17,8 +17,6 @@
 namespace tallyd::server {
 namespace {
 
-constexpr size_t kControlSize = CMSG_SPACE(sizeof(uint32_t));
-
 void SetReceiveBuffer(int fd, int size) {
   if (size <= 0) return;
   // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; fall back quietly.
@@ -71,7 +69,6 @@ absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buff
   if (fd < 0) return SocketError(absl::StrCat(name, ": socket"), errno);
   int one = 1;
   if (sharing == PortSharing::kJoin) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   if (address.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   SetReceiveBuffer(fd, receive_buffer);
   if (bind(fd, address.get(), address.length) != 0) {
@@ -123,8 +120,7 @@ DatagramReader::DatagramReader(uv_loop_t* loop, int fd, Transport transport, siz
       counters_(counters),
       buffers_(new char[kBatch * max_packet_size]),
       messages_(kBatch),
-      iovecs_(kBatch),
-      controls_(kBatch * kControlSize) {
+      iovecs_(kBatch) {
   uv_poll_init(loop, &poll_, fd_);
   poll_.data = this;
   for (int i = 0; i < kBatch; ++i) {
@@ -154,26 +150,12 @@ void DatagramReader::OnReadable(uv_poll_t* handle, int status, int events) {
 bool DatagramReader::ReadBatches(int max_batches, size_t* bytes_left, size_t* datagrams_left) {
   for (int b = 0; b<max_batches&& * bytes_left> 0 && *datagrams_left > 0; ++b) {
     const int want = static_cast<int>(std::min<size_t>(kBatch, *datagrams_left));
-    for (int i = 0; i < want; ++i) {
-      msghdr& hdr = messages_[i].msg_hdr;
-      hdr.msg_control = controls_.data() + i * kControlSize;
-      hdr.msg_controllen = kControlSize;
-      hdr.msg_flags = 0;
-    }
+    for (int i = 0; i < want; ++i) messages_[i].msg_hdr.msg_flags = 0;
     int n = recvmmsg(fd_, messages_.data(), want, MSG_DONTWAIT, nullptr);
     if (n <= 0) return false;
     const int t = static_cast<int>(transport_);
     for (int i = 0; i < n; ++i) {
       const msghdr& hdr = messages_[i].msg_hdr;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&hdr); c != nullptr;
-           c = CMSG_NXTHDR(const_cast<msghdr*>(&hdr), c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-          uint32_t total;
-          std::memcpy(&total, CMSG_DATA(c), sizeof total);
-          counters_->kernel_drops.Add(total - kernel_drops_seen_);
-          kernel_drops_seen_ = total;
-        }
-      }
       size_t len = messages_[i].msg_len;
       // An empty datagram still takes memory in the queue: count it as one byte.
       *bytes_left -= std::min(*bytes_left, std::max<size_t>(len, 1));
@@ -197,7 +179,21 @@ void DatagramReader::DrainAndClose() {
   DrainBudget budget = QueuedNow(fd_, transport_);
   while (ReadBatches(1024, &budget.bytes, &budget.datagrams)) {
   }
+  CollectKernelDrops();  // the last flush reports what was dropped since the one before
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+}
+
+void DatagramReader::CollectKernelDrops() {
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof meminfo;
+  // A kernel without SK_MEMINFO_DROPS answers shorter than that: nothing to count then.
+  if (getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, meminfo, &len) != 0 ||
+      len < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t)) {
+    return;
+  }
+  const uint32_t total = meminfo[SK_MEMINFO_DROPS];
+  if (total != kernel_drops_seen_) counters_->kernel_drops.Add(total - kernel_drops_seen_);
+  kernel_drops_seen_ = total;
 }
 
 }  // namespace tallyd::server

@@ -1,8 +1,10 @@
 // Reads UDP and Unix datagram sockets in batches on a worker's libuv loop.
 //
-// libuv's own UDP handle (even with UV_UDP_RECVMMSG) hides the control messages, and tallyd needs
-// SO_RXQ_OVFL's kernel drop count and MSG_TRUNC, so the reader watches the socket with a uv_poll_t
-// and calls recvmmsg(2) itself: one syscall per batch of up to kBatch datagrams.
+// libuv's own UDP handle (even with UV_UDP_RECVMMSG) hides each datagram's MSG_TRUNC, which tallyd
+// needs, so the reader watches the socket with a uv_poll_t and calls recvmmsg(2) itself: one
+// syscall per batch of up to kBatch datagrams. The kernel's drop count is not asked for per
+// datagram (an SO_RXQ_OVFL control message on each cost about 5 % of the receive path): the
+// worker reads the socket's running total once per flush (CollectKernelDrops).
 #ifndef TALLYD_SERVER_DATAGRAM_READER_H_
 #define TALLYD_SERVER_DATAGRAM_READER_H_
 
@@ -30,8 +32,8 @@ class DatagramSink {
 
 // Opens a non-blocking UDP socket bound to `address`, claiming the port alone or joining the
 // port a claimed socket shares (`sharing`; so every worker binds its own socket to the same
-// address), with the receive buffer asked for (SO_RCVBUFFORCE when permitted, else SO_RCVBUF)
-// and SO_RXQ_OVFL. An IPv6 socket is v6-only so "[::]:8125" and "0.0.0.0:8125" can both be
+// address), with the receive buffer asked for (SO_RCVBUFFORCE when permitted, else SO_RCVBUF).
+// An IPv6 socket is v6-only so "[::]:8125" and "0.0.0.0:8125" can both be
 // listed. Errors name the address ("udp 0.0.0.0:8125: Address already in use").
 absl::StatusOr<int> OpenUdpSocket(const SocketAddress& address, int receive_buffer,
                                   PortSharing sharing);
@@ -56,6 +58,10 @@ class DatagramReader {
   // stop: nothing already received is lost), but not what keeps arriving while it reads (a
   // flood must not hold the stop), and closes it.
   void DrainAndClose();
+  // Adds to counters->kernel_drops what the kernel dropped on this socket (a full receive queue,
+  // SO_MEMINFO's SK_MEMINFO_DROPS) since the last call. One getsockopt: the worker calls it once
+  // per flush, and DrainAndClose once more at the end.
+  void CollectKernelDrops();
 
  private:
   static void OnReadable(uv_poll_t* handle, int status, int events);
@@ -70,11 +76,12 @@ class DatagramReader {
   IngestCounters* counters_;
   uv_poll_t poll_;
   bool polling_ = false;
-  uint32_t kernel_drops_seen_ = 0;  // SO_RXQ_OVFL is a running total per socket
+  // The kernel's count is a running 32-bit total per socket, from its creation: the unsigned
+  // difference is right across a wrap.
+  uint32_t kernel_drops_seen_ = 0;
   std::unique_ptr<char[]> buffers_;
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
-  std::vector<char> controls_;
 };
 
 }  // namespace tallyd::server

@@ -69,7 +69,9 @@ struct alignas(64) IngestCounters {
   RelaxedCounter service_check_lines;
   std::array<RelaxedCounter, protocol::kRejectReasonCount> rejected;
   RelaxedCounter unknown_fields;
-  RelaxedCounter kernel_drops;  // sum over this worker's UDP sockets (SO_RXQ_OVFL)
+  // Sum over this worker's datagram sockets of the kernel's drop counter (SO_MEMINFO), read once
+  // per flush.
+  RelaxedCounter kernel_drops;
   // Over tcp_max_connections with no connection of this worker's to evict for it.
   RelaxedCounter tcp_connections_rejected;
   std::array<RelaxedCounter, kTcpCloseReasonCount> tcp_connections_closed;

@@ -70,8 +70,10 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
   }
   out.Add("tallyd_unknown_fields_total", "Optional line fields not understood (ignored).", kCounter,
           sum([](const IngestCounters& c) -> auto& { return c.unknown_fields; }));
-  out.Add("tallyd_udp_kernel_drops_total", "Datagrams the kernel dropped (SO_RXQ_OVFL).", kCounter,
-          sum([](const IngestCounters& c) -> auto& { return c.kernel_drops; }));
+  out.Add("tallyd_udp_kernel_drops_total",
+          "Datagrams the kernel dropped on a full UDP or Unix datagram receive queue (SO_MEMINFO "
+          "drop counter, read once per flush).",
+          kCounter, sum([](const IngestCounters& c) -> auto& { return c.kernel_drops; }));
   out.Add("tallyd_tcp_connections_rejected_total",
           "TCP connections over tcp_max_connections that found no idle connection to replace.",
           kCounter,

@@ -110,6 +110,9 @@ void Worker::OnAsync(uv_async_t* handle) {
     self->Shutdown();
     return;
   }
+  // Once per flush (the flush loop wakes each worker once per interval), before the hand-over,
+  // so this flush's self-metrics already hold what the kernel dropped until now.
+  for (auto& reader : self->readers_) reader->CollectKernelDrops();
   if (self->shard_->RotateIfRequested() && self->options_.on_rotated) self->options_.on_rotated();
 }
 

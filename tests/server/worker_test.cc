@@ -1,15 +1,23 @@
-// Worker: what it logs about the lines it rejects (SPEC 2: logged lines are escaped).
+// Worker: what it logs about the lines it rejects (SPEC 2: logged lines are escaped), and the
+// kernel's drop count it reads once per flush.
 #include "server/worker.h"
 
 #include <glog/logging.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <condition_variable>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "aggregator/aggregator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/socket_address.h"
 
 namespace tallyd::server {
 namespace {
@@ -79,6 +87,87 @@ TEST(WorkerTest, RejectedLineSampleReachesTheLogEscaped) {
   EXPECT_THAT(logged[0], HasSubstr("rejected line"));
   EXPECT_THAT(logged[0], HasSubstr("\\x1b[2J\\x1b]0;owned\\x07:1|zz"));
   EXPECT_TRUE(AllPrintableAscii(logged[0])) << logged[0];
+}
+
+// The `drops` column (the last) of a UDP socket's /proc/net/udp line, by the socket's inode.
+uint64_t ProcNetUdpDrops(ino_t inode) {
+  std::ifstream in("/proc/net/udp");
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> f;
+    for (std::string w; fields >> w;) f.push_back(w);
+    if (f.size() >= 13 && f[9] == std::to_string(inode)) return std::stoull(f.back());
+  }
+  ADD_FAILURE() << "inode " << inode << " not in /proc/net/udp";
+  return 0;
+}
+
+TEST(WorkerTest, KernelDropsWhileNotReadingAreCountedAtTheNextFlush) {
+  aggregator::Aggregator aggregator(aggregator::Options{}, absl::Seconds(10));
+  std::mutex mu;
+  std::condition_variable cv;
+  int rotations = 0;
+  bool release = false;
+  WorkerOptions options;
+  // The first hand-over holds the worker thread, so it reads nothing while the socket overflows.
+  options.on_rotated = [&] {
+    std::unique_lock lock(mu);
+    ++rotations;
+    cv.notify_all();
+    cv.wait(lock, [&] { return rotations > 1 || release; });
+  };
+  auto await_rotations = [&](int n) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return rotations >= n; });
+  };
+
+  absl::StatusOr<SocketAddress> any = ParseSocketAddress("127.0.0.1:0");
+  ASSERT_TRUE(any.ok());
+  absl::StatusOr<int> fd = OpenUdpSocket(*any, 1, PortSharing::kClaim);  // the smallest buffer
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  absl::StatusOr<SocketAddress> to = LocalAddress(*fd);
+  ASSERT_TRUE(to.ok());
+  struct stat st;
+  ASSERT_EQ(fstat(*fd, &st), 0);
+
+  Worker worker(0, aggregator.AddShard(), options);
+  worker.AddDatagramSocket(*fd, Transport::kUdp);
+  ASSERT_TRUE(worker.Start().ok());
+  aggregator.RequestRotation(aggregator::MonotonicNow());
+  worker.Wake();
+  await_rotations(1);  // the worker is held now
+
+  constexpr int kSent = 500;
+  const std::string datagram = "drop." + std::string(200, 'x') + ":1|c";
+  int sender = socket(AF_INET, SOCK_DGRAM, 0);
+  for (int i = 0; i < kSent; ++i) {
+    ASSERT_EQ(sendto(sender, datagram.data(), datagram.size(), 0, to->get(), to->length),
+              static_cast<ssize_t>(datagram.size()));
+  }
+  close(sender);
+  const uint64_t kernel = ProcNetUdpDrops(st.st_ino);
+  ASSERT_GT(kernel, 0u);
+  EXPECT_EQ(worker.counters().kernel_drops.Get(), 0u);  // not read before the next flush
+
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  // The next flush: the first interval collected, the shard asked to rotate again.
+  ASSERT_TRUE(aggregator.AwaitRotation(absl::Now() + absl::Seconds(30)));
+  aggregator.Flush(absl::Now(), aggregator::MonotonicNow());
+  aggregator.RequestRotation(aggregator::MonotonicNow());
+  worker.Wake();
+  await_rotations(2);
+  // Nothing was sent after the drops, so no datagram could carry their count: the worker read
+  // it from the socket.
+  EXPECT_EQ(worker.counters().kernel_drops.Get(), kernel);
+  worker.Stop();
+  EXPECT_EQ(worker.counters().kernel_drops.Get() + worker.counters().packets[0].Get(),
+            static_cast<uint64_t>(kSent));
 }
 
 }  // namespace
