@@ -36,13 +36,35 @@ int PollMillis(absl::Time deadline) {
 
 }  // namespace
 
-void GraphitePayload::Reset(std::string bytes) {
-  bytes_ = std::move(bytes);
+void GraphitePayload::Reset(GraphiteChunkSource* source) {
+  source_ = source;
+  chunk_.clear();
+  chunk_start_ = 0;
+  exhausted_ = source_ == nullptr;
   sent_ = 0;
   acknowledged_ = 0;
+  if (source_ != nullptr) source_->Restart();
 }
 
-void GraphitePayload::Sent(size_t n) { sent_ = std::min(bytes_.size(), sent_ + n); }
+void GraphitePayload::LoadPast(size_t offset) {
+  while (chunk_end() <= offset && !exhausted_) {
+    chunk_start_ = chunk_end();
+    if (!source_->Next(chunk_)) {
+      chunk_.clear();
+      exhausted_ = true;
+    }
+  }
+}
+
+std::string_view GraphitePayload::unsent() {
+  LoadPast(sent_);
+  return std::string_view(chunk_).substr(sent_ - chunk_start_);
+}
+
+void GraphitePayload::Sent(size_t n) {
+  LoadPast(sent_);
+  sent_ = std::min(chunk_end(), sent_ + n);
+}
 
 void GraphitePayload::Unacknowledged(size_t unacknowledged) {
   size_t acked = sent_ - std::min(sent_, unacknowledged);
@@ -50,11 +72,26 @@ void GraphitePayload::Unacknowledged(size_t unacknowledged) {
 }
 
 void GraphitePayload::Rewind() {
-  // The start of the line holding the first unacknowledged byte.
   size_t start = 0;
   if (acknowledged_ > 0) {
-    size_t newline = std::string_view(bytes_).substr(0, acknowledged_).rfind('\n');
-    start = newline == std::string_view::npos ? 0 : newline + 1;
+    if (acknowledged_ < chunk_start_) {
+      // The line is in a chunk already let go: produce the chunks again up to it.
+      source_->Restart();
+      chunk_.clear();
+      chunk_start_ = 0;
+      exhausted_ = false;
+    }
+    // The chunk holding the first unacknowledged byte (or the end of the last chunk).
+    LoadPast(acknowledged_);
+    // The start of the line holding that byte; a chunk starts at a line start.
+    size_t within = std::min(acknowledged_ - chunk_start_, chunk_.size());
+    size_t newline = std::string_view(chunk_).substr(0, within).rfind('\n');
+    start = chunk_start_ + (newline == std::string_view::npos ? 0 : newline + 1);
+  } else if (chunk_start_ > 0) {
+    source_->Restart();
+    chunk_.clear();
+    chunk_start_ = 0;
+    exhausted_ = false;
   }
   sent_ = start;
   acknowledged_ = start;
@@ -174,23 +211,10 @@ Delivery GraphiteBackend::Deliver(const Flush& flush) {
   if (flush.snapshot != current_.snapshot || flush.self_metrics != current_.self_metrics ||
       (flush.snapshot == nullptr && flush.self_metrics == nullptr)) {
     // A new flush (the previous one was delivered, or dropped from the runner's queue).
-    GraphiteFormatStats format_stats;
-    payload_.Reset(FormatGraphite(flush, options_.format, &format_stats));
     current_ = flush;
-    stats_.lines.fetch_add(format_stats.lines, std::memory_order_relaxed);
-    stats_.invalid_names.fetch_add(format_stats.invalid_names, std::memory_order_relaxed);
-    stats_.dropped_tags.fetch_add(format_stats.dropped_tags, std::memory_order_relaxed);
-    stats_.non_finite_values.fetch_add(format_stats.non_finite_values, std::memory_order_relaxed);
-    stats_.long_lines.fetch_add(format_stats.long_lines, std::memory_order_relaxed);
-    if (format_stats.invalid_names + format_stats.dropped_tags + format_stats.non_finite_values +
-            format_stats.long_lines >
-        0) {
-      LOG_EVERY_T(WARNING, 60) << "graphite: left out " << format_stats.invalid_names
-                               << " series with an empty name after sanitizing, "
-                               << format_stats.dropped_tags << " empty tags, "
-                               << format_stats.non_finite_values << " non-finite values and "
-                               << format_stats.long_lines << " lines over 16384 bytes";
-    }
+    chunks_ = std::make_unique<GraphiteChunks>(current_, options_.format);
+    counted_ = {};
+    payload_.Reset(chunks_.get());
   }
   if (fd_ >= 0 && PeerClosed()) Abort();
   if (fd_ < 0) {
@@ -199,23 +223,49 @@ Delivery GraphiteBackend::Deliver(const Flush& flush) {
       return Delivery::Retry(std::move(status));
     }
   }
-  if (absl::Status status = WritePayload(); !status.ok()) {
+  absl::Status written = WritePayload();
+  CountFormatStats();
+  if (absl::Status status = std::move(written); !status.ok()) {
     size_t before = payload_.sent();
     payload_.Rewind();
     stats_.bytes_rewritten.fetch_add(before - payload_.sent(), std::memory_order_relaxed);
     Abort();
     if (absl::Now() >= StopDeadline()) {  // stopping: there is no next attempt to resume
-      return Delivery::Retry(absl::DeadlineExceededError(
-          absl::StrCat(status.message(), " (", payload_.sent(), " of ", payload_.size(),
-                       " bytes of this flush acknowledged)")));
+      return Delivery::Retry(absl::DeadlineExceededError(absl::StrCat(
+          status.message(), " (", payload_.sent(), " bytes of this flush acknowledged)")));
     }
-    return Delivery::Retry(absl::UnavailableError(
-        absl::StrCat(status.message(), " (", payload_.sent(), " of ", payload_.size(),
-                     " bytes of this flush acknowledged, resuming there)")));
+    return Delivery::Retry(
+        absl::UnavailableError(absl::StrCat(status.message(), " (", payload_.sent(),
+                                            " bytes of this flush acknowledged, resuming there)")));
   }
+  payload_.Reset(nullptr);
+  chunks_.reset();
   current_ = Flush{};  // release the snapshot; the next Deliver is a new flush
-  payload_.Reset({});
   return Delivery::Delivered();
+}
+
+// Adds what the chunks formatted since the last call left out (each chunk once, see
+// GraphiteChunks::stats) to the backend's counters.
+void GraphiteBackend::CountFormatStats() {
+  const GraphiteFormatStats& total = chunks_->stats();
+  GraphiteFormatStats d;
+  d.lines = total.lines - counted_.lines;
+  d.invalid_names = total.invalid_names - counted_.invalid_names;
+  d.dropped_tags = total.dropped_tags - counted_.dropped_tags;
+  d.non_finite_values = total.non_finite_values - counted_.non_finite_values;
+  d.long_lines = total.long_lines - counted_.long_lines;
+  counted_ = total;
+  stats_.lines.fetch_add(d.lines, std::memory_order_relaxed);
+  stats_.invalid_names.fetch_add(d.invalid_names, std::memory_order_relaxed);
+  stats_.dropped_tags.fetch_add(d.dropped_tags, std::memory_order_relaxed);
+  stats_.non_finite_values.fetch_add(d.non_finite_values, std::memory_order_relaxed);
+  stats_.long_lines.fetch_add(d.long_lines, std::memory_order_relaxed);
+  if (d.invalid_names + d.dropped_tags + d.non_finite_values + d.long_lines > 0) {
+    LOG_EVERY_T(WARNING, 60) << "graphite: left out " << d.invalid_names
+                             << " series with an empty name after sanitizing, " << d.dropped_tags
+                             << " empty tags, " << d.non_finite_values << " non-finite values and "
+                             << d.long_lines << " lines over 16384 bytes";
+  }
 }
 
 absl::Status GraphiteBackend::Connect() {

@@ -1,9 +1,10 @@
 // backends/graphite.h: the Graphite backend (SPEC 4.2) — Carbon plaintext over one TCP connection.
 //
-// GraphiteBackend runs on its BackendRunner's thread: it formats each flush once
-// (backends/graphite_format.h), keeps one connection open across flushes, and on any failure
-// closes it and returns Delivery::Retry; the runner backs off, keeps the queue in order and calls
-// Deliver again with the same flush (or a newer one if the oldest was dropped).
+// GraphiteBackend runs on its BackendRunner's thread: it formats each flush chunk by chunk while
+// writing it (backends/graphite_format.h, ~256 KiB of text held at a time), keeps one connection
+// open across flushes, and on any failure closes it and returns Delivery::Retry; the runner backs
+// off, keeps the queue in order and calls Deliver again with the same flush (or a newer one if the
+// oldest was dropped).
 //
 // Delivery semantics (README):
 // - Connect: non-blocking connect to each address `address` resolves to, bounded by
@@ -53,30 +54,40 @@ struct GraphiteOptions {
   absl::Duration max_backoff = absl::Seconds(10);
 };
 
-// The bytes of the flush being delivered and how far they got. Pure bookkeeping, so the resume
-// rule is unit-tested without sockets.
+// The flush being delivered and how far it got, holding one chunk of its text at a time. Offsets
+// are from the start of the flush's text. Pure bookkeeping, so the resume rule is unit-tested
+// without sockets.
 class GraphitePayload {
  public:
-  // A new flush: nothing sent yet.
-  void Reset(std::string bytes);
-  size_t size() const { return bytes_.size(); }
-  bool done() const { return sent_ == bytes_.size(); }
-  // What the current connection still has to write.
-  std::string_view unsent() const { return std::string_view(bytes_).substr(sent_); }
+  // A new flush (`source` at its first chunk, not owned; null: nothing to send): nothing sent yet.
+  void Reset(GraphiteChunkSource* source);
+  bool done() { return unsent().empty(); }
+  // What the current connection still has to write of the current chunk (the next chunk once
+  // this one is all sent; empty when the flush is).
+  std::string_view unsent();
   size_t sent() const { return sent_; }
   // Bytes of this flush the peer has acknowledged (a lower bound).
   size_t acknowledged() const { return acknowledged_; }
 
-  // The kernel accepted `n` more bytes.
+  // The kernel accepted `n` more bytes of unsent().
   void Sent(size_t n);
   // The socket still holds `unacknowledged` bytes the peer has not acknowledged (SIOCOUTQ; may
   // include bytes of earlier flushes written on the same connection).
   void Unacknowledged(size_t unacknowledged);
-  // The connection broke: the next one starts at the first line not fully acknowledged.
+  // The connection broke: the next one starts at the first line not fully acknowledged. If that
+  // line is in a chunk already let go (the socket held more than a chunk), the source is
+  // restarted and read up to it.
   void Rewind();
 
  private:
-  std::string bytes_;
+  size_t chunk_end() const { return chunk_start_ + chunk_.size(); }
+  // Reads chunks until one ends past `offset` or the source ends.
+  void LoadPast(size_t offset);
+
+  GraphiteChunkSource* source_ = nullptr;
+  std::string chunk_;       // reused from chunk to chunk
+  size_t chunk_start_ = 0;  // the offset of chunk_ in the flush's text (a line start)
+  bool exhausted_ = true;
   size_t sent_ = 0;
   size_t acknowledged_ = 0;
 };
@@ -127,6 +138,7 @@ class GraphiteBackend : public Backend {
   absl::Status WritePayload();
   void SampleUnacknowledged();
   void Abort();
+  void CountFormatStats();
   absl::Status Error(std::string_view what, int error) const;
 
   const GraphiteOptions options_;
@@ -142,6 +154,8 @@ class GraphiteBackend : public Backend {
   // The backend's thread only.
   int fd_ = -1;
   Flush current_;  // the flush in payload_, held so its snapshot cannot be mistaken for another
+  std::unique_ptr<GraphiteChunks> chunks_;  // the text of current_
+  GraphiteFormatStats counted_;             // chunks_' stats already added to stats_
   GraphitePayload payload_;
 
   struct AtomicStats {

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -98,11 +100,12 @@ std::string SanitizeOption(std::string_view text) {
   return out;
 }
 
+}  // namespace
+
 // Writes the lines of one flush. Scratch buffers are reused from series to series.
 class GraphiteWriter {
  public:
-  GraphiteWriter(const GraphiteFormatOptions& options, GraphiteFormatStats& stats, std::string& out)
-      : options_(options), stats_(stats), out_(out) {
+  explicit GraphiteWriter(const GraphiteFormatOptions& options) : options_(options) {
     std::string global = SanitizeOption(options.global_prefix);
     if (options.legacy_namespace) {
       counter_rate_ns_ = "stats";
@@ -121,6 +124,12 @@ class GraphiteWriter {
     }
     std::string suffix = SanitizeOption(options.global_suffix);
     if (!suffix.empty()) suffix_ = "." + suffix;
+  }
+
+  // Where the next lines go and what they leave out is counted.
+  void Target(std::string* out, GraphiteFormatStats* stats) {
+    out_ = out;
+    stats_ = stats;
   }
 
   void WriteSeries(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& series) {
@@ -204,8 +213,9 @@ class GraphiteWriter {
  private:
   // Sanitizes the series' name and builds its tag suffix; false (counted) if nothing is left.
   bool BeginSeries(const aggregator::SeriesKey& key) {
-    std::string sanitized = SanitizeGraphiteName(key.name());
-    std::string_view rest = sanitized;
+    sanitized_.clear();
+    AppendSanitized(sanitized_, key.name(), ';', true);
+    std::string_view rest = sanitized_;
     size_t semicolon = rest.find(';');
     name_.assign(rest.substr(0, semicolon));
     tags_.clear();
@@ -234,7 +244,7 @@ class GraphiteWriter {
     AppendSanitized(tag.first, key, '_', false);
     AppendSanitized(tag.second, value, '_', true);
     if (tag.first.empty() || tag.second.empty()) {
-      ++stats_.dropped_tags;
+      ++stats_->dropped_tags;
       return;
     }
     tags_.push_back(std::move(tag));
@@ -242,7 +252,7 @@ class GraphiteWriter {
 
   bool FinishSeries() {
     if (name_.empty()) {
-      ++stats_.invalid_names;
+      ++stats_->invalid_names;
       return false;
     }
     std::sort(tags_.begin(), tags_.end());
@@ -293,47 +303,50 @@ class GraphiteWriter {
   // `<ns>.<name>[.<stat>]<suffix><tags> <value> <timestamp>\n`
   void Line(std::string_view ns, std::string_view stat, double value) {
     if (!std::isfinite(value)) {
-      ++stats_.non_finite_values;
+      ++stats_->non_finite_values;
       return;
     }
-    const size_t start = out_.size();
+    const size_t start = out_->size();
     if (!ns.empty()) {
-      out_.append(ns);
-      out_.push_back('.');
+      out_->append(ns);
+      out_->push_back('.');
     }
-    out_.append(name_);
+    out_->append(name_);
     if (!stat.empty()) {
-      out_.push_back('.');
-      out_.append(stat);
+      out_->push_back('.');
+      out_->append(stat);
     }
-    out_.append(suffix_);
-    out_.append(tag_suffix_);
-    out_.push_back(' ');
-    AppendGraphiteNumber(out_, value);
-    out_.push_back(' ');
+    out_->append(suffix_);
+    out_->append(tag_suffix_);
+    out_->push_back(' ');
+    AppendGraphiteNumber(*out_, value);
+    out_->push_back(' ');
     char buffer[24];
     auto result = std::to_chars(buffer, buffer + sizeof(buffer), timestamp_);
-    out_.append(buffer, result.ptr);
-    if (out_.size() - start > kMaxCarbonLineBytes) {
-      out_.resize(start);
-      ++stats_.long_lines;
+    out_->append(buffer, result.ptr);
+    if (out_->size() - start > kMaxCarbonLineBytes) {
+      out_->resize(start);
+      ++stats_->long_lines;
       return;
     }
-    out_.push_back('\n');
-    ++stats_.lines;
+    out_->push_back('\n');
+    ++stats_->lines;
   }
 
   const GraphiteFormatOptions& options_;
-  GraphiteFormatStats& stats_;
-  std::string& out_;
+  std::string* out_ = nullptr;
+  GraphiteFormatStats* stats_ = nullptr;
   std::string counter_rate_ns_, counter_count_ns_, timer_ns_, gauge_ns_, set_ns_, self_ns_;
   std::string suffix_;
   // The current series.
+  std::string sanitized_;
   std::string name_;
   std::vector<std::pair<std::string, std::string>> tags_;
   std::string tag_suffix_;
   int64_t timestamp_ = 0;
 };
+
+namespace {
 
 int TypeGroup(MetricType type) {
   switch (type) {
@@ -405,30 +418,79 @@ void AppendGraphiteNumber(std::string& out, double value) {
   }
 }
 
+GraphiteChunks::GraphiteChunks(Flush flush, const GraphiteFormatOptions& options,
+                               size_t chunk_bytes)
+    : flush_(std::move(flush)),
+      options_(options),
+      chunk_bytes_(std::max<size_t>(chunk_bytes, 1)),
+      writer_(std::make_unique<GraphiteWriter>(options)) {}
+
+GraphiteChunks::~GraphiteChunks() = default;
+
+void GraphiteChunks::Restart() {
+  phase_ = 0;
+  index_ = 0;
+  chunk_ = 0;
+}
+
+// The phases, in the order of the text: the four type groups of the series (each a pass over
+// snapshot.series, keeping snapshot order within a group), the client-timestamped points, then
+// tallyd's own metrics.
+bool GraphiteChunks::Next(std::string& out) {
+  out.clear();
+  GraphiteFormatStats counted;
+  writer_->Target(&out, &counted);
+  const aggregator::Snapshot* snapshot = flush_.snapshot.get();
+  const int64_t ts = snapshot != nullptr ? snapshot->flush_unix_seconds : 0;
+  while (out.size() < chunk_bytes_ && phase_ < 6) {
+    if (phase_ < 4) {
+      if (snapshot == nullptr || index_ >= snapshot->series.size()) {
+        ++phase_;
+        index_ = 0;
+        continue;
+      }
+      const aggregator::SeriesValue& series = snapshot->series[index_++];
+      if (series.key != nullptr && TypeGroup(series.key->type()) == phase_) {
+        writer_->WriteSeries(*snapshot, series);
+      }
+    } else if (phase_ == 4) {
+      if (snapshot == nullptr || index_ >= snapshot->timestamped_points.size()) {
+        ++phase_;
+        index_ = 0;
+        continue;
+      }
+      const aggregator::TimedPoint& point = snapshot->timestamped_points[index_++];
+      if (point.key != nullptr) writer_->WritePoint(*snapshot, point);
+    } else {
+      if (!options_.self_metrics || flush_.self_metrics == nullptr ||
+          index_ >= flush_.self_metrics->size()) {
+        ++phase_;
+        index_ = 0;
+        continue;
+      }
+      writer_->WriteSelfMetric((*flush_.self_metrics)[index_++], ts);
+    }
+  }
+  writer_->Target(nullptr, nullptr);
+  // Chunks come out the same on every pass, so the one numbered past the furthest pass is new.
+  if (++chunk_ > counted_chunks_) {
+    counted_chunks_ = chunk_;
+    stats_.lines += counted.lines;
+    stats_.invalid_names += counted.invalid_names;
+    stats_.dropped_tags += counted.dropped_tags;
+    stats_.non_finite_values += counted.non_finite_values;
+    stats_.long_lines += counted.long_lines;
+  }
+  return !out.empty();
+}
+
 std::string FormatGraphite(const Flush& flush, const GraphiteFormatOptions& options,
                            GraphiteFormatStats* stats) {
-  GraphiteFormatStats local;
-  GraphiteFormatStats& counted = stats != nullptr ? *stats : local;
+  // One chunk holding everything.
+  GraphiteChunks chunks(flush, options, std::numeric_limits<size_t>::max());
   std::string out;
-  GraphiteWriter writer(options, counted, out);
-  int64_t ts = 0;
-  if (flush.snapshot != nullptr) {
-    const aggregator::Snapshot& snapshot = *flush.snapshot;
-    ts = snapshot.flush_unix_seconds;
-    for (int group = 0; group < 4; ++group) {
-      for (const aggregator::SeriesValue& series : snapshot.series) {
-        if (series.key != nullptr && TypeGroup(series.key->type()) == group) {
-          writer.WriteSeries(snapshot, series);
-        }
-      }
-    }
-    for (const aggregator::TimedPoint& point : snapshot.timestamped_points) {
-      if (point.key != nullptr) writer.WritePoint(snapshot, point);
-    }
-  }
-  if (options.self_metrics && flush.self_metrics != nullptr) {
-    for (const SelfMetric& metric : *flush.self_metrics) writer.WriteSelfMetric(metric, ts);
-  }
+  chunks.Next(out);
+  if (stats != nullptr) *stats = chunks.stats();
   return out;
 }
 

@@ -55,7 +55,9 @@
 #ifndef TALLYD_BACKENDS_GRAPHITE_FORMAT_H_
 #define TALLYD_BACKENDS_GRAPHITE_FORMAT_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -84,7 +86,53 @@ struct GraphiteFormatStats {
   uint64_t long_lines = 0;         // lines skipped: longer than carbon reads (16384 bytes)
 };
 
-// The Carbon plaintext of one flush, each line ending in '\n'. `stats` may be null.
+// Where the flush's bytes come from, chunk by chunk: each chunk whole lines, the same chunks again
+// after Restart. GraphiteChunks for the backend; fixed strings in unit tests.
+class GraphiteChunkSource {
+ public:
+  virtual ~GraphiteChunkSource() = default;
+  // Replaces `out` with the next chunk; false at the end.
+  virtual bool Next(std::string& out) = 0;
+  virtual void Restart() = 0;
+};
+
+class GraphiteWriter;  // graphite_format.cc
+
+// The Carbon plaintext of one flush in bounded chunks, so a flush's text is never held whole
+// (at 1M series it would be ~100 MB). The chunks, concatenated, are exactly FormatGraphite's text.
+// Each chunk is the lines of whole series (so it starts and ends at a line boundary), filled until
+// it holds at least `chunk_bytes`: it exceeds that by one series' lines at most (a timer's stats,
+// each line <= 16385 bytes). Holds the flush (shared snapshot) and `options` by reference, which
+// must outlive it. Not thread-safe.
+class GraphiteChunks : public GraphiteChunkSource {
+ public:
+  static constexpr size_t kDefaultChunkBytes = 256 << 10;
+
+  GraphiteChunks(Flush flush, const GraphiteFormatOptions& options,
+                 size_t chunk_bytes = kDefaultChunkBytes);
+  ~GraphiteChunks() override;
+
+  // Replaces `out` with the next chunk (reusing its capacity); false, `out` empty, at the end.
+  bool Next(std::string& out) override;
+  // Back to the first chunk; the next passes give the same chunks again.
+  void Restart() override;
+  // What the chunks produced so far left out, each chunk counted once however often it is
+  // produced again after a Restart.
+  const GraphiteFormatStats& stats() const { return stats_; }
+
+ private:
+  const Flush flush_;
+  const GraphiteFormatOptions& options_;
+  const size_t chunk_bytes_;
+  std::unique_ptr<GraphiteWriter> writer_;
+  int phase_ = 0;       // 0-3 series by type group, 4 timestamped points, 5 self metrics, 6 done
+  size_t index_ = 0;    // the next item of the phase
+  uint64_t chunk_ = 0;  // chunks produced in this pass
+  uint64_t counted_chunks_ = 0;  // the most chunks any pass produced (their stats are in stats_)
+  GraphiteFormatStats stats_;
+};
+
+// The Carbon plaintext of one flush, each line ending in '\n', whole. `stats` may be null.
 std::string FormatGraphite(const Flush& flush, const GraphiteFormatOptions& options,
                            GraphiteFormatStats* stats = nullptr);
 

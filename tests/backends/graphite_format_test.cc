@@ -2,14 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "aggregator/snapshot.h"
+#include "tests/backends/adversarial_corpus.h"
 #include "tests/backends/snapshot_fixtures.h"
 
 namespace tallyd::backends {
@@ -350,6 +354,119 @@ TEST(GraphiteFormatTest, NumbersAsJavaScriptPrintsThem) {
     EXPECT_EQ(out, c.text) << c.text;
     EXPECT_EQ(std::strtod(out.c_str(), nullptr), c.value) << c.text;  // reads back exactly
   }
+}
+
+// The chunks of a flush, checked as the backend relies on them: each ends at a line boundary and
+// is bounded, and together they are the whole text, with the same counts, on every pass.
+void ExpectChunksMakeTheWholeText(const Flush& flush, const GraphiteFormatOptions& options,
+                                  size_t chunk_bytes, size_t max_series_bytes) {
+  SCOPED_TRACE(absl::StrCat("chunk_bytes ", chunk_bytes));
+  GraphiteFormatStats whole_stats;
+  const std::string whole = FormatGraphite(flush, options, &whole_stats);
+  GraphiteChunks chunks(flush, options, chunk_bytes);
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(absl::StrCat("pass ", pass));
+    std::string joined, chunk;
+    size_t count = 0;
+    while (chunks.Next(chunk)) {
+      ++count;
+      ASSERT_FALSE(chunk.empty());
+      ASSERT_EQ(chunk.back(), '\n');
+      ASSERT_LE(chunk.size(), chunk_bytes + max_series_bytes);
+      joined += chunk;
+    }
+    EXPECT_TRUE(chunk.empty());
+    EXPECT_FALSE(chunks.Next(chunk)) << "stays at the end";
+    EXPECT_EQ(joined, whole);
+    if (chunk_bytes < whole.size()) EXPECT_GT(count, 1u);
+    EXPECT_EQ(chunks.stats().lines, whole_stats.lines);
+    EXPECT_EQ(chunks.stats().invalid_names, whole_stats.invalid_names);
+    EXPECT_EQ(chunks.stats().dropped_tags, whole_stats.dropped_tags);
+    EXPECT_EQ(chunks.stats().non_finite_values, whole_stats.non_finite_values);
+    EXPECT_EQ(chunks.stats().long_lines, whole_stats.long_lines);
+    chunks.Restart();
+  }
+  // A restart halfway through gives the same chunks again and counts nothing twice.
+  std::string first, again;
+  chunks.Next(first);
+  chunks.Next(again);
+  chunks.Restart();
+  chunks.Next(again);
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(chunks.stats().lines, whole_stats.lines);
+}
+
+TEST(GraphiteChunksTest, AdversarialCorpusInChunks) {
+  Flush flush{std::make_shared<const Snapshot>(::tallyd::testing::corpus::AdversarialSnapshot(1)),
+              std::make_shared<const std::vector<SelfMetric>>(SelfMetrics())};
+  GraphiteFormatStats stats;
+  ASSERT_GT(FormatGraphite(flush, {}, &stats).size(), 10000u);
+  ASSERT_GT(stats.long_lines + stats.invalid_names + stats.dropped_tags, 0u)
+      << "the corpus exercises the lines left out";
+  // A series' lines (a timer with three percentiles: 24 lines) are at most 16385 bytes each.
+  const size_t max_series = 24 * 16385;
+  for (size_t chunk_bytes : {size_t{1}, size_t{2}, size_t{7}, size_t{100}, size_t{4096},
+                             size_t{65536}, GraphiteChunks::kDefaultChunkBytes}) {
+    ExpectChunksMakeTheWholeText(flush, {}, chunk_bytes, max_series);
+    ExpectChunksMakeTheWholeText(flush, {.legacy_namespace = false, .tags = false}, chunk_bytes,
+                                 max_series);
+  }
+}
+
+// Every type, tags in names and keys, client-timestamped points, non-finite values, empty names.
+Flush RandomFlush(uint32_t seed, int series) {
+  std::mt19937 random(seed);
+  Snapshot s = BaseSnapshot();
+  s.percentiles = {aggregator::MakePercentileSpec(90), aggregator::MakePercentileSpec(99)};
+  s.summaries.push_back(OneToFour(1, {{true, 4, 2.5, 4, 10, 30}, {false, 0, 0, 0, 0, 0}}));
+  const MetricType types[] = {MetricType::kCounter,   MetricType::kGauge,
+                              MetricType::kSet,       MetricType::kTimer,
+                              MetricType::kHistogram, MetricType::kDistribution};
+  const double values[] = {0,    -0.0,       1,  1.5e-7,
+                           1e21, 123456.789, -3, std::numeric_limits<double>::quiet_NaN()};
+  for (int i = 0; i < series; ++i) {
+    MetricType type = types[random() % 6];
+    std::string name = absl::StrCat("svc.", random() % 1000, random() % 7 == 0 ? " a/b;k=v" : "",
+                                    random() % 50 == 0 ? "!!!" : ".x", i);
+    if (random() % 200 == 0) name = "%%";  // nothing left after sanitizing
+    std::string tags = random() % 3 == 0 ? absl::StrCat("env:prod,host:web-", random() % 10) : "";
+    double value = values[random() % 8];
+    SeriesKeyRef key = Key(i + 1, type, name, tags);
+    aggregator::SeriesValue v{key, random() % 10 == 0, value, value / 10};
+    if (type == MetricType::kTimer || type == MetricType::kHistogram ||
+        type == MetricType::kDistribution) {
+      v.summary = random() % 4 == 0 ? -1 : 0;
+    }
+    s.series.push_back(v);
+    if (random() % 20 == 0) s.timestamped_points.push_back({key, value, 1699999990});
+  }
+  return MakeFlush(std::move(s), SelfMetrics());
+}
+
+TEST(GraphiteChunksTest, BigRandomSnapshotInChunks) {
+  Flush flush = RandomFlush(20261201, 20000);
+  ASSERT_GT(FormatGraphite(flush, {}).size(), 1u << 20);
+  const size_t max_series = 24 * 16385;
+  for (size_t chunk_bytes : {size_t{1}, size_t{3}, size_t{64}, size_t{1000}, size_t{100000},
+                             GraphiteChunks::kDefaultChunkBytes}) {
+    ExpectChunksMakeTheWholeText(flush, {}, chunk_bytes, max_series);
+  }
+  ExpectChunksMakeTheWholeText(flush, {.legacy_namespace = false, .global_suffix = "dc1"}, 5000,
+                               max_series);
+}
+
+// The backend holds one chunk at a time: a 1M-line flush never needs more than a chunk.
+TEST(GraphiteChunksTest, ChunksStayNearTheirSize) {
+  Flush flush = RandomFlush(7, 50000);
+  GraphiteChunks chunks(flush, {}, 64 << 10);
+  std::string chunk;
+  size_t largest = 0, total = 0;
+  while (chunks.Next(chunk)) {
+    largest = std::max(largest, chunk.size());
+    total += chunk.size();
+  }
+  EXPECT_GT(total, 20 * largest);
+  EXPECT_LT(largest, (64 << 10) + 4096) << "short series: a chunk ends within a series of its size";
 }
 
 }  // namespace

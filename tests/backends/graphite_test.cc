@@ -438,10 +438,33 @@ TEST(GraphiteBackendTest, ADifferentFlushStartsOver) {
   EXPECT_EQ(carbon.received(), expected);
 }
 
+// Fixed chunks (each whole lines), counting how often the flush is produced again.
+class StringChunks : public GraphiteChunkSource {
+ public:
+  explicit StringChunks(std::vector<std::string> chunks) : chunks_(std::move(chunks)) {}
+  bool Next(std::string& out) override {
+    out.clear();
+    if (next_ == chunks_.size()) return false;
+    out = chunks_[next_++];
+    return true;
+  }
+  void Restart() override {
+    next_ = 0;
+    ++restarts_;
+  }
+  int restarts() const { return restarts_; }
+
+ private:
+  std::vector<std::string> chunks_;
+  size_t next_ = 0;
+  int restarts_ = 0;
+};
+
 TEST(GraphitePayloadTest, RewindsToTheStartOfTheFirstUnacknowledgedLine) {
+  StringChunks text({"a 1 1\nbb 2 1\nccc 3 1\n"});  // lines of 6, 7 and 8 bytes
   GraphitePayload p;
-  p.Reset("a 1 1\nbb 2 1\nccc 3 1\n");  // lines of 6, 7 and 8 bytes
-  EXPECT_EQ(p.size(), 21u);
+  p.Reset(&text);
+  EXPECT_EQ(p.unsent().size(), 21u);
   p.Sent(10);
   EXPECT_EQ(p.unsent(), " 1\nccc 3 1\n");
   p.Unacknowledged(10);  // nothing acknowledged yet
@@ -463,18 +486,23 @@ TEST(GraphitePayloadTest, RewindsToTheStartOfTheFirstUnacknowledgedLine) {
 }
 
 TEST(GraphitePayloadTest, NothingAcknowledgedRestartsTheFlush) {
+  StringChunks text({"a 1 1\n", "bb 2 1\n"});
   GraphitePayload p;
-  p.Reset("a 1 1\nbb 2 1\n");
-  p.Sent(13);
+  p.Reset(&text);
+  p.Sent(p.unsent().size());
+  p.Sent(p.unsent().size());
+  EXPECT_EQ(p.sent(), 13u);
   EXPECT_TRUE(p.done());
   p.Rewind();  // no sample: the peer may have nothing
   EXPECT_EQ(p.sent(), 0u);
   EXPECT_FALSE(p.done());
+  EXPECT_EQ(p.unsent(), "a 1 1\n");
 }
 
 TEST(GraphitePayloadTest, EarlierFlushBytesInTheSocketAndNoGoingBack) {
+  StringChunks text({"a 1 1\nbb 2 1\n"});
   GraphitePayload p;
-  p.Reset("a 1 1\nbb 2 1\n");
+  p.Reset(&text);
   p.Sent(4);
   p.Unacknowledged(100);  // the previous flush is still in the socket
   EXPECT_EQ(p.acknowledged(), 0u);
@@ -483,9 +511,49 @@ TEST(GraphitePayloadTest, EarlierFlushBytesInTheSocketAndNoGoingBack) {
   EXPECT_EQ(p.acknowledged(), 13u);
   p.Unacknowledged(50);  // never decreases
   EXPECT_EQ(p.acknowledged(), 13u);
-  p.Reset("x 1 1\n");
+  StringChunks next({"x 1 1\n"});
+  p.Reset(&next);
   EXPECT_EQ(p.sent(), 0u);
   EXPECT_EQ(p.acknowledged(), 0u);
+  EXPECT_EQ(p.unsent(), "x 1 1\n");
+}
+
+// The socket held more than a chunk: the first unacknowledged line is in a chunk already let go,
+// so the flush is produced again up to it, and the next connection starts there.
+TEST(GraphitePayloadTest, RewindsIntoAnEarlierChunk) {
+  StringChunks text({"a 1 1\nbb 2 1\n", "ccc 3 1\n", "d 4 1\ne 5 1\n"});
+  GraphitePayload p;
+  p.Reset(&text);
+  const int restarts = text.restarts();
+  std::string written;
+  while (!p.done()) {
+    std::string_view unsent = p.unsent();
+    written.append(unsent);
+    p.Sent(unsent.size());
+  }
+  EXPECT_EQ(written, "a 1 1\nbb 2 1\nccc 3 1\nd 4 1\ne 5 1\n");
+  p.Unacknowledged(25);  // 8 of 33 acknowledged: inside "bb 2 1" in the first chunk
+  EXPECT_EQ(p.acknowledged(), 8u);
+  p.Rewind();
+  EXPECT_EQ(text.restarts(), restarts + 1);
+  EXPECT_EQ(p.sent(), 6u);
+  EXPECT_EQ(p.unsent(), "bb 2 1\n");
+  p.Sent(7);
+  EXPECT_EQ(p.unsent(), "ccc 3 1\n");
+  // Acknowledged up to a chunk's end: the next chunk starts, nothing is produced again.
+  p.Sent(8);
+  p.Unacknowledged(0);
+  p.Sent(3);  // "d 4" of the third chunk
+  p.Rewind();
+  EXPECT_EQ(text.restarts(), restarts + 1);
+  EXPECT_EQ(p.sent(), 21u);
+  EXPECT_EQ(p.unsent(), "d 4 1\ne 5 1\n");
+  // Everything acknowledged: done, even after a rewind.
+  p.Sent(12);
+  p.Unacknowledged(0);
+  p.Rewind();
+  EXPECT_EQ(p.sent(), 33u);
+  EXPECT_TRUE(p.done());
 }
 
 }  // namespace
