@@ -423,7 +423,7 @@ GraphiteChunks::GraphiteChunks(Flush flush, const GraphiteFormatOptions& options
     : flush_(std::move(flush)),
       options_(options),
       chunk_bytes_(std::max<size_t>(chunk_bytes, 1)),
-      writer_(std::make_unique<GraphiteWriter>(options)) {}
+      writer_(std::make_unique<GraphiteWriter>(options_)) {}
 
 GraphiteChunks::~GraphiteChunks() = default;
 

@@ -102,8 +102,8 @@ class GraphiteWriter;  // graphite_format.cc
 // (at 1M series it would be ~100 MB). The chunks, concatenated, are exactly FormatGraphite's text.
 // Each chunk is the lines of whole series (so it starts and ends at a line boundary), filled until
 // it holds at least `chunk_bytes`: it exceeds that by one series' lines at most (a timer's stats,
-// each line <= 16385 bytes). Holds the flush (shared snapshot) and `options` by reference, which
-// must outlive it. Not thread-safe.
+// each line <= 16385 bytes). Holds the flush (a shared snapshot) and its own copy of `options`
+// (a temporary is fine). Not thread-safe.
 class GraphiteChunks : public GraphiteChunkSource {
  public:
   static constexpr size_t kDefaultChunkBytes = 256 << 10;
@@ -122,7 +122,7 @@ class GraphiteChunks : public GraphiteChunkSource {
 
  private:
   const Flush flush_;
-  const GraphiteFormatOptions& options_;
+  const GraphiteFormatOptions options_;  // before writer_, which refers to it
   const size_t chunk_bytes_;
   std::unique_ptr<GraphiteWriter> writer_;
   int phase_ = 0;       // 0-3 series by type group, 4 timestamped points, 5 self metrics, 6 done
