@@ -55,7 +55,7 @@ void Aggregator::CountSeriesPerName() {
   live_per_name_.clear();
   if (options_->max_series_per_metric == 0) return;
   for (const GlobalSeries& gs : series_) {
-    if (gs.key != nullptr) ++live_per_name_[std::string(gs.key->name())];
+    if (gs.key != nullptr) ++CountOf(live_per_name_, gs.key->name());
   }
 }
 
@@ -83,15 +83,8 @@ bool Aggregator::AwaitRotation(absl::Time deadline) {
 uint32_t Aggregator::FindOrAdopt(const SeriesKeyRef& key) {
   if (uint32_t g = index_.Find(*key); g != index_.kAbsent) return g;
   if (live_series_ >= options_->max_series) return kRejected;
-  if (const size_t per_name = options_->max_series_per_metric; per_name != 0) {
-    auto it = live_per_name_.find(key->name());
-    if (it == live_per_name_.end()) {
-      live_per_name_.emplace(key->name(), 1);
-    } else if (it->second >= per_name) {
-      return kRejectedPerMetric;
-    } else {
-      ++it->second;
-    }
+  if (!AdmitSeriesOfName(live_per_name_, key->name(), options_->max_series_per_metric)) {
+    return kRejectedPerMetric;
   }
   const MetricType type = key->type();
   uint32_t global;
@@ -167,7 +160,7 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time mono_no
     }
     if (g == kRejectedPerMetric) {
       ++stats.series_dropped_per_metric;
-      CountDropped(link.refused.at(local).key->name(), 1);
+      ++CountOf(dropped_by_name_, link.refused.at(local).key->name());
       return nullptr;
     }
     return &Touch(g, mono_now);
@@ -232,20 +225,12 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time mono_no
   }
   stats.series_dropped += iv.series_dropped;
   stats.series_dropped_per_metric += iv.series_dropped_per_metric;
-  for (const auto& [name, n] : iv.dropped_by_name) CountDropped(name, n);
+  for (const auto& [name, n] : iv.dropped_by_name) CountOf(dropped_by_name_, name) += n;
   stats.overflows += iv.overflows;
   stats.timestamped_points_dropped += iv.points_dropped;
   stats.events_dropped += iv.events_dropped;
   stats.service_checks_dropped += iv.service_checks_dropped;
   iv.ResetLists();
-}
-
-void Aggregator::CountDropped(std::string_view name, uint64_t n) {
-  if (auto it = dropped_by_name_.find(name); it != dropped_by_name_.end()) {
-    it->second += n;
-  } else {
-    dropped_by_name_.emplace(name, n);
-  }
 }
 
 void Aggregator::ReportTopDroppedNames(FlushStats& stats) {
@@ -272,11 +257,7 @@ void Aggregator::ReportTopDroppedNames(FlushStats& stats) {
 
 void Aggregator::Forget(uint32_t global) {
   GlobalSeries& gs = series_[global];
-  if (!live_per_name_.empty()) {
-    if (auto it = live_per_name_.find(gs.key->name()); it != live_per_name_.end()) {
-      if (--it->second == 0) live_per_name_.erase(it);
-    }
-  }
+  ReleaseSeriesOfName(live_per_name_, gs.key->name());
   index_.Erase(global);
   gs = GlobalSeries();
   free_.push_back(global);

@@ -121,7 +121,6 @@ class Aggregator {
   void BuildSeries(absl::Time mono_now, Snapshot& snapshot);
   // live_per_name_ from series_ when max_series_per_metric is set, empty when it is not.
   void CountSeriesPerName();
-  void CountDropped(std::string_view name, uint64_t n);
   // This flush's dropped_by_name_ into the snapshot's top names; clears it.
   void ReportTopDroppedNames(FlushStats& stats);
 

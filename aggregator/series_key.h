@@ -152,6 +152,29 @@ struct NameEq {
 template <typename V>
 using NameMap = absl::flat_hash_map<std::string, V, NameHash, NameEq>;
 
+// The count of `name`, created at 0 the first time (the one allocation, for the name's copy).
+template <typename V>
+V& CountOf(NameMap<V>& counts, std::string_view name) {
+  auto it = counts.find(name);
+  if (it == counts.end()) it = counts.emplace(name, V{}).first;
+  return it->second;
+}
+
+// max_series_per_metric, the same rule in a shard and on the flush side: takes one more live
+// series of `name` unless it already has `limit` (0: no limit, nothing counted).
+inline bool AdmitSeriesOfName(NameMap<uint32_t>& live, std::string_view name, size_t limit) {
+  if (limit == 0) return true;
+  uint32_t& n = CountOf(live, name);
+  if (n >= limit) return false;
+  ++n;
+  return true;
+}
+// The other end: a series of `name` was forgotten (nothing to do when no limit is counted).
+inline void ReleaseSeriesOfName(NameMap<uint32_t>& live, std::string_view name) {
+  if (live.empty()) return;
+  if (auto it = live.find(name); it != live.end() && --it->second == 0) live.erase(it);
+}
+
 // Canonicalizes tag lists with reused scratch buffers: after warm-up it allocates nothing.
 class TagCanonicalizer {
  public:

@@ -169,11 +169,7 @@ bool Shard::Refuse(const protocol::MetricLine& line, Refusal why) {
     case Refusal::kPerMetric:
       ++iv.series_dropped_per_metric;
       // Allocates once per refused name per interval; only names at their limit get here.
-      if (auto it = iv.dropped_by_name.find(line.name); it != iv.dropped_by_name.end()) {
-        ++it->second;
-      } else {
-        iv.dropped_by_name.emplace(line.name, 1);
-      }
+      ++CountOf(iv.dropped_by_name, line.name);
       break;
   }
   return true;
@@ -299,16 +295,9 @@ const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::stri
     *why = Refusal::kMaxSeries;
     return nullptr;
   }
-  if (const size_t per_name = options_->max_series_per_metric; per_name != 0) {
-    auto it = live_per_name_.find(name);
-    if (it == live_per_name_.end()) {
-      live_per_name_.emplace(name, 1);
-    } else if (it->second >= per_name) {
-      *why = Refusal::kPerMetric;
-      return nullptr;
-    } else {
-      ++it->second;
-    }
+  if (!AdmitSeriesOfName(live_per_name_, name, options_->max_series_per_metric)) {
+    *why = Refusal::kPerMetric;
+    return nullptr;
   }
   uint32_t id;
   if (!free_series_.empty()) {
@@ -458,11 +447,7 @@ void Shard::EraseEvicted() {
     if (series_gen_[key.local_series()] != kFree) return false;
     if (key.id() != 0) {
       free_slots_[PoolOf(key.type())].push_back(key.local_cell());
-      if (!live_per_name_.empty()) {
-        if (auto it = live_per_name_.find(key.name()); it != live_per_name_.end()) {
-          if (--it->second == 0) live_per_name_.erase(it);
-        }
-      }
+      ReleaseSeriesOfName(live_per_name_, key.name());
     }
     return true;
   });
@@ -473,11 +458,7 @@ void Shard::CountSeriesPerName() {
   if (options_->max_series_per_metric == 0) return;
   table_.ForEach([this](const SeriesKey& key) {
     if (key.id() == 0 || series_gen_[key.local_series()] == kFree) return;
-    if (auto it = live_per_name_.find(key.name()); it != live_per_name_.end()) {
-      ++it->second;
-    } else {
-      live_per_name_.emplace(key.name(), 1);
-    }
+    ++CountOf(live_per_name_, key.name());
   });
 }
 

@@ -148,7 +148,8 @@ void DatagramReader::OnReadable(uv_poll_t* handle, int status, int events) {
 }
 
 bool DatagramReader::ReadBatches(int max_batches, size_t* bytes_left, size_t* datagrams_left) {
-  for (int b = 0; b<max_batches&& * bytes_left> 0 && *datagrams_left > 0; ++b) {
+  for (int b = 0; b < max_batches; ++b) {
+    if (*bytes_left == 0 || *datagrams_left == 0) return false;  // what the budget allowed, read
     const int want = static_cast<int>(std::min<size_t>(kBatch, *datagrams_left));
     for (int i = 0; i < want; ++i) messages_[i].msg_hdr.msg_flags = 0;
     int n = recvmmsg(fd_, messages_.data(), want, MSG_DONTWAIT, nullptr);

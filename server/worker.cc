@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace tallyd::server {
@@ -21,29 +22,10 @@ void LogRejected(protocol::RejectReason reason, std::string_view line) {
 }  // namespace
 
 std::string EscapeForLog(std::string_view text, size_t max_chars) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    char piece[4];
-    size_t n = 0;
-    if (c == '\\') {
-      piece[n++] = '\\';
-      piece[n++] = '\\';
-    } else if (c >= 0x20 && c < 0x7f) {
-      piece[n++] = static_cast<char>(c);
-    } else {
-      piece[n++] = '\\';
-      piece[n++] = 'x';
-      piece[n++] = kHex[c >> 4];
-      piece[n++] = kHex[c & 0xf];
-    }
-    if (out.size() + n > max_chars) {
-      out += "...";
-      break;
-    }
-    out.append(piece, n);
-  }
+  // Debian's Abseil has its own string_view type.
+  std::string out =
+      absl::CHexEscape(absl::string_view(text.data(), std::min(text.size(), max_chars)));
+  if (text.size() > max_chars) out += "...";
   return out;
 }
 

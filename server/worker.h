@@ -26,9 +26,9 @@
 
 namespace tallyd::server {
 
-// A client's line as the log shows it: printable ASCII kept, every other byte (control bytes,
-// terminal escape sequences, non-ASCII) and the backslash written as C escapes (\x1b, \\), cut to
-// at most `max_chars` characters (then "..." follows), never inside an escape. What a client
+// A client's line as the log shows it: its first `max_chars` bytes through absl::CHexEscape
+// (printable ASCII kept; control bytes, terminal escape sequences, non-ASCII, quotes and the
+// backslash written as C escapes: \x1b, \n, \\), then "..." when it was longer. What a client
 // sends must not drive the terminal or forge log lines (SPEC 2: logged lines are escaped).
 std::string EscapeForLog(std::string_view text, size_t max_chars);
 inline constexpr size_t kLoggedLineChars = 200;

@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/socket_address.h"
+#include "tests/server/proc_net_udp.h"
 
 namespace tallyd::server {
 namespace {
@@ -89,24 +90,6 @@ TEST(DatagramReaderTest, OversizedDatagramIsCountedAndNotDelivered) {
   EXPECT_EQ(counters.packets_truncated[0].Get(), 1u);
 }
 
-// The kernel's own count for a UDP socket: the `drops` column (the last) of its /proc/net/udp
-// line, found by the socket's inode.
-uint64_t ProcNetUdpDrops(int fd) {
-  struct stat st;
-  EXPECT_EQ(fstat(fd, &st), 0);
-  std::ifstream in("/proc/net/udp");
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::vector<std::string> f;
-    for (std::string w; fields >> w;) f.push_back(w);
-    if (f.size() >= 13 && f[9] == std::to_string(st.st_ino)) return std::stoull(f.back());
-  }
-  ADD_FAILURE() << "inode " << st.st_ino << " not in /proc/net/udp";
-  return 0;
-}
-
 TEST(DatagramReaderTest, CountsKernelDropsWhenCollectedWithoutReadingADatagram) {
   // A tiny receive buffer and nobody reading: the kernel drops most of what is sent. The count
   // comes from the socket (once per flush), not from the datagrams, so it is right before any is
@@ -123,14 +106,14 @@ TEST(DatagramReaderTest, CountsKernelDropsWhenCollectedWithoutReadingADatagram) 
     reader.CollectKernelDrops();
     const uint64_t first = counters.kernel_drops.Get();
     EXPECT_GT(first, 0u);
-    EXPECT_EQ(first, ProcNetUdpDrops(s.fd));
+    EXPECT_EQ(first, ProcNetUdpDrops(InodeOf(s.fd)));
     reader.CollectKernelDrops();  // nothing new: nothing added
     EXPECT_EQ(counters.kernel_drops.Get(), first);
 
     for (int i = 0; i < kSent; ++i) SendTo(s.address, std::string(200, 'z'));
     reader.CollectKernelDrops();
     EXPECT_GT(counters.kernel_drops.Get(), first);
-    EXPECT_EQ(counters.kernel_drops.Get(), ProcNetUdpDrops(s.fd));
+    EXPECT_EQ(counters.kernel_drops.Get(), ProcNetUdpDrops(InodeOf(s.fd)));
     reader.DrainAndClose();
     uv_run(&loop, UV_RUN_DEFAULT);
   }

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/socket_address.h"
+#include "tests/server/proc_net_udp.h"
 
 namespace tallyd::server {
 namespace {
@@ -36,7 +37,10 @@ bool AllPrintableAscii(std::string_view s) {
 TEST(EscapeForLogTest, KeepsPrintableAsciiAndEscapesEverythingElse) {
   EXPECT_EQ(EscapeForLog("plain:1|c", 200), "plain:1|c");
   EXPECT_EQ(EscapeForLog("a\x1b[31mb", 200), "a\\x1b[31mb");
-  EXPECT_EQ(EscapeForLog(std::string("nul\0bel\a\r\x7f", 10), 200), "nul\\x00bel\\x07\\x0d\\x7f");
+  EXPECT_EQ(EscapeForLog(std::string("nul\0bel\a\r\x7f", 10), 200),
+            "nul\\x00\\x62\\x65l\\x07\\r\\x7f");
+  // (a hex digit right after a \x escape is escaped too, as C reads "\x00be" as one byte)
+  EXPECT_EQ(EscapeForLog("two\nlines", 200), "two\\nlines");  // no forged log line
   EXPECT_EQ(EscapeForLog("caf\xc3\xa9", 200), "caf\\xc3\\xa9");
   // A backslash is escaped too, so "\x1b" typed by a client cannot pass for an escaped byte.
   EXPECT_EQ(EscapeForLog("back\\x1b", 200), "back\\\\x1b");
@@ -44,11 +48,11 @@ TEST(EscapeForLogTest, KeepsPrintableAsciiAndEscapesEverythingElse) {
 
 TEST(EscapeForLogTest, BoundsTheLengthWithoutCuttingAnEscape) {
   EXPECT_EQ(EscapeForLog(std::string(500, 'x'), 10), "xxxxxxxxxx...");
-  // 8 characters fit; the next escape (4) would pass 10: cut before it, not inside it.
-  EXPECT_EQ(EscapeForLog("abcdefgh\x01zz", 10), "abcdefgh...");
+  // The cut is on the client's bytes, before escaping: an escape is never cut.
+  EXPECT_EQ(EscapeForLog("abcdefgh\x01zz", 9), "abcdefgh\\x01...");
   const std::string long_control(10000, '\x1b');
   const std::string escaped = EscapeForLog(long_control, kLoggedLineChars);
-  EXPECT_LE(escaped.size(), kLoggedLineChars + 3);
+  EXPECT_EQ(escaped.size(), 4 * kLoggedLineChars + 3);
   EXPECT_TRUE(AllPrintableAscii(escaped));
 }
 
@@ -87,21 +91,6 @@ TEST(WorkerTest, RejectedLineSampleReachesTheLogEscaped) {
   EXPECT_THAT(logged[0], HasSubstr("rejected line"));
   EXPECT_THAT(logged[0], HasSubstr("\\x1b[2J\\x1b]0;owned\\x07:1|zz"));
   EXPECT_TRUE(AllPrintableAscii(logged[0])) << logged[0];
-}
-
-// The `drops` column (the last) of a UDP socket's /proc/net/udp line, by the socket's inode.
-uint64_t ProcNetUdpDrops(ino_t inode) {
-  std::ifstream in("/proc/net/udp");
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::vector<std::string> f;
-    for (std::string w; fields >> w;) f.push_back(w);
-    if (f.size() >= 13 && f[9] == std::to_string(inode)) return std::stoull(f.back());
-  }
-  ADD_FAILURE() << "inode " << inode << " not in /proc/net/udp";
-  return 0;
 }
 
 TEST(WorkerTest, KernelDropsWhileNotReadingAreCountedAtTheNextFlush) {
