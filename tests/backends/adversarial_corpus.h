@@ -18,6 +18,7 @@
 #include "aggregator/series_key.h"
 #include "aggregator/snapshot.h"
 #include "protocol/parser.h"
+#include "tests/backends/snapshot_fixtures.h"
 
 namespace tallyd::testing::corpus {
 
@@ -135,22 +136,10 @@ inline std::string CanonicalTags(std::vector<std::string> tags) {
   return absl::StrJoin(tags, ",");
 }
 
-// A summary of the samples 1, 2, 3, 4 (exact).
+// A summary of the samples 1, 2, 3, 4 (exact), every percentile taking all four.
 inline int32_t AddOneToFour(aggregator::Snapshot& s) {
-  aggregator::SampleSummary summary;
-  summary.count = 4;
-  summary.count_ps = 0.4;
-  summary.sum = 10;
-  summary.sum_squares = 30;
-  summary.lower = 1;
-  summary.upper = 4;
-  summary.mean = 2.5;
-  summary.median = 2.5;
-  summary.std = 1.118033988749895;
-  summary.samples = 4;
-  for (size_t i = 0; i < s.percentiles.size(); ++i) {
-    summary.percentiles.push_back({true, 4, 2.5, 4, 10, 30});
-  }
+  aggregator::SampleSummary summary = backends::fixtures::OneToFour(
+      1, std::vector<aggregator::PercentileValue>(s.percentiles.size(), {true, 4, 2.5, 4, 10, 30}));
   summary.distribution = aggregator::ValueDistribution::Exact({1, 2, 3, 4});
   s.summaries.push_back(std::move(summary));
   return static_cast<int32_t>(s.summaries.size() - 1);
