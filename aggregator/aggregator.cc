@@ -34,11 +34,6 @@ Shard* Aggregator::AddShard() {
   return shard;
 }
 
-size_t Aggregator::shard_count() const {
-  std::lock_guard lock(shards_mu_);
-  return links_.size();
-}
-
 void Aggregator::UpdateOptions(Options options) {
   const bool counted = options_ != nullptr && options_->max_series_per_metric != 0;
   options_ = std::make_shared<const Options>(std::move(options));
@@ -62,15 +57,6 @@ void Aggregator::CountSeriesPerName() {
 void Aggregator::RequestRotation(absl::Time mono_now) {
   std::lock_guard lock(shards_mu_);
   for (auto& link : links_) link->shard->RequestRotation(mono_now);
-}
-
-std::vector<size_t> Aggregator::PendingShards() const {
-  std::lock_guard lock(shards_mu_);
-  std::vector<size_t> pending;
-  for (size_t i = 0; i < links_.size(); ++i) {
-    if (!links_[i]->shard->HasPublished()) pending.push_back(i);
-  }
-  return pending;
 }
 
 bool Aggregator::AwaitRotation(absl::Time deadline) {

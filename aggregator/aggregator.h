@@ -8,7 +8,7 @@
 //   aggregator.AwaitRotation(absl::Now() + absl::Seconds(1));  // optional: wait for the workers
 //   std::shared_ptr<const Snapshot> s = aggregator.Flush(wall_flush_time, mono);
 // A shard that has not rotated in time is counted (shards_late) and merged at the next flush; no
-// sample is lost. PendingShards() names the shards that have not rotated yet.
+// sample is lost.
 //
 // Two clocks: snapshots carry wall-clock time (what backends stamp points with); series_ttl is
 // measured on a monotonic clock, so a wall-clock step neither expires series early nor keeps them
@@ -52,7 +52,6 @@ class Aggregator {
 
   // A new shard for one worker; owned by the aggregator, valid for its lifetime.
   Shard* AddShard();
-  size_t shard_count() const;
 
   // Asks every shard to rotate at its next RotateIfRequested(); `mono_now` (MonotonicNow()) is
   // their eviction clock.
@@ -60,9 +59,6 @@ class Aggregator {
   // Waits until every shard has published an interval, or `deadline` (wall clock). True when all
   // did.
   bool AwaitRotation(absl::Time deadline);
-  // The indices (AddShard order) of the shards that have not published an interval since the
-  // last Flush collected theirs: the ones the next Flush would count as late.
-  std::vector<size_t> PendingShards() const;
   // Merges every published interval and builds the snapshot for the flush at `wall_now` (the
   // snapshot's time); `mono_now` (MonotonicNow(), or any monotonic reading: tests inject both)
   // is the clock for idle TTL.

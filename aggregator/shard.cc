@@ -497,11 +497,6 @@ void Shard::ApplyOptions(std::shared_ptr<const Options> options, Interval& close
   EraseEvicted();
 }
 
-bool Shard::HasPublished() {
-  std::lock_guard lock(mu_);
-  return ready_ != nullptr;
-}
-
 std::unique_ptr<Interval> Shard::TakeInterval() {
   std::lock_guard lock(mu_);
   return std::move(ready_);

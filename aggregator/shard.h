@@ -79,8 +79,6 @@ class Shard {
   // `mono_now` is the clock Rotate gets.
   void RequestRotation(absl::Time mono_now);
   bool rotation_requested() const { return rotate_requested_.load(std::memory_order_acquire); }
-  // An interval is published and not yet collected.
-  bool HasPublished();
 
  private:
   friend class Aggregator;

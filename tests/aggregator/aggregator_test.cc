@@ -364,20 +364,6 @@ TEST(AggregatorTest, LateShardIsMergedNextFlush) {
   EXPECT_EQ(Find(*s, "c", MetricType::kCounter)->value, 2);
 }
 
-TEST(AggregatorTest, PendingShardsAreTheOnesNotRotatedYet) {
-  Harness h({}, 3);
-  absl::Time now = absl::FromUnixSeconds(1'700'000'010);
-  h.aggregator().RequestRotation(now);
-  EXPECT_EQ(h.aggregator().PendingShards(), (std::vector<size_t>{0, 1, 2}));
-  ASSERT_TRUE(h.shard(1)->RotateIfRequested());
-  EXPECT_EQ(h.aggregator().PendingShards(), (std::vector<size_t>{0, 2}));
-  ASSERT_TRUE(h.shard(0)->RotateIfRequested());
-  ASSERT_TRUE(h.shard(2)->RotateIfRequested());
-  EXPECT_TRUE(h.aggregator().PendingShards().empty());
-  h.aggregator().Flush(now, now);
-  EXPECT_EQ(h.aggregator().PendingShards().size(), 3u);  // collected: the next interval is due
-}
-
 TEST(AggregatorTest, RotateRefusedUntilCollected) {
   Harness h;
   h.Send("c:1|c");
