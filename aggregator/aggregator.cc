@@ -165,12 +165,28 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time mono_no
   iv.gauges.Drain([&](const CellTouch& t, GaugeCell& cell) {
     GlobalSeries* gs = touch(t.series);
     if (gs == nullptr) return;
-    if (cell.absolute || !gs->has_value) {
+    // Several shards may hold the gauge this flush (one sender's datagrams spread over the
+    // workers), merged in shard order, not receive order: the absolute value received last
+    // wins, and Etsy deltas of shards that set no value apply on top of it, whatever the order.
+    // (A superseded shard's own deltas after its older value are lost with it: a cell keeps no
+    // time per delta.)
+    if (gs->acc < 0) {
+      if (gauge_merges_used_ == gauge_merges_.size()) gauge_merges_.emplace_back();
+      gs->acc = static_cast<int32_t>(gauge_merges_used_++);
+      gauge_merges_[gs->acc] = GaugeMerge();
+    }
+    GaugeMerge& merge = gauge_merges_[gs->acc];
+    if (!gs->has_value) gs->value = 0;  // a delta sets a new gauge (Etsy), as if from 0
+    gs->has_value = true;
+    if (cell.absolute()) {
+      if (cell.set_ns < merge.set_ns) return;  // another shard's value came later
+      merge.set_ns = cell.set_ns;
       gs->value = cell.value;
+      stats.overflows += !AddFinite(gs->value, merge.deltas);
     } else {
+      AddFinite(merge.deltas, cell.value);
       stats.overflows += !AddFinite(gs->value, cell.value);  // Etsy deltas
     }
-    gs->has_value = true;
   });
   iv.samples.Drain([&](const CellTouch& t, SampleCell& cell) {
     GlobalSeries* gs = touch(t.series);
@@ -295,6 +311,7 @@ void Aggregator::BuildSeries(absl::Time mono_now, Snapshot& snapshot) {
   }
   sample_accs_used_ = 0;
   set_accs_used_ = 0;
+  gauge_merges_used_ = 0;
 }
 
 std::shared_ptr<const Snapshot> Aggregator::Flush(absl::Time wall_now, absl::Time mono_now) {

@@ -85,7 +85,7 @@ class Aggregator {
     SeriesKeyRef key;                 // null: free slot
     int64_t last_sample_ns = kNever;  // last flush with samples (monotonic nanoseconds)
     double value = 0;                 // counter: this flush's count; gauge: current value
-    int32_t acc = -1;                 // this flush's sample or set accumulator
+    int32_t acc = -1;                 // this flush's sample or set accumulator, or gauge merge
     uint16_t refs = 0;  // shard-local series mapped here: at most one per shard (two briefly)
     MetricType type = MetricType::kCounter;  // key->type(), without a pointer chase per flush
     bool touched : 1 = false;
@@ -142,6 +142,13 @@ class Aggregator {
   std::vector<SetCell> set_accs_;
   size_t sample_accs_used_ = 0;
   size_t set_accs_used_ = 0;
+  // A gauge's merge across shards this flush (MergeInterval), at GlobalSeries::acc.
+  struct GaugeMerge {
+    int64_t set_ns = 0;  // receive time of the value kept; 0: none yet
+    double deltas = 0;   // Etsy deltas of the shards that set no value
+  };
+  std::vector<GaugeMerge> gauge_merges_;  // recycled across flushes
+  size_t gauge_merges_used_ = 0;
 };
 
 }  // namespace tallyd::aggregator

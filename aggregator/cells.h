@@ -45,9 +45,13 @@ inline double ClampFinite(double x, uint64_t* overflows) {
 
 struct GaugeCell {
   double value = 0;
-  // An absolute value arrived this interval; otherwise `value` is a sum of Etsy deltas to apply
-  // to the gauge's previous value.
-  bool absolute = false;
+  // When the last absolute value of this interval was received (Shard::set_receive_time,
+  // monotonic ns, > 0), or 0: none came, and `value` is a sum of Etsy deltas to apply to the
+  // gauge's previous value. One sender's gauge may be set on several workers in one interval
+  // (datagrams are spread over them): the flush side keeps the value received last, not the
+  // last shard's it happens to merge. Same 16 bytes as the bool it replaced.
+  int64_t set_ns = 0;
+  bool absolute() const { return set_ns != 0; }
   void Reset() { *this = GaugeCell(); }
 };
 

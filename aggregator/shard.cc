@@ -99,7 +99,7 @@ inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t sl
           active_->overflows += !AddFinite(cell.value, v);
         } else {
           cell.value = v;
-          cell.absolute = true;
+          cell.set_ns = receive_ns_;
         }
       };
       if (line.value_count == 1) {

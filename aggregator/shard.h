@@ -60,6 +60,11 @@ class Shard {
       const protocol::MetricLine* lines, size_t n,
       absl::FunctionRef<void(const protocol::MetricLine&)> on_invalid_utf8 =
           [](const protocol::MetricLine&) {});
+  // When the lines about to be added were received, on MonotonicNow()'s clock in nanoseconds
+  // (> 0): a gauge's cell records it with each absolute value, so that the flush side keeps the
+  // value received last among the shards that set the gauge in one interval. Called once per
+  // receive batch (not per line); the receive order within one shard needs no stamp.
+  void set_receive_time(int64_t mono_ns) { receive_ns_ = mono_ns; }
   // Events and service checks are copied, "\\n" escapes in their text turned into newlines as the
   // Datadog Agent does (SPEC 4.3).
   void AddEvent(const protocol::Event& event);
@@ -126,6 +131,7 @@ class Shard {
 
   // Worker-owned state.
   std::shared_ptr<const Options> options_;
+  int64_t receive_ns_ = 1;  // set_receive_time; 1 (the oldest) until the first call
   TagCanonicalizer canonicalizer_;
   uint64_t next_id_;  // the shard's index in the top bits
   SeriesTable table_;

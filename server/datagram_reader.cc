@@ -112,12 +112,14 @@ absl::StatusOr<int> OpenUnixDatagramSocket(const std::string& path, int mode, in
 }
 
 DatagramReader::DatagramReader(uv_loop_t* loop, int fd, Transport transport, size_t max_packet_size,
-                               DatagramSink* sink, IngestCounters* counters)
+                               DatagramSink* sink, IngestCounters* counters,
+                               bool counts_kernel_drops)
     : fd_(fd),
       transport_(transport),
       max_packet_size_(max_packet_size),
       sink_(sink),
       counters_(counters),
+      counts_kernel_drops_(counts_kernel_drops),
       buffers_(new char[kBatch * max_packet_size]),
       messages_(kBatch),
       iovecs_(kBatch) {
@@ -153,7 +155,8 @@ bool DatagramReader::ReadBatches(int max_batches, size_t* bytes_left, size_t* da
     const int want = static_cast<int>(std::min<size_t>(kBatch, *datagrams_left));
     for (int i = 0; i < want; ++i) messages_[i].msg_hdr.msg_flags = 0;
     int n = recvmmsg(fd_, messages_.data(), want, MSG_DONTWAIT, nullptr);
-    if (n <= 0) return false;
+    if (n <= 0) return false;  // EAGAIN: another reader of a shared socket took them
+    sink_->OnReceive();
     const int t = static_cast<int>(transport_);
     for (int i = 0; i < n; ++i) {
       const msghdr& hdr = messages_[i].msg_hdr;
@@ -185,6 +188,7 @@ void DatagramReader::DrainAndClose() {
 }
 
 void DatagramReader::CollectKernelDrops() {
+  if (!counts_kernel_drops_) return;
   uint32_t meminfo[SK_MEMINFO_VARS] = {};
   socklen_t len = sizeof meminfo;
   // A kernel without SK_MEMINFO_DROPS answers shorter than that: nothing to count then.

@@ -28,6 +28,9 @@ class DatagramSink {
  public:
   virtual ~DatagramSink() = default;
   virtual void OnData(std::string_view data, Transport transport) = 0;
+  // Called once per receive call (one recvmmsg batch) that returned datagrams, before their
+  // OnData: the moment the worker stamps them with (a gauge's newest value wins across workers).
+  virtual void OnReceive() {}
 };
 
 // Opens a non-blocking UDP socket bound to `address`, claiming the port alone or joining the
@@ -46,9 +49,11 @@ class DatagramReader {
   static constexpr int kBatch = 32;
 
   // Takes ownership of `fd`. `max_packet_size` bounds a datagram; a larger one is counted in
-  // packets_truncated and dropped, never parsed as if it were whole.
+  // packets_truncated and dropped, never parsed as if it were whole. `counts_kernel_drops`: false
+  // for a descriptor that shares its socket with another reader's (a Unix socket every worker
+  // reads), whose kernel drop count that other reader reports.
   DatagramReader(uv_loop_t* loop, int fd, Transport transport, size_t max_packet_size,
-                 DatagramSink* sink, IngestCounters* counters);
+                 DatagramSink* sink, IngestCounters* counters, bool counts_kernel_drops = true);
   ~DatagramReader();
   DatagramReader(const DatagramReader&) = delete;
   DatagramReader& operator=(const DatagramReader&) = delete;
@@ -74,6 +79,7 @@ class DatagramReader {
   size_t max_packet_size_;
   DatagramSink* sink_;
   IngestCounters* counters_;
+  bool counts_kernel_drops_;
   uv_poll_t poll_;
   bool polling_ = false;
   // The kernel's count is a running 32-bit total per socket, from its creation: the unsigned

@@ -1,6 +1,14 @@
 #include "server/listen_sockets.h"
 
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <linux/filter.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "server/datagram_reader.h"
@@ -68,10 +76,59 @@ absl::StatusOr<ListenSockets> OpenPerWorker(const char* kind, std::string_view t
 
 absl::StatusOr<ListenSockets> OpenUdpListener(std::string_view text, int workers,
                                               int receive_buffer, bool optional) {
-  return OpenPerWorker("udp", text, workers, optional,
-                       [receive_buffer](const SocketAddress& a, PortSharing sharing) {
-                         return OpenUdpSocket(a, receive_buffer, sharing);
-                       });
+  absl::StatusOr<ListenSockets> sockets =
+      OpenPerWorker("udp", text, workers, optional,
+                    [receive_buffer](const SocketAddress& a, PortSharing sharing) {
+                      return OpenUdpSocket(a, receive_buffer, sharing);
+                    });
+  if (!sockets.ok()) return sockets;
+  if (absl::Status spread = SpreadDatagramsAtRandom(sockets->fds); !spread.ok()) {
+    // Once per process: every listen address meets the same kernel.
+    static std::atomic<bool> logged{false};
+    if (!logged.exchange(true)) {
+      LOG(WARNING) << "udp " << sockets->bound.ToString() << ": " << spread.message()
+                   << ": each sender's datagrams go to one worker (SO_REUSEPORT's hash)";
+    }
+  }
+  return sockets;
+}
+
+absl::Status SpreadDatagramsAtRandom(const std::vector<int>& fds) {
+  if (fds.size() < 2) return absl::OkStatus();
+  // Random rather than the receiving CPU (SKF_AD_CPU): one sender's datagrams are mostly
+  // received on one CPU (its own on loopback, one NIC queue's by RSS), so the CPU would not
+  // spread it. Reordering one sender's datagrams across workers is harmless: counters, timers
+  // and sets merge at flush time, and a gauge's merge keeps the newest value (cells.h).
+  sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_RANDOM)),
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, static_cast<uint32_t>(fds.size())),
+      BPF_STMT(BPF_RET | BPF_A, 0),
+  };
+  sock_fprog program{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+  // The program belongs to the group: attaching it through one member serves them all.
+  if (setsockopt(fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("SO_ATTACH_REUSEPORT_CBPF refused: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ListenSockets> OpenUnixListener(const std::string& path, int mode, int workers,
+                                               int receive_buffer) {
+  absl::StatusOr<int> fd = OpenUnixDatagramSocket(path, mode, receive_buffer);
+  if (!fd.ok()) return fd.status();
+  ListenSockets sockets;
+  sockets.fds.push_back(*fd);
+  for (int i = 1; i < workers; ++i) {
+    int dup = fcntl(*fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+      int err = errno;
+      for (int f : sockets.fds) close(f);
+      return absl::InternalError(absl::StrCat("unix ", path, ": dup: ", std::strerror(err)));
+    }
+    sockets.fds.push_back(dup);
+  }
+  return sockets;
 }
 
 absl::StatusOr<ListenSockets> OpenTcpListener(std::string_view text, int workers, bool optional) {

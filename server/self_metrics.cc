@@ -1,5 +1,6 @@
 #include "server/self_metrics.h"
 
+#include <string>
 #include <string_view>
 
 namespace tallyd::server {
@@ -67,6 +68,20 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
     out.Add("tallyd_lines_rejected_total", "Lines rejected, by reason.", kCounter,
             sum([r](const IngestCounters& c) -> auto& { return c.rejected[r]; }),
             {{"reason", std::string(protocol::RejectReasonName(protocol::RejectReason(r)))}});
+  }
+  // Each worker's share of the input: how evenly the kernel spreads the datagrams (SO_REUSEPORT
+  // and its BPF program for UDP, the shared Unix socket's readers), and what it parsed of them.
+  for (size_t i = 0; i < workers.size(); ++i) {
+    const IngestCounters& c = *workers[i];
+    std::pair<std::string, std::string> label{"worker", std::to_string(i)};
+    out.Add("tallyd_worker_datagrams_total", "Datagrams (UDP, Unix) received, by worker.", kCounter,
+            static_cast<double>(c.packets[static_cast<int>(Transport::kUdp)].Get() +
+                                c.packets[static_cast<int>(Transport::kUnix)].Get()),
+            {label});
+    uint64_t lines = 0;
+    for (const RelaxedCounter& l : c.lines) lines += l.Get();
+    out.Add("tallyd_worker_lines_total", "Metric lines accepted, by worker.", kCounter,
+            static_cast<double>(lines), {label});
   }
   out.Add("tallyd_unknown_fields_total", "Optional line fields not understood (ignored).", kCounter,
           sum([](const IngestCounters& c) -> auto& { return c.unknown_fields; }));

@@ -106,12 +106,15 @@ absl::Status Server::Start() {
     for (int i = 0; i < n; ++i) workers_[i]->AddTcpSocket(sockets->fds[i]);
     listeners_bound_.push_back(absl::StrCat("tcp ", sockets->bound.ToString()));
   }
-  // A Unix socket path cannot be shared by SO_REUSEPORT: the first worker reads it.
+  // A Unix socket path cannot be shared by SO_REUSEPORT: every worker reads the one socket.
   for (const std::string& path : config_.listen.unix) {
-    absl::StatusOr<int> fd =
-        OpenUnixDatagramSocket(path, static_cast<int>(config_.listen.unix_socket_mode), rcvbuf);
-    if (!fd.ok()) return fd.status();
-    workers_[0]->AddDatagramSocket(*fd, Transport::kUnix);
+    auto sockets =
+        OpenUnixListener(path, static_cast<int>(config_.listen.unix_socket_mode), n, rcvbuf);
+    if (!sockets.ok()) return sockets.status();
+    for (int i = 0; i < n; ++i) {
+      workers_[i]->AddDatagramSocket(sockets->fds[i], Transport::kUnix, /*counts_kernel_drops=*/
+                                     i == 0);
+    }
     listeners_bound_.push_back(absl::StrCat("unix ", path));
   }
 

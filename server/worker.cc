@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -43,20 +44,21 @@ Worker::~Worker() {
     Shutdown();
     uv_run(&loop_, UV_RUN_DEFAULT);
   }
-  for (auto& [fd, transport] : datagram_fds_) close(fd);
+  for (const DatagramSocket& s : datagram_fds_) close(s.fd);
   for (int fd : tcp_fds_) close(fd);
   uv_loop_close(&loop_);
 }
 
-void Worker::AddDatagramSocket(int fd, Transport transport) {
-  datagram_fds_.emplace_back(fd, transport);
+void Worker::AddDatagramSocket(int fd, Transport transport, bool counts_kernel_drops) {
+  datagram_fds_.push_back({fd, transport, counts_kernel_drops});
 }
 void Worker::AddTcpSocket(int fd) { tcp_fds_.push_back(fd); }
 
 absl::Status Worker::Start() {
-  for (auto& [fd, transport] : datagram_fds_) {
-    readers_.push_back(std::make_unique<DatagramReader>(
-        &loop_, fd, transport, options_.max_packet_size, this, &counters_));
+  for (const DatagramSocket& s : datagram_fds_) {
+    readers_.push_back(std::make_unique<DatagramReader>(&loop_, s.fd, s.transport,
+                                                        options_.max_packet_size, this, &counters_,
+                                                        s.counts_kernel_drops));
     readers_.back()->Start();
   }
   datagram_fds_.clear();  // owned by the readers now
@@ -104,7 +106,16 @@ void Worker::Shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
+void Worker::OnReceive() {
+  // One clock read per receive batch (vDSO, no syscall), on the clock of MonotonicNow().
+  shard_->set_receive_time(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count());
+}
+
 void Worker::OnData(std::string_view data, Transport transport) {
+  // A TCP read is its own receive (the datagram readers call OnReceive per batch).
+  if (transport == Transport::kTcp) OnReceive();
   // One ParsedLine per chunk, reused: the parser writes only what each line's kind needs.
   protocol::ParsedLine parsed;
   protocol::ForEachLine(data, [this, &parsed](std::string_view line) {

@@ -49,7 +49,8 @@ class Worker : public DatagramSink {
   Worker& operator=(const Worker&) = delete;
 
   // Before Start(): sockets opened (and bound) by the server; the worker takes ownership.
-  void AddDatagramSocket(int fd, Transport transport);
+  // `counts_kernel_drops`: see DatagramReader (false for the dups of a shared Unix socket).
+  void AddDatagramSocket(int fd, Transport transport, bool counts_kernel_drops = true);
   void AddTcpSocket(int fd);
 
   absl::Status Start();
@@ -68,6 +69,7 @@ class Worker : public DatagramSink {
 
   // DatagramSink, on the worker thread.
   void OnData(std::string_view data, Transport transport) override;
+  void OnReceive() override;
 
  private:
   static constexpr size_t kBatchLines = 64;
@@ -85,7 +87,12 @@ class Worker : public DatagramSink {
   uv_loop_t loop_;
   uv_async_t async_;
   std::atomic<bool> stop_requested_{false};
-  std::vector<std::pair<int, Transport>> datagram_fds_;
+  struct DatagramSocket {
+    int fd;
+    Transport transport;
+    bool counts_kernel_drops;
+  };
+  std::vector<DatagramSocket> datagram_fds_;
   std::vector<int> tcp_fds_;
   std::vector<std::unique_ptr<DatagramReader>> readers_;
   std::vector<std::unique_ptr<TcpListener>> tcp_listeners_;

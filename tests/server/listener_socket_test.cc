@@ -227,5 +227,30 @@ TEST(ListenSocketsTest, OptionalAddressWhosePortIsInUseStillFails) {
   }
 }
 
+// One sender (one source address and port, so one SO_REUSEPORT hash) is spread over the workers'
+// sockets datagram by datagram (the reuseport BPF program), each getting a fair share.
+TEST(ListenerSocketTest, OneUdpSenderIsSpreadOverTheWorkers) {
+  absl::StatusOr<ListenSockets> sockets = OpenUdpListener("127.0.0.1:0", 2, 4 << 20, false);
+  ASSERT_TRUE(sockets.ok()) << sockets.status();
+  ASSERT_EQ(sockets->fds.size(), 2u);
+  int sender = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_EQ(connect(sender, sockets->bound.get(), sockets->bound.length), 0);
+  constexpr int kRounds = 20, kPerRound = 100;  // drained between rounds: no buffer fills
+  std::vector<int> total(2, 0);
+  for (int r = 0; r < kRounds; ++r) {
+    for (int i = 0; i < kPerRound; ++i) ASSERT_EQ(send(sender, "x", 1, 0), 1);
+    std::vector<int> counts = Receive(sockets->fds, false, kPerRound);
+    total[0] += counts[0];
+    total[1] += counts[1];
+  }
+  close(sender);
+  ASSERT_EQ(total[0] + total[1], kRounds * kPerRound);
+  // Binomial(2000, 1/2): 40 % is about 9 standard deviations below the mean. The 4-tuple hash
+  // alone sends everything to one socket.
+  EXPECT_GE(total[0], kRounds * kPerRound * 4 / 10) << total[0] << " / " << total[1];
+  EXPECT_GE(total[1], kRounds * kPerRound * 4 / 10) << total[0] << " / " << total[1];
+  CloseAll(sockets->fds);
+}
+
 }  // namespace
 }  // namespace tallyd::server

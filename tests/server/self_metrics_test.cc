@@ -85,5 +85,35 @@ TEST(SelfMetricsTest, PerMetricDropsAndOverflowsAddUpTopNamesAreTheLastFlushs) {
   EXPECT_EQ(value("tallyd_series_dropped_per_metric_top", "req"), -1);
 }
 
+// Each worker's share: its own datagrams (UDP and Unix, not TCP reads) and accepted lines, by
+// worker index, so that a dashboard shows how the input spreads.
+TEST(SelfMetricsTest, EachWorkersDatagramsAndLinesAreItsOwn) {
+  IngestCounters first, second;
+  first.packets[static_cast<int>(Transport::kUdp)].Add(5);
+  first.packets[static_cast<int>(Transport::kUnix)].Add(2);
+  first.packets[static_cast<int>(Transport::kTcp)].Add(100);
+  first.lines[static_cast<int>(protocol::MetricType::kCounter)].Add(30);
+  first.lines[static_cast<int>(protocol::MetricType::kGauge)].Add(4);
+  second.packets[static_cast<int>(Transport::kUdp)].Add(11);
+  second.lines[static_cast<int>(protocol::MetricType::kTimer)].Add(9);
+  SelfMetricsCollector collector;
+  aggregator::Snapshot snapshot;
+  auto metrics = *collector.Collect({&first, &second}, snapshot, absl::ZeroDuration(), {}, false);
+  auto value = [&](const std::string& name, const std::string& worker) {
+    for (const backends::SelfMetric& m : metrics) {
+      if (m.name == name && m.labels.size() == 1 && m.labels[0].first == "worker" &&
+          m.labels[0].second == worker) {
+        return m.value;
+      }
+    }
+    return -1.0;
+  };
+  EXPECT_EQ(value("tallyd_worker_datagrams_total", "0"), 7);
+  EXPECT_EQ(value("tallyd_worker_datagrams_total", "1"), 11);
+  EXPECT_EQ(value("tallyd_worker_lines_total", "0"), 34);
+  EXPECT_EQ(value("tallyd_worker_lines_total", "1"), 9);
+  EXPECT_EQ(value("tallyd_worker_datagrams_total", "2"), -1);
+}
+
 }  // namespace
 }  // namespace tallyd::server

@@ -5,18 +5,22 @@
 #include <glog/logging.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "aggregator/aggregator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/listen_sockets.h"
 #include "server/socket_address.h"
 #include "tests/server/proc_net_udp.h"
 
@@ -157,6 +161,71 @@ TEST(WorkerTest, KernelDropsWhileNotReadingAreCountedAtTheNextFlush) {
   worker.Stop();
   EXPECT_EQ(worker.counters().kernel_drops.Get() + worker.counters().packets[0].Get(),
             static_cast<uint64_t>(kSent));
+}
+
+// A Unix datagram socket is read by every worker (SO_REUSEPORT cannot share a path): with the
+// first worker held in its flush hand-over, the second reads every datagram.
+TEST(WorkerTest, UnixSocketIsReadByEveryWorker) {
+  aggregator::Aggregator aggregator(aggregator::Options{}, absl::Seconds(10));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false;
+  bool release = false;
+  WorkerOptions hold;
+  hold.on_rotated = [&] {
+    std::unique_lock lock(mu);
+    held = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  char dir[] = "/tmp/tallyd-worker-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/dsd.socket";
+  absl::StatusOr<ListenSockets> sockets = OpenUnixListener(path, 0622, 2, 1 << 20);
+  ASSERT_TRUE(sockets.ok()) << sockets.status();
+  ASSERT_EQ(sockets->fds.size(), 2u);
+
+  Worker first(0, aggregator.AddShard(), hold);
+  Worker second(1, aggregator.AddShard(), WorkerOptions{});
+  first.AddDatagramSocket(sockets->fds[0], Transport::kUnix, true);
+  second.AddDatagramSocket(sockets->fds[1], Transport::kUnix, false);
+  ASSERT_TRUE(first.Start().ok());
+  ASSERT_TRUE(second.Start().ok());
+  aggregator.RequestRotation(aggregator::MonotonicNow());
+  first.Wake();
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return held; });  // the first worker reads nothing from here
+  }
+
+  constexpr int kSent = 100;
+  int sender = socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un to{};
+  to.sun_family = AF_UNIX;
+  std::strncpy(to.sun_path, path.c_str(), sizeof to.sun_path - 1);
+  const std::string datagram = "unix.lines:1|c";
+  for (int i = 0; i < kSent; ++i) {
+    ASSERT_EQ(sendto(sender, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                     sizeof to),
+              static_cast<ssize_t>(datagram.size()));
+  }
+  close(sender);
+  const int unix = static_cast<int>(Transport::kUnix);
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (second.counters().packets[unix].Get() < kSent && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(second.counters().packets[unix].Get(), static_cast<uint64_t>(kSent));
+  EXPECT_EQ(first.counters().packets[unix].Get(), 0u);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  second.Stop();
+  first.Stop();
+  unlink(path.c_str());
+  rmdir(dir);
 }
 
 }  // namespace
