@@ -24,42 +24,6 @@ constexpr size_t kMaxBodyInMessage = 512;
 constexpr absl::Duration kMaxRetryAfter = absl::Hours(1);
 constexpr int kMaxWaitMs = 10000;  // one curl_multi_poll; curl's timers and StopBy end it sooner
 
-// The compression each endpoint gets for the configured one. What Datadog's API reference
-// documents as Content-Encoding values (the reference pages, and the OpenAPI enums the official
-// clients are generated from):
-// - POST /api/v2/series: `deflate`, `zstd1`, `gzip`
-//   (https://docs.datadoghq.com/api/latest/metrics/#submit-metrics, enum MetricContentEncoding of
-//   the v2 spec, as in github.com/DataDog/datadog-api-client-go api/datadogV2).
-// - POST /api/v1/distribution_points: `deflate` only
-//   (https://docs.datadoghq.com/api/latest/metrics/#submit-distribution-points, enum
-//   DistributionPointsContentEncoding of the v1 spec).
-// - POST /api/v1/check_run (https://docs.datadoghq.com/api/latest/service-checks/) and POST
-//   /api/v1/events (https://docs.datadoghq.com/api/latest/events/#post-an-event): no
-//   Content-Encoding documented. The Datadog Agent posts check_run bodies compressed like the rest
-//   of its payloads (pkg/serializer: jsonExtraHeadersWithCompression; zlib in older Agents, zstd
-//   by default in current ones: DefaultCompressorKind) and sends events to /intake/, not here.
-//   These two get deflate, which SPEC 4.3 takes as accepted by every endpoint, and never zstd.
-// The Agent spells zstd `zstd` (ZstdEncoding in its compression package); we send the spelling
-// the API reference documents for v2 series, `zstd1`.
-DatadogCompression CompressionFor(DatadogEndpoint endpoint, DatadogCompression configured) {
-  if (configured == DatadogCompression::kZstd && endpoint != DatadogEndpoint::kSeries) {
-    return DatadogCompression::kDeflate;
-  }
-  return configured;
-}
-
-std::string_view ContentEncoding(DatadogCompression compression) {
-  switch (compression) {
-    case DatadogCompression::kDeflate:
-      return "deflate";
-    case DatadogCompression::kZstd:
-      return "zstd1";
-    case DatadogCompression::kNone:
-      return "";
-  }
-  return "";
-}
-
 bool HeaderIs(std::string_view line, std::string_view name) {
   if (line.size() <= name.size() || line[name.size()] != ':') return false;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -90,13 +54,6 @@ std::string BodyForMessage(std::string_view body) {
 }
 
 }  // namespace
-
-struct DatadogBackend::Request {
-  DatadogEndpoint endpoint = DatadogEndpoint::kSeries;
-  std::string_view encoding;  // "" when sent as is
-  std::string body;           // as sent
-  size_t items = 0;
-};
 
 struct DatadogBackend::Response {
   CURLcode code = CURLE_OK;
@@ -201,7 +158,8 @@ absl::StatusOr<std::unique_ptr<DatadogBackend>> DatadogBackend::Create(DatadogOp
   return backend;
 }
 
-DatadogBackend::DatadogBackend(DatadogOptions options) : options_(std::move(options)) {}
+DatadogBackend::DatadogBackend(DatadogOptions options)
+    : options_(std::move(options)), encoder_(options_.compression, options_.format) {}
 
 DatadogBackend::~DatadogBackend() {
   // The easy handle is never left in the multi handle (Perform removes it): any order will do.
@@ -263,8 +221,9 @@ void DatadogBackend::Prepare(const Flush& flush) {
   next_ = 0;
   rejections_.clear();
   DatadogFormatStats format_stats;
-  std::vector<DatadogPayload> payloads =
-      FormatDatadog(flush, options_.format, &self_totals_, &format_stats);
+  const std::vector<DatadogRequest>& requests =
+      encoder_.Encode(flush, options_.format, &self_totals_, &format_stats);
+  pending_.assign(requests.begin(), requests.end());
   if (format_stats.distributions_scaled > 0) {
     distributions_scaled_ += format_stats.distributions_scaled;
     LOG_EVERY_T(WARNING, 60) << "datadog: " << format_stats.distributions_scaled
@@ -273,52 +232,13 @@ void DatadogBackend::Prepare(const Flush& flush) {
                              << " values this flush; sent scaled down (Datadog's count and sum "
                                 "for them undercount)";
   }
-  for (DatadogPayload& payload : payloads) AddRequests(std::move(payload));
-}
-
-void DatadogBackend::AddRequests(DatadogPayload payload) {
-  DatadogCompression compression = CompressionFor(payload.endpoint, options_.compression);
-  DatadogLimits limits;
-  switch (payload.endpoint) {
-    case DatadogEndpoint::kSeries:
-      limits = options_.format.series_limits;
-      break;
-    case DatadogEndpoint::kDistributionPoints:
-      limits = options_.format.distribution_limits;
-      break;
-    case DatadogEndpoint::kCheckRun:
-      limits = options_.format.check_run_limits;
-      break;
-    case DatadogEndpoint::kEvents:
-      limits = DatadogLimitsFor(DatadogEndpoint::kEvents);
-      break;
+  if (uint64_t dropped = encoder_.too_large() + encoder_.failed(); dropped > 0) {
+    payloads_too_large_ += dropped;
   }
-  std::string json = payload.Body();
-  absl::StatusOr<std::string> body = CompressDatadogBody(json, compression);
-  if (!body.ok()) {
-    LOG_EVERY_T(ERROR, 60) << "datadog: " << body.status() << "; sending uncompressed";
-    compression = DatadogCompression::kNone;
-    body = std::move(json);
+  if (encoder_.failed() > 0) {
+    LOG_EVERY_T(ERROR, 60) << "datadog: the compressor failed on " << encoder_.failed()
+                           << " requests this flush; dropped";
   }
-  if (body->size() > limits.max_compressed) {
-    if (payload.items.size() > 1) {
-      auto [first, second] = SplitDatadogPayload(std::move(payload));
-      AddRequests(std::move(first));
-      AddRequests(std::move(second));
-      return;
-    }
-    ++payloads_too_large_;
-    LOG(WARNING) << "datadog: one " << DatadogPath(payload.endpoint) << " item is " << body->size()
-                 << " bytes compressed, above the " << limits.max_compressed
-                 << "-byte limit; dropped";
-    return;
-  }
-  Request request;
-  request.endpoint = payload.endpoint;
-  request.encoding = ContentEncoding(compression);
-  request.body = std::move(*body);
-  request.items = payload.items.size();
-  pending_.push_back(std::move(request));
 }
 
 void DatadogBackend::Perform(Response* response) {
@@ -378,7 +298,7 @@ void DatadogBackend::Perform(Response* response) {
   curl_multi_remove_handle(multi, curl);
 }
 
-DatadogBackend::Response DatadogBackend::Post(const Request& request) {
+DatadogBackend::Response DatadogBackend::Post(const DatadogRequest& request) {
   CURL* curl = static_cast<CURL*>(curl_);
   Response response;
   std::string url = options_.url + std::string(DatadogPath(request.endpoint));
@@ -439,7 +359,7 @@ Delivery DatadogBackend::Deliver(const Flush& flush) {
     next_ = 0;
   };
   while (next_ < pending_.size()) {
-    const Request& request = pending_[next_];
+    const DatadogRequest& request = pending_[next_];
     Response response = Post(request);
     std::string where = "datadog POST " + options_.url + std::string(DatadogPath(request.endpoint));
     std::string which = "request " + std::to_string(next_ + 1) + " of " + std::to_string(total) +

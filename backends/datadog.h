@@ -1,6 +1,7 @@
 // backends/datadog.h: the Datadog backend (SPEC 4.3): each flush POSTed to Datadog's HTTP API.
 //
-// DatadogBackend turns a flush into requests (FormatDatadog), compresses each body and sends it
+// DatadogBackend turns a flush into compressed requests as it formats it (DatadogRequestSet:
+// each point written once, compressed chunk by chunk, buffers kept across flushes) and sends them
 // over one libcurl handle kept for the backend's life, so the connection is reused (keep-alive).
 // Each request runs on a libcurl multi handle the backend waits on itself, so that a stop
 // (StopBy, from BackendRunner::Stop on another thread) wakes it: a request still in flight at
@@ -11,7 +12,7 @@
 // Compression: `deflate` (zlib, accepted by every endpoint) or `none` everywhere; `zstd` (level 1,
 // `Content-Encoding: zstd1`) only on /api/v2/series, the one endpoint whose reference documents
 // it — the v1 endpoints (distribution_points, check_run, events) get deflate instead (sources in
-// datadog.cc, CompressionFor).
+// datadog_encoder.cc, CompressionFor).
 // Outcomes: 2xx delivered; network errors, timeouts, 408 and 5xx retry; 429 retries after the
 // peer's Retry-After (seconds or HTTP date) or X-RateLimit-Reset (seconds); 401 and 403 reject
 // the rest of the flush (a bad key fails every request alike); another 4xx rejects that request
@@ -31,11 +32,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "backends/datadog_encoder.h"
 #include "backends/datadog_format.h"
 
 namespace tallyd::backends {
-
-enum class DatadogCompression { kDeflate, kZstd, kNone };
 
 struct DatadogOptions {
   std::string url = "https://api.datadoghq.com";  // scheme://host[:port], no path
@@ -57,7 +57,8 @@ struct DatadogStats {
   uint64_t distributions_scaled = 0;  // see DatadogFormatOptions::max_distribution_values
 };
 
-// Compresses `body` as `compression` ("deflate": zlib stream, RFC 1950). Exposed for tests.
+// Compresses `body` as `compression` ("deflate": zlib stream, RFC 1950) in one call. For tests
+// and tools; the backend streams through DatadogRequestEncoder.
 absl::StatusOr<std::string> CompressDatadogBody(std::string_view body,
                                                 DatadogCompression compression);
 
@@ -79,15 +80,13 @@ class DatadogBackend : public Backend {
   DatadogStats stats() const;
 
  private:
-  struct Request;
   struct Response;
 
   explicit DatadogBackend(DatadogOptions options);
   absl::Status Init();
   // Formats and compresses a new flush into pending_.
   void Prepare(const Flush& flush);
-  void AddRequests(DatadogPayload payload);
-  Response Post(const Request& request);
+  Response Post(const DatadogRequest& request);
   // Runs the request set up on curl_ to its end, or to the stop deadline.
   void Perform(Response* response);
   std::string Redact(std::string text) const;
@@ -104,7 +103,8 @@ class DatadogBackend : public Backend {
   SnapshotPtr current_snapshot_;
   std::shared_ptr<const std::vector<SelfMetric>> current_self_;
   bool in_progress_ = false;
-  std::vector<Request> pending_;
+  DatadogRequestSet encoder_;  // holds the bodies pending_ views
+  std::vector<DatadogRequest> pending_;
   size_t next_ = 0;
   std::vector<std::string> rejections_;  // this flush's rejected requests, for the one message
 

@@ -20,40 +20,48 @@ constexpr int kTypeRate = 2;
 constexpr int kTypeGauge = 3;
 
 // A series' tags as a JSON array, and its host: DogStatsD's `host:<name>` tag names the host and
-// is not sent as a tag (the Agent's enrichment does the same).
+// is not sent as a tag (the Agent's enrichment does the same). Reused from series to series: the
+// array's buffer keeps its capacity, the host views the key's tags or the default host.
 struct ResolvedTags {
   std::string json;  // ["a:1","b"]
-  std::string host;
+  std::string_view host;
+
+  void Resolve(std::string_view canonical, std::string_view default_host) {
+    host = default_host;
+    json.clear();
+    json.push_back('[');
+    bool first = true;
+    protocol::ForEachTag(canonical, [&](std::string_view tag) {
+      if (tag.substr(0, 5) == "host:") {
+        host = tag.substr(5);
+        return;
+      }
+      if (!first) json.push_back(',');
+      first = false;
+      AppendJsonString(json, tag);
+    });
+    json.push_back(']');
+  }
 };
 
-ResolvedTags ResolveTags(std::string_view canonical, const std::string& default_host) {
-  ResolvedTags out;
-  out.host = default_host;
-  out.json.push_back('[');
+void AppendTagsJson(std::string& out, std::string_view canonical) {
+  out.push_back('[');
   bool first = true;
   protocol::ForEachTag(canonical, [&](std::string_view tag) {
-    if (tag.substr(0, 5) == "host:") {
-      out.host = std::string(tag.substr(5));
-      return;
-    }
-    if (!first) out.json.push_back(',');
+    if (!first) out.push_back(',');
     first = false;
-    AppendJsonString(out.json, tag);
+    AppendJsonString(out, tag);
   });
-  out.json.push_back(']');
-  return out;
+  out.push_back(']');
 }
 
-std::string TagsJson(std::string_view canonical) {
-  std::string json = "[";
-  bool first = true;
-  protocol::ForEachTag(canonical, [&](std::string_view tag) {
-    if (!first) json.push_back(',');
-    first = false;
-    AppendJsonString(json, tag);
-  });
-  json.push_back(']');
-  return json;
+// `name` then `suffix` as one JSON string; the suffixes (".max", ".95percentile") need no escape.
+void AppendMetricName(std::string& out, std::string_view name, std::string_view suffix) {
+  AppendJsonString(out, name);
+  if (suffix.empty()) return;
+  out.pop_back();  // the closing quote
+  out += suffix;
+  out.push_back('"');
 }
 
 // Fills payloads of one endpoint up to its limits, in order.
@@ -89,11 +97,64 @@ class PayloadPacker {
   DatadogPayload current_;
 };
 
+// FormatDatadog's sink: each item a string of its own, packed into payloads.
+class PayloadSink : public DatadogItemSink {
+ public:
+  explicit PayloadSink(const DatadogFormatOptions& options)
+      : series_(DatadogEndpoint::kSeries, options.series_limits, &series_out_),
+        distributions_(DatadogEndpoint::kDistributionPoints, options.distribution_limits,
+                       &distribution_out_),
+        checks_(DatadogEndpoint::kCheckRun, options.check_run_limits, &check_out_) {}
+
+  std::string& BeginItem(DatadogEndpoint) override {
+    item_.clear();
+    return item_;
+  }
+  void EndItem(DatadogEndpoint endpoint, bool keep) override {
+    if (!keep) return;
+    switch (endpoint) {
+      case DatadogEndpoint::kSeries:
+        series_.Add(std::move(item_));
+        break;
+      case DatadogEndpoint::kDistributionPoints:
+        distributions_.Add(std::move(item_));
+        break;
+      case DatadogEndpoint::kCheckRun:
+        checks_.Add(std::move(item_));
+        break;
+      case DatadogEndpoint::kEvents: {  // the v1 events endpoint takes one event per request
+        DatadogPayload& payload = event_out_.emplace_back();
+        payload.endpoint = DatadogEndpoint::kEvents;
+        payload.item_bytes = item_.size();
+        payload.items.push_back(std::move(item_));
+        break;
+      }
+    }
+    item_ = std::string();
+  }
+
+  std::vector<DatadogPayload> Take() {
+    series_.Finish();
+    distributions_.Finish();
+    checks_.Finish();
+    std::vector<DatadogPayload> out = std::move(series_out_);
+    for (auto* part : {&distribution_out_, &check_out_, &event_out_}) {
+      for (DatadogPayload& payload : *part) out.push_back(std::move(payload));
+    }
+    return out;
+  }
+
+ private:
+  std::vector<DatadogPayload> series_out_, distribution_out_, check_out_, event_out_;
+  PayloadPacker series_, distributions_, checks_;
+  std::string item_;
+};
+
 // Writes v2 series items for one flush.
 class SeriesWriter {
  public:
-  SeriesWriter(PayloadPacker* packer, int64_t interval_seconds, DatadogFormatStats* stats)
-      : packer_(packer), interval_(interval_seconds), stats_(stats) {}
+  SeriesWriter(DatadogItemSink* sink, int64_t interval_seconds, DatadogFormatStats* stats)
+      : sink_(sink), interval_(interval_seconds), stats_(stats) {}
 
   // One point. `interval` is sent for rates and counts of an interval.
   void Write(std::string_view name, std::string_view suffix, int type, bool with_interval,
@@ -102,12 +163,9 @@ class SeriesWriter {
       ++stats_->values_skipped;
       return;
     }
-    std::string item;
-    item.reserve(96 + name.size() + tags.json.size());
+    std::string& item = sink_->BeginItem(DatadogEndpoint::kSeries);
     item += "{\"metric\":";
-    std::string metric(name);
-    metric += suffix;
-    AppendJsonString(item, metric);
+    AppendMetricName(item, name, suffix);
     item += ",\"type\":";
     AppendJsonInteger(item, type);
     if (with_interval) {
@@ -128,11 +186,11 @@ class SeriesWriter {
     item += tags.json;
     item.push_back('}');
     ++stats_->series;
-    packer_->Add(std::move(item));
+    sink_->EndItem(DatadogEndpoint::kSeries, true);
   }
 
  private:
-  PayloadPacker* const packer_;
+  DatadogItemSink* const sink_;
   const int64_t interval_;
   DatadogFormatStats* const stats_;
 };
@@ -197,46 +255,45 @@ void WriteHistogram(SeriesWriter& writer, const aggregator::SeriesKey& key,
   }
 }
 
-// {"metric":..,"points":[[ts,[values]]],"tags":[..],"host":..,"type":"distribution"} with the
-// values the caller appends between `head` and `tail`.
-struct DistributionItem {
-  std::string head;
-  std::string tail;
-};
-
-DistributionItem OpenDistribution(std::string_view name, int64_t ts, const ResolvedTags& tags) {
-  DistributionItem item;
-  item.head = "{\"metric\":";
-  AppendJsonString(item.head, name);
-  item.head += ",\"points\":[[";
-  AppendJsonInteger(item.head, ts);
-  item.head += ",[";
-  item.tail = "]]],\"tags\":";
-  item.tail += tags.json;
-  if (!tags.host.empty()) {
-    item.tail += ",\"host\":";
-    AppendJsonString(item.tail, tags.host);
-  }
-  item.tail += ",\"type\":\"distribution\"}";
-  return item;
+// {"metric":..,"points":[[ts,[values]]],"tags":[..],"host":..,"type":"distribution"}: the head,
+// then the caller's values, then the tail.
+void AppendDistributionHead(std::string& out, std::string_view name, int64_t ts) {
+  out += "{\"metric\":";
+  AppendJsonString(out, name);
+  out += ",\"points\":[[";
+  AppendJsonInteger(out, ts);
+  out += ",[";
 }
 
-// The values of one interval of a distribution (see DatadogFormatOptions).
-std::string DistributionValues(const aggregator::SampleSummary& summary, size_t cap,
-                               DatadogFormatStats* stats) {
-  std::string values;
-  bool first = true;
-  auto append = [&](const std::string& text, uint64_t times) {
-    for (uint64_t i = 0; i < times; ++i) {
-      if (!first) values.push_back(',');
-      first = false;
-      values += text;
+void AppendDistributionTail(std::string& out, const ResolvedTags& tags) {
+  out += "]]],\"tags\":";
+  out += tags.json;
+  if (!tags.host.empty()) {
+    out += ",\"host\":";
+    AppendJsonString(out, tags.host);
+  }
+  out += ",\"type\":\"distribution\"}";
+}
+
+// Appends the values of one interval of a distribution (see DatadogFormatOptions) to `out`,
+// comma-separated; returns how many.
+size_t AppendDistributionValues(std::string& out, const aggregator::SampleSummary& summary,
+                                size_t cap, DatadogFormatStats* stats) {
+  size_t written = 0;
+  // One value, `times` times: formatted once, then copied.
+  auto append = [&](double v, uint64_t times) {
+    if (times == 0) return;
+    if (written > 0) out.push_back(',');
+    const size_t at = out.size();
+    AppendJsonNumber(out, v);
+    const size_t len = out.size() - at;
+    // Room first, so that appending from `out` itself never reallocates under the copy.
+    out.reserve(out.size() + (len + 1) * (times - 1));
+    for (uint64_t i = 1; i < times; ++i) {
+      out.push_back(',');
+      out.append(out, at, len);
     }
-  };
-  auto format = [&](double v) {
-    std::string text;
-    AppendJsonNumber(text, v);
-    return text;
+    written += times;
   };
   cap = std::max<size_t>(cap, 1);
   const aggregator::ValueDistribution& distribution = summary.distribution;
@@ -255,9 +312,9 @@ std::string DistributionValues(const aggregator::SampleSummary& summary, size_t 
         ++stats->values_skipped;
         continue;
       }
-      append(format(v), 1);
+      append(v, 1);
     }
-    return values;
+    return written;
   }
   const uint64_t total = sketch->count();
   const bool scaled = total > cap;
@@ -269,9 +326,9 @@ std::string DistributionValues(const aggregator::SampleSummary& summary, size_t 
       times = std::max<uint64_t>(
           1, static_cast<uint64_t>(static_cast<long double>(count) * cap / total));
     }
-    append(format(v), times);
+    append(v, times);
   });
-  return values;
+  return written;
 }
 
 void WriteSelfMetrics(SeriesWriter& writer, const std::vector<SelfMetric>& metrics, int64_t ts,
@@ -309,9 +366,9 @@ void WriteSelfMetrics(SeriesWriter& writer, const std::vector<SelfMetric>& metri
   }
 }
 
-std::string EventItem(const aggregator::EventRecord& event, int64_t flush_ts,
-                      const std::string& host) {
-  std::string item = "{\"title\":";
+void AppendEvent(std::string& item, const aggregator::EventRecord& event, int64_t flush_ts,
+                 const std::string& host) {
+  item += "{\"title\":";
   AppendJsonString(item, event.title);
   item += ",\"text\":";
   AppendJsonString(item, event.text);
@@ -331,14 +388,13 @@ std::string EventItem(const aggregator::EventRecord& event, int64_t flush_ts,
   optional("source_type_name", event.source_type);
   optional("alert_type", event.alert_type);
   item += ",\"tags\":";
-  item += TagsJson(event.tags);
+  AppendTagsJson(item, event.tags);
   item.push_back('}');
-  return item;
 }
 
-std::string CheckItem(const aggregator::ServiceCheckRecord& check, int64_t flush_ts,
-                      const std::string& host) {
-  std::string item = "{\"check\":";
+void AppendCheck(std::string& item, const aggregator::ServiceCheckRecord& check, int64_t flush_ts,
+                 const std::string& host) {
+  item += "{\"check\":";
   AppendJsonString(item, check.name);
   item += ",\"host_name\":";
   AppendJsonString(item, check.hostname.empty() ? host : check.hostname);
@@ -351,9 +407,8 @@ std::string CheckItem(const aggregator::ServiceCheckRecord& check, int64_t flush
     AppendJsonString(item, check.message);
   }
   item += ",\"tags\":";
-  item += TagsJson(check.tags);
+  AppendTagsJson(item, check.tags);
   item.push_back('}');
-  return item;
 }
 
 }  // namespace
@@ -431,16 +486,10 @@ std::pair<DatadogPayload, DatadogPayload> SplitDatadogPayload(DatadogPayload pay
   return halves;
 }
 
-std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogFormatOptions& options,
-                                          SelfMetricTotals* totals, DatadogFormatStats* stats) {
+void FormatDatadogInto(const Flush& flush, const DatadogFormatOptions& options,
+                       SelfMetricTotals* totals, DatadogItemSink* sink, DatadogFormatStats* stats) {
   DatadogFormatStats ignored;
   if (stats == nullptr) stats = &ignored;
-  std::vector<DatadogPayload> series_out, distribution_out, check_out, event_out;
-  PayloadPacker series_packer(DatadogEndpoint::kSeries, options.series_limits, &series_out);
-  PayloadPacker distribution_packer(DatadogEndpoint::kDistributionPoints,
-                                    options.distribution_limits, &distribution_out);
-  PayloadPacker check_packer(DatadogEndpoint::kCheckRun, options.check_run_limits, &check_out);
-
   const aggregator::Snapshot* snapshot = flush.snapshot.get();
   int64_t ts =
       snapshot != nullptr ? snapshot->flush_unix_seconds : absl::ToUnixSeconds(absl::Now());
@@ -448,7 +497,16 @@ std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogForma
   if (snapshot != nullptr) {
     interval = std::max<int64_t>(1, absl::ToInt64Seconds(snapshot->interval));
   }
-  SeriesWriter writer(&series_packer, interval, stats);
+  SeriesWriter writer(sink, interval, stats);
+  // One for the whole flush: its buffer is reused from series to series.
+  ResolvedTags tags;
+  auto distribution = [&](std::string_view name, int64_t at, auto&& append_values) {
+    std::string& item = sink->BeginItem(DatadogEndpoint::kDistributionPoints);
+    AppendDistributionHead(item, name, at);
+    const size_t values = append_values(item);
+    if (values > 0) AppendDistributionTail(item, tags);
+    sink->EndItem(DatadogEndpoint::kDistributionPoints, values > 0);
+  };
 
   if (snapshot != nullptr) {
     for (const aggregator::SeriesValue& series : snapshot->series) {
@@ -457,31 +515,31 @@ std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogForma
       const aggregator::SampleSummary* summary = snapshot->SummaryOf(series);
       switch (key.type()) {
         case MetricType::kCounter:
-          writer.Write(key.name(), "", kTypeRate, true, ts, series.rate,
-                       ResolveTags(key.tags(), options.host));
+          tags.Resolve(key.tags(), options.host);
+          writer.Write(key.name(), "", kTypeRate, true, ts, series.rate, tags);
           break;
         case MetricType::kGauge:
           if (series.idle && !options.resend_idle_gauges) break;
-          writer.Write(key.name(), "", kTypeGauge, false, ts, series.value,
-                       ResolveTags(key.tags(), options.host));
+          tags.Resolve(key.tags(), options.host);
+          writer.Write(key.name(), "", kTypeGauge, false, ts, series.value, tags);
           break;
         case MetricType::kSet:
           if (series.idle) break;
-          writer.Write(key.name(), "", kTypeGauge, false, ts, series.value,
-                       ResolveTags(key.tags(), options.host));
+          tags.Resolve(key.tags(), options.host);
+          writer.Write(key.name(), "", kTypeGauge, false, ts, series.value, tags);
           break;
         case MetricType::kTimer:
         case MetricType::kHistogram:
           if (series.idle || summary == nullptr || summary->samples == 0) break;
-          WriteHistogram(writer, key, *summary, ResolveTags(key.tags(), options.host), ts, options);
+          tags.Resolve(key.tags(), options.host);
+          WriteHistogram(writer, key, *summary, tags, ts, options);
           break;
         case MetricType::kDistribution: {
           if (series.idle || summary == nullptr || summary->samples == 0) break;
-          std::string values = DistributionValues(*summary, options.max_distribution_values, stats);
-          if (values.empty()) break;
-          DistributionItem item =
-              OpenDistribution(key.name(), ts, ResolveTags(key.tags(), options.host));
-          distribution_packer.Add(item.head + values + item.tail);
+          tags.Resolve(key.tags(), options.host);
+          distribution(key.name(), ts, [&](std::string& item) {
+            return AppendDistributionValues(item, *summary, options.max_distribution_values, stats);
+          });
           break;
         }
       }
@@ -489,7 +547,7 @@ std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogForma
     for (const aggregator::TimedPoint& point : snapshot->timestamped_points) {
       if (point.key == nullptr) continue;
       const aggregator::SeriesKey& key = *point.key;
-      ResolvedTags tags = ResolveTags(key.tags(), options.host);
+      tags.Resolve(key.tags(), options.host);
       switch (key.type()) {
         case MetricType::kCounter:
         case MetricType::kSet:
@@ -505,10 +563,10 @@ std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogForma
             ++stats->values_skipped;
             break;
           }
-          DistributionItem item = OpenDistribution(key.name(), point.timestamp, tags);
-          std::string value;
-          AppendJsonNumber(value, point.value);
-          distribution_packer.Add(item.head + value + item.tail);
+          distribution(key.name(), point.timestamp, [&](std::string& item) -> size_t {
+            AppendJsonNumber(item, point.value);
+            return 1;
+          });
           break;
         }
       }
@@ -519,25 +577,21 @@ std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogForma
   }
   if (snapshot != nullptr) {
     for (const aggregator::ServiceCheckRecord& check : snapshot->service_checks) {
-      check_packer.Add(CheckItem(check, ts, options.host));
+      AppendCheck(sink->BeginItem(DatadogEndpoint::kCheckRun), check, ts, options.host);
+      sink->EndItem(DatadogEndpoint::kCheckRun, true);
     }
     for (const aggregator::EventRecord& event : snapshot->events) {
-      DatadogPayload payload;
-      payload.endpoint = DatadogEndpoint::kEvents;
-      payload.items.push_back(EventItem(event, ts, options.host));
-      payload.item_bytes = payload.items.back().size();
-      event_out.push_back(std::move(payload));
+      AppendEvent(sink->BeginItem(DatadogEndpoint::kEvents), event, ts, options.host);
+      sink->EndItem(DatadogEndpoint::kEvents, true);
     }
   }
-  series_packer.Finish();
-  distribution_packer.Finish();
-  check_packer.Finish();
+}
 
-  std::vector<DatadogPayload> out = std::move(series_out);
-  for (auto* part : {&distribution_out, &check_out, &event_out}) {
-    for (DatadogPayload& payload : *part) out.push_back(std::move(payload));
-  }
-  return out;
+std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogFormatOptions& options,
+                                          SelfMetricTotals* totals, DatadogFormatStats* stats) {
+  PayloadSink sink(options);
+  FormatDatadogInto(flush, options, totals, &sink, stats);
+  return sink.Take();
 }
 
 }  // namespace tallyd::backends

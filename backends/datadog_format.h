@@ -102,9 +102,29 @@ struct DatadogFormatStats {
 // so that each flush sends the increase. Owned by the caller (the backend), updated by the call.
 using SelfMetricTotals = std::map<std::string, double, std::less<>>;
 
-// Every request for one flush, in sending order: series, distribution points, service checks,
-// events. Each payload stays within its endpoint's max_uncompressed and max_items (an item
-// larger than max_uncompressed on its own gets a payload of its own).
+// Where FormatDatadogInto writes: each item is appended straight to the buffer the sink hands
+// out, so a point is formatted once, where it will be compressed from (DatadogRequestEncoder),
+// never as a string of its own.
+class DatadogItemSink {
+ public:
+  virtual ~DatadogItemSink() = default;
+  // The buffer one complete JSON item of `endpoint` is to be appended to, after what it holds.
+  virtual std::string& BeginItem(DatadogEndpoint endpoint) = 0;
+  // The item appended since BeginItem is complete (`keep`), or to be forgotten (a distribution
+  // none of whose values JSON can carry).
+  virtual void EndItem(DatadogEndpoint endpoint, bool keep) = 0;
+};
+
+// Writes every item of one flush to `sink`: per endpoint in the order FormatDatadog's payloads
+// hold them (series, distribution points, service checks, events).
+void FormatDatadogInto(const Flush& flush, const DatadogFormatOptions& options,
+                       SelfMetricTotals* totals, DatadogItemSink* sink,
+                       DatadogFormatStats* stats = nullptr);
+
+// Every request for one flush as lists of items, in sending order: series, distribution points,
+// service checks, events. Each payload stays within its endpoint's max_uncompressed and
+// max_items (an item larger than max_uncompressed on its own gets a payload of its own). For
+// tests and tools: the backend streams FormatDatadogInto into its encoders instead.
 std::vector<DatadogPayload> FormatDatadog(const Flush& flush, const DatadogFormatOptions& options,
                                           SelfMetricTotals* totals,
                                           DatadogFormatStats* stats = nullptr);

@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "aggregator/aggregator.h"
 #include "backends/datadog.h"
+#include "backends/datadog_encoder.h"
 #include "backends/datadog_format.h"
 #include "bench/workload.h"
 #include "protocol/parser.h"
@@ -100,6 +101,30 @@ void BM_DatadogThreeCopies(benchmark::State& state) {
   Report(state, g_allocated_bytes.load() - bytes0, g_allocations.load() - blocks0, wire, requests);
 }
 BENCHMARK(BM_DatadogThreeCopies)
+    ->ArgName("compression")
+    ->Arg(static_cast<int>(DatadogCompression::kDeflate))
+    ->Arg(static_cast<int>(DatadogCompression::kZstd))
+    ->Arg(static_cast<int>(DatadogCompression::kNone))
+    ->Unit(benchmark::kMillisecond);
+
+void BM_DatadogEncode(benchmark::State& state) {
+  const auto compression = static_cast<DatadogCompression>(state.range(0));
+  const backends::Flush flush{Snapshot(), nullptr};
+  const backends::DatadogFormatOptions options = FormatOptions();
+  backends::DatadogRequestSet encoder(compression, options);
+  encoder.Encode(flush, options, nullptr, nullptr);  // the first flush sizes the buffers
+  uint64_t wire = 0, requests = 0;
+  const uint64_t bytes0 = g_allocated_bytes.load(), blocks0 = g_allocations.load();
+  for (auto _ : state) {
+    for (const backends::DatadogRequest& request :
+         encoder.Encode(flush, options, nullptr, nullptr)) {
+      wire += request.body.size();
+      ++requests;
+    }
+  }
+  Report(state, g_allocated_bytes.load() - bytes0, g_allocations.load() - blocks0, wire, requests);
+}
+BENCHMARK(BM_DatadogEncode)
     ->ArgName("compression")
     ->Arg(static_cast<int>(DatadogCompression::kDeflate))
     ->Arg(static_cast<int>(DatadogCompression::kZstd))

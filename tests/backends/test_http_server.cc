@@ -77,11 +77,22 @@ bool DecodeBody(const std::string& encoding, const std::string& body, std::strin
     return rc == Z_STREAM_END;
   }
   if (encoding == "zstd" || encoding == "zstd1") {
-    unsigned long long size = ZSTD_getFrameContentSize(body.data(), body.size());
-    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) return false;
-    out->assign(size, '\0');
-    size_t got = ZSTD_decompress(out->data(), out->size(), body.data(), body.size());
-    return !ZSTD_isError(got) && got == size;
+    // Streamed: a frame written chunk by chunk (as tallyd's encoder does) does not carry its
+    // content size, which the format leaves optional. Exactly one whole frame is a valid body.
+    ZSTD_DCtx* dctx = ZSTD_createDCtx();
+    ZSTD_inBuffer in{body.data(), body.size(), 0};
+    char buffer[65536];
+    size_t rc = 1;
+    out->clear();
+    while (rc != 0) {
+      ZSTD_outBuffer chunk{buffer, sizeof buffer, 0};
+      rc = ZSTD_decompressStream(dctx, &chunk, &in);
+      if (ZSTD_isError(rc)) break;
+      out->append(buffer, chunk.pos);
+      if (rc != 0 && in.pos == in.size && chunk.pos < chunk.size) break;  // truncated frame
+    }
+    ZSTD_freeDCtx(dctx);
+    return rc == 0 && in.pos == in.size;
   }
   return false;
 }
