@@ -83,7 +83,9 @@ TEST(DatadogEncoderTest, EveryRequestWithinItsLimitsEveryItemOnceInOrder) {
         SCOPED_TRACE("round " + std::to_string(round) + " request " + std::to_string(r));
         EXPECT_LE(d.wire, limits.max_compressed);
         EXPECT_LE(d.json, limits.max_uncompressed);
-        if (limits.max_items != 0) EXPECT_LE(d.items.size(), limits.max_items);
+        if (limits.max_items != 0) {
+          EXPECT_LE(d.items.size(), limits.max_items);
+        }
         // Not split needlessly: a request that closed early was near one of its limits.
         if (r + 1 < decoded.size()) {
           const bool full = d.wire * 10 >= limits.max_compressed * 6 ||

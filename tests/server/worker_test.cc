@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -226,6 +227,47 @@ TEST(WorkerTest, UnixSocketIsReadByEveryWorker) {
   first.Stop();
   unlink(path.c_str());
   rmdir(dir);
+}
+
+// One client's gauge set on two workers in one interval (its datagrams spread over them) ends at
+// the value received last, though the flush side merges worker 0's shard first: each worker
+// stamps its receive batches.
+TEST(WorkerTest, AGaugeSetOnTwoWorkersEndsAtTheValueReceivedLast) {
+  aggregator::Aggregator aggregator(aggregator::Options{}, absl::Seconds(10));
+  absl::StatusOr<SocketAddress> any = ParseSocketAddress("127.0.0.1:0");
+  ASSERT_TRUE(any.ok());
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<SocketAddress> to;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<int> fd = OpenUdpSocket(*any, 1 << 20, PortSharing::kClaim);
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    to.push_back(*LocalAddress(*fd));
+    workers.push_back(std::make_unique<Worker>(i, aggregator.AddShard(), WorkerOptions{}));
+    workers.back()->AddDatagramSocket(*fd, Transport::kUdp);
+    ASSERT_TRUE(workers.back()->Start().ok());
+  }
+  int sender = socket(AF_INET, SOCK_DGRAM, 0);
+  auto send_to = [&](int worker, const std::string& datagram) {
+    ASSERT_EQ(
+        sendto(sender, datagram.data(), datagram.size(), 0, to[worker].get(), to[worker].length),
+        static_cast<ssize_t>(datagram.size()));
+    const int gauge = static_cast<int>(protocol::MetricType::kGauge);
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (workers[worker]->counters().lines[gauge].Get() == 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    ASSERT_EQ(workers[worker]->counters().lines[gauge].Get(), 1u);
+  };
+  send_to(1, "spread.gauge:1|g");  // received first, merged last
+  send_to(0, "spread.gauge:2|g");
+  close(sender);
+  aggregator.RequestRotation(aggregator::MonotonicNow());
+  for (auto& w : workers) w->Wake();
+  ASSERT_TRUE(aggregator.AwaitRotation(absl::Now() + absl::Seconds(30)));
+  auto snapshot = aggregator.Flush(absl::Now(), aggregator::MonotonicNow());
+  ASSERT_EQ(snapshot->series.size(), 1u);
+  EXPECT_EQ(snapshot->series[0].value, 2);
+  for (auto& w : workers) w->Stop();
 }
 
 }  // namespace
