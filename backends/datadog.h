@@ -53,7 +53,8 @@ struct DatadogStats {
   uint64_t requests_failed = 0;       // network error, timeout, 408, 429, 5xx (retried), and
                                       // requests cut off at the stop deadline
   uint64_t requests_rejected = 0;     // other 4xx (not retried), and requests a 401/403 cut off
-  uint64_t payloads_too_large = 0;    // one item alone compressed above the limit: dropped
+  uint64_t payloads_too_large = 0;    // one item alone compressed above the limit, or a
+                                      // request the compressor failed on: dropped
   uint64_t distributions_scaled = 0;  // see DatadogFormatOptions::max_distribution_values
 };
 
