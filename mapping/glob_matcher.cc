@@ -79,7 +79,7 @@ bool GlobMatcher::BuildDfa() {
   intern({0});
   // States are numbered in the order they are first seen, which is the order they are pending.
   while (!pending.empty()) {
-    if (ids.size() > kMaxDfaStates) return false;
+    if (ids.size() > max_dfa_states_) return false;
     const std::vector<uint32_t> set = std::move(pending.front());
     pending.pop_front();
     State state;

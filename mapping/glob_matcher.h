@@ -36,6 +36,9 @@ class GlobMatcher {
   static constexpr size_t kMaxDfaStates = 200'000;
   static constexpr int32_t kNone = -1;
 
+  // `max_dfa_states`: past this many DFA states Build() keeps the trie walk (tests lower it).
+  explicit GlobMatcher(size_t max_dfa_states = kMaxDfaStates) : max_dfa_states_(max_dfa_states) {}
+
   // `type_mask`: bit c set when the rule applies to TypeClass c. Rules are added in file order.
   void Add(std::string_view pattern, int32_t rule, uint8_t type_mask);
   void Build(bool ordered);
@@ -81,6 +84,7 @@ class GlobMatcher {
 
   std::vector<Node> nodes_ = std::vector<Node>(1);  // [0] is the root
   std::vector<State> states_;
+  size_t max_dfa_states_;
   bool ordered_ = true;
   bool uses_dfa_ = false;
 };

@@ -85,5 +85,20 @@ TEST(GlobMatcherTest, DfaAgreesWithTrieWalk) {
   }
 }
 
+// A file whose DFA would pass the bound keeps the trie walk, with the same answers.
+TEST(GlobMatcherTest, FallsBackToTheTrieWalkPastTheStateBound) {
+  GlobMatcher m(/*max_dfa_states=*/3);
+  m.Add("a.*.c", 0, kAll);
+  m.Add("*.b.*", 1, kAll);
+  m.Add("a.b.d", 2, kAll);
+  m.Build(/*ordered=*/false);
+  EXPECT_FALSE(m.uses_dfa());
+  EXPECT_EQ(m.Match("a.b.c", kCounterClass), 0);  // `a.*.c` beats `*.b.*`: `a` is literal
+  EXPECT_EQ(m.Match("a.b.d", kCounterClass), 2);
+  EXPECT_EQ(m.Match("x.b.y", kCounterClass), 1);
+  EXPECT_EQ(m.Match("a.x.c", kCounterClass), 0);
+  EXPECT_EQ(m.Match("x.y.z", kCounterClass), GlobMatcher::kNone);
+}
+
 }  // namespace
 }  // namespace tallyd::mapping
