@@ -142,6 +142,17 @@ TEST(ShardMappingTest, ReloadKeepsIdentityOfExistingSeriesAndMapsNewOnes) {
   EXPECT_EQ(s->stats.mapping_dropped, 1u);
 }
 
+// A series is (name, type, tags): a counter and a gauge mapped to one name stay two series (the
+// Prometheus backend then refuses the second type and counts it, SPEC 4.1).
+TEST(ShardMappingTest, ConflictingTypesUnderOneMappedNameAreTwoSeries) {
+  Harness h(WithRules("mappings:\n- match: \"*.x\"\n  name: shared\n"));
+  h.Send("a.x:1|c\nb.x:5|g");
+  auto s = h.Flush();
+  ASSERT_EQ(s->series.size(), 2u);
+  EXPECT_EQ(Find(*s, "shared", MetricType::kCounter)->value, 1);
+  EXPECT_EQ(Find(*s, "shared", MetricType::kGauge)->value, 5);
+}
+
 TEST(ShardMappingTest, NameExpandingToNothingIsDropped) {
   Harness h(WithRules("mappings:\n- match: \"*\"\n  name: \"$2\"\n"));
   h.Send("x:1|c");
