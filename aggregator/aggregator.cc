@@ -112,7 +112,7 @@ Aggregator::GlobalSeries& Aggregator::Touch(uint32_t global, absl::Time mono_now
   if (!gs.touched) {
     gs.touched = true;
     // An expired gauge that a shard still referenced is a new gauge again: deltas set it.
-    if (gs.last_sample_ns != kNever && Expired(gs.last_sample_ns, mono_now)) {
+    if (gs.last_sample_ns != kNever && Expired(gs, mono_now)) {
       gs.has_value = false;
     }
     if (gs.type == MetricType::kCounter) gs.value = 0;
@@ -229,6 +229,7 @@ void Aggregator::MergeInterval(ShardLink& link, Interval& iv, absl::Time mono_no
   stats.series_dropped_per_metric += iv.series_dropped_per_metric;
   for (const auto& [name, n] : iv.dropped_by_name) CountOf(dropped_by_name_, name) += n;
   stats.overflows += iv.overflows;
+  stats.mapping_dropped += iv.mapping_dropped;
   stats.timestamped_points_dropped += iv.points_dropped;
   stats.events_dropped += iv.events_dropped;
   stats.service_checks_dropped += iv.service_checks_dropped;
@@ -275,7 +276,7 @@ void Aggregator::BuildSeries(absl::Time mono_now, Snapshot& snapshot) {
     const MetricType type = gs.type;
     if (gs.touched) {
       gs.last_sample_ns = absl::ToUnixNanos(mono_now);
-    } else if (gs.last_sample_ns == kNever || Expired(gs.last_sample_ns, mono_now)) {
+    } else if (gs.last_sample_ns == kNever || Expired(gs, mono_now)) {
       // Expired, or only ever sent timestamped points: nothing to report. Keep the record while
       // a shard still maps to it, so that shard's next samples land here.
       if (gs.refs == 0) {

@@ -111,8 +111,14 @@ class Aggregator {
   GlobalSeries& Touch(uint32_t global, absl::Time mono_now);
   void MergeInterval(ShardLink& link, Interval& interval, absl::Time mono_now, Snapshot& snapshot);
   void Forget(uint32_t global);
-  bool Expired(int64_t last_sample_ns, absl::Time mono_now) const {
-    return mono_now - absl::FromUnixNanos(last_sample_ns) >= options_->series_ttl;
+  // series_ttl, or the ttl of the mapping rule that named the series.
+  bool Expired(const GlobalSeries& gs, absl::Time mono_now) const {
+    absl::Duration ttl = options_->series_ttl;
+    if (const mapping::SeriesOptions* o = gs.key->mapping_options();
+        o != nullptr && o->ttl > absl::ZeroDuration()) {
+      ttl = o->ttl;
+    }
+    return mono_now - absl::FromUnixNanos(gs.last_sample_ns) >= ttl;
   }
   void BuildSeries(absl::Time mono_now, Snapshot& snapshot);
   // live_per_name_ from series_ when max_series_per_metric is set, empty when it is not.

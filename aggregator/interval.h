@@ -112,6 +112,8 @@ struct Interval {
   uint64_t series_dropped_per_metric = 0;
   NameMap<uint64_t> dropped_by_name;
   uint64_t overflows = 0;  // counter and gauge-delta sums held finite (AddFinite)
+  // Lines a mapping rule dropped (action: drop, or a name that expanded to "").
+  uint64_t mapping_dropped = 0;
 
   // Everything but the cells (which Drain resets), keeping capacity.
   void ResetLists() {
@@ -127,7 +129,7 @@ struct Interval {
     evicted.clear();
     dropped_by_name.clear();
     series_dropped = points_dropped = events_dropped = service_checks_dropped = 0;
-    series_dropped_per_metric = overflows = 0;
+    series_dropped_per_metric = overflows = mapping_dropped = 0;
   }
 };
 

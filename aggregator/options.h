@@ -6,10 +6,12 @@
 #define TALLYD_AGGREGATOR_OPTIONS_H_
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "mapping/mapping.h"
 
 namespace tallyd::aggregator {
 
@@ -44,6 +46,9 @@ struct Options {
   size_t max_timestamped_points = 100'000;
   // Events and service checks kept per shard per interval (each); the rest are dropped, counted.
   size_t max_events = 10'000;
+  // statsd_exporter's mapping rules (SPEC 7), null without a mapping file. Consulted when a line
+  // would create a series; a new pointer (SIGHUP) applies to series created from then on.
+  std::shared_ptr<const mapping::Mapping> mapping;
 };
 
 }  // namespace tallyd::aggregator

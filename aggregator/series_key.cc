@@ -29,9 +29,14 @@ SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name
 
 SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name,
                              std::string_view tags, uint64_t hash, uint32_t local_series,
-                             uint32_t local_cell) {
+                             uint32_t local_cell,
+                             std::shared_ptr<const mapping::SeriesOptions> options) {
   static_assert(sizeof(SeriesKey) == 32 && alignof(SeriesKey) == 8);
-  void* block = ::operator new(sizeof(SeriesKey) + name.size() + tags.size());
+  const size_t bytes_size = name.size() + tags.size();
+  const size_t size = options == nullptr
+                          ? sizeof(SeriesKey) + bytes_size
+                          : sizeof(SeriesKey) + OptionsOffset(bytes_size) + sizeof(OptionsPtr);
+  void* block = ::operator new(size);
   auto* key = new (block) SeriesKey();
   key->hash32_ = static_cast<uint32_t>(hash);
   key->id_type_ = id << 8 | static_cast<uint64_t>(type);
@@ -43,12 +48,17 @@ SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name
   // An empty view may have a null data(), which memcpy must not see.
   if (!name.empty()) std::memcpy(bytes, name.data(), name.size());
   if (!tags.empty()) std::memcpy(bytes + name.size(), tags.data(), tags.size());
+  if (options != nullptr) {
+    key->id_type_ |= kHasOptions;
+    new (bytes + OptionsOffset(bytes_size)) OptionsPtr(std::move(options));
+  }
   return SeriesKeyRef(key);
 }
 
 void SeriesKey::Release(const SeriesKey* key) {
   // acq_rel: the last owner sees every other owner's reads done before it frees the block.
   if (key->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if ((key->id_type_ & kHasOptions) != 0) key->options_slot()->~OptionsPtr();
   key->~SeriesKey();
   ::operator delete(const_cast<SeriesKey*>(key));
 }

@@ -12,12 +12,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "mapping/mapping.h"
 #include "protocol/parser.h"
 
 namespace tallyd::aggregator {
@@ -72,7 +74,8 @@ class SeriesKeyRef {
 // The identity of one series, immutable once created. `id` is stable for the series' lifetime
 // (until it expires) and never reused, so backends may key their own state on it.
 //
-// One allocation holds a 32-byte header and the name and tag bytes. The header also carries what
+// One allocation holds a 32-byte header and the name and tag bytes (and, for a series a mapping
+// file named, a pointer to its rule's options after them). The header also carries what
 // the creating shard needs to turn a line into its cell without another lookup (the key's hash,
 // the shard's local series id and cell slot; meaningless elsewhere), so that one block serves as
 // the shard's table entry, the flush side's series identity and the snapshots' key: a series'
@@ -86,10 +89,11 @@ class SeriesKey {
   // probed with), `local_series` and `local_cell` the creating shard's ids.
   static SeriesKeyRef Make(uint64_t id, MetricType type, std::string_view name,
                            std::string_view tags, uint64_t hash, uint32_t local_series,
-                           uint32_t local_cell);
+                           uint32_t local_cell,
+                           std::shared_ptr<const mapping::SeriesOptions> options = nullptr);
 
   uint64_t id() const { return id_type_ >> 8; }
-  MetricType type() const { return static_cast<MetricType>(id_type_ & 0xff); }
+  MetricType type() const { return static_cast<MetricType>(id_type_ & 0x7f); }
   std::string_view name() const { return {bytes(), name_length_}; }
   std::string_view tags() const { return {bytes() + name_length_, tags_length_}; }  // canonical
 
@@ -99,6 +103,13 @@ class SeriesKey {
     protocol::ForEachTag(tags(), [&](std::string_view tag) { fn(SplitTag(tag)); });
   }
   std::vector<TagView> TagList() const;
+
+  // What the mapping rule that named this series (or the mapping file's defaults) says about it:
+  // timer type, buckets, quantiles, help, ttl (SPEC 7). Null without a mapping file. Fixed at
+  // creation: a reload does not change the options of series created before it.
+  const mapping::SeriesOptions* mapping_options() const {
+    return (id_type_ & kHasOptions) != 0 ? options_slot()->get() : nullptr;
+  }
 
   // The creating shard's view (aggregator-internal).
   uint32_t hash32() const { return hash32_; }  // low 32 bits of the hash given to Make
@@ -121,6 +132,16 @@ class SeriesKey {
   uint32_t local_cell_ = 0;
   uint32_t name_length_ = 0;
   uint32_t tags_length_ = 0;
+
+  // The type byte's top bit: the block ends with a shared_ptr to the options (which keeps the
+  // rule's Mapping alive), 8-aligned after the bytes. Series without a mapping pay nothing.
+  static constexpr uint64_t kHasOptions = 0x80;
+  using OptionsPtr = std::shared_ptr<const mapping::SeriesOptions>;
+  static size_t OptionsOffset(size_t bytes) { return (bytes + 7) & ~size_t{7}; }
+  const OptionsPtr* options_slot() const {
+    return reinterpret_cast<const OptionsPtr*>(bytes() +
+                                               OptionsOffset(name_length_ + tags_length_));
+  }
 };
 
 inline SeriesKeyRef::SeriesKeyRef(const SeriesKeyRef& other) : key_(other.key_) {

@@ -69,7 +69,8 @@ class SeriesTable {
   // returns a reference to it besides the table's own. `id` is the series id the flush side will
   // see; 0 for a raw alias, which never leaves the shard.
   SeriesKeyRef Insert(uint64_t hash, uint64_t id, MetricType type, std::string_view name,
-                      std::string_view tags, uint32_t series, uint32_t cell);
+                      std::string_view tags, uint32_t series, uint32_t cell,
+                      std::shared_ptr<const mapping::SeriesOptions> options = nullptr);
 
   // Drops every key for which dead(const SeriesKey&) is true (called once per key) and rebuilds
   // the slots when any went. Rare: idle eviction and re-tagging.

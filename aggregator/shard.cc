@@ -166,6 +166,9 @@ bool Shard::Refuse(const protocol::MetricLine& line, Refusal why) {
     case Refusal::kMaxSeries:
       ++iv.series_dropped;
       break;
+    case Refusal::kMappingDrop:
+      ++iv.mapping_dropped;
+      break;
     case Refusal::kPerMetric:
       ++iv.series_dropped_per_metric;
       // Allocates once per refused name per interval; only names at their limit get here.
@@ -260,8 +263,9 @@ void Shard::AddTimed(uint32_t series, const protocol::MetricLine& line) {
   for (double v; cursor.Next(&v);) push(v / rate);
 }
 
-// Slow path, once per new raw spelling: canonicalize, find or create the series, and remember
-// the raw spelling as an alias so the next identical line takes the fast path.
+// Slow path, once per new raw spelling: map (when a mapping file is loaded), canonicalize, find
+// or create the series, and remember the raw spelling as an alias so the next identical line
+// takes the fast path.
 const SeriesKey* Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_hash, Refusal* why) {
   // A series' bytes reach every backend: they must be UTF-8 (SPEC 2). Checked once per raw
   // spelling, as a table key never holds anything else; a bad line is checked each time it comes.
@@ -269,28 +273,87 @@ const SeriesKey* Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_h
     *why = Refusal::kInvalidUtf8;
     return nullptr;
   }
-  const std::string_view canonical = canonicalizer_.Canonicalize(line.tags);
-  const bool raw_is_canonical = canonical == line.tags;
+  std::string_view name = line.name;
+  std::string_view tags = line.tags;
+  std::shared_ptr<const mapping::SeriesOptions> series_options;
+  if (const mapping::Mapping* mapping = options_->mapping.get(); mapping != nullptr) {
+    if (!MapLine(*mapping, line, why, &name, &tags, &series_options)) return nullptr;
+  }
+  const std::string_view canonical = canonicalizer_.Canonicalize(tags);
+  const bool raw_is_key = name == line.name && canonical == line.tags;
   uint64_t hash = raw_hash;
   const SeriesKey* key = nullptr;
-  if (!raw_is_canonical) {
-    hash = HashSeries(line.type, line.name, canonical);
-    key = table_.Find(hash, line.type, line.name, canonical);
+  if (!raw_is_key) {
+    hash = HashSeries(line.type, name, canonical);
+    key = table_.Find(hash, line.type, name, canonical);
   }
   if (key == nullptr) {
-    key = Create(line.type, line.name, canonical, hash, why);
+    key = Create(line.type, name, canonical, hash, why, std::move(series_options));
     if (key == nullptr) return nullptr;
   }
   // Aliases are bounded too: past the bound an unusual spelling just keeps taking this path.
-  if (!raw_is_canonical && table_.size() < 2 * options_->max_series) {
+  if (!raw_is_key && table_.size() < 2 * options_->max_series) {
     table_.Insert(raw_hash, 0, line.type, line.name, line.tags, key->local_series(),
                   key->local_cell());
   }
   return key;
 }
 
+bool Shard::MapLine(const mapping::Mapping& mapping, const protocol::MetricLine& line, Refusal* why,
+                    std::string_view* name, std::string_view* tags,
+                    std::shared_ptr<const mapping::SeriesOptions>* series_options) {
+  const uint8_t type_bit = static_cast<uint8_t>(1u << static_cast<int>(line.type));
+  if (auto it = dropped_names_.find(line.name);
+      it != dropped_names_.end() && (it->second & type_bit) != 0) {
+    *why = Refusal::kMappingDrop;
+    return false;
+  }
+  mapping.Match(line.name, line.type, &match_);
+  // statsd_exporter drops a line whose mapped name is empty too (counted as empty_metric_name).
+  if (match_.action == mapping::Action::kDrop ||
+      (match_.action == mapping::Action::kMap && match_.name.empty())) {
+    if (dropped_names_.size() < options_->max_series)
+      CountOf(dropped_names_, line.name) |= type_bit;
+    *why = Refusal::kMappingDrop;
+    return false;
+  }
+  *series_options = std::move(match_.options);
+  if (match_.action == mapping::Action::kNoMatch) return true;
+  *name = match_.name;
+  // The line's own tags, less those a mapped label replaces (a mapped label wins unless
+  // honor_labels), then the mapped labels as `name:value` tags. A ',' in a label value would
+  // split the tag list: it becomes '_'.
+  const bool honor = (*series_options)->honor_labels;
+  const auto& labels = match_.labels;  // sorted by name
+  label_taken_.assign(labels.size(), false);
+  mapped_tags_.clear();
+  protocol::ForEachTag(line.tags, [&](std::string_view tag) {
+    const TagView t = SplitTag(tag);
+    auto it = std::lower_bound(labels.begin(), labels.end(), t.key,
+                               [](const auto& label, std::string_view key) {
+                                 return std::string_view(label.first) < key;
+                               });
+    if (it != labels.end() && it->first == t.key) {
+      if (!honor) return;
+      label_taken_[it - labels.begin()] = true;
+    }
+    if (!mapped_tags_.empty()) mapped_tags_.push_back(',');
+    mapped_tags_.append(tag);
+  });
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (label_taken_[i]) continue;
+    if (!mapped_tags_.empty()) mapped_tags_.push_back(',');
+    mapped_tags_.append(labels[i].first);
+    mapped_tags_.push_back(':');
+    for (char c : labels[i].second) mapped_tags_.push_back(c == ',' ? '_' : c);
+  }
+  *tags = mapped_tags_;
+  return true;
+}
+
 const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::string_view tags,
-                               uint64_t hash, Refusal* why) {
+                               uint64_t hash, Refusal* why,
+                               std::shared_ptr<const mapping::SeriesOptions> series_options) {
   if (live_series_ >= options_->max_series) {
     *why = Refusal::kMaxSeries;
     return nullptr;
@@ -319,7 +382,12 @@ const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::stri
   ++live_series_;
   SizePools(*active_);
   SetOwner(*active_, type, slot, id);
-  SeriesKeyRef key = table_.Insert(hash, next_id_++, type, name, tags, id, slot);
+  if (series_options != nullptr && series_options->ttl > absl::ZeroDuration()) {
+    series_ttl_[id] = series_options->ttl;
+    longest_ttl_ = std::max(longest_ttl_, series_options->ttl);
+  }
+  SeriesKeyRef key =
+      table_.Insert(hash, next_id_++, type, name, tags, id, slot, std::move(series_options));
   const SeriesKey* created = key.get();
   active_->new_series.push_back({id, std::move(key)});
   return created;
@@ -436,6 +504,7 @@ void Shard::MarkActive(const Interval& closed) {
 
 void Shard::Evict(uint32_t id, Interval& closed) {
   series_gen_[id] = kFree;
+  if (!series_ttl_.empty()) series_ttl_.erase(id);
   free_series_.push_back(id);
   --live_series_;
   closed.evicted.push_back(id);
@@ -462,21 +531,42 @@ void Shard::CountSeriesPerName() {
   });
 }
 
-// Forgets series without samples for series_ttl, so a churning tag set cannot fill the table.
-// Runs on the worker at rotation: one pass over the series when the horizon moved.
+// Forgets series without samples for series_ttl (or their mapping rule's ttl), so a churning tag
+// set cannot fill the table. Runs on the worker at rotation: one pass over the series when a
+// horizon moved.
 void Shard::EvictIdle(absl::Time mono_now, Interval& closed) {
   gen_closed_at_.emplace_back(gen_, mono_now);
-  uint32_t horizon = evicted_up_to_;
-  while (!gen_closed_at_.empty() &&
-         gen_closed_at_.front().second <= mono_now - options_->series_ttl) {
-    horizon = gen_closed_at_.front().first;
+  // Generations closed longer ago than the longest ttl in use are past every horizon.
+  const absl::Duration keep = std::max(options_->series_ttl, longest_ttl_);
+  while (!gen_closed_at_.empty() && gen_closed_at_.front().second <= mono_now - keep) {
+    floor_gen_ = gen_closed_at_.front().first;
     gen_closed_at_.pop_front();
   }
-  if (horizon == evicted_up_to_) return;
+  // The newest generation closed at least `ttl` ago: a series last active in it or before is idle.
+  auto horizon_of = [&](absl::Duration ttl) {
+    uint32_t h = floor_gen_;
+    for (const auto& [gen, closed_at] : gen_closed_at_) {
+      if (closed_at > mono_now - ttl) break;
+      h = gen;
+    }
+    return h;
+  };
+  const uint32_t horizon = horizon_of(options_->series_ttl);
+  if (horizon == evicted_up_to_ && series_ttl_.empty()) return;
   evicted_up_to_ = horizon;
+  absl::flat_hash_map<int64_t, uint32_t> horizons;  // per distinct mapping ttl, this rotation
   size_t before = closed.evicted.size();
   for (uint32_t id = 0; id < series_gen_.size(); ++id) {
-    if (series_gen_[id] != kFree && series_gen_[id] <= horizon) Evict(id, closed);
+    if (series_gen_[id] == kFree) continue;
+    uint32_t h = horizon;
+    if (!series_ttl_.empty()) {
+      if (auto it = series_ttl_.find(id); it != series_ttl_.end()) {
+        auto [at, inserted] = horizons.try_emplace(absl::ToInt64Nanoseconds(it->second), 0);
+        if (inserted) at->second = horizon_of(it->second);
+        h = at->second;
+      }
+    }
+    if (series_gen_[id] <= h) Evict(id, closed);
   }
   if (closed.evicted.size() != before) EraseEvicted();
 }
@@ -487,6 +577,8 @@ void Shard::ApplyOptions(std::shared_ptr<const Options> options, Interval& close
   const bool retag = options->global_tags != options_->global_tags;
   const bool recount =
       (options->max_series_per_metric != 0) != (options_->max_series_per_metric != 0);
+  // Series keep the identity their rules gave them; only what is dropped is asked again.
+  if (options->mapping != options_->mapping) dropped_names_.clear();
   options_ = std::move(options);
   if (recount) CountSeriesPerName();
   if (!retag) return;

@@ -23,11 +23,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "aggregator/options.h"
 #include "aggregator/series_key.h"
 #include "aggregator/series_table.h"
+#include "mapping/mapping.h"
 #include "protocol/parser.h"
 
 namespace tallyd::aggregator {
@@ -97,7 +99,7 @@ class Shard {
   static constexpr uint32_t kFree = 0;  // generations start at 1
 
   // Why a line found no series.
-  enum class Refusal : uint8_t { kInvalidUtf8, kMaxSeries, kPerMetric };
+  enum class Refusal : uint8_t { kInvalidUtf8, kMaxSeries, kPerMetric, kMappingDrop };
 
   // Add() with the line's raw-key hash already computed.
   bool AddHashed(const protocol::MetricLine& line, uint64_t hash);
@@ -109,7 +111,14 @@ class Shard {
   // The canonical key of the line's series, created if new; nullptr (and why) when refused.
   const SeriesKey* Resolve(const protocol::MetricLine& line, uint64_t raw_hash, Refusal* why);
   const SeriesKey* Create(protocol::MetricType type, std::string_view name, std::string_view tags,
-                          uint64_t hash, Refusal* why);
+                          uint64_t hash, Refusal* why,
+                          std::shared_ptr<const mapping::SeriesOptions> series_options);
+  // The mapping file's say on a line about to create a series: false (why = kMappingDrop) when a
+  // rule drops it, else the series' name and raw tags (the line's own with the mapped labels;
+  // views into match_ and mapped_tags_) and the rule's options.
+  bool MapLine(const mapping::Mapping& mapping, const protocol::MetricLine& line, Refusal* why,
+               std::string_view* name, std::string_view* tags,
+               std::shared_ptr<const mapping::SeriesOptions>* series_options);
   // live_per_name_ from the table when max_series_per_metric is set, empty when it is not.
   void CountSeriesPerName();
   void AddTimed(uint32_t series, const protocol::MetricLine& line);
@@ -147,6 +156,18 @@ class Shard {
   uint32_t gen_ = 1;
   std::deque<std::pair<uint32_t, absl::Time>> gen_closed_at_;  // monotonic, for idle eviction
   uint32_t evicted_up_to_ = 0;
+  uint32_t floor_gen_ = 0;  // the newest generation dropped from gen_closed_at_
+  // Series whose mapping rule set a ttl of its own, and the longest such ttl seen (how long
+  // gen_closed_at_ must reach back).
+  absl::flat_hash_map<uint32_t, absl::Duration> series_ttl_;
+  absl::Duration longest_ttl_;
+  // Mapping scratch (reused, so series creation allocates only what the key needs), and the raw
+  // names a rule dropped, with a bit per MetricType, so that a dropped name is not matched again
+  // (bounded by max_series; cleared when the mapping changes).
+  mapping::MatchResult match_;
+  std::string mapped_tags_;
+  std::vector<bool> label_taken_;
+  NameMap<uint8_t> dropped_names_;
 
   // Hand-over between the worker and the flush side. The mutex is taken once per rotation, never
   // per line. (std::mutex rather than absl::Mutex: the system Abseil is not built for

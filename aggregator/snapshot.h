@@ -158,6 +158,9 @@ struct FlushStats {
   // deltas, timer count / sum / sum_squares, summary sums), each time one was held, in a shard,
   // when shards merge, or when a summary is computed: one huge series may count several times.
   uint64_t overflows = 0;
+  // Lines a mapping rule dropped (action: drop, or a `name` that expanded to "", which
+  // statsd_exporter drops too).
+  uint64_t mapping_dropped = 0;
 };
 
 struct Snapshot {

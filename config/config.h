@@ -72,7 +72,10 @@ absl::string_view Name(E value) {
       "how long the final flush may take at SIGTERM / SIGINT, and a backend that a reload "        \
       "restarts or stops to deliver what it holds")                                                \
   KEY(Enum<LogLevel>, log_level, (LogLevel::kInfo), Any(), kLive,                                  \
-      "least severe line logged (debug: info plus detail)")
+      "least severe line logged (debug: info plus detail)")                                        \
+  KEY(String, mapping_file, (""), Any(), kLive,                                                    \
+      "Prometheus statsd_exporter mapping file (its `--statsd.mapping-config`), read as is; "      \
+      "SIGHUP re-reads it; empty = no mapping")
 
 #define TALLYD_LISTEN_KEYS(KEY)                                                                    \
   KEY(Strings, udp, ({"127.0.0.1:8125", "[::1]:8125"}), Address(), kRestart,                       \

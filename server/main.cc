@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "mapping/mapping.h"
 #include "server/log_level.h"
 #include "server/malloc_huge_pages.h"
 #include "server/server.h"
@@ -38,6 +39,17 @@ int main(int argc, char* argv[]) {
     std::cerr << "tallyd: " << config.status().message() << "\n";
     return 2;
   }
+  // The mapping file is part of the config: one that does not load stops start-up (SPEC 7).
+  std::shared_ptr<const tallyd::mapping::Mapping> mapping;
+  if (!config->mapping_file.empty()) {
+    absl::StatusOr<std::shared_ptr<const tallyd::mapping::Mapping>> loaded =
+        tallyd::mapping::LoadMappingFile(config->mapping_file);
+    if (!loaded.ok()) {
+      std::cerr << "tallyd: mapping_file: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    mapping = *std::move(loaded);
+  }
   if (command_line->check_config) {
     std::cout << "config ok\n";
     return 0;
@@ -47,6 +59,7 @@ int main(int argc, char* argv[]) {
 
   tallyd::server::ServerOptions options;
   options.command_line = *std::move(command_line);
+  options.mapping = std::move(mapping);
   tallyd::server::Server server(*config, std::move(options));
   if (absl::Status status = server.Start(); !status.ok()) {
     LOG(ERROR) << "cannot start: " << status.message();

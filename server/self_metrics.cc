@@ -31,6 +31,7 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
     bool events_forwarded) {
   const aggregator::FlushStats& stats = snapshot.stats;
   series_dropped_ += stats.series_dropped;
+  mapping_dropped_ += stats.mapping_dropped;
   series_dropped_per_metric_ += stats.series_dropped_per_metric;
   overflows_ += stats.overflows;
   points_dropped_ += stats.timestamped_points_dropped;
@@ -109,6 +110,9 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
   }
   out.Add("tallyd_series_dropped_total", "Samples refused by the max_series cap.", kCounter,
           static_cast<double>(series_dropped_));
+  out.Add("tallyd_mapping_dropped_total",
+          "Lines a mapping_file rule dropped (action: drop, or a name that expanded to \"\").",
+          kCounter, static_cast<double>(mapping_dropped_));
   out.Add("tallyd_series_dropped_per_metric_total",
           "Samples refused by the max_series_per_metric cap.", kCounter,
           static_cast<double>(series_dropped_per_metric_));

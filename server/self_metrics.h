@@ -41,6 +41,7 @@ class SelfMetricsCollector {
   // Totals of the retired runners, by backend name.
   std::map<std::string, backends::BackendStats> retired_backends_;
   uint64_t series_dropped_ = 0;
+  uint64_t mapping_dropped_ = 0;
   uint64_t series_dropped_per_metric_ = 0;
   uint64_t overflows_ = 0;
   uint64_t points_dropped_ = 0;

@@ -15,8 +15,10 @@
 
 namespace tallyd::server {
 
-aggregator::Options ToAggregatorOptions(const AggregationConfig& config) {
+aggregator::Options ToAggregatorOptions(const AggregationConfig& config,
+                                        std::shared_ptr<const mapping::Mapping> mapping) {
   aggregator::Options options;
+  options.mapping = std::move(mapping);
   options.percentiles = config.percentiles;
   options.exact_samples = config.exact_samples;
   options.sketch_accuracy = config.sketch_accuracy;
@@ -52,8 +54,18 @@ Server::~Server() {
 }
 
 absl::Status Server::Start() {
-  aggregator_ = std::make_unique<aggregator::Aggregator>(ToAggregatorOptions(config_.aggregation),
-                                                         config_.flush_interval);
+  mapping_ = options_.mapping;
+  if (mapping_ == nullptr && !config_.mapping_file.empty()) {
+    absl::StatusOr<std::shared_ptr<const mapping::Mapping>> loaded =
+        mapping::LoadMappingFile(config_.mapping_file);
+    if (!loaded.ok()) return loaded.status();
+    mapping_ = *std::move(loaded);
+  }
+  if (mapping_ != nullptr) {
+    LOG(INFO) << "mapping: " << config_.mapping_file << ": " << mapping_->rule_count() << " rules";
+  }
+  aggregator_ = std::make_unique<aggregator::Aggregator>(
+      ToAggregatorOptions(config_.aggregation, mapping_), config_.flush_interval);
   flush_loop_ = std::make_unique<FlushLoop>(
       aggregator_.get(), &clock_, config_.flush_interval,
       [this] {

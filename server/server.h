@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "aggregator/aggregator.h"
 #include "config/config.h"
+#include "mapping/mapping.h"
 #include "server/backend_factory.h"
 #include "server/backend_set.h"
 #include "server/flush_clock.h"
@@ -34,7 +35,9 @@
 
 namespace tallyd::server {
 
-aggregator::Options ToAggregatorOptions(const AggregationConfig& config);
+// `mapping`: the rules config.mapping_file holds (null: none).
+aggregator::Options ToAggregatorOptions(const AggregationConfig& config,
+                                        std::shared_ptr<const mapping::Mapping> mapping = nullptr);
 
 struct ReloadChannel;  // server_reload.h
 
@@ -51,6 +54,9 @@ struct ServerOptions {
   std::function<absl::StatusOr<Config>()> load_config;
   // Builds a backend (default: StartBackend). Called on a reload thread for restarts.
   std::function<absl::StatusOr<StartedBackend>(const Config&, BackendKind)> start_backend;
+  // The rules of config.mapping_file, as main() loaded them (so that a bad file stops start-up
+  // with exit 2). Null with a mapping_file set: Start() loads it.
+  std::shared_ptr<const mapping::Mapping> mapping;
 };
 
 class Server {
@@ -91,6 +97,8 @@ class Server {
   ServerOptions options_;
   SystemClock clock_;
   std::unique_ptr<aggregator::Aggregator> aggregator_;
+  // The mapping rules the shards use; replaced by a reload that loads a good file (main loop).
+  std::shared_ptr<const mapping::Mapping> mapping_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<FlushLoop> flush_loop_;
   // Shared with the threads that stop backends, which a stop past shutdown_timeout leaves behind.

@@ -95,11 +95,36 @@ void Server::Reload() {
     LOG(WARNING) << "reload: " << absl::StrJoin(keys, ", ")
                  << ": changes need a restart; not applied";
   }
-  if (!(fresh->aggregation == config_.aggregation)) {
-    flush_loop_->UpdateOptions(ToAggregatorOptions(fresh->aggregation));
-    config_.aggregation = fresh->aggregation;
-    LOG(INFO) << "reload: aggregation settings applied from the next flush";
+  // The mapping file is read again even under the same name: its rules may have changed. A
+  // file that does not load keeps the running rules; series created under any rules keep the
+  // identity those gave them until they expire.
+  std::shared_ptr<const mapping::Mapping> mapping = mapping_;
+  bool mapping_changed = false;
+  if (fresh->mapping_file.empty()) {
+    mapping_changed = mapping_ != nullptr;
+    mapping = nullptr;
+    if (mapping_changed) LOG(INFO) << "reload: mapping_file unset; new series are not mapped";
+  } else if (absl::StatusOr<std::shared_ptr<const mapping::Mapping>> loaded =
+                 mapping::LoadMappingFile(fresh->mapping_file);
+             !loaded.ok()) {
+    LOG(ERROR) << "reload: " << loaded.status().message() << "; keeping the running mapping rules"
+               << (config_.mapping_file.empty() ? " (none)" : " of " + config_.mapping_file);
+    fresh->mapping_file = config_.mapping_file;
+  } else {
+    mapping = *std::move(loaded);
+    mapping_changed = true;
+    LOG(INFO) << "reload: mapping " << fresh->mapping_file << ": " << mapping->rule_count()
+              << " rules, applied to series created from the next flush";
   }
+  if (!(fresh->aggregation == config_.aggregation) || mapping_changed) {
+    flush_loop_->UpdateOptions(ToAggregatorOptions(fresh->aggregation, mapping));
+    if (!(fresh->aggregation == config_.aggregation)) {
+      LOG(INFO) << "reload: aggregation settings applied from the next flush";
+    }
+    config_.aggregation = fresh->aggregation;
+  }
+  mapping_ = std::move(mapping);
+  config_.mapping_file = fresh->mapping_file;
   // A backend whose own settings are unchanged keeps running untouched: its exposed state
   // (Prometheus counters are cumulative since the series appeared, SPEC 4.1), its queue and
   // its sockets. The others are taken off the flush path here and restarted on a thread of

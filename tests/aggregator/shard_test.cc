@@ -77,6 +77,39 @@ TEST(ShardTest, KnownSeriesAllocateNothing) {
   EXPECT_EQ(shard->series_count(), 4000u);
 }
 
+// With a mapping file, a known mapped series is found by its raw spelling (an alias of the mapped
+// identity) and a dropped name by the shard's memo: neither is matched again nor allocates.
+TEST(ShardTest, MappedAndDroppedLinesAllocateNothingOnceKnown) {
+  Options o;
+  o.mapping = *mapping::Mapping::Parse(
+      "mappings:\n- match: app.*.hits\n  name: hits\n  labels: {app: $1}\n"
+      "- match: noise.*\n  name: x\n  action: drop\n",
+      "test.yml");
+  Aggregator aggregator(o, absl::Seconds(10));
+  Shard* shard = aggregator.AddShard();
+  std::vector<std::string> names;
+  for (int i = 0; i < 100; ++i) {
+    names.push_back("app.a" + std::to_string(i) + ".hits");
+    names.push_back("noise.n" + std::to_string(i));
+  }
+  auto send_all = [&] {
+    for (const std::string& n : names) shard->Add(Line(n, MetricType::kCounter, 1, "b:2,a:1"));
+  };
+  absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  for (int round = 0; round < 3; ++round) {
+    send_all();
+    now += absl::Seconds(10);
+    ASSERT_TRUE(shard->Rotate(now));
+    aggregator.Flush(now, now);
+  }
+  counting = true;
+  allocations = 0;
+  send_all();
+  counting = false;
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(shard->series_count(), 100u);
+}
+
 TEST(ShardTest, KnownSeriesAllocateNothingInBatches) {
   Options o;
   o.global_tags = {"env:prod"};

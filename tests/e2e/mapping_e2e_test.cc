@@ -1,0 +1,218 @@
+// SPEC 7 through the real binary: statsd_exporter's README mapping examples sent over UDP and
+// read back from a real scrape, which promtool must accept; a mapping file that does not load
+// stops start-up with exit 2; SIGHUP re-reads the file, keeping the old rules when it is bad.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/strings/str_split.h"
+#include "tests/backends/output_readers.h"
+#include "tests/e2e/tallyd_process.h"
+
+namespace tallyd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using Labels = std::map<std::string, std::string>;
+
+// The value of the sample `name{labels}` (exactly these labels) in a scrape, if present.
+std::optional<std::string> SampleValue(const std::string& exposition, const std::string& name,
+                                       const Labels& labels = {}) {
+  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    internal::Sample s;
+    if (!internal::ParseSample(std::string_view(line.data(), line.size()), &s)) continue;
+    if (s.name != name) continue;
+    Labels got(s.labels.begin(), s.labels.end());
+    if (got == labels) return s.value;
+  }
+  return std::nullopt;
+}
+
+// statsd_exporter's README mapping section, verbatim but for the rules' order of appearance.
+constexpr char kReadmeMapping[] = R"(mappings:
+- match: test.dispatcher.*.*.*
+  name: "dispatcher_events_total"
+  labels:
+    processor: "$1"
+    action: "$2"
+    outcome: "$3"
+    job: "test_dispatcher"
+- match: "*.signup.*.*"
+  name: "signup_events_total"
+  labels:
+    provider: "$2"
+    outcome: "$3"
+    job: "${1}_server"
+- match: test.*.*.counter
+  name: "${2}_total"
+  labels:
+    provider: "$1"
+- match: test.foo.*
+  name: "test_foo"
+  match_metric_type: counter
+  labels:
+    provider: "$1"
+- match: test.timing.*.*.*
+  timer_type: histogram
+  buckets: [ 0.01, 0.025, 0.05, 0.1 ]
+  name: "my_timer"
+  labels:
+    provider: "$2"
+    outcome: "$3"
+    job: "${1}_server"
+- match: (.*)\.(.*)--(.*)\.status\.(.*)\.count
+  match_type: regex
+  name: "request_total"
+  labels:
+    hostname: "$1"
+    exec: "$2"
+    protocol: "$3"
+    code: "$4"
+- match: noise\..*
+  match_type: regex
+  action: drop
+  name: "dropped"
+)";
+
+class MappingE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PromtoolInstalled()) GTEST_SKIP() << "promtool (Debian `prometheus`) missing";
+  }
+  // Sends `payload` until a scrape satisfies `ready`, then returns that scrape. A "%d" in the
+  // payload becomes the attempt's number (a new series each time).
+  std::string ScrapeUntil(TallydProcess& tallyd, const std::string& payload,
+                          const std::function<bool(const std::string&)>& ready) {
+    const std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
+    std::string body;
+    int attempt = 0;
+    EXPECT_TRUE(WaitFor([&] {
+      std::string sent = payload;
+      if (size_t at = sent.find("%d"); at != std::string::npos) {
+        sent.replace(at, 2, std::to_string(attempt++));
+      }
+      if (!sent.empty()) SendUdp(tallyd.Address("udp"), sent);
+      body = HttpGet(url);
+      return ready(body);
+    })) << body
+        << tallyd.Stderr();
+    return body;
+  }
+};
+
+TEST_F(MappingE2eTest, StatsdExporterReadmeExamples) {
+  TempDir dir;
+  WriteFile(dir.File("mapping.yml"), kReadmeMapping);
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                        "--flush_interval=200ms", "--mapping_file=" + dir.File("mapping.yml")});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  const std::string payload =
+      "test.dispatcher.FooProcessor.send.success:1|c\n"
+      "foo_product.signup.facebook.failure:1|c\n"
+      "test.web-server.foo.bar:1|c\n"
+      "test.aws.requests.counter:1|c\n"
+      "test.foo.bar:1|c\n"
+      "test.foo.baz:7|g\n"
+      "test.timing.api.aws.ok:20|ms\n"
+      "host1.exec1--https.status.200.count:1|c\n"
+      "noise.a:1|c\n";
+  std::string body = ScrapeUntil(tallyd, payload, [](const std::string& b) {
+    return b.find("request_total") != std::string::npos &&
+           b.find("tallyd_mapping_dropped_total 0") == std::string::npos;
+  });
+  EXPECT_THAT(PrometheusProblems(body), IsEmpty()) << body;
+  EXPECT_TRUE(SampleValue(body, "dispatcher_events_total",
+                          {{"processor", "FooProcessor"},
+                           {"action", "send"},
+                           {"outcome", "success"},
+                           {"job", "test_dispatcher"}}))
+      << body;
+  EXPECT_TRUE(SampleValue(
+      body, "signup_events_total",
+      {{"provider", "facebook"}, {"outcome", "failure"}, {"job", "foo_product_server"}}))
+      << body;
+  EXPECT_TRUE(SampleValue(body, "test_web_server_foo_bar")) << body;  // unmapped: sanitized
+  EXPECT_TRUE(SampleValue(body, "requests_total", {{"provider", "aws"}})) << body;
+  // match_metric_type: the counter is mapped, the gauge of the same name is not.
+  EXPECT_TRUE(SampleValue(body, "test_foo", {{"provider", "bar"}})) << body;
+  EXPECT_EQ(SampleValue(body, "test_foo_baz"), "7") << body;
+  EXPECT_TRUE(SampleValue(
+      body, "request_total",
+      {{"hostname", "host1"}, {"exec", "exec1"}, {"protocol", "https"}, {"code", "200"}}))
+      << body;
+  EXPECT_TRUE(SampleValue(body, "my_timer_count",
+                          {{"provider", "aws"}, {"outcome", "ok"}, {"job", "api_server"}}))
+      << body;
+  // Dropped: no series, and counted.
+  EXPECT_EQ(body.find("noise"), std::string::npos) << body;
+  EXPECT_FALSE(SampleValue(body, "dropped")) << body;
+  std::optional<std::string> drops = SampleValue(body, "tallyd_mapping_dropped_total");
+  ASSERT_TRUE(drops) << body;
+  EXPECT_GE(std::stod(*drops), 1);
+}
+
+TEST_F(MappingE2eTest, BadMappingFileExitsTwoNamingFileLineAndRule) {
+  TempDir dir;
+  WriteFile(dir.File("bad.yml"),
+            "mappings:\n- match: a.*\n  name: ok\n- match: \"a.b**\"\n"
+            "  name: broken\n");
+  RunResult r = RunTallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                           "--mapping_file=" + dir.File("bad.yml")});
+  EXPECT_EQ(r.exit_status, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(dir.File("bad.yml") + ":4: mappings[1] (match \"a.b**\"): "
+                                                     "invalid match: a.b**"));
+  r = RunTallyd({"--check-config", "--mapping_file=" + dir.File("bad.yml")});
+  EXPECT_EQ(r.exit_status, 2) << r.err;
+  r = RunTallyd({"--check-config", "--mapping_file=" + dir.File("missing.yml")});
+  EXPECT_EQ(r.exit_status, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("missing.yml"));
+}
+
+TEST_F(MappingE2eTest, SighupReloadsAGoodFileAndKeepsTheRulesOfABadOne) {
+  TempDir dir;
+  const std::string path = dir.File("mapping.yml");
+  WriteFile(path, "mappings:\n- match: app.*\n  name: first_$1\n");
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                        "--flush_interval=200ms", "--mapping_file=" + path});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  ScrapeUntil(tallyd, "app.x:1|c",
+              [](const std::string& b) { return SampleValue(b, "first_x").has_value(); });
+
+  WriteFile(path, "mappings:\n- match: app.*\n  name: second_$1\n");
+  tallyd.Signal(SIGHUP);
+  // Lines that come before the shards take the new rules still create first_* series.
+  std::string body = ScrapeUntil(tallyd, "app.y%d:1|c", [](const std::string& b) {
+    return b.find("\nsecond_y") != std::string::npos;
+  });
+  // The series created under the old rules keeps its identity.
+  SendUdp(tallyd.Address("udp"), "app.x:1|c");
+  body = ScrapeUntil(tallyd, "", [](const std::string& b) {
+    std::optional<std::string> v = SampleValue(b, "first_x");
+    return v && std::stod(*v) >= 2;
+  });
+  EXPECT_FALSE(SampleValue(body, "second_x")) << body;
+  EXPECT_THAT(PrometheusProblems(body), IsEmpty()) << body;
+
+  WriteFile(path, "mappings:\n- match: app.*\n");  // no name: refused
+  tallyd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return tallyd.Stderr().find("keeping the running mapping rules") != std::string::npos;
+  })) << tallyd.Stderr();
+  EXPECT_THAT(tallyd.Stderr(), HasSubstr(path + ":2: mappings[0] (match \"app.*\"): metric "
+                                                "mapping didn't set a metric name"));
+  // The running rules stay: a new series is still named by them.
+  body = ScrapeUntil(tallyd, "app.z:1|c",
+                     [](const std::string& b) { return SampleValue(b, "second_z").has_value(); });
+  EXPECT_FALSE(SampleValue(body, "app_z")) << body;
+  tallyd.Signal(SIGTERM);
+  EXPECT_EQ(tallyd.WaitExit(), 0);
+}
+
+}  // namespace
+}  // namespace tallyd::testing
