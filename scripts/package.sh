@@ -10,9 +10,13 @@ out=$(mkdir -p "${1:-$root/build-deb}" && cd "${1:-$root/build-deb}" && pwd)
 rm -rf "$out/src" "$out"/tallyd_* "$out"/tallyd-dbgsym_*
 mkdir -p "$out/src"
 cd "$root"
-git ls-files -z --cached --others --exclude-standard |
-  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-  tar --null -T - -cf - | tar -C "$out/src" -xf -
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+    tar --null -T - -cf - | tar -C "$out/src" -xf -
+else  # an unpacked tarball: everything but the build folders
+  tar --exclude='./build*' --exclude=./.git -cf - . | tar -C "$out/src" -xf -
+fi
 
 cd "$out/src"
 # dpkg-buildpackage writes its results into the parent folder, $out. Two jobs: the machine's

@@ -18,8 +18,11 @@ fail() {
   echo "package_test: FAIL: $*"
   exit 1
 }
+installed=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  # A failed run leaves no package behind (it would stop the next run at the check below).
+  [ -n "$installed" ] && dpkg -P tallyd >/dev/null 2>&1
   rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -45,6 +48,7 @@ lintian --fail-on error "$changes" >"$scratch/lintian" 2>&1 || {
 grep -v 'running with root privileges' "$scratch/lintian" || echo "(no lintian tag)"
 
 step "dpkg -i"
+installed=yes
 dpkg -i "$deb" || fail "dpkg -i"
 for f in /usr/bin/tallyd /etc/tallyd/tallyd.yaml /etc/default/tallyd "$unit"; do
   [ -e "$f" ] || fail "$f not installed"
@@ -177,6 +181,7 @@ dpkg -r tallyd || fail "dpkg -r"
 [ ! -e "$unit" ] || fail "$unit left after dpkg -r"
 [ -e /etc/tallyd/tallyd.yaml ] || fail "dpkg -r removed the conffile (only purge should)"
 dpkg -P tallyd || fail "dpkg -P"
+installed=""
 [ ! -e /etc/tallyd/tallyd.yaml ] || fail "/etc/tallyd/tallyd.yaml left after dpkg -P"
 [ ! -e /etc/default/tallyd ] || fail "/etc/default/tallyd left after dpkg -P"
 echo "package_test: PASS"
