@@ -102,10 +102,24 @@ DatadogRequestEncoder::DatadogRequestEncoder(DatadogEndpoint endpoint,
 DatadogRequestEncoder::~DatadogRequestEncoder() = default;
 
 void DatadogRequestEncoder::Reset() {
+  size_t kept = 0;
+  for (Body& body : bodies_) {
+    kept += body.buffer.capacity();
+    if (kept > kRetainedBytes) {
+      kept -= body.buffer.capacity();
+      std::string().swap(body.buffer);
+    }
+  }
   used_ = 0;
   open_request_ = false;
   chunk_.clear();
   too_large_ = failed_ = 0;
+}
+
+size_t DatadogRequestEncoder::retained_bytes() const {
+  size_t bytes = 0;
+  for (const Body& body : bodies_) bytes += body.buffer.capacity();
+  return bytes;
 }
 
 bool DatadogRequestEncoder::StartCompressor() {

@@ -185,5 +185,28 @@ TEST(DatadogEncoderTest, BuffersAreKeptAcrossFlushes) {
   }
 }
 
+// A huge flush's bodies are not all kept: past kRetainedBytes they are freed at the next Reset,
+// so memory between flushes does not stay at the largest flush ever seen.
+TEST(DatadogEncoderTest, BodiesPastTheRetainedBoundAreFreed) {
+  DatadogRequestEncoder encoder(DatadogEndpoint::kSeries, DatadogCompression::kNone,
+                                {1000000, 1 << 20, 1 << 20});
+  std::mt19937_64 rng(9);
+  const std::string item = Item(0, 1000, rng);
+  encoder.Reset();
+  // ~40 MB of JSON in ~1 MiB requests.
+  for (int i = 0; i < 40000; ++i) {
+    encoder.BeginItem() += item;
+    encoder.EndItem(true);
+  }
+  encoder.Finish();
+  std::vector<DatadogRequest> requests;
+  encoder.AppendRequests(&requests);
+  ASSERT_GT(requests.size(), 30u);
+  EXPECT_GT(encoder.retained_bytes(), 2 * DatadogRequestEncoder::kRetainedBytes);
+  encoder.Reset();
+  EXPECT_LE(encoder.retained_bytes(), DatadogRequestEncoder::kRetainedBytes);
+  EXPECT_GT(encoder.retained_bytes(), DatadogRequestEncoder::kRetainedBytes / 2);
+}
+
 }  // namespace
 }  // namespace tallyd::backends
