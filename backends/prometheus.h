@@ -48,17 +48,17 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "backends/prometheus_state.h"
 
 namespace prometheus {
 class Exposer;
-class Registry;
 }  // namespace prometheus
 struct CivetCallbacks;
 
 namespace tallyd::backends {
 
 struct PrometheusOptions {
-  enum class TimerType { kSummary, kHistogram };
+  using TimerType = PrometheusTimerType;
 
   // "host:port" for the scrape endpoint; port 0 picks a free port (see PrometheusBackend::port()).
   std::string listen = "0.0.0.0:9102";
@@ -71,6 +71,10 @@ struct PrometheusOptions {
   absl::Duration series_ttl = absl::Minutes(5);
   // civetweb worker threads serving scrapes.
   int scrape_threads = 2;
+
+  PrometheusConversionOptions Conversion() const {
+    return {timer_type, quantiles, buckets, series_ttl, {}};
+  }
 };
 
 class PrometheusBackend : public Backend {
@@ -91,12 +95,12 @@ class PrometheusBackend : public Backend {
   // The port actually bound (the one chosen by the kernel when `listen` asked for port 0).
   int port() const;
 
-  class SeriesCollector;  // the exposed state, defined in prometheus.cc
+  class SeriesCollector;  // serves state_ to the Exposer, defined in prometheus.cc
 
  private:
   PrometheusBackend() = default;
 
-  std::shared_ptr<prometheus::Registry> registry_;  // the backend's own counters
+  std::unique_ptr<PrometheusState> state_;  // the exposed state (backends/prometheus_state.h)
   std::shared_ptr<SeriesCollector> collector_;
   std::unique_ptr<CivetCallbacks> callbacks_;  // /healthz, answered before any handler runs
   // civetweb's listening sockets, shut down first when stopping (see the destructor).
