@@ -1,40 +1,26 @@
 #include "backends/prometheus.h"
 
-#include <CivetServer.h>
 #include <civetweb.h>
 #include <glog/logging.h>
-#include <prometheus/client_metric.h>
-#include <prometheus/collectable.h>
-#include <prometheus/counter.h>
-#include <prometheus/exposer.h>
-#include <prometheus/metric_family.h>
-#include <prometheus/registry.h>
 #include <sys/socket.h>
+#include <zlib.h>
 
-#include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <cstring>
-#include <exception>
-#include <map>
 #include <set>
-#include <unordered_map>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "aggregator/snapshot.h"
+#include "absl/strings/str_format.h"
 #include "backends/listening_sockets.h"
-#include "backends/prometheus_names.h"
+#include "backends/prometheus_text.h"
 
 namespace tallyd::backends {
 namespace {
 
-using PromType = prometheus::MetricType;
-
-// prometheus-cpp's Exposer exports these on every endpoint: user series may not take them.
+// prometheus-cpp's Exposer (which served /metrics before tallyd rendered it itself) exported
+// these; user series still may not take them, so a dashboard never sees them change type.
 const std::vector<std::string>& ExposerMetricNames() {
   static const auto* names = new std::vector<std::string>{
       "exposer_transferred_bytes_total", "exposer_scrapes_total", "exposer_request_latencies",
@@ -42,22 +28,92 @@ const std::vector<std::string>& ExposerMetricNames() {
   return *names;
 }
 
-// Answers GET /healthz before civetweb looks for a handler. Returns 0 for any other URI so
-// the Exposer's handlers serve it.
-int AnswerHealthz(mg_connection* conn) {
+// Series rendered per hold of the state's lock: about 100 KB of text, so Deliver waits at most
+// for that while a scrape runs, however slow the scraper reads.
+constexpr size_t kSeriesPerBatch = 1024;
+// Text (or compressed bytes) gathered before one HTTP chunk is written.
+constexpr size_t kChunkBytes = 256 * 1024;
+
+bool IsUri(mg_connection* conn, const char* uri) {
   const mg_request_info* info = mg_get_request_info(conn);
-  if (info == nullptr || info->local_uri == nullptr ||
-      std::strcmp(info->local_uri, "/healthz") != 0) {
-    return 0;
+  return info != nullptr && info->local_uri != nullptr && std::strcmp(info->local_uri, uri) == 0;
+}
+
+// Writes the body as HTTP/1.1 chunks, or plain for an HTTP/1.0 client (which cannot read
+// chunks; civetweb closes its connection after the response).
+class BodyWriter {
+ public:
+  BodyWriter(mg_connection* conn, bool chunked) : conn_(conn), chunked_(chunked) {}
+  bool Write(std::string_view bytes) {
+    if (bytes.empty() || failed_) return !failed_;
+    const int n = chunked_ ? mg_send_chunk(conn_, bytes.data(), bytes.size())
+                           : mg_write(conn_, bytes.data(), bytes.size());
+    failed_ = n <= 0;
+    return !failed_;
   }
-  static constexpr char kResponse[] =
-      "HTTP/1.1 200 OK\r\n"
-      "Content-Type: text/plain; charset=utf-8\r\n"
-      "Content-Length: 2\r\n"
-      "\r\n"
-      "ok";
-  mg_write(conn, kResponse, sizeof(kResponse) - 1);
-  return 200;
+  bool Finish() {
+    if (chunked_ && !failed_) failed_ = mg_write(conn_, "0\r\n\r\n", 5) != 5;
+    return !failed_;
+  }
+
+ private:
+  mg_connection* conn_;
+  const bool chunked_;
+  bool failed_ = false;
+};
+
+// gzip (RFC 1952) of a stream given piece by piece, as prometheus-cpp's Exposer answered a
+// scraper that accepts it (Prometheus does).
+class GzipStream {
+ public:
+  GzipStream() {
+    // 15 + 16: a gzip header and trailer around the deflate stream. Level 1: a scrape is large
+    // and read once; speed matters more than the last bytes.
+    ok_ = deflateInit2(&stream_, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~GzipStream() {
+    if (ok_) deflateEnd(&stream_);
+  }
+  bool ok() const { return ok_; }
+  // Compresses `in` (all of it), appending to *out.
+  void Compress(std::string_view in, bool finish, std::string* out) {
+    stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    stream_.avail_in = static_cast<uInt>(in.size());
+    int status;
+    do {
+      char buffer[64 * 1024];
+      stream_.next_out = reinterpret_cast<Bytef*>(buffer);
+      stream_.avail_out = sizeof(buffer);
+      status = deflate(&stream_, finish ? Z_FINISH : Z_NO_FLUSH);
+      out->append(buffer, sizeof(buffer) - stream_.avail_out);
+    } while (stream_.avail_out == 0 ||
+             (finish && status != Z_STREAM_END && status != Z_STREAM_ERROR));
+  }
+
+ private:
+  z_stream stream_{};
+  bool ok_ = false;
+};
+
+// Answers GET /healthz and /metrics before civetweb looks for a handler (there is none: any other
+// URI is civetweb's 404).
+int AnswerRequest(mg_connection* conn) {
+  if (IsUri(conn, "/healthz")) {
+    static constexpr char kResponse[] =
+        "HTTP/1.1 200 OK\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Length: 2\r\n"
+        "\r\n"
+        "ok";
+    mg_write(conn, kResponse, sizeof(kResponse) - 1);
+    return 200;
+  }
+  if (IsUri(conn, "/metrics")) {
+    auto* backend = static_cast<PrometheusBackend*>(mg_get_user_data(mg_get_context(conn)));
+    backend->Scrape(conn);
+    return 200;
+  }
+  return 0;
 }
 
 absl::Status ValidateOptions(const PrometheusOptions& options) {
@@ -86,81 +142,51 @@ absl::Status ValidateOptions(const PrometheusOptions& options) {
 
 }  // namespace
 
-// Serves the state to prometheus-cpp's Exposer on civetweb's scrape threads: tallyd's own
-// metrics, the conversion counts and the converted series.
-class PrometheusBackend::SeriesCollector : public prometheus::Collectable {
- public:
-  explicit SeriesCollector(const PrometheusState* state) : state_(state) {}
+void PrometheusBackend::Scrape(mg_connection* conn) const {
+  const mg_request_info* info = mg_get_request_info(conn);
+  const bool chunked = info->http_version == nullptr || std::strcmp(info->http_version, "1.0") != 0;
+  const char* accept = mg_get_header(conn, "Accept-Encoding");
+  GzipStream gzip;
+  const bool compress = accept != nullptr && std::strstr(accept, "gzip") != nullptr && gzip.ok();
+  const std::string head =
+      absl::StrCat(chunked ? "HTTP/1.1" : "HTTP/1.0",
+                   " 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
+                   compress ? "Content-Encoding: gzip\r\n" : "",
+                   chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n", "\r\n");
+  if (mg_write(conn, head.data(), head.size()) != static_cast<int>(head.size())) return;
 
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    FamilyBuilder builder;
-    state_->Visit(builder);
-    for (const SelfMetric& metric : state_->CountsAsSelfMetrics()) {
-      builder.Family({metric.name, PrometheusType::kCounter, metric.help});
-      PrometheusSeriesView series;
-      series.value = metric.value;
-      builder.Series(series);
-    }
-    return std::move(builder.out);
-  }
-
- private:
-  struct FamilyBuilder : PrometheusVisitor {
-    void Family(const PrometheusFamilyView& family) override {
-      prometheus::MetricFamily& out_family = out.emplace_back();
-      out_family.name = std::string(family.name);
-      out_family.help = std::string(family.help);
-      type = family.type;
-      switch (family.type) {
-        case PrometheusType::kCounter:
-          out_family.type = PromType::Counter;
-          break;
-        case PrometheusType::kGauge:
-          out_family.type = PromType::Gauge;
-          break;
-        case PrometheusType::kSummary:
-          out_family.type = PromType::Summary;
-          break;
-        case PrometheusType::kHistogram:
-          out_family.type = PromType::Histogram;
-          break;
+  BodyWriter body(conn, chunked);
+  std::string text;
+  std::string compressed;
+  text.reserve(kChunkBytes + kChunkBytes / 2);
+  // Hands what is gathered to the connection, outside the state's lock.
+  auto drain = [&](bool last) {
+    if (!compress) {
+      if (text.size() >= kChunkBytes || last) {
+        body.Write(text);
+        text.clear();
       }
+      return;
     }
-    void Series(const PrometheusSeriesView& series) override {
-      prometheus::ClientMetric& client = out.back().metric.emplace_back();
-      for (const PrometheusLabel& label : series.labels) {
-        client.label.push_back({std::string(label.name), std::string(label.value)});
-      }
-      switch (type) {
-        case PrometheusType::kCounter:
-          client.counter.value = series.value;
-          break;
-        case PrometheusType::kGauge:
-          client.gauge.value = series.value;
-          break;
-        case PrometheusType::kSummary:
-          client.summary.sample_count = series.count;
-          client.summary.sample_sum = series.sum;
-          for (size_t i = 0; i < series.quantile_values.size(); ++i) {
-            client.summary.quantile.push_back(
-                {series.quantile_levels[i], series.quantile_values[i]});
-          }
-          break;
-        case PrometheusType::kHistogram:
-          client.histogram.sample_count = series.count;
-          client.histogram.sample_sum = series.sum;
-          for (size_t i = 0; i < series.bucket_counts.size(); ++i) {
-            client.histogram.bucket.push_back({series.bucket_counts[i], series.bucket_bounds[i]});
-          }
-          break;
-      }
+    if (text.size() >= kChunkBytes || last) {
+      gzip.Compress(text, last, &compressed);
+      text.clear();
     }
-    std::vector<prometheus::MetricFamily> out;
-    PrometheusType type = PrometheusType::kCounter;
+    if (compressed.size() >= kChunkBytes || last) {
+      body.Write(compressed);
+      compressed.clear();
+    }
   };
-
-  const PrometheusState* state_;
-};
+  PrometheusTextWriter writer(&text);
+  PrometheusState::Cursor cursor;
+  while (!cursor.done()) {
+    state_->VisitBatch(cursor, kSeriesPerBatch, writer);
+    drain(false);
+  }
+  WritePrometheusCounts(state_->CountsAsSelfMetrics(), &text);
+  drain(true);
+  body.Finish();
+}
 
 absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
     PrometheusOptions options) {
@@ -169,31 +195,37 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
   PrometheusConversionOptions conversion = options.Conversion();
   conversion.reserved_names = ExposerMetricNames();
   backend->state_ = std::make_unique<PrometheusState>(std::move(conversion));
-  backend->collector_ = std::make_shared<SeriesCollector>(backend->state_.get());
-  backend->callbacks_ = std::make_unique<CivetCallbacks>();
-  backend->callbacks_->begin_request = AnswerHealthz;
+
+  mg_callbacks callbacks{};
+  callbacks.begin_request = AnswerRequest;
+  const std::string threads = std::to_string(options.scrape_threads);
+  const char* civet_options[] = {"listening_ports", options.listen.c_str(), "num_threads",
+                                 threads.c_str(), nullptr};
   const std::set<ListeningSocket> before = ListeningTcpSockets();
-  try {
-    backend->exposer_ = std::make_unique<prometheus::Exposer>(
-        options.listen, static_cast<size_t>(options.scrape_threads), backend->callbacks_.get());
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("prometheus listen ", options.listen, ": cannot listen (", e.what(), ")"));
+  backend->server_ = mg_start(&callbacks, backend.get(), civet_options);
+  if (backend->server_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat("prometheus listen ", options.listen,
+                                               ": cannot listen (address in use or "
+                                               "not available)"));
   }
-  backend->listening_fds_ =
-      NewListeningSockets(before, ListeningTcpSockets(), backend->exposer_->GetListeningPorts());
-  backend->exposer_->RegisterCollectable(backend->collector_);
+  std::vector<int> ports;
+  mg_server_port server_ports[8];
+  const int count = mg_get_server_ports(backend->server_, 8, server_ports);
+  for (int i = 0; i < count; ++i) ports.push_back(server_ports[i].port);
+  backend->port_ = ports.empty() ? 0 : ports.front();
+  backend->listening_fds_ = NewListeningSockets(before, ListeningTcpSockets(), ports);
   LOG(INFO) << "prometheus: serving /metrics and /healthz on " << options.listen << " (port "
             << backend->port() << ")";
   return backend;
 }
 
 PrometheusBackend::~PrometheusBackend() {
-  // ~Exposer's mg_stop waits for civetweb's accept loop, which sees the stop only between its 2 s
-  // polls; a shut-down listening socket ends the poll now (backends/listening_sockets.h). The
+  // mg_stop waits for civetweb's accept loop, which sees the stop only between its 2 s polls; a
+  // shut-down listening socket ends the poll now (backends/listening_sockets.h). The
   // descriptors are still civetweb's: it closes them only inside mg_stop.
   for (int fd : listening_fds_) shutdown(fd, SHUT_RDWR);
-  exposer_.reset();
+  // Before state_ goes: no scrape thread outlives the state it reads.
+  if (server_ != nullptr) mg_stop(server_);
 }
 
 Delivery PrometheusBackend::Deliver(const Flush& flush) {
@@ -203,11 +235,6 @@ Delivery PrometheusBackend::Deliver(const Flush& flush) {
 
 void PrometheusBackend::SetSeriesTtl(absl::Duration series_ttl) {
   state_->SetSeriesTtl(series_ttl);
-}
-
-int PrometheusBackend::port() const {
-  std::vector<int> ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
 }
 
 }  // namespace tallyd::backends

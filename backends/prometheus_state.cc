@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <map>
-#include <unordered_map>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
@@ -66,12 +70,24 @@ std::string_view PrometheusTypeName(PrometheusType type) {
   return "untyped";
 }
 
+// The exposed state, kept flat so a series costs a few dozen bytes beyond its name and labels:
+// - every family name and every series' encoded labels live in one byte arena (`bytes_`),
+//   addressed by offset, compacted when half of it is dead;
+// - families and series are records in vectors, reused through free lists, found through
+//   flat hash sets of their indices that hash the arena bytes;
+// - `order_` lists the live series sorted by (family name, labels): families are its runs. It is
+//   rebuilt only by a flush that created or forgot series (new ones sorted, then merged);
+// - the resolution cache (SeriesKey id -> series) is kept across flushes: only keys never seen
+//   are resolved; entries of keys missing from a snapshot are swept.
+// Labels are encoded as, per label sorted by name, u32 name length, name, u32 value length,
+// value.
 class PrometheusState::Impl {
  public:
   explicit Impl(PrometheusConversionOptions options)
-      : options_(std::move(options)), series_ttl_(options_.series_ttl) {
-    for (const std::string& name : options_.reserved_names) claimed_.emplace(name, "");
-  }
+      : options_(std::move(options)),
+        series_ttl_(options_.series_ttl),
+        family_index_(0, FamilyHash{this}, FamilyEq{this}),
+        series_index_(0, SeriesHash{this}, SeriesEq{this}) {}
 
   void Update(const Flush& flush) ABSL_LOCKS_EXCLUDED(mu_);
   void SetSeriesTtl(absl::Duration series_ttl) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -79,6 +95,8 @@ class PrometheusState::Impl {
     series_ttl_ = series_ttl;
   }
   void Visit(PrometheusVisitor& visitor) const ABSL_LOCKS_EXCLUDED(mu_);
+  void VisitBatch(Cursor& cursor, size_t max_series, PrometheusVisitor& visitor) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   PrometheusConversionCounts counts() const {
     return {type_conflicts_.load(std::memory_order_relaxed),
             invalid_labels_.load(std::memory_order_relaxed),
@@ -87,38 +105,112 @@ class PrometheusState::Impl {
   }
 
  private:
-  // One Prometheus series: a family name and a label set.
-  struct ExposedSeries {
-    std::vector<OwnedLabel> labels;  // sorted by name
-    uint64_t seen_flush = 0;         // last flush whose snapshot listed a series feeding this one
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  struct FamilyRecord {
+    uint32_t name_offset = 0;
+    uint32_t name_size = 0;
+    uint32_t live_series = 0;  // 0: free
+    PrometheusType type = PrometheusType::kCounter;
+  };
+  struct SeriesRecord {
+    uint32_t family = kNone;  // kNone: free
+    uint32_t labels_offset = 0;
+    uint32_t labels_size = 0;
+    uint32_t seen_flush = 0;  // last flush whose snapshot listed a series feeding this one
+    uint32_t extra = kNone;   // index into extras_, for summaries, histograms and points
+    double value = 0;         // counter: cumulative total; gauge and set: current value
+  };
+  // What only summaries, histograms and series fed by points need.
+  struct SeriesExtra {
     absl::Time last_point = absl::InfinitePast();  // last client-timestamped point
     int64_t newest_point_ts = 0;                   // gauges: the newest point timestamp applied
-    uint64_t set_points_flush = 0;                 // sets: flush the point count belongs to
-    double value = 0;  // counter: cumulative total; gauge and set: current value
-    // Summary and histogram: cumulative since the series appeared.
-    uint64_t count = 0;
+    uint32_t set_points_flush = 0;                 // sets: flush the point count belongs to
+    uint32_t quantiles_flush = 0;
+    uint64_t count = 0;  // summary and histogram: cumulative since the series appeared
     double sum = 0;
     std::vector<double> quantiles;  // of the latest interval with samples; empty before
-    uint64_t quantiles_flush = 0;
     std::vector<uint64_t> buckets;  // cumulative counts, parallel to options_.buckets
   };
-  struct ExposedFamily {
-    PrometheusType type;
-    std::map<std::string, ExposedSeries> series;  // by label signature
+  struct CacheEntry {
+    uint32_t series = kNone;  // kNone: refused by a type conflict (counted once)
+    uint32_t seen_flush = 0;
   };
-  // A StatsD series mapped to its Prometheus identity; cached per SeriesKey::id.
-  struct Resolved {
-    PrometheusType type;
-    std::string family;
-    std::string signature;
-    std::vector<OwnedLabel> labels;
-    bool rejected = false;  // refused by a type conflict in the previous flush
+  struct SeriesProbe {
+    uint32_t family;
+    std::string_view labels;
   };
+
+  // Hash and equality of the index sets read the records through the Impl. Heterogeneous, so a
+  // lookup by name (or family and labels) builds nothing.
+  struct FamilyHash {
+    using is_transparent = void;
+    const Impl* impl;
+    size_t operator()(uint32_t family) const { return (*this)(impl->FamilyName(family)); }
+    size_t operator()(std::string_view name) const { return absl::HashOf(name); }
+  };
+  struct FamilyEq {
+    using is_transparent = void;
+    const Impl* impl;
+    std::string_view Of(uint32_t family) const { return impl->FamilyName(family); }
+    std::string_view Of(std::string_view name) const { return name; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Of(a) == Of(b);
+    }
+  };
+  struct SeriesHash {
+    using is_transparent = void;
+    const Impl* impl;
+    size_t operator()(uint32_t series) const {
+      return (*this)(SeriesProbe{impl->series_[series].family, impl->Labels(series)});
+    }
+    size_t operator()(const SeriesProbe& probe) const {
+      return absl::HashOf(probe.family, probe.labels);
+    }
+  };
+  struct SeriesEq {
+    using is_transparent = void;
+    const Impl* impl;
+    SeriesProbe Of(uint32_t series) const {
+      return {impl->series_[series].family, impl->Labels(series)};
+    }
+    SeriesProbe Of(const SeriesProbe& probe) const { return probe; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      SeriesProbe x = Of(a), y = Of(b);
+      return x.family == y.family && x.labels == y.labels;
+    }
+  };
+
+  std::string_view FamilyName(uint32_t family) const {
+    const FamilyRecord& f = families_[family];
+    return {bytes_.data() + f.name_offset, f.name_size};
+  }
+  std::string_view Labels(uint32_t series) const {
+    const SeriesRecord& s = series_[series];
+    return {bytes_.data() + s.labels_offset, s.labels_size};
+  }
+  uint32_t Append(std::string_view text) {
+    const uint32_t offset = static_cast<uint32_t>(bytes_.size());
+    bytes_.append(text);
+    return offset;
+  }
+  static void DecodeLabels(std::string_view encoded, std::vector<PrometheusLabel>& out);
+  // Orders series by family name, then labels (name, then value, label by label).
+  static bool KeyLess(std::string_view family_a, std::string_view labels_a,
+                      std::string_view family_b, std::string_view labels_b);
+  bool SeriesLess(uint32_t a, uint32_t b) const {
+    return KeyLess(FamilyName(series_[a].family), Labels(a), FamilyName(series_[b].family),
+                   Labels(b));
+  }
 
   PrometheusType TypeOf(MetricType type) const;
   // Timers are exposed in seconds.
   static double UnitScale(MetricType type) { return type == MetricType::kTimer ? 0.001 : 1.0; }
-  Resolved Resolve(const aggregator::SeriesKey& key);
+  // Fills resolved_family_ / resolved_labels_ / resolved_type_ from the key; counts invalid
+  // labels when `count_invalid`.
+  void Resolve(const aggregator::SeriesKey& key, bool count_invalid);
   // Adds `amount` to a cumulative total (counter, _sum) unless the result would not be finite
   // (an overflow to infinity, or a NaN from upstream): a Prometheus counter cannot carry it, so
   // the total is held at its last finite value and the refusal counted. False when held.
@@ -131,13 +223,21 @@ class PrometheusState::Impl {
     total = sum;
     return true;
   }
-  ExposedSeries* Claim(const Resolved& resolved) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<std::string> ExposedNames(const std::string& family, PrometheusType type) const;
-  void Apply(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& series,
-             ExposedSeries& exposed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether an exposition name is a family's or one of a summary/histogram's suffixed names.
+  bool NameTaken(std::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The series of the last Resolve, created if new; kNone when its name is refused.
+  uint32_t Claim() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  SeriesExtra& ExtraOf(uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Apply(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& value,
+             uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyPoints(const aggregator::Snapshot& snapshot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Expire(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Forget(uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RebuildOrder() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CompactBytes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void VisitSelfMetrics(PrometheusVisitor& visitor) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void VisitSeries(uint32_t series, PrometheusType type, std::vector<PrometheusLabel>& labels,
+                   PrometheusVisitor& visitor) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const PrometheusConversionOptions options_;
   std::atomic<uint64_t> type_conflicts_{0};
@@ -148,15 +248,63 @@ class PrometheusState::Impl {
   mutable absl::Mutex mu_;
   // options_.series_ttl, or what SetSeriesTtl set since.
   absl::Duration series_ttl_ ABSL_GUARDED_BY(mu_);
-  uint64_t flush_ ABSL_GUARDED_BY(mu_) = 0;  // flushes delivered
-  std::map<std::string, ExposedFamily> families_ ABSL_GUARDED_BY(mu_);
-  // Exposition names (family, and _sum/_count/_bucket) -> the family that owns them; "" for
-  // the reserved names.
-  std::unordered_map<std::string, std::string> claimed_ ABSL_GUARDED_BY(mu_);
+  uint32_t flush_ ABSL_GUARDED_BY(mu_) = 0;  // flushes delivered
+  std::string bytes_ ABSL_GUARDED_BY(mu_);
+  size_t dead_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<FamilyRecord> families_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> free_families_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint32_t, FamilyHash, FamilyEq> family_index_ ABSL_GUARDED_BY(mu_);
+  std::vector<SeriesRecord> series_ ABSL_GUARDED_BY(mu_);
+  // Free series are reused only after RebuildOrder dropped them from order_.
+  std::vector<uint32_t> free_series_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> freed_series_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint32_t, SeriesHash, SeriesEq> series_index_ ABSL_GUARDED_BY(mu_);
+  std::vector<SeriesExtra> extras_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> free_extras_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> order_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> created_ ABSL_GUARDED_BY(mu_);  // this flush's new series
+  uint64_t order_generation_ ABSL_GUARDED_BY(mu_) = 1;
   // Touched by Update only, but kept beside the state it indexes.
-  std::unordered_map<uint64_t, Resolved> resolved_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, CacheEntry> resolved_ ABSL_GUARDED_BY(mu_);
+  std::string resolved_family_ ABSL_GUARDED_BY(mu_);
+  std::string resolved_labels_ ABSL_GUARDED_BY(mu_);
+  PrometheusType resolved_type_ ABSL_GUARDED_BY(mu_) = PrometheusType::kCounter;
   std::shared_ptr<const std::vector<SelfMetric>> self_metrics_ ABSL_GUARDED_BY(mu_);
 };
+
+void PrometheusState::Impl::DecodeLabels(std::string_view encoded,
+                                         std::vector<PrometheusLabel>& out) {
+  out.clear();
+  auto take = [&encoded]() {
+    uint32_t size;
+    std::memcpy(&size, encoded.data(), sizeof(size));
+    std::string_view text = encoded.substr(sizeof(size), size);
+    encoded.remove_prefix(sizeof(size) + size);
+    return text;
+  };
+  while (!encoded.empty()) {
+    std::string_view name = take();
+    std::string_view value = take();
+    out.push_back({name, value});
+  }
+}
+
+bool PrometheusState::Impl::KeyLess(std::string_view family_a, std::string_view labels_a,
+                                    std::string_view family_b, std::string_view labels_b) {
+  if (family_a != family_b) return family_a < family_b;
+  auto take = [](std::string_view& encoded) {
+    uint32_t size;
+    std::memcpy(&size, encoded.data(), sizeof(size));
+    std::string_view text = encoded.substr(sizeof(size), size);
+    encoded.remove_prefix(sizeof(size) + size);
+    return text;
+  };
+  while (!labels_a.empty() && !labels_b.empty()) {
+    std::string_view a = take(labels_a), b = take(labels_b);
+    if (a != b) return a < b;
+  }
+  return labels_a.empty() && !labels_b.empty();
+}
 
 PrometheusType PrometheusState::Impl::TypeOf(MetricType type) const {
   switch (type) {
@@ -174,10 +322,10 @@ PrometheusType PrometheusState::Impl::TypeOf(MetricType type) const {
                                                               : PrometheusType::kHistogram;
 }
 
-PrometheusState::Impl::Resolved PrometheusState::Impl::Resolve(const aggregator::SeriesKey& key) {
-  Resolved resolved;
-  resolved.type = TypeOf(key.type());
-  resolved.family = SanitizePrometheusName(key.name());
+void PrometheusState::Impl::Resolve(const aggregator::SeriesKey& key, bool count_invalid) {
+  resolved_type_ = TypeOf(key.type());
+  resolved_family_ = SanitizePrometheusName(key.name());
+  std::vector<OwnedLabel> labels;
   uint64_t invalid = 0;
   key.ForEachTag([&](const aggregator::TagView& tag) {
     // Prometheus reads an empty label value as no label: kept, `x{k=""}` would be a second
@@ -185,82 +333,146 @@ PrometheusState::Impl::Resolved PrometheusState::Impl::Resolve(const aggregator:
     if (!tag.bare && tag.value.empty()) return;
     std::string name = SanitizePrometheusName(tag.key);
     // The text format adds "quantile" to summaries and "le" to histogram buckets.
-    bool reserved = (resolved.type == PrometheusType::kSummary && name == "quantile") ||
-                    (resolved.type == PrometheusType::kHistogram && name == "le");
-    bool duplicate = std::any_of(resolved.labels.begin(), resolved.labels.end(),
+    bool reserved = (resolved_type_ == PrometheusType::kSummary && name == "quantile") ||
+                    (resolved_type_ == PrometheusType::kHistogram && name == "le");
+    bool duplicate = std::any_of(labels.begin(), labels.end(),
                                  [&](const OwnedLabel& label) { return label.name == name; });
     if (!IsUsableLabelName(name) || reserved || duplicate) {
       ++invalid;
       return;
     }
-    resolved.labels.push_back({std::move(name), tag.bare ? "true" : std::string(tag.value)});
+    labels.push_back({std::move(name), tag.bare ? "true" : std::string(tag.value)});
   });
-  if (invalid > 0) invalid_labels_.fetch_add(invalid, std::memory_order_relaxed);
-  std::sort(resolved.labels.begin(), resolved.labels.end());
-  for (const OwnedLabel& label : resolved.labels) {
-    // Names cannot hold '=' or ','; values are length-prefixed so any byte is safe.
-    absl::StrAppend(&resolved.signature, label.name, "=", label.value.size(), ":", label.value,
-                    ",");
-  }
-  return resolved;
-}
-
-std::vector<std::string> PrometheusState::Impl::ExposedNames(const std::string& family,
-                                                             PrometheusType type) const {
-  std::vector<std::string> names = {family};
-  if (type == PrometheusType::kSummary || type == PrometheusType::kHistogram) {
-    names.push_back(family + "_sum");
-    names.push_back(family + "_count");
-  }
-  if (type == PrometheusType::kHistogram) names.push_back(family + "_bucket");
-  return names;
-}
-
-PrometheusState::Impl::ExposedSeries* PrometheusState::Impl::Claim(const Resolved& resolved) {
-  if (resolved.family.empty()) return nullptr;  // the parser refuses empty names
-  auto family = families_.find(resolved.family);
-  if (family == families_.end()) {
-    std::vector<std::string> names = ExposedNames(resolved.family, resolved.type);
-    for (const std::string& name : names) {
-      if (name.starts_with(kReservedPrefix) || claimed_.contains(name)) return nullptr;
+  if (invalid > 0 && count_invalid) invalid_labels_.fetch_add(invalid, std::memory_order_relaxed);
+  std::sort(labels.begin(), labels.end());
+  resolved_labels_.clear();
+  for (const OwnedLabel& label : labels) {
+    for (const std::string* text : {&label.name, &label.value}) {
+      const uint32_t size = static_cast<uint32_t>(text->size());
+      resolved_labels_.append(reinterpret_cast<const char*>(&size), sizeof(size));
+      resolved_labels_.append(*text);
     }
-    for (std::string& name : names) claimed_.emplace(std::move(name), resolved.family);
-    family = families_.emplace(resolved.family, ExposedFamily{resolved.type, {}}).first;
-  } else if (family->second.type != resolved.type) {
-    return nullptr;
   }
-  auto [it, inserted] = family->second.series.try_emplace(resolved.signature);
-  if (inserted) {
-    it->second.labels = resolved.labels;
-    it->second.buckets.assign(options_.buckets.size(), 0);
+}
+
+bool PrometheusState::Impl::NameTaken(std::string_view name) const {
+  if (family_index_.contains(name)) return true;
+  for (std::string_view suffix : {"_sum", "_count", "_bucket"}) {
+    if (!name.ends_with(suffix)) continue;
+    auto owner = family_index_.find(name.substr(0, name.size() - suffix.size()));
+    if (owner == family_index_.end()) continue;
+    PrometheusType type = families_[*owner].type;
+    if (type == PrometheusType::kHistogram ||
+        (type == PrometheusType::kSummary && suffix != "_bucket")) {
+      return true;
+    }
   }
-  return &it->second;
+  return false;
+}
+
+uint32_t PrometheusState::Impl::Claim() {
+  const std::string& name = resolved_family_;
+  if (name.empty()) return kNone;  // the parser refuses empty names
+  uint32_t family;
+  auto found = family_index_.find(std::string_view(name));
+  if (found == family_index_.end()) {
+    std::vector<std::string> names = {name};
+    if (resolved_type_ == PrometheusType::kSummary ||
+        resolved_type_ == PrometheusType::kHistogram) {
+      names.push_back(name + "_sum");
+      names.push_back(name + "_count");
+    }
+    if (resolved_type_ == PrometheusType::kHistogram) names.push_back(name + "_bucket");
+    for (const std::string& exposed : names) {
+      if (exposed.starts_with(kReservedPrefix) || NameTaken(exposed) ||
+          std::find(options_.reserved_names.begin(), options_.reserved_names.end(), exposed) !=
+              options_.reserved_names.end()) {
+        return kNone;
+      }
+    }
+    if (free_families_.empty()) {
+      family = static_cast<uint32_t>(families_.size());
+      families_.emplace_back();
+    } else {
+      family = free_families_.back();
+      free_families_.pop_back();
+    }
+    FamilyRecord& record = families_[family];
+    record.name_offset = Append(name);
+    record.name_size = static_cast<uint32_t>(name.size());
+    record.type = resolved_type_;
+    record.live_series = 0;
+    family_index_.insert(family);
+  } else {
+    family = *found;
+    if (families_[family].type != resolved_type_) return kNone;
+  }
+  auto existing = series_index_.find(SeriesProbe{family, resolved_labels_});
+  if (existing != series_index_.end()) return *existing;
+  uint32_t series;
+  if (free_series_.empty()) {
+    series = static_cast<uint32_t>(series_.size());
+    series_.emplace_back();
+  } else {
+    series = free_series_.back();
+    free_series_.pop_back();
+  }
+  SeriesRecord& record = series_[series];
+  record = SeriesRecord{};
+  record.family = family;
+  record.labels_offset = Append(resolved_labels_);
+  record.labels_size = static_cast<uint32_t>(resolved_labels_.size());
+  if (resolved_type_ == PrometheusType::kSummary || resolved_type_ == PrometheusType::kHistogram) {
+    ExtraOf(series);
+  }
+  series_index_.insert(series);
+  ++families_[family].live_series;
+  created_.push_back(series);
+  return series;
+}
+
+PrometheusState::Impl::SeriesExtra& PrometheusState::Impl::ExtraOf(uint32_t series) {
+  SeriesRecord& record = series_[series];
+  if (record.extra == kNone) {
+    if (free_extras_.empty()) {
+      record.extra = static_cast<uint32_t>(extras_.size());
+      extras_.emplace_back();
+    } else {
+      record.extra = free_extras_.back();
+      free_extras_.pop_back();
+      extras_[record.extra] = SeriesExtra{};
+    }
+    extras_[record.extra].buckets.assign(options_.buckets.size(), 0);
+  }
+  return extras_[record.extra];
 }
 
 void PrometheusState::Impl::Apply(const aggregator::Snapshot& snapshot,
-                                  const aggregator::SeriesValue& series, ExposedSeries& exposed) {
-  const MetricType type = series.key->type();
+                                  const aggregator::SeriesValue& value, uint32_t series) {
+  SeriesRecord& record = series_[series];
+  const MetricType type = value.key->type();
   switch (type) {
     case MetricType::kCounter:
-      if (series.value < 0) {
+      if (value.value < 0) {
         negative_counts_.fetch_add(1, std::memory_order_relaxed);
       } else {
-        AddToTotal(exposed.value, series.value);  // idle: adds 0
+        AddToTotal(record.value, value.value);  // idle: adds 0
       }
       return;
     case MetricType::kGauge:
-      exposed.value = series.value;  // idle: the last value, re-reported
+      record.value = value.value;  // idle: the last value, re-reported
       return;
     case MetricType::kSet:
-      if (!series.idle) exposed.value = series.value;
+      if (!value.idle) record.value = value.value;
       return;
     case MetricType::kTimer:
     case MetricType::kHistogram:
     case MetricType::kDistribution:
       break;
   }
-  const aggregator::SampleSummary* summary = snapshot.SummaryOf(series);
-  if (series.idle || summary == nullptr || summary->samples == 0) return;
+  const aggregator::SampleSummary* summary = snapshot.SummaryOf(value);
+  if (value.idle || summary == nullptr || summary->samples == 0) return;
+  SeriesExtra& exposed = ExtraOf(series);
   const double scale = UnitScale(type);
   // Held whole (count, sum and buckets) so that _count stays the +Inf bucket and _sum/_count a
   // mean; the quantiles below are of the interval and still follow.
@@ -283,35 +495,37 @@ void PrometheusState::Impl::Apply(const aggregator::Snapshot& snapshot,
 
 void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
   // Observations of summaries that had no aggregated samples this flush give their quantiles.
-  std::map<ExposedSeries*, std::vector<double>> point_samples;
+  std::map<uint32_t, std::vector<double>> point_samples;
   for (const aggregator::TimedPoint& point : snapshot.timestamped_points) {
     if (point.key == nullptr) continue;
-    Resolved resolved = Resolve(*point.key);
-    ExposedSeries* exposed = Claim(resolved);
-    if (exposed == nullptr) {
+    Resolve(*point.key, /*count_invalid=*/true);
+    const uint32_t series = Claim();
+    if (series == kNone) {
       type_conflicts_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    exposed->last_point = snapshot.flush_time;
+    SeriesExtra& exposed = ExtraOf(series);
+    SeriesRecord& record = series_[series];
+    exposed.last_point = snapshot.flush_time;
     const MetricType type = point.key->type();
     switch (type) {
       case MetricType::kCounter:
         if (point.value < 0) {
           negative_counts_.fetch_add(1, std::memory_order_relaxed);
         } else {
-          AddToTotal(exposed->value, point.value);
+          AddToTotal(record.value, point.value);
         }
         continue;
       case MetricType::kGauge:
-        if (point.timestamp >= exposed->newest_point_ts) {
-          exposed->value = point.value;
-          exposed->newest_point_ts = point.timestamp;
+        if (point.timestamp >= exposed.newest_point_ts) {
+          record.value = point.value;
+          exposed.newest_point_ts = point.timestamp;
         }
         continue;
       case MetricType::kSet:
-        if (exposed->set_points_flush != flush_) exposed->value = 0;
-        exposed->set_points_flush = flush_;
-        exposed->value += 1;
+        if (exposed.set_points_flush != flush_) record.value = 0;
+        exposed.set_points_flush = flush_;
+        record.value += 1;
         continue;
       case MetricType::kTimer:
       case MetricType::kHistogram:
@@ -319,43 +533,94 @@ void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
         break;
     }
     const double value = point.value * UnitScale(type);
-    if (!AddToTotal(exposed->sum, value)) continue;
-    exposed->count += 1;
+    if (!AddToTotal(exposed.sum, value)) continue;
+    exposed.count += 1;
     if (options_.timer_type == PrometheusTimerType::kSummary) {
-      if (exposed->quantiles_flush != flush_) point_samples[exposed].push_back(value);
+      if (exposed.quantiles_flush != flush_) point_samples[series].push_back(value);
     } else {
       for (size_t i = 0; i < options_.buckets.size(); ++i) {
-        if (value <= options_.buckets[i]) exposed->buckets[i] += 1;
+        if (value <= options_.buckets[i]) exposed.buckets[i] += 1;
       }
     }
   }
-  for (auto& [exposed, samples] : point_samples) {
+  for (auto& [series, samples] : point_samples) {
     std::sort(samples.begin(), samples.end());
     auto distribution = aggregator::ValueDistribution::Exact(std::move(samples));
-    exposed->quantiles.resize(options_.quantiles.size());
+    SeriesExtra& exposed = ExtraOf(series);
+    exposed.quantiles.resize(options_.quantiles.size());
     for (size_t i = 0; i < options_.quantiles.size(); ++i) {
-      exposed->quantiles[i] = distribution.Quantile(options_.quantiles[i]);
+      exposed.quantiles[i] = distribution.Quantile(options_.quantiles[i]);
     }
   }
 }
 
-void PrometheusState::Impl::Expire(absl::Time now) {
-  for (auto family = families_.begin(); family != families_.end();) {
-    auto& series = family->second.series;
-    for (auto it = series.begin(); it != series.end();) {
-      const ExposedSeries& exposed = it->second;
-      bool live = exposed.seen_flush == flush_ || now - exposed.last_point < series_ttl_;
-      it = live ? std::next(it) : series.erase(it);
-    }
-    if (series.empty()) {
-      for (const std::string& name : ExposedNames(family->first, family->second.type)) {
-        claimed_.erase(name);
-      }
-      family = families_.erase(family);
-    } else {
-      ++family;
-    }
+void PrometheusState::Impl::Forget(uint32_t series) {
+  SeriesRecord& record = series_[series];
+  series_index_.erase(series);
+  dead_bytes_ += record.labels_size;
+  FamilyRecord& family = families_[record.family];
+  if (--family.live_series == 0) {
+    family_index_.erase(record.family);
+    dead_bytes_ += family.name_size;
+    free_families_.push_back(record.family);
   }
+  if (record.extra != kNone) {
+    extras_[record.extra] = SeriesExtra{};  // frees its vectors
+    free_extras_.push_back(record.extra);
+  }
+  record.family = kNone;
+  record.extra = kNone;
+  freed_series_.push_back(series);
+}
+
+void PrometheusState::Impl::Expire(absl::Time now) {
+  for (uint32_t series = 0; series < series_.size(); ++series) {
+    const SeriesRecord& record = series_[series];
+    if (record.family == kNone || record.seen_flush == flush_) continue;
+    if (record.extra != kNone && now - extras_[record.extra].last_point < series_ttl_) continue;
+    Forget(series);
+  }
+}
+
+void PrometheusState::Impl::RebuildOrder() {
+  if (created_.empty() && freed_series_.empty()) return;
+  // A series created and forgotten in the same flush is dropped from created_ too.
+  auto dead = [this](uint32_t series) { return series_[series].family == kNone; };
+  created_.erase(std::remove_if(created_.begin(), created_.end(), dead), created_.end());
+  std::sort(created_.begin(), created_.end(),
+            [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); });
+  std::vector<uint32_t> merged;
+  merged.reserve(order_.size() + created_.size());
+  auto live_end =
+      freed_series_.empty() ? order_.end() : std::remove_if(order_.begin(), order_.end(), dead);
+  std::merge(order_.begin(), live_end, created_.begin(), created_.end(), std::back_inserter(merged),
+             [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); });
+  order_ = std::move(merged);
+  created_.clear();
+  free_series_.insert(free_series_.end(), freed_series_.begin(), freed_series_.end());
+  freed_series_.clear();
+  ++order_generation_;
+}
+
+void PrometheusState::Impl::CompactBytes() {
+  if (dead_bytes_ < (1u << 20) || dead_bytes_ * 2 < bytes_.size()) return;
+  std::string compact;
+  compact.reserve(bytes_.size() - dead_bytes_);
+  for (uint32_t family : family_index_) {
+    FamilyRecord& record = families_[family];
+    const uint32_t offset = static_cast<uint32_t>(compact.size());
+    compact.append(bytes_, record.name_offset, record.name_size);
+    record.name_offset = offset;
+  }
+  for (SeriesRecord& record : series_) {
+    if (record.family == kNone) continue;
+    const uint32_t offset = static_cast<uint32_t>(compact.size());
+    compact.append(bytes_, record.labels_offset, record.labels_size);
+    record.labels_offset = offset;
+  }
+  // The index sets hash the bytes, not their offsets: they stay valid.
+  bytes_ = std::move(compact);
+  dead_bytes_ = 0;
 }
 
 void PrometheusState::Impl::Update(const Flush& flush) {
@@ -365,27 +630,32 @@ void PrometheusState::Impl::Update(const Flush& flush) {
   if (flush.snapshot == nullptr) return;
   const aggregator::Snapshot& snapshot = *flush.snapshot;
 
-  // Series missing from this snapshot have expired: their resolutions go with them.
-  std::unordered_map<uint64_t, Resolved> resolved;
-  resolved.reserve(snapshot.series.size());
-  for (const aggregator::SeriesValue& series : snapshot.series) {
-    if (series.key == nullptr) continue;
-    auto cached = resolved_.extract(series.key->id());
-    Resolved entry = cached ? std::move(cached.mapped()) : Resolve(*series.key);
-    ExposedSeries* exposed = Claim(entry);
-    if (exposed == nullptr) {
-      if (!entry.rejected) type_conflicts_.fetch_add(1, std::memory_order_relaxed);
-      entry.rejected = true;
-    } else {
-      entry.rejected = false;
-      exposed->seen_flush = flush_;
-      Apply(snapshot, series, *exposed);
+  for (const aggregator::SeriesValue& value : snapshot.series) {
+    if (value.key == nullptr) continue;
+    auto [it, inserted] = resolved_.try_emplace(value.key->id());
+    CacheEntry& entry = it->second;
+    const bool was_refused = !inserted && entry.series == kNone;
+    if (inserted || was_refused) {
+      // A refused key is tried again each flush (the name may have been freed); its invalid
+      // labels were counted when it was first seen.
+      Resolve(*value.key, /*count_invalid=*/inserted);
+      entry.series = Claim();
+      if (entry.series == kNone && !was_refused) {
+        type_conflicts_.fetch_add(1, std::memory_order_relaxed);
+      }
     }
-    resolved.insert_or_assign(series.key->id(), std::move(entry));
+    entry.seen_flush = flush_;
+    if (entry.series == kNone) continue;
+    series_[entry.series].seen_flush = flush_;
+    Apply(snapshot, value, entry.series);
   }
-  resolved_ = std::move(resolved);
+  // Keys missing from this snapshot have expired: their resolutions go with them.
+  absl::erase_if(resolved_,
+                 [this](const auto& entry) { return entry.second.seen_flush != flush_; });
   ApplyPoints(snapshot);
   Expire(snapshot.flush_time);
+  RebuildOrder();
+  CompactBytes();
 }
 
 void PrometheusState::Impl::VisitSelfMetrics(PrometheusVisitor& visitor) const {
@@ -415,31 +685,92 @@ void PrometheusState::Impl::VisitSelfMetrics(PrometheusVisitor& visitor) const {
   }
 }
 
+void PrometheusState::Impl::VisitSeries(uint32_t series, PrometheusType type,
+                                        std::vector<PrometheusLabel>& labels,
+                                        PrometheusVisitor& visitor) const {
+  const SeriesRecord& record = series_[series];
+  DecodeLabels(Labels(series), labels);
+  PrometheusSeriesView view;
+  view.labels = labels;
+  view.value = record.value;
+  if (record.extra != kNone) {
+    const SeriesExtra& extra = extras_[record.extra];
+    view.count = extra.count;
+    view.sum = extra.sum;
+    if (type == PrometheusType::kSummary && !extra.quantiles.empty()) {
+      view.quantile_levels = options_.quantiles;
+      view.quantile_values = extra.quantiles;
+    }
+    if (type == PrometheusType::kHistogram) {
+      view.bucket_bounds = options_.buckets;
+      view.bucket_counts = extra.buckets;
+    }
+  }
+  visitor.Series(view);
+}
+
 void PrometheusState::Impl::Visit(PrometheusVisitor& visitor) const {
   absl::MutexLock lock(&mu_);
   VisitSelfMetrics(visitor);
   std::vector<PrometheusLabel> labels;
-  for (const auto& [name, family] : families_) {
-    visitor.Family({name, family.type, kSeriesHelp});
-    for (const auto& [signature, exposed] : family.series) {
-      labels.clear();
-      for (const OwnedLabel& label : exposed.labels) labels.push_back({label.name, label.value});
-      PrometheusSeriesView view;
-      view.labels = labels;
-      view.value = exposed.value;
-      view.count = exposed.count;
-      view.sum = exposed.sum;
-      if (family.type == PrometheusType::kSummary && !exposed.quantiles.empty()) {
-        view.quantile_levels = options_.quantiles;
-        view.quantile_values = exposed.quantiles;
-      }
-      if (family.type == PrometheusType::kHistogram) {
-        view.bucket_bounds = options_.buckets;
-        view.bucket_counts = exposed.buckets;
-      }
-      visitor.Series(view);
+  uint32_t open_family = kNone;
+  for (uint32_t series : order_) {
+    const uint32_t family = series_[series].family;
+    const PrometheusType type = families_[family].type;
+    if (family != open_family) {
+      visitor.Family({FamilyName(family), type, kSeriesHelp});
+      open_family = family;
     }
+    VisitSeries(series, type, labels, visitor);
   }
+}
+
+void PrometheusState::Impl::VisitBatch(Cursor& cursor, size_t max_series,
+                                       PrometheusVisitor& visitor) const {
+  if (cursor.finished) return;
+  absl::MutexLock lock(&mu_);
+  if (!cursor.self_metrics_done) {
+    VisitSelfMetrics(visitor);
+    cursor.self_metrics_done = true;
+    cursor.generation = order_generation_;
+    cursor.position = 0;
+  }
+  if (cursor.generation != order_generation_) {
+    // The order was rebuilt since the last call: resume after the last series given.
+    cursor.position = order_.size();
+    if (cursor.has_last) {
+      auto next =
+          std::upper_bound(order_.begin(), order_.end(), 0u, [&](uint32_t, uint32_t series) {
+            return KeyLess(cursor.last_family, cursor.last_labels,
+                           FamilyName(series_[series].family), Labels(series));
+          });
+      cursor.position = static_cast<size_t>(next - order_.begin());
+    } else {
+      cursor.position = 0;
+    }
+    cursor.generation = order_generation_;
+  }
+  std::vector<PrometheusLabel> labels;
+  const size_t end = std::min(order_.size(), cursor.position + std::max<size_t>(max_series, 1));
+  bool open = cursor.has_last;  // the family of the last series given is still announced
+  for (; cursor.position < end; ++cursor.position) {
+    const uint32_t series = order_[cursor.position];
+    const uint32_t family = series_[series].family;
+    const std::string_view name = FamilyName(family);
+    const PrometheusType type = families_[family].type;
+    const bool same_family = open && name == cursor.last_family;
+    if (same_family && type != cursor.last_type) continue;  // a new family of that name
+    if (!same_family) {
+      visitor.Family({name, type, kSeriesHelp});
+      cursor.last_family.assign(name);
+      cursor.last_type = type;
+      open = true;
+    }
+    cursor.last_labels.assign(Labels(series));
+    cursor.has_last = true;
+    VisitSeries(series, type, labels, visitor);
+  }
+  if (cursor.position >= order_.size()) cursor.finished = true;
 }
 
 PrometheusState::PrometheusState(PrometheusConversionOptions options)
@@ -448,6 +779,10 @@ PrometheusState::~PrometheusState() = default;
 void PrometheusState::Update(const Flush& flush) { impl_->Update(flush); }
 void PrometheusState::SetSeriesTtl(absl::Duration series_ttl) { impl_->SetSeriesTtl(series_ttl); }
 void PrometheusState::Visit(PrometheusVisitor& visitor) const { impl_->Visit(visitor); }
+void PrometheusState::VisitBatch(Cursor& cursor, size_t max_series,
+                                 PrometheusVisitor& visitor) const {
+  impl_->VisitBatch(cursor, max_series, visitor);
+}
 PrometheusConversionCounts PrometheusState::counts() const { return impl_->counts(); }
 
 std::vector<SelfMetric> PrometheusState::CountsAsSelfMetrics() const {

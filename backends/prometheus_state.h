@@ -118,6 +118,27 @@ class PrometheusState {
   // label order. The conversion counts are not included: see counts().
   void Visit(PrometheusVisitor& visitor) const;
 
+  // Where a batched walk stands between VisitBatch calls. Start with a default-constructed one.
+  // Its fields are the state's business (public only so the implementation can reach them).
+  struct Cursor {
+    bool done() const { return finished; }
+
+    bool self_metrics_done = false;
+    bool finished = false;
+    uint64_t generation = 0;  // of the series order `position` belongs to
+    size_t position = 0;
+    bool has_last = false;  // a series was given; its family is still open
+    std::string last_family;
+    PrometheusType last_type = PrometheusType::kCounter;
+    std::string last_labels;  // encoded as the state keeps them
+  };
+  // The same walk as Visit, holding the lock for at most about `max_series` series per call
+  // (and for all self-metrics in the first call), so that a slow reader (a scrape over a slow
+  // connection) does not hold Update back between calls. Series created or forgotten between
+  // calls may or may not be seen; none is given twice and a family is announced once (one
+  // whose type changed between calls is skipped). Sets cursor.done() after the last series.
+  void VisitBatch(Cursor& cursor, size_t max_series, PrometheusVisitor& visitor) const;
+
   PrometheusConversionCounts counts() const;
   // counts() as self-metrics, named as the scrape exports them
   // (tallyd_prometheus_type_conflicts_total, _invalid_labels_total, _negative_counts_total,
