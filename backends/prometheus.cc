@@ -79,18 +79,21 @@ class GzipStream {
   void Compress(std::string_view in, bool finish, std::string* out) {
     stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
     stream_.avail_in = static_cast<uInt>(in.size());
+    // Straight into *out: civetweb's threads have small stacks (Debian builds them with 100 KiB).
     int status;
     do {
-      char buffer[64 * 1024];
-      stream_.next_out = reinterpret_cast<Bytef*>(buffer);
-      stream_.avail_out = sizeof(buffer);
+      const size_t used = out->size();
+      out->resize(used + kDeflateStep);
+      stream_.next_out = reinterpret_cast<Bytef*>(out->data() + used);
+      stream_.avail_out = kDeflateStep;
       status = deflate(&stream_, finish ? Z_FINISH : Z_NO_FLUSH);
-      out->append(buffer, sizeof(buffer) - stream_.avail_out);
+      out->resize(used + kDeflateStep - stream_.avail_out);
     } while (stream_.avail_out == 0 ||
              (finish && status != Z_STREAM_END && status != Z_STREAM_ERROR));
   }
 
  private:
+  static constexpr uInt kDeflateStep = 64 * 1024;
   z_stream stream_{};
   bool ok_ = false;
 };
