@@ -26,6 +26,10 @@ constexpr char kSelfHelp[] = "tallyd self-metric.";
 // Names under this prefix are tallyd's own (SPEC 5); user series may not take them.
 constexpr std::string_view kReservedPrefix = "tallyd_";
 
+// Debian's Abseil has its own string_view, and hashes std::string_view through std::hash
+// (libstdc++'s _Hash_bytes, several times slower than Abseil's own string hash).
+absl::string_view AbslView(std::string_view text) { return {text.data(), text.size()}; }
+
 struct OwnedLabel {
   std::string name;
   std::string value;
@@ -147,7 +151,7 @@ class PrometheusState::Impl {
     using is_transparent = void;
     const Impl* impl;
     size_t operator()(uint32_t family) const { return (*this)(impl->FamilyName(family)); }
-    size_t operator()(std::string_view name) const { return absl::HashOf(name); }
+    size_t operator()(std::string_view name) const { return absl::HashOf(AbslView(name)); }
   };
   struct FamilyEq {
     using is_transparent = void;
@@ -166,7 +170,7 @@ class PrometheusState::Impl {
       return (*this)(SeriesProbe{impl->series_[series].family, impl->Labels(series)});
     }
     size_t operator()(const SeriesProbe& probe) const {
-      return absl::HashOf(probe.family, probe.labels);
+      return absl::HashOf(probe.family, AbslView(probe.labels));
     }
   };
   struct SeriesEq {
@@ -268,6 +272,7 @@ class PrometheusState::Impl {
   absl::flat_hash_map<uint64_t, CacheEntry> resolved_ ABSL_GUARDED_BY(mu_);
   std::string resolved_family_ ABSL_GUARDED_BY(mu_);
   std::string resolved_labels_ ABSL_GUARDED_BY(mu_);
+  std::string exposed_name_ ABSL_GUARDED_BY(mu_);  // Claim's scratch
   PrometheusType resolved_type_ ABSL_GUARDED_BY(mu_) = PrometheusType::kCounter;
   std::shared_ptr<const std::vector<SelfMetric>> self_metrics_ ABSL_GUARDED_BY(mu_);
 };
@@ -376,14 +381,15 @@ uint32_t PrometheusState::Impl::Claim() {
   uint32_t family;
   auto found = family_index_.find(std::string_view(name));
   if (found == family_index_.end()) {
-    std::vector<std::string> names = {name};
-    if (resolved_type_ == PrometheusType::kSummary ||
-        resolved_type_ == PrometheusType::kHistogram) {
-      names.push_back(name + "_sum");
-      names.push_back(name + "_count");
-    }
-    if (resolved_type_ == PrometheusType::kHistogram) names.push_back(name + "_bucket");
-    for (const std::string& exposed : names) {
+    // The names the family would expose, checked without building a list (once per new
+    // family, but a first flush may bring a million of them).
+    const bool suffixed =
+        resolved_type_ == PrometheusType::kSummary || resolved_type_ == PrometheusType::kHistogram;
+    for (std::string_view suffix : {"", "_sum", "_count", "_bucket"}) {
+      if (!suffix.empty() && !suffixed) break;
+      if (suffix == "_bucket" && resolved_type_ != PrometheusType::kHistogram) break;
+      exposed_name_.assign(name).append(suffix);
+      const std::string_view exposed = exposed_name_;
       if (exposed.starts_with(kReservedPrefix) || NameTaken(exposed) ||
           std::find(options_.reserved_names.begin(), options_.reserved_names.end(), exposed) !=
               options_.reserved_names.end()) {
@@ -596,7 +602,12 @@ void PrometheusState::Impl::RebuildOrder() {
   std::merge(order_.begin(), live_end, created_.begin(), created_.end(), std::back_inserter(merged),
              [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); });
   order_ = std::move(merged);
-  created_.clear();
+  // A first flush may have made it a million entries long: not kept for the next flush.
+  if (created_.capacity() > 4096) {
+    created_ = {};
+  } else {
+    created_.clear();
+  }
   free_series_.insert(free_series_.end(), freed_series_.begin(), freed_series_.end());
   freed_series_.clear();
   ++order_generation_;
@@ -629,6 +640,10 @@ void PrometheusState::Impl::Update(const Flush& flush) {
   if (flush.self_metrics != nullptr) self_metrics_ = flush.self_metrics;
   if (flush.snapshot == nullptr) return;
   const aggregator::Snapshot& snapshot = *flush.snapshot;
+  // Grown once to the snapshot's size rather than doubling (and rehashing) step by step while a
+  // first flush brings every series; a no-op once they are that large.
+  resolved_.reserve(snapshot.series.size());
+  series_index_.reserve(snapshot.series.size());
 
   for (const aggregator::SeriesValue& value : snapshot.series) {
     if (value.key == nullptr) continue;
