@@ -34,8 +34,9 @@ size_t AppendBody(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-// `gzip`: ask for it and let libcurl decode it (so the bytes compared are the text).
-std::string Scrape(int port, bool gzip, std::string* encoding) {
+// `gzip`: ask for it and let libcurl decode it (so the bytes compared are the text). `http10`:
+// an HTTP/1.0 request, which cannot take a chunked body.
+std::string Scrape(int port, bool gzip, std::string* encoding, bool http10 = false) {
   std::string body, headers;
   CURL* curl = curl_easy_init();
   std::string url = absl::StrCat("http://127.0.0.1:", port, "/metrics");
@@ -46,6 +47,7 @@ std::string Scrape(int port, bool gzip, std::string* encoding) {
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
   if (gzip) curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "gzip");
+  if (http10) curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_0);
   CURLcode code = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -182,6 +184,7 @@ TEST_P(PrometheusLargeScrapeTest, ParsesWithPromtoolAndCarriesEveryValue) {
   const std::string gzip = Scrape((*backend)->port(), /*gzip=*/true, &encoding);
   EXPECT_EQ(encoding, "gzip");
   EXPECT_EQ(gzip, plain);
+  EXPECT_EQ(Scrape((*backend)->port(), /*gzip=*/false, &encoding, /*http10=*/true), plain);
   if (testing::PromtoolInstalled()) {
     std::vector<std::string> problems = testing::PrometheusProblems(plain);
     EXPECT_TRUE(problems.empty()) << problems.front();
