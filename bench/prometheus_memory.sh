@@ -1,0 +1,31 @@
+#!/bin/sh
+# bench/prometheus_memory.sh BINARY SERIES: peak RSS of tallyd (Prometheus on, no other backend)
+# holding SERIES live untagged counter series sent once each over loopback, and the time of
+# three scrapes of /metrics (plain and gzip). Loopback only; ports picked by the OS.
+# NOPROM=1: the same with Prometheus off (what the aggregation alone costs; no scrape).
+set -eu
+BIN=$1 SERIES=$2
+LOADGEN=${LOADGEN:-build/bench/tallyd-loadgen}
+PORTS=$(mktemp)
+if [ -n "${NOPROM:-}" ]; then PROMFLAGS=--prometheus=false; else PROMFLAGS=--prometheus_listen=127.0.0.1:0; fi
+"$BIN" --udp=127.0.0.1:0 $PROMFLAGS --ports_file="$PORTS" --workers=1 \
+  --flush_interval=1s --receive_buffer=8MiB >/dev/null 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; rm -f "$PORTS"' EXIT
+while ! grep -q udp "$PORTS" 2>/dev/null; do sleep 0.1; done
+sleep 0.2
+UDP=$(awk '$1=="udp"{print $2; exit}' "$PORTS")
+PROM=$(awk '$1=="prometheus"{print $2; exit}' "$PORTS")
+"$LOADGEN" --target="$UDP" --rate=1000000 --duration=600s --series="$SERIES" --tags=0 \
+  --gauge_percent=0 --histogram_percent=0 --sampled_percent=0 --timer_percent=0 \
+  --datagram_bytes=8192 --sequential --lines="$SERIES" --pool="$SERIES" >/dev/null
+sleep 3  # two flushes
+if [ -n "${NOPROM:-}" ]; then grep -E 'VmHWM|VmRSS' /proc/$PID/status; exit 0; fi
+for i in 1 2 3; do
+  curl -s -o /dev/null -w "scrape plain: %{time_total} s, %{size_download} bytes\n" "http://$PROM/metrics"
+done
+curl -s -o /dev/null -H 'Accept-Encoding: gzip' \
+  -w "scrape gzip: %{time_total} s, %{size_download} bytes\n" "http://$PROM/metrics"
+echo "samples in scrape: $(curl -s "http://$PROM/metrics" | grep -c "^[^#]")"
+echo "HTTP/1.0 bytes: $(curl -s --http1.0 "http://$PROM/metrics" | wc -c)"
+grep -E 'VmHWM|VmRSS' /proc/$PID/status
