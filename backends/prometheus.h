@@ -1,9 +1,12 @@
 // backends/prometheus.h: the Prometheus scrape endpoint (SPEC 4.1), on by default.
 //
-// A pull backend: Deliver() only folds each flush into the exposed state (cumulative counters,
-// latest gauges, summaries or histograms), and scrapes of /metrics, served by prometheus-cpp's
-// Exposer on civetweb threads, render that state. /healthz answers `200 ok`. Names and labels are
-// statsd_exporter's (backends/prometheus_names.h).
+// A pull backend: Deliver() only folds each flush into the exposed state (PrometheusState,
+// backends/prometheus_state.h: cumulative counters, latest gauges, summaries or histograms), and
+// scrapes of /metrics, answered on civetweb threads, render that state straight into the text
+// format (backends/prometheus_text.h), in HTTP chunks of a bounded size, gzip-compressed when the
+// scraper accepts it, holding the state's lock for one batch of series at a time; no copy of the
+// state is built. /healthz answers `200 ok`. Names and labels are statsd_exporter's
+// (backends/prometheus_names.h).
 //
 // Choices where statsd_exporter and the SPEC leave room (README):
 // - Summary/histogram `_count` is the unweighted number of samples and `_sum` their unweighted sum
@@ -23,7 +26,8 @@
 //   histogram) until all its series expire; a series of another type is refused and counted once
 //   (tallyd_prometheus_type_conflicts_total). A summary "x" also owns "x_sum" and "x_count", a
 //   histogram "x_bucket" too; names starting with "tallyd_" belong to tallyd's own metrics and
-//   prometheus-cpp's exposer_* metrics keep their names.
+//   the exposer_* names prometheus-cpp's Exposer exported (before tallyd answered scrapes
+//   itself) stay refused.
 // - A flush whose counter count is negative is not added (a Prometheus counter never decreases)
 //   and is counted (tallyd_prometheus_negative_counts_total).
 // - A counter total, or a summary/histogram _sum, that an addition would take to infinity (or
@@ -48,17 +52,15 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "backends/prometheus_state.h"
 
-namespace prometheus {
-class Exposer;
-class Registry;
-}  // namespace prometheus
-struct CivetCallbacks;
+struct mg_connection;
+struct mg_context;
 
 namespace tallyd::backends {
 
 struct PrometheusOptions {
-  enum class TimerType { kSummary, kHistogram };
+  using TimerType = PrometheusTimerType;
 
   // "host:port" for the scrape endpoint; port 0 picks a free port (see PrometheusBackend::port()).
   std::string listen = "0.0.0.0:9102";
@@ -71,6 +73,10 @@ struct PrometheusOptions {
   absl::Duration series_ttl = absl::Minutes(5);
   // civetweb worker threads serving scrapes.
   int scrape_threads = 2;
+
+  PrometheusConversionOptions Conversion() const {
+    return {timer_type, quantiles, buckets, series_ttl, {}};
+  }
 };
 
 class PrometheusBackend : public Backend {
@@ -89,20 +95,19 @@ class PrometheusBackend : public Backend {
   void SetSeriesTtl(absl::Duration series_ttl);
 
   // The port actually bound (the one chosen by the kernel when `listen` asked for port 0).
-  int port() const;
+  int port() const { return port_; }
 
-  class SeriesCollector;  // the exposed state, defined in prometheus.cc
+  // Answers one GET /metrics on a civetweb thread (AnswerRequest in prometheus.cc).
+  void Scrape(mg_connection* conn) const;
 
  private:
   PrometheusBackend() = default;
 
-  std::shared_ptr<prometheus::Registry> registry_;  // the backend's own counters
-  std::shared_ptr<SeriesCollector> collector_;
-  std::unique_ptr<CivetCallbacks> callbacks_;  // /healthz, answered before any handler runs
+  std::unique_ptr<PrometheusState> state_;  // the exposed state (backends/prometheus_state.h)
   // civetweb's listening sockets, shut down first when stopping (see the destructor).
   std::vector<int> listening_fds_;
-  // Last: destroyed first, so no scrape thread outlives the state it reads.
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+  mg_context* server_ = nullptr;  // stopped in the destructor, before state_ goes
 };
 
 }  // namespace tallyd::backends
