@@ -232,6 +232,7 @@ RemoteWriteStats RemoteWriteBackend::stats() const {
   s.requests_rejected = requests_rejected_.load();
   s.samples_sent = samples_sent_.load();
   s.bytes_sent = bytes_sent_.load();
+  s.flushes_unseen = flushes_unseen_.load();
   return s;
 }
 
@@ -250,6 +251,20 @@ void RemoteWriteBackend::Prepare(const Flush& flush) {
   pending_.clear();
   next_ = 0;
   rejections_.clear();
+  if (flush.snapshot != nullptr) {
+    // The runner drops queued flushes this backend never saw when its queue overflows during
+    // a long backoff: their counts never reach the cumulative totals (see the header).
+    const uint64_t sequence = flush.snapshot->sequence;
+    if (last_sequence_ != 0 && sequence > last_sequence_ + 1) {
+      const uint64_t unseen = sequence - last_sequence_ - 1;
+      flushes_unseen_ += unseen;
+      LOG_EVERY_T(WARNING, 60) << "remote_write: " << unseen << " flushes before flush " << sequence
+                               << " were dropped unseen (the receiver was unreachable longer "
+                                  "than max_buffered_flushes allows): their counts are missing "
+                                  "from the pushed counter and histogram totals";
+    }
+    last_sequence_ = std::max(last_sequence_, sequence);
+  }
   Flush folded = flush;
   if (!options_.self_metrics) folded.self_metrics = nullptr;
   state_.Update(folded);

@@ -11,7 +11,13 @@
 // backoff); another 4xx is logged with the start of the response body and the request dropped
 // (remote write 1.0: the receiver will never take it), the flush's other requests still sent.
 // Credentials (basic auth, bearer token) travel only in the Authorization header: never logged,
-// redacted from every message. A stop (StopBy) cuts a request in flight short within ~100 ms.
+// redacted from every message. A stop (StopBy) cuts a request in flight short within ~1 s
+// (libcurl's progress callback). Limit: the state folds a flush in when Deliver first sees it. A
+// flush the runner drops from a full queue is usually the one being retried, already folded; but
+// when several flushes arrive during one long backoff, the runner drops flushes Deliver never saw
+// and their counts are lost from the cumulative totals (logged, RemoteWriteStats::flushes_unseen).
+// Folding every flush at Submit, or handing dropped flushes to the backend, needs a BackendRunner
+// hook.
 #ifndef TALLYD_BACKENDS_REMOTE_WRITE_H_
 #define TALLYD_BACKENDS_REMOTE_WRITE_H_
 
@@ -52,6 +58,9 @@ struct RemoteWriteStats {
   uint64_t requests_rejected = 0;  // other 4xx: dropped
   uint64_t samples_sent = 0;
   uint64_t bytes_sent = 0;  // compressed bodies of the requests answered 2xx
+  // Flushes the runner dropped from its queue before this backend saw them (their counts are
+  // missing from the cumulative totals); see the header comment.
+  uint64_t flushes_unseen = 0;
 };
 
 class RemoteWriteBackend : public Backend {
@@ -104,6 +113,8 @@ class RemoteWriteBackend : public Backend {
   std::atomic<uint64_t> requests_rejected_{0};
   std::atomic<uint64_t> samples_sent_{0};
   std::atomic<uint64_t> bytes_sent_{0};
+  std::atomic<uint64_t> flushes_unseen_{0};
+  uint64_t last_sequence_ = 0;  // of the last flush folded into state_
 };
 
 }  // namespace tallyd::backends

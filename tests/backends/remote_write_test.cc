@@ -191,6 +191,17 @@ TEST(RemoteWriteBackendTest, CountersAreCumulativeAndResentEveryFlush) {
                                  (kFlushSeconds + 3) * 1000));
 }
 
+TEST(RemoteWriteBackendTest, CountsFlushesTheRunnerDroppedUnseen) {
+  TestHttpServer server;
+  auto backend = Make(Options(server));
+  ASSERT_NE(backend, nullptr);
+  ASSERT_EQ(backend->Deliver(CounterFlush(1, 1, 5)).outcome, Delivery::Outcome::kDelivered);
+  ASSERT_EQ(backend->Deliver(CounterFlush(2, 1, 1)).outcome, Delivery::Outcome::kDelivered);
+  EXPECT_EQ(backend->stats().flushes_unseen, 0u);
+  ASSERT_EQ(backend->Deliver(CounterFlush(5, 1, 1)).outcome, Delivery::Outcome::kDelivered);
+  EXPECT_EQ(backend->stats().flushes_unseen, 2u);  // flushes 3 and 4 never reached Deliver
+}
+
 TEST(RemoteWriteBackendTest, TimersAsSummaryAndHistogram) {
   auto timer_flush = [] {
     auto s = std::make_shared<Snapshot>();

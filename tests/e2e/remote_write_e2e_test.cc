@@ -384,9 +384,12 @@ TEST(RemoteWriteE2eTest, OutageDeliversTheQueuedFlushesInOrderAndCountsTheRest) 
     EXPECT_EQ(times[i] % 500, 0) << times[i];
     missing += (times[i] - times[i - 1]) / 500 - 1;
   }
-  // The queue kept the last flushes of the outage: stored, so the gaps are exactly the drops.
+  // The queue kept the last flushes of the outage: stored, so the gaps are the drops. One
+  // flush may be both: the request in flight when Prometheus stopped can be stored while its
+  // answer is lost, then retried into the outage and dropped (remote write is at least once).
   EXPECT_GT(missing, 0);
-  EXPECT_EQ(static_cast<double>(missing), dropped) << range.dump() << tallyd.Stderr();
+  EXPECT_LE(static_cast<double>(missing), dropped) << range.dump() << tallyd.Stderr();
+  EXPECT_GE(static_cast<double>(missing), dropped - 1) << range.dump() << tallyd.Stderr();
 }
 
 }  // namespace
