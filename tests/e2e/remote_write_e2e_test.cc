@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/backends/test_http_server.h"
 #include "tests/e2e/tallyd_process.h"
 
 extern char** environ;
@@ -217,6 +218,9 @@ void CheckSeries(Engine& engine) {
 
   EXPECT_TRUE(engine.AwaitValue(R"(e2e_temp{env="test",host="host-a"})", 21.5));
   EXPECT_TRUE(engine.AwaitValue(R"(e2e_users{host="host-a"})", 2));
+  // An upper-case label name sorts before __name__ (byte order, as the specification asks).
+  SendUdp(udp, "e2e.up:1|g|#Zone:eu");
+  EXPECT_TRUE(engine.AwaitValue(R"(e2e_up{Zone="eu",host="host-a"})", 1)) << tallyd.Stderr();
 
   SendUdp(udp, "e2e.lat:100|ms\ne2e.lat:200|ms\ne2e.lat:300|ms\ne2e.lat:400|ms");
   ASSERT_TRUE(engine.AwaitValue(R"(e2e_lat_count{host="host-a"})", 4)) << tallyd.Stderr();
@@ -390,6 +394,31 @@ TEST(RemoteWriteE2eTest, OutageDeliversTheQueuedFlushesInOrderAndCountsTheRest) 
   EXPECT_GT(missing, 0);
   EXPECT_LE(static_cast<double>(missing), dropped) << range.dump() << tallyd.Stderr();
   EXPECT_GE(static_cast<double>(missing), dropped - 1) << range.dump() << tallyd.Stderr();
+}
+
+// A receiver that never answers holds only remote write's own thread: the scrape endpoint of
+// the same tallyd keeps showing every flush.
+TEST(RemoteWriteE2eTest, AHangingReceiverDelaysNeitherIngestionNorTheScrape) {
+  TestHttpServer hanging;
+  for (int i = 0; i < 20; ++i) {
+    HttpResponse never;
+    never.delay = absl::Seconds(30);
+    hanging.Enqueue(never);
+  }
+  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                        "--flush_interval=200ms", "--remote_write_url=" + hanging.url() + "/push",
+                        "--remote_write_timeout=60s", "--shutdown_timeout=200ms"});
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  const std::string scrape = "http://" + tallyd.Address("prometheus") + "/metrics";
+  for (int round = 1; round <= 3; ++round) {
+    SendUdp(tallyd.Address("udp"), "hang.hits:1|c");
+    const std::string want = absl::StrCat("hang_hits ", round, "\n");
+    EXPECT_TRUE(
+        WaitFor([&] { return HttpGet(scrape).find(want) != std::string::npos; }, absl::Seconds(5)))
+        << HttpGet(scrape);
+  }
+  EXPECT_GE(hanging.requests().size(), 1u);  // remote write is stuck on its first request
+  EXPECT_LE(hanging.requests().size(), 1u);
 }
 
 }  // namespace
