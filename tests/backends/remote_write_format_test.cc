@@ -12,43 +12,15 @@
 #include <vector>
 
 #include "backends/proto/remote_write.pb.h"
+#include "tests/backends/remote_write_reader.h"
 
 namespace tallyd::backends {
 namespace {
 
 using ::testing::ElementsAre;
 
-struct Decoded {
-  std::vector<std::pair<std::string, std::string>> labels;
-  double value = 0;
-  int64_t timestamp = 0;
-
-  std::string Label(const std::string& name) const {
-    for (const auto& [n, v] : labels) {
-      if (n == name) return v;
-    }
-    return "";
-  }
-};
-
-std::vector<Decoded> DecodeAll(const std::string& body) {
-  prometheus::WriteRequest request;
-  EXPECT_TRUE(DecodeRemoteWriteBody(body, &request)) << "not a snappy WriteRequest";
-  std::vector<Decoded> out;
-  for (const prometheus::TimeSeries& series : request.timeseries()) {
-    Decoded decoded;
-    for (const prometheus::Label& label : series.labels()) {
-      decoded.labels.emplace_back(label.name(), label.value());
-    }
-    EXPECT_EQ(series.samples_size(), 1);
-    if (series.samples_size() > 0) {
-      decoded.value = series.samples(0).value();
-      decoded.timestamp = series.samples(0).timestamp();
-    }
-    out.push_back(std::move(decoded));
-  }
-  return out;
-}
+using Decoded = testing::DecodedSeries;
+using testing::DecodeAll;
 
 TEST(RemoteWriteEncoderTest, SortsLabelsNameFirstAndExternalLabelsDoNotOverride) {
   RemoteWriteLabels external = {{"env", "prod"}, {"host", "web-1"}, {"zone", ""}};

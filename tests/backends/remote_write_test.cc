@@ -17,6 +17,7 @@
 #include "aggregator/snapshot.h"
 #include "backends/proto/remote_write.pb.h"
 #include "backends/remote_write_format.h"
+#include "tests/backends/remote_write_reader.h"
 #include "tests/backends/test_http_server.h"
 
 namespace tallyd::backends {
@@ -36,38 +37,8 @@ using testing::TestHttpServer;
 constexpr char kToken[] = "tok3n-s3cret-value";
 constexpr int64_t kFlushSeconds = 1700000000;
 
-// A decoded series: labels in the order sent, and its one sample.
-struct Decoded {
-  std::vector<std::pair<std::string, std::string>> labels;
-  double value = 0;
-  int64_t timestamp = 0;
-
-  std::string Label(const std::string& name) const {
-    for (const auto& [n, v] : labels) {
-      if (n == name) return v;
-    }
-    return "";
-  }
-};
-
-std::vector<Decoded> DecodeAll(const std::string& body) {
-  prometheus::WriteRequest request;
-  EXPECT_TRUE(DecodeRemoteWriteBody(body, &request)) << "not a snappy WriteRequest";
-  std::vector<Decoded> out;
-  for (const prometheus::TimeSeries& series : request.timeseries()) {
-    Decoded decoded;
-    for (const prometheus::Label& label : series.labels()) {
-      decoded.labels.emplace_back(label.name(), label.value());
-    }
-    EXPECT_EQ(series.samples_size(), 1);
-    if (series.samples_size() > 0) {
-      decoded.value = series.samples(0).value();
-      decoded.timestamp = series.samples(0).timestamp();
-    }
-    out.push_back(std::move(decoded));
-  }
-  return out;
-}
+using Decoded = testing::DecodedSeries;
+using testing::DecodeAll;
 
 // name{labels...} -> value, over every request.
 std::map<std::string, double> ByIdentity(const std::vector<HttpRequest>& requests) {
