@@ -87,6 +87,10 @@ bool IsFlag(absl::string_view arg) { return arg.size() >= 2 && arg[0] == '-'; }
 // write a list ("[50, 90, 95, 99]").
 std::string DefaultText(const Key& key, bool yaml = false) {
   std::vector<std::string> items = key.defaults;
+  if (key.map && yaml) {
+    for (std::string& item : items) item.replace(item.find('='), 1, ": ");
+    return absl::StrCat("{", absl::StrJoin(items, ", "), "}");
+  }
   if (key.list && yaml) {
     for (std::string& item : items) item = key.quoted ? Quote(item) : item;
     return absl::StrCat("[", absl::StrJoin(items, ", "), "]");

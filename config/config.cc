@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -80,6 +81,37 @@ void CheckRules(const Config& config, Problems& problems) {
     problems.Unique("backends.datadog.datadog_percentiles", datadog->datadog_percentiles);
     problems.Unique("backends.datadog.histogram_aggregates", datadog->histogram_aggregates);
   }
+  if (const auto& remote = config.remote_write) {
+    if (!absl::StartsWith(remote->url, "https://") && !absl::StartsWith(remote->url, "http://")) {
+      problems.Add("backends.remote_write.url",
+                   absl::StrCat("must give an http:// or https:// URL, got ", Quote(remote->url)));
+    }
+    problems.Unique("backends.remote_write.quantiles", remote->quantiles);
+    if (remote->buckets.empty()) problems.Add("backends.remote_write.buckets", "must not be empty");
+    for (size_t i = 1; i < remote->buckets.size(); ++i) {
+      if (!(remote->buckets[i] > remote->buckets[i - 1])) {
+        problems.Add(absl::StrCat("backends.remote_write.buckets[", i, "]"),
+                     absl::StrCat("must be greater than the bucket before it, got ",
+                                  FormatNumber(remote->buckets[i])));
+      }
+    }
+    if (!remote->password.empty() && remote->username.empty()) {
+      problems.Add("backends.remote_write.password", "is set without a username");
+    }
+    if (!remote->username.empty() && !remote->bearer_token.empty()) {
+      problems.Add("backends.remote_write.bearer_token",
+                   "and username are both set: use basic auth or a bearer token, not both");
+    }
+    for (const char* map : {"external_labels", "headers"}) {
+      const std::vector<std::string>& entries =
+          std::string_view(map) == "headers" ? remote->headers : remote->external_labels;
+      std::vector<std::string> names;
+      for (const std::string& entry : entries) {
+        names.push_back(absl::AsciiStrToLower(entry.substr(0, entry.find('='))));
+      }
+      problems.Unique(absl::StrCat("backends.remote_write.", map), names);
+    }
+  }
 }
 
 }  // namespace
@@ -127,8 +159,30 @@ void ResolveListenAddresses(ListenConfig& listen, bool has_ipv6_loopback) {
   }
 }
 
+namespace {
+
+void ResolveRemoteWrite(RemoteWriteConfig& remote) {
+  const bool has_host =
+      std::any_of(remote.external_labels.begin(), remote.external_labels.end(),
+                  [](const std::string& entry) { return absl::StartsWith(entry, "host="); });
+  if (!has_host) {
+    char name[256] = {};
+    if (gethostname(name, sizeof(name) - 1) == 0) {
+      remote.external_labels.push_back(absl::StrCat("host=", name));
+    }
+  }
+  if (remote.bearer_token.empty() && remote.username.empty()) {
+    if (const char* token = std::getenv("TALLYD_REMOTE_WRITE_BEARER_TOKEN")) {
+      remote.bearer_token = token;
+    }
+  }
+}
+
+}  // namespace
+
 void ResolveConfig(Config& config) {
   ResolveListenAddresses(config.listen, HasIpv6Loopback());
+  if (config.remote_write.has_value()) ResolveRemoteWrite(*config.remote_write);
   if (!config.datadog.has_value()) return;
   DatadogConfig& datadog = *config.datadog;
   if (datadog.url.empty() && !datadog.site.empty()) datadog.url = "https://api." + datadog.site;

@@ -194,6 +194,39 @@ absl::string_view Name(E value) {
 
 #define TALLYD_CONSOLE_KEYS(KEY)                                                                   \
   KEY(Bool, self_metrics, (false), Any(), kLive, "also print tallyd's own metrics")
+
+// Its own timer_type/quantiles/buckets (defaults as backends.prometheus'): it may run with the
+// scrape endpoint off, and a fleet pushing for the engine to merge wants histograms while the
+// local scrape keeps summaries for existing dashboards.
+#define TALLYD_REMOTE_WRITE_KEYS(KEY)                                                              \
+  KEY(String, url, (""), Any(), kLive,                                                             \
+      "required: the receiver, e.g. `http://mimir:9009/api/v1/push`; https via libcurl")           \
+  KEY(Enum<TimerType>, timer_type, (TimerType::kSummary), Any(), kLive,                            \
+      "timers, histograms and distributions as in backends.prometheus; `histogram` merges "        \
+      "across hosts")                                                                              \
+  KEY(Numbers, quantiles, ({0.5, 0.9, 0.99}), Range(0, 1, "in [0, 1]"), kLive,                     \
+      "summary quantiles")                                                                         \
+  KEY(Numbers, buckets, ({0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}), Any(),        \
+      kLive, "histogram bucket bounds, increasing (seconds for timers)")                           \
+  KEY(Map, external_labels, ({}), LabelEntry(), kLive,                                             \
+      "added to every series that lacks the label; `host` defaults to this machine's name "        \
+      "(`host: \"\"` leaves it out)")                                                               \
+  KEY(Int, max_samples_per_send, (2000), Range(1, 1000000), kLive,                                 \
+      "samples per request at most; a flush is split into as many requests as needed")            \
+  KEY(Int, max_buffered_flushes, (6), AtLeast(1), kLive,                                           \
+      "unsent flushes kept while the receiver is unreachable")                                     \
+  KEY(Duration, timeout, (absl::Seconds(30)), MoreThan(0), kLive,                                  \
+      "per request, connecting included")                                                          \
+  KEY(Duration, max_backoff, (absl::Seconds(10)), MoreThan(0), kLive,                              \
+      "the wait between retries of a failed request doubles up to this")                           \
+  KEY(String, username, (""), Any(), kLive, "basic auth user (with `password`)")                   \
+  KEY(Secret, password, (""), Any(), kLive, "basic auth password; never logged")                   \
+  KEY(Secret, bearer_token, (""), Any(), kLive,                                                    \
+      "`Authorization: Bearer`; empty = `$TALLYD_REMOTE_WRITE_BEARER_TOKEN` (without a "           \
+      "username); never logged")                                                                   \
+  KEY(Map, headers, ({}), HeaderEntry(), kLive,                                                    \
+      "extra request headers, e.g. `X-Scope-OrgID` for multi-tenant Mimir / Cortex")               \
+  KEY(Bool, self_metrics, (true), Any(), kLive, "also push tallyd's own metrics (`tallyd_*`)")
 // clang-format on
 
 #define TALLYD_CONFIG_UNPAREN(...) __VA_ARGS__
@@ -212,6 +245,7 @@ TALLYD_CONFIG_STRUCT(PrometheusConfig, TALLYD_PROMETHEUS_KEYS)
 TALLYD_CONFIG_STRUCT(GraphiteConfig, TALLYD_GRAPHITE_KEYS)
 TALLYD_CONFIG_STRUCT(DatadogConfig, TALLYD_DATADOG_KEYS)
 TALLYD_CONFIG_STRUCT(ConsoleConfig, TALLYD_CONSOLE_KEYS)
+TALLYD_CONFIG_STRUCT(RemoteWriteConfig, TALLYD_REMOTE_WRITE_KEYS)
 
 // The whole configuration; `Config{}` is SPEC 6's embedded default. A backend is on when its
 // optional holds a value.
@@ -223,6 +257,7 @@ struct Config {
   std::optional<GraphiteConfig> graphite;
   std::optional<DatadogConfig> datadog;
   std::optional<ConsoleConfig> console;
+  std::optional<RemoteWriteConfig> remote_write;
 
   bool operator==(const Config&) const = default;
 };
@@ -278,7 +313,8 @@ absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& fl
                                 ConfigOrigins* origins = nullptr);
 
 // Fills the values that default to the environment: the listen addresses (see below), datadog
-// url from site, api_key from $DD_API_KEY, host from the hostname.
+// url from site, api_key from $DD_API_KEY, host from the hostname; remote write's `host` external
+// label from the hostname and bearer_token from $TALLYD_REMOTE_WRITE_BEARER_TOKEN.
 void ResolveConfig(Config& config);
 
 // SPEC 1: metrics come from the local host only unless opened. The default `udp` list (also when

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -52,6 +53,47 @@ Check Tag() {
             const bool ok =
                 !tag.empty() && tag[0] != ':' && tag.find_first_of(",|\n\r") == std::string::npos;
             return ok ? "" : "must be key:value or key, without , or |, got " + Quote(tag);
+          }};
+}
+// A Map's entries: "name=value", the name a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not
+// reserved "__" names).
+Check LabelEntry() {
+  return {.text = "map of label names to values", .problem = [](const std::string& entry) {
+            const size_t equals = entry.find('=');
+            const absl::string_view name = absl::string_view(entry).substr(0, equals);
+            bool ok = equals != std::string::npos && !name.empty() && !absl::StartsWith(name, "__");
+            for (size_t i = 0; ok && i < name.size(); ++i) {
+              const char c = name[i];
+              ok = absl::ascii_isalpha(c) || c == '_' || (i > 0 && absl::ascii_isdigit(c));
+            }
+            return ok ? ""
+                      : "must be a label name ([a-zA-Z_][a-zA-Z0-9_]*, not __*) and a value, got " +
+                            Quote(entry);
+          }};
+}
+// A Map's entries: an HTTP header name (an RFC 9110 token) and a value without line breaks; the
+// headers remote write sets itself cannot be replaced.
+Check HeaderEntry() {
+  return {.text = "map of HTTP header names to values", .problem = [](const std::string& entry) {
+            const size_t equals = entry.find('=');
+            const absl::string_view name = absl::string_view(entry).substr(0, equals);
+            bool ok = equals != std::string::npos && !name.empty() &&
+                      entry.find_first_of("\r\n", equals) == std::string::npos;
+            for (char c : name) {
+              ok = ok && (absl::ascii_isalnum(c) ||
+                          absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos);
+            }
+            if (!ok) return "must be an HTTP header name and a value, got " + Quote(name);
+            for (absl::string_view reserved :
+                 {"authorization", "content-encoding", "content-type", "content-length",
+                  "user-agent", "x-prometheus-remote-write-version", "host"}) {
+              if (absl::EqualsIgnoreCase(name, reserved)) {
+                return absl::StrCat("must not set ", name,
+                                    ", which remote write sets itself (credentials: username / "
+                                    "password or bearer_token)");
+              }
+            }
+            return std::string();
           }};
 }
 Check GraphiteName() {
@@ -162,12 +204,14 @@ Key MakeKey(absl::string_view section, absl::string_view backend, absl::string_v
         std::is_same_v<T, std::string> ? check.text : absl::StrCat(key.allowed, " ", check.text);
   }
   if (kList) key.allowed = absl::StrCat("list, each ", key.allowed);
+  if (std::is_same_v<Item, MapEntry>) key.allowed = check.text;  // "map of ..."
   key.check = std::move(check);
   key.reload = reload;
   key.list = kList;
   key.is_bool = std::is_same_v<K, Bool>;
   key.quoted = std::is_same_v<T, std::string>;
   key.secret = std::is_same_v<Item, Secret>;
+  key.map = std::is_same_v<Item, MapEntry>;
   key.set = [](Config& config, const Items& items, size_t* bad) {
     std::vector<T> values;
     for (const std::string& item : items) {
@@ -255,6 +299,9 @@ std::vector<Key> BuildKeys() {
                  TALLYD_DATADOG_KEYS)
   TALLYD_BACKEND(console, "JSON lines on stdout; on when the section is present",
                  TALLYD_CONSOLE_KEYS)
+  TALLYD_BACKEND(remote_write,
+                 "push to a Prometheus remote write receiver; on when the section is present",
+                 TALLYD_REMOTE_WRITE_KEYS)
   return keys;
 }
 

@@ -46,6 +46,7 @@ struct Key {
   bool is_bool = false;
   bool quoted = false;   // a string: FormatConfig quotes it
   bool secret = false;   // FormatConfig shows "<redacted>"
+  bool map = false;      // a Map: YAML reads and writes a map, items are "name=value"
   bool enabled = false;  // a backend's `enabled`: its presence is its section's
   // Parses `items` (exactly one for a scalar) into the field, turning its backend on. On an
   // error about one item of a list, `*bad` is its position.

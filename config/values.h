@@ -141,6 +141,13 @@ struct List {
 using Numbers = List<Number>;
 using Strings = List<String>;
 
+// A YAML map of names to strings (`{cluster: eu1, host: a}`), held as "name=value" items in map
+// order; comma-separated `name=value` pairs on the command line. Names cannot hold '='.
+struct MapEntry : String {
+  static constexpr absl::string_view kName = "name=value";
+};
+using Map = List<MapEntry>;
+
 }  // namespace tallyd
 
 #endif  // TALLYD_CONFIG_VALUES_H_

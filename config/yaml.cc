@@ -121,6 +121,14 @@ class YamlReader {
   void ReadLeaf(const Key& key, const YAML::Node& key_node, const YAML::Node& value) {
     const YAML::Mark mark = MarkOf(value, key_node);
     std::vector<YAML::Node> nodes;  // the items; a scalar key's value is its one item
+    if (key.map && value.IsMap()) {
+      ReadMap(key, value);
+      return;
+    }
+    if (key.map && !value.IsNull()) {
+      Fail(mark, key.path, absl::StrCat("must be a map like {name: value}, got ", KindOf(value)));
+      return;
+    }
     if (!key.list) {
       nodes.push_back(value);
     } else if (value.IsSequence()) {
@@ -145,6 +153,42 @@ class YamlReader {
       }
       if (key.list) origins_->where[path] = Where(marks.back());
       items.push_back(*std::move(text));
+    }
+    size_t bad = 0;
+    if (absl::Status status = key.set(*config_, items, &bad); !status.ok()) {
+      Fail(marks.at(bad), key.ItemPath(bad), status.message());
+    }
+  }
+
+  // A Map key's entries become "name=value" items (the value's ${VAR}s expanded).
+  void ReadMap(const Key& key, const YAML::Node& map) {
+    std::vector<std::string> items;
+    std::vector<YAML::Mark> marks;
+    std::set<std::string> names;
+    for (const auto& entry : map) {
+      const std::string path = key.ItemPath(items.size());
+      marks.push_back(entry.first.Mark());
+      if (!entry.first.IsScalar() || !(entry.second.IsScalar() || entry.second.IsNull())) {
+        Fail(marks.back(), path, "must be a name and a single value");
+        return;
+      }
+      absl::StatusOr<std::string> text =
+          ExpandEnv(entry.second.IsNull() ? "" : entry.second.Scalar());
+      if (!text.ok()) {
+        Fail(marks.back(), path, text.status().message());
+        return;
+      }
+      if (!names.insert(entry.first.Scalar()).second) {
+        Fail(marks.back(), path, absl::StrCat(Quote(entry.first.Scalar()), " is set twice"));
+        return;
+      }
+      if (entry.first.Scalar().find('=') != std::string::npos) {
+        Fail(marks.back(), path,
+             absl::StrCat("a name cannot contain '=', got ", Quote(entry.first.Scalar())));
+        return;
+      }
+      origins_->where[path] = Where(marks.back());
+      items.push_back(absl::StrCat(entry.first.Scalar(), "=", *text));
     }
     size_t bad = 0;
     if (absl::Status status = key.set(*config_, items, &bad); !status.ok()) {
@@ -237,6 +281,16 @@ std::string FormatConfig(const Config& config) {
     }
     enter(section);
     out << YAML::Key << name << YAML::Value;
+    if (key.map) {
+      out << YAML::Flow << YAML::BeginMap;
+      for (const std::string& item : *items) {
+        const size_t equals = item.find('=');
+        out << YAML::Key << item.substr(0, equals) << YAML::Value << YAML::DoubleQuoted
+            << EscapeEnv(equals == std::string::npos ? "" : item.substr(equals + 1));
+      }
+      out << YAML::EndMap;
+      continue;
+    }
     if (key.list) out << YAML::Flow << YAML::BeginSeq;
     for (const std::string& item : *items) {
       if (key.secret && !item.empty()) {

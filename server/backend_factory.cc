@@ -5,6 +5,7 @@
 #include "backends/datadog.h"
 #include "backends/graphite.h"
 #include "backends/prometheus.h"
+#include "backends/remote_write.h"
 
 namespace tallyd::server {
 namespace {
@@ -107,6 +108,43 @@ absl::StatusOr<StartedBackend> StartDatadog(const Config& config) {
       std::make_unique<backends::BackendRunner>(std::move(*backend), dd.max_buffered_flushes), ""};
 }
 
+// "name=value" config items -> (name, value) pairs.
+backends::RemoteWriteLabels SplitEntries(const std::vector<std::string>& entries) {
+  backends::RemoteWriteLabels pairs;
+  for (const std::string& entry : entries) {
+    const size_t equals = entry.find('=');
+    pairs.emplace_back(entry.substr(0, equals),
+                       equals == std::string::npos ? "" : entry.substr(equals + 1));
+  }
+  return pairs;
+}
+
+absl::StatusOr<StartedBackend> StartRemoteWrite(const Config& config) {
+  const RemoteWriteConfig& rw = *config.remote_write;
+  backends::RemoteWriteOptions options;
+  options.url = rw.url;
+  options.conversion.timer_type = rw.timer_type == TimerType::kHistogram
+                                      ? backends::PrometheusTimerType::kHistogram
+                                      : backends::PrometheusTimerType::kSummary;
+  options.conversion.quantiles = rw.quantiles;
+  options.conversion.buckets = rw.buckets;
+  options.conversion.series_ttl = config.aggregation.series_ttl;
+  options.external_labels = SplitEntries(rw.external_labels);
+  options.max_samples_per_send = static_cast<size_t>(rw.max_samples_per_send);
+  options.timeout = rw.timeout;
+  options.max_backoff = rw.max_backoff;
+  options.username = rw.username;
+  options.password = rw.password;
+  options.bearer_token = rw.bearer_token;
+  options.headers = SplitEntries(rw.headers);
+  options.self_metrics = rw.self_metrics;
+  auto backend = backends::RemoteWriteBackend::Create(std::move(options));
+  if (!backend.ok()) return backend.status();
+  return StartedBackend{
+      BackendKind::kRemoteWrite,
+      std::make_unique<backends::BackendRunner>(std::move(*backend), rw.max_buffered_flushes), ""};
+}
+
 }  // namespace
 
 std::string_view BackendName(BackendKind kind) {
@@ -119,6 +157,8 @@ std::string_view BackendName(BackendKind kind) {
       return "graphite";
     case BackendKind::kDatadog:
       return "datadog";
+    case BackendKind::kRemoteWrite:
+      return "remote_write";
   }
   return "";
 }
@@ -133,13 +173,15 @@ bool BackendEnabled(const Config& config, BackendKind kind) {
       return config.graphite.has_value();
     case BackendKind::kDatadog:
       return config.datadog.has_value();
+    case BackendKind::kRemoteWrite:
+      return config.remote_write.has_value();
   }
   return false;
 }
 
 bool BackendSettingsChanged(const Config& running, const Config& fresh, BackendKind kind) {
-  // Each backend is built from its own section only, but for Prometheus' series_ttl
-  // (aggregation.series_ttl), which ApplyLiveSettings sets in place.
+  // Each backend is built from its own section only, but for Prometheus' and remote write's
+  // series_ttl (aggregation.series_ttl), which ApplyLiveSettings sets in place.
   switch (kind) {
     case BackendKind::kPrometheus:
       return running.prometheus != fresh.prometheus;
@@ -149,6 +191,8 @@ bool BackendSettingsChanged(const Config& running, const Config& fresh, BackendK
       return running.graphite != fresh.graphite;
     case BackendKind::kDatadog:
       return running.datadog != fresh.datadog;
+    case BackendKind::kRemoteWrite:
+      return running.remote_write != fresh.remote_write;
   }
   return true;
 }
@@ -167,6 +211,9 @@ void CopyBackendSettings(BackendKind kind, const Config& from, Config* to) {
     case BackendKind::kDatadog:
       to->datadog = from.datadog;
       break;
+    case BackendKind::kRemoteWrite:
+      to->remote_write = from.remote_write;
+      break;
   }
 }
 
@@ -180,6 +227,8 @@ absl::StatusOr<StartedBackend> StartBackend(const Config& config, BackendKind ki
       return StartGraphite(config);
     case BackendKind::kDatadog:
       return StartDatadog(config);
+    case BackendKind::kRemoteWrite:
+      return StartRemoteWrite(config);
   }
   return absl::InternalError("unknown backend");
 }
@@ -187,6 +236,10 @@ absl::StatusOr<StartedBackend> StartBackend(const Config& config, BackendKind ki
 void ApplyLiveSettings(const Config& config, StartedBackend* backend) {
   if (backend->kind == BackendKind::kPrometheus) {
     static_cast<backends::PrometheusBackend&>(backend->runner->backend())
+        .SetSeriesTtl(config.aggregation.series_ttl);
+  }
+  if (backend->kind == BackendKind::kRemoteWrite) {
+    static_cast<backends::RemoteWriteBackend&>(backend->runner->backend())
         .SetSeriesTtl(config.aggregation.series_ttl);
   }
 }

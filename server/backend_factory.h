@@ -14,11 +14,13 @@
 namespace tallyd::server {
 
 // The backends tallyd can run, in the order they start and report.
-enum class BackendKind { kPrometheus, kConsole, kGraphite, kDatadog };
+enum class BackendKind { kPrometheus, kConsole, kGraphite, kDatadog, kRemoteWrite };
 inline constexpr BackendKind kBackendKinds[] = {BackendKind::kPrometheus, BackendKind::kConsole,
-                                                BackendKind::kGraphite, BackendKind::kDatadog};
+                                                BackendKind::kGraphite, BackendKind::kDatadog,
+                                                BackendKind::kRemoteWrite};
 
-// "prometheus", "console", "graphite", "datadog": the name the backend reports under.
+// "prometheus", "console", "graphite", "datadog", "remote_write": the name the backend reports
+// under.
 std::string_view BackendName(BackendKind kind);
 
 // Whether `config` turns `kind` on.
@@ -41,7 +43,8 @@ struct StartedBackend {
 // Starts `kind`, which `config` turns on. An address that cannot be bound fails here, named.
 absl::StatusOr<StartedBackend> StartBackend(const Config& config, BackendKind kind);
 
-// Gives a running backend the settings it takes without a restart (Prometheus: series_ttl).
+// Gives a running backend the settings it takes without a restart (Prometheus and remote write:
+// series_ttl).
 void ApplyLiveSettings(const Config& config, StartedBackend* backend);
 
 }  // namespace tallyd::server

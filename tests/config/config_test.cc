@@ -557,6 +557,9 @@ std::string RandomItem(const config_internal::Key& key, std::mt19937_64& rng) {
                                         static_cast<int>(below(200)) - 100);
     return absl::StrFormat("%.17g", below(2) ? magnitude : -magnitude);
   }
+  if (kind == "name=value") {  // a map entry: a plain name, any value
+    return absl::StrCat("k", below(1000), "=", RandomItem(config_internal::Key{}, rng));
+  }
   // Strings: the characters YAML, ${VAR} expansion and quoting care about, and UTF-8.
   static const std::vector<std::string> pieces = {
       "a",    "Z",  "0",  " ",  "  ",   "$",    "{", "}",  "${", "$${",     "\"",
@@ -584,12 +587,33 @@ TEST(ConfigPropertyTest, FormatConfigReadsBackToTheSameConfig) {
         absl::StrAppend(&made, key.path, "=", absl::CEscape(absl::StrJoin(items, ",")), "\n");
       }
     }
+    if (config.remote_write.has_value()) {
+      // A map names each entry once (a repeated name is an error): keep the first.
+      for (std::vector<std::string>* entries :
+           {&config.remote_write->external_labels, &config.remote_write->headers}) {
+        std::vector<std::string> unique;
+        for (const std::string& entry : *entries) {
+          const std::string name = entry.substr(0, entry.find('='));
+          if (std::none_of(unique.begin(), unique.end(), [&](const std::string& e) {
+                return e.substr(0, e.find('=')) == name;
+              })) {
+            unique.push_back(entry);
+          }
+        }
+        *entries = unique;
+      }
+    }
     const std::string text = FormatConfig(config);
     absl::StatusOr<Config> back = ParseConfigYaml(text, "formatted", nullptr, false);
     ASSERT_TRUE(back.ok()) << back.status() << "\n" << text << "\nfrom\n" << made;
     if (back->datadog.has_value() && config.datadog.has_value()) {
       back->datadog->api_key = config.datadog->api_key;  // printed as <redacted>
     }
+    if (back->remote_write.has_value() && config.remote_write.has_value()) {
+      back->remote_write->password = config.remote_write->password;  // <redacted>
+      back->remote_write->bearer_token = config.remote_write->bearer_token;
+    }
+
     ASSERT_EQ(*back, config) << text << "\nfrom\n" << made;
   }
 }
@@ -601,6 +625,7 @@ TEST(ConfigFlagsTest, EveryKeyHasOneFlagThatReadsBackItsDefault) {
   expected.graphite.emplace();
   expected.datadog.emplace();
   expected.console.emplace();
+  expected.remote_write.emplace();
   std::vector<FlagValue> flags;
   std::set<std::string> seen = {"config", "check_config", "ports_file", "help", "version"};
   for (const config_internal::Key& key : config_internal::Keys()) {
@@ -961,6 +986,91 @@ TEST(ConfigHelpTest, MarkdownRows) {
                                "live |"));
   EXPECT_THAT(table, HasSubstr("(`\\|T`)"));  // a | in a cell is escaped
   EXPECT_THAT(table, HasSubstr("| `backends.graphite.enabled` | `--graphite` | `false` | bool |"));
+}
+
+}  // namespace
+}  // namespace tallyd
+
+namespace tallyd {
+namespace {
+
+// --- backends.remote_write --------------------------------------------------------------------
+
+TEST(ConfigRemoteWriteTest, ReadsMapsAndDefaultsTheHostLabel) {
+  ScopedEnv token("RW_TEST_TOKEN", "from-env");
+  absl::StatusOr<Config> config = ParseConfigYaml(R"(
+backends:
+  remote_write:
+    url: http://mimir:9009/api/v1/push
+    timer_type: histogram
+    external_labels: {cluster: eu1, env: prod}
+    headers:
+      X-Scope-OrgID: tenant-1
+    bearer_token: ${RW_TEST_TOKEN}
+    max_samples_per_send: 500
+)",
+                                                  "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->remote_write.has_value());
+  const RemoteWriteConfig& rw = *config->remote_write;
+  EXPECT_EQ(rw.url, "http://mimir:9009/api/v1/push");
+  EXPECT_EQ(rw.timer_type, TimerType::kHistogram);
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  EXPECT_THAT(rw.external_labels,
+              ElementsAre("cluster=eu1", "env=prod", absl::StrCat("host=", host)));
+  EXPECT_THAT(rw.headers, ElementsAre("X-Scope-OrgID=tenant-1"));
+  EXPECT_EQ(rw.bearer_token, "from-env");
+  EXPECT_EQ(rw.max_samples_per_send, 500);
+  EXPECT_EQ(rw.max_buffered_flushes, 6);
+  // Never shown.
+  EXPECT_THAT(FormatConfig(*config), Not(HasSubstr("from-env")));
+  EXPECT_THAT(FormatConfig(*config), HasSubstr("X-Scope-OrgID: \"tenant-1\""));
+}
+
+TEST(ConfigRemoteWriteTest, AnEmptyHostLeavesTheLabelOutAndTheTokenComesFromTheEnvironment) {
+  ScopedEnv token("TALLYD_REMOTE_WRITE_BEARER_TOKEN", "env-token");
+  absl::StatusOr<Config> config = ParseConfigYaml(
+      "backends: {remote_write: {url: \"http://a/b\", external_labels: {host: \"\"}}}", "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->remote_write->external_labels, ElementsAre("host="));
+  EXPECT_EQ(config->remote_write->bearer_token, "env-token");
+}
+
+TEST(ConfigRemoteWriteTest, FlagsTakeMapsAsNameValuePairs) {
+  Config config;
+  ASSERT_TRUE(ApplyFlagOverrides(config, {{"remote_write_url", "http://a/b"},
+                                          {"remote_write_external_labels", "host=a,dc=x"}})
+                  .ok());
+  ASSERT_TRUE(config.remote_write.has_value());
+  EXPECT_THAT(config.remote_write->external_labels, ElementsAre("host=a", "dc=x"));
+}
+
+TEST(ConfigRemoteWriteTest, RejectsBadUrlsLabelsHeadersAndCredentials) {
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {}}"),
+              HasSubstr("backends.remote_write.url: must give an http:// or https:// URL"));
+  EXPECT_THAT(
+      ErrorOf("backends: {remote_write: {url: \"http://a\", external_labels: {\"1x\": a}}}"),
+      HasSubstr("backends.remote_write.external_labels[0]: must be a label name"));
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {url: \"http://a\", external_labels: {__x: a}}}"),
+              HasSubstr("must be a label name"));
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {url: \"http://a\", headers: {Content-Type: x}}}"),
+              HasSubstr("must not set Content-Type"));
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {url: \"http://a\", headers: {\"a b\": x}}}"),
+              HasSubstr("must be an HTTP header name"));
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {url: \"http://a\", headers: [a]}}"),
+              HasSubstr("must be a map like {name: value}"));
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {url: \"http://a\", password: p}}"),
+              HasSubstr("backends.remote_write.password: is set without a username"));
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {url: \"http://a\", username: u, "
+                      "bearer_token: t}}"),
+              HasSubstr("use basic auth or a bearer token, not both"));
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {url: \"http://a\", max_samples_per_send: 0}}"),
+              HasSubstr("backends.remote_write.max_samples_per_send: must be 1..1000000"));
+  EXPECT_THAT(ErrorOf("backends: {remote_write: {url: \"http://a\", buckets: [1, 0.5]}}"),
+              HasSubstr("backends.remote_write.buckets[1]: must be greater"));
+  EXPECT_THAT(ErrorOf("backends:\n  remote_write:\n    url: http://a\n    headers: {A: x, A: y}\n"),
+              HasSubstr("is set twice"));
 }
 
 }  // namespace

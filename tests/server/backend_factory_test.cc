@@ -19,6 +19,8 @@ Config AllBackends() {
   config.graphite = GraphiteConfig{};
   config.datadog = DatadogConfig{};
   config.console = ConsoleConfig{};
+  config.remote_write = RemoteWriteConfig{};
+  config.remote_write->url = "http://127.0.0.1:1/api/v1/write";
   return config;
 }
 
@@ -88,6 +90,26 @@ TEST(BackendFactoryTest, StartsPrometheusAndNamesWhatItBound) {
   config.aggregation.series_ttl = absl::Minutes(1);
   ApplyLiveSettings(config, &*started);
   EXPECT_TRUE(started->runner->Stop(absl::Now()));
+}
+
+TEST(BackendFactoryTest, StartsRemoteWriteAndRestartsItOnlyWhenItsSectionChanges) {
+  Config config = AllBackends();
+  absl::StatusOr<StartedBackend> started = StartBackend(config, BackendKind::kRemoteWrite);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->runner->name(), "remote_write");
+  config.aggregation.series_ttl = absl::Minutes(1);
+  ApplyLiveSettings(config, &*started);  // in place: no restart
+  EXPECT_FALSE(Changed(AllBackends(), config, BackendKind::kRemoteWrite));
+  EXPECT_TRUE(started->runner->Stop(absl::Now()));
+
+  Config fresh = AllBackends();
+  fresh.remote_write->headers = {"X-Scope-OrgID=b"};
+  EXPECT_TRUE(Changed(AllBackends(), fresh, BackendKind::kRemoteWrite));
+  EXPECT_FALSE(Changed(AllBackends(), fresh, BackendKind::kDatadog));
+  fresh = AllBackends();
+  fresh.remote_write.reset();
+  EXPECT_TRUE(Changed(AllBackends(), fresh, BackendKind::kRemoteWrite));
+  EXPECT_FALSE(BackendEnabled(fresh, BackendKind::kRemoteWrite));
 }
 
 }  // namespace
