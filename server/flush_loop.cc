@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "backends/backend.h"
+
 namespace tallyd::server {
 namespace {
 
@@ -35,7 +37,15 @@ FlushLoop::FlushLoop(aggregator::Aggregator* aggregator, const Clock* clock,
 FlushLoop::~FlushLoop() { Stop(); }
 
 void FlushLoop::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    // The flush yields the core to the workers: merging 100k series at the receive path's
+    // priority took half of the worker's core for the flush's duration and overflowed the
+    // socket buffer (backends::LowerCallingThreadPriority says why this still flushes on time).
+    if (absl::Status s = backends::LowerCallingThreadPriority(); !s.ok()) {
+      LOG(WARNING) << "flush thread keeps normal priority: " << s;
+    }
+    Run();
+  });
 }
 
 void FlushLoop::Stop() {
