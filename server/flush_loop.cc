@@ -38,9 +38,9 @@ FlushLoop::~FlushLoop() { Stop(); }
 
 void FlushLoop::Start() {
   thread_ = std::thread([this] {
-    // The flush yields the core to the workers: merging 100k series at the receive path's
-    // priority took half of the worker's core for the flush's duration and overflowed the
-    // socket buffer (backends::LowerCallingThreadPriority says why this still flushes on time).
+    // The flush yields the core to the workers, as the backends' threads do: at the receive
+    // path's priority, any flush-side work sharing a worker's core takes half of it while it
+    // runs (backends::LowerCallingThreadPriority says why, and what it costs on a busy host).
     if (absl::Status s = backends::LowerCallingThreadPriority(); !s.ok()) {
       LOG(WARNING) << "flush thread keeps normal priority: " << s;
     }
