@@ -1,10 +1,21 @@
 #include <glog/logging.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "backends/backend.h"
 
 namespace tallyd::backends {
+
+absl::Status LowerCallingThreadPriority() {
+  // setpriority on a thread id sets that thread's nice value only (Linux).
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19) == 0) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("nice 19: ", std::strerror(errno)));
+}
 
 BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes)
     : backend_(std::move(backend)),
@@ -54,6 +65,11 @@ BackendStats BackendRunner::stats() const {
 }
 
 void BackendRunner::Run() {
+  // Below the workers: a backend formatting a snapshot must not take the core from the receive
+  // path (see LowerCallingThreadPriority).
+  if (absl::Status s = LowerCallingThreadPriority(); !s.ok()) {
+    LOG(WARNING) << backend_->name() << ": delivery thread keeps normal priority: " << s;
+  }
   const absl::Duration initial = std::min(backoff_.initial, backoff_.max);
   absl::Duration delay = initial;
   while (true) {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "backends/backend.h"
+
 namespace tallyd::server {
 namespace {
 
@@ -35,7 +37,15 @@ FlushLoop::FlushLoop(aggregator::Aggregator* aggregator, const Clock* clock,
 FlushLoop::~FlushLoop() { Stop(); }
 
 void FlushLoop::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    // The flush yields the core to the workers, as the backends' threads do: at the receive
+    // path's priority, any flush-side work sharing a worker's core takes half of it while it
+    // runs (backends::LowerCallingThreadPriority says why, and what it costs on a busy host).
+    if (absl::Status s = backends::LowerCallingThreadPriority(); !s.ok()) {
+      LOG(WARNING) << "flush thread keeps normal priority: " << s;
+    }
+    Run();
+  });
 }
 
 void FlushLoop::Stop() {

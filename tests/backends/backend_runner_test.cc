@@ -1,4 +1,9 @@
-// BackendRunner: bounded queue, in-order retry with backoff, drop-oldest, rejection, stop.
+// BackendRunner: bounded queue, in-order retry with backoff, drop-oldest, rejection, stop, and
+// delivery below the receive path's priority.
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <memory>
 #include <vector>
 
@@ -37,6 +42,7 @@ class ScriptedBackend : public Backend {
       return Delivery::Retry(absl::UnavailableError("down"));
     }
     delivered.push_back(flush.snapshot->sequence);
+    below_normal_priority = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())) == 19;
     return Delivery::Delivered();
   }
   BackoffPolicy backoff() const override { return policy; }
@@ -47,6 +53,7 @@ class ScriptedBackend : public Backend {
   int reject_next = 0;
   int attempts = 0;
   std::vector<uint64_t> delivered;
+  bool below_normal_priority = false;  // the delivery thread's, at the last delivery
 };
 
 BackoffPolicy FastBackoff() { return {absl::Milliseconds(1), absl::Milliseconds(8)}; }
@@ -67,6 +74,19 @@ TEST(BackendRunnerTest, DeliversEveryFlushInOrder) {
   EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(runner.stats().sent, 5u);
   EXPECT_EQ(runner.stats().dropped_flushes, 0u);
+}
+
+// A backend's delivery (formatting a whole snapshot) must not take the workers' core: it runs
+// at nice 19, the thread that submitted does not.
+TEST(BackendRunnerTest, DeliversBelowTheCallersPriority) {
+  auto backend = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = backend.get();
+  BackendRunner runner(std::move(backend), 2, FastBackoff());
+  runner.Submit(MakeFlush(1));
+  ASSERT_TRUE(AwaitDelivered(b, 1));
+  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(b->below_normal_priority);
+  EXPECT_LT(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), 19);
 }
 
 // Without a policy of its own, the runner takes the backend's (each push backend's max_backoff):

@@ -3,6 +3,10 @@
 // the wall clock steps, and nothing added is lost.
 #include "server/flush_loop.h"
 
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -95,6 +99,9 @@ double CounterValue(const aggregator::Snapshot& s) {
   }
   return total;
 }
+
+// The calling thread runs below normal priority (nice 19).
+bool BelowNormalPriority() { return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())) == 19; }
 
 // Real clocks, with the wall clock's offset adjustable (a step).
 class SteppableClock : public Clock {
@@ -237,6 +244,49 @@ TEST_F(FlushLoopTest, StopEndsAWaitForAWorkerThatNeverHandsOver) {
   loop.Stop();
   EXPECT_LT(absl::Now() - stopping, absl::Milliseconds(500));
   EXPECT_EQ(delivered.load(), 1);  // what had rotated (nothing) still went out
+}
+
+// The flush runs below the receive path (so it cannot take a worker's core): the flush thread is
+// at nice 19, the workers are not.
+TEST_F(FlushLoopTest, FlushThreadRunsBelowTheWorkersPriority) {
+  std::atomic<int> flush_below{-1};
+  StartAll(absl::ZeroDuration(), [&](const aggregator::Snapshot&) {
+    int unset = -1;  // the first flush's, on the loop's thread (the final one is on this thread)
+    flush_below.compare_exchange_strong(unset, BelowNormalPriority() ? 1 : 0);
+  });
+  ASSERT_TRUE(WaitForFlushes(1));
+  StopAll();
+  EXPECT_EQ(flush_below.load(), 1);
+  EXPECT_FALSE(BelowNormalPriority()) << "the test thread (and the workers it started) changed";
+}
+
+// On one core shared with a worker busy 85 % of the time at normal priority, the nice-19
+// flush still runs in what the worker leaves: every flush goes out on its tick.
+TEST_F(FlushLoopTest, FlushKeepsItsScheduleOnACoreABusyWorkerShares) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(before), &before), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);  // threads started below inherit it
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {
+    while (!stop.load()) {
+      for (absl::Time until = absl::Now() + absl::Microseconds(8500); absl::Now() < until;) {
+      }
+      absl::SleepFor(absl::Microseconds(1500));
+    }
+  });
+  StartAll(absl::ZeroDuration());
+  const absl::Time started = clock_.MonotonicNow();
+  const bool flushed = WaitForFlushes(6);
+  std::vector<Delivered> delivered = StopAll();
+  stop = true;
+  busy.join();
+  ASSERT_EQ(sched_setaffinity(0, sizeof(before), &before), 0);
+  ASSERT_TRUE(flushed);
+  // Six ticks take at most six intervals from the start, plus the scheduler's slack.
+  EXPECT_LT(delivered[5].at - started, kInterval * 6 + kInterval / 2);
 }
 
 }  // namespace
