@@ -96,16 +96,18 @@ struct BackendStats {
   uint64_t queued = 0;
 };
 
-// Puts the calling thread below the receive path in the scheduler (nice 19). The flush and every
-// backend run on such threads. A flush or a delivery competing with a worker for its core would
-// otherwise get half of it (fair share) while the worker's socket buffer overflows; at nice 19 it
-// gets 1.5 % of a core while the worker is runnable, and all the worker leaves (a worker at 85 %
-// of a core leaves 150 ms a second). Not SCHED_IDLE: its weight (3 against nice 19's 15) starved
-// the flush for over 100 ms behind other processes' compiles (FlushLoopTest's slow-shard test
-// then saw a late shard), and an unprivileged thread cannot leave it again. The cost: beside
-// other processes' CPU-bound threads a nice-19 thread gets well under 1 % of the core, so on a
-// loaded host snapshots reach the backends late (bench/README.md, the nice-19 A/B). Threads this
-// thread creates inherit it.
+// Puts the calling thread below the receive path in the scheduler (nice kBackgroundNice). The
+// flush and every backend run on such threads. A flush or a delivery competing with a worker for
+// its core would otherwise get half of it (fair share) while the worker's socket buffer
+// overflows; at nice 10 (CFS weight 110 against a worker's 1024) it gets ~10 % of a core while
+// the worker is runnable, and all the worker leaves. Why not nice 19 (weight 15, 1.5 %): beside
+// other processes' CPU-bound threads it got well under 1 % of the core and snapshots reached the
+// backends late, their totals short (the nice-19 A/B in bench/README.md); 10 % of a 1 s interval
+// is ~100 ms, several times a 100k-series flush and delivery. Not SCHED_IDLE: it starved the
+// flush for over 100 ms behind other processes' compiles (FlushLoopTest's slow-shard test then
+// saw a late shard), and an unprivileged thread cannot leave it again. Threads this thread
+// creates inherit it.
+inline constexpr int kBackgroundNice = 10;
 absl::Status LowerCallingThreadPriority();
 
 class BackendRunner {

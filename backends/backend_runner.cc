@@ -13,8 +13,10 @@ namespace tallyd::backends {
 
 absl::Status LowerCallingThreadPriority() {
   // setpriority on a thread id sets that thread's nice value only (Linux).
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19) == 0) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("nice 19: ", std::strerror(errno)));
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kBackgroundNice) == 0) {
+    return absl::OkStatus();
+  }
+  return absl::InternalError(absl::StrCat("nice ", kBackgroundNice, ": ", std::strerror(errno)));
 }
 
 BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes)

@@ -42,7 +42,8 @@ class ScriptedBackend : public Backend {
       return Delivery::Retry(absl::UnavailableError("down"));
     }
     delivered.push_back(flush.snapshot->sequence);
-    below_normal_priority = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())) == 19;
+    below_normal_priority =
+        getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())) == backends::kBackgroundNice;
     return Delivery::Delivered();
   }
   BackoffPolicy backoff() const override { return policy; }
@@ -77,7 +78,7 @@ TEST(BackendRunnerTest, DeliversEveryFlushInOrder) {
 }
 
 // A backend's delivery (formatting a whole snapshot) must not take the workers' core: it runs
-// at nice 19, the thread that submitted does not.
+// below the workers, the thread that submitted does not.
 TEST(BackendRunnerTest, DeliversBelowTheCallersPriority) {
   auto backend = std::make_unique<ScriptedBackend>();
   ScriptedBackend* b = backend.get();
@@ -86,7 +87,7 @@ TEST(BackendRunnerTest, DeliversBelowTheCallersPriority) {
   ASSERT_TRUE(AwaitDelivered(b, 1));
   EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
   EXPECT_TRUE(b->below_normal_priority);
-  EXPECT_LT(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), 19);
+  EXPECT_LT(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), kBackgroundNice);
 }
 
 // Without a policy of its own, the runner takes the backend's (each push backend's max_backoff):

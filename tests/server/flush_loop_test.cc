@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "backends/backend.h"
 #include "gtest/gtest.h"
 #include "protocol/parser.h"
 
@@ -100,8 +101,10 @@ double CounterValue(const aggregator::Snapshot& s) {
   return total;
 }
 
-// The calling thread runs below normal priority (nice 19).
-bool BelowNormalPriority() { return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())) == 19; }
+// The calling thread runs below normal priority (nice backends::kBackgroundNice).
+bool BelowNormalPriority() {
+  return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())) == backends::kBackgroundNice;
+}
 
 // Real clocks, with the wall clock's offset adjustable (a step).
 class SteppableClock : public Clock {
@@ -247,7 +250,7 @@ TEST_F(FlushLoopTest, StopEndsAWaitForAWorkerThatNeverHandsOver) {
 }
 
 // The flush runs below the receive path (so it cannot take a worker's core): the flush thread is
-// at nice 19, the workers are not.
+// below the workers, the workers are not.
 TEST_F(FlushLoopTest, FlushThreadRunsBelowTheWorkersPriority) {
   std::atomic<int> flush_below{-1};
   StartAll(absl::ZeroDuration(), [&](const aggregator::Snapshot&) {
@@ -260,7 +263,7 @@ TEST_F(FlushLoopTest, FlushThreadRunsBelowTheWorkersPriority) {
   EXPECT_FALSE(BelowNormalPriority()) << "the test thread (and the workers it started) changed";
 }
 
-// On one core shared with a worker busy 85 % of the time at normal priority, the nice-19
+// On one core shared with a worker busy 85 % of the time at normal priority, the lowered
 // flush still runs in what the worker leaves: every flush goes out on its tick.
 TEST_F(FlushLoopTest, FlushKeepsItsScheduleOnACoreABusyWorkerShares) {
   cpu_set_t before;
