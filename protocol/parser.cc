@@ -275,7 +275,8 @@ inline constexpr uint8_t kNameTagFormats = TagFormatBit(TagFormat::kInfluxDB) |
 // First byte of [p, end) that ends a DogStatsD name (':' or '|') or may start tags in the name
 // for an enabled style (',' InfluxDB, '#' Librato, '[' or ']' SignalFX), or end. One pass: the
 // plain DogStatsD line pays a few more compares per 16 bytes of its name, nothing per line.
-inline const char* FindNameStop(const char* p, const char* end, uint8_t formats) {
+[[gnu::always_inline]] inline const char* FindNameStop(const char* p, const char* end,
+                                                       uint8_t formats) {
   const char comma = (formats & TagFormatBit(TagFormat::kInfluxDB)) ? ',' : ':';
   const char hash = (formats & TagFormatBit(TagFormat::kLibrato)) ? '#' : ':';
   const bool signalfx = (formats & TagFormatBit(TagFormat::kSignalFX)) != 0;
@@ -370,6 +371,64 @@ inline uint32_t ForEachNameTag(std::string_view tags, Fn&& fn) {
   return malformed;
 }
 
+// The slow path of a name that may hold tags, kept out of ParseMetric so that plain DogStatsD
+// lines do not pay for its code. Splits m->name; false (with *reason) rejects the line.
+[[gnu::noinline]] bool SplitNameTagsOf(MetricLine* m, uint8_t formats, size_t max_tags,
+                                       NameTags* name_tags, uint32_t* count, RejectReason* reason) {
+  *name_tags = SplitNameTags(m->name, formats);
+  uint32_t malformed = name_tags->bad_brackets ? 1 : 0;
+  malformed +=
+      ForEachNameTag(name_tags->tags, [&](std::string_view, std::string_view) { ++*count; });
+  m->malformed_tags = static_cast<uint8_t>(std::min<uint32_t>(malformed, 0xff));
+  if (name_tags->head.empty() && name_tags->tail.empty()) {
+    *reason = RejectReason::kEmptyName;
+    return false;
+  }
+  if (*count > max_tags) {
+    *reason = RejectReason::kTooManyTags;
+    return false;
+  }
+  return true;
+}
+
+// Once the line is otherwise accepted: the name (head + tail) and the kept tags in DogStatsD
+// form ("k:v,..."), written as "name|#tags" so that from the name to the end of the tags reads
+// like a DogStatsD line (the worker logs that span).
+[[gnu::noinline]] bool WriteNameTags(MetricLine* m, const NameTags& name_tags, uint32_t count,
+                                     bool hash_field, LineScratch* scratch, RejectReason* reason) {
+  if (count != 0 && hash_field) {
+    *reason = RejectReason::kMixedTagStyles;
+    return false;
+  }
+  const size_t need = name_tags.head.size() + name_tags.tail.size() + 2 + name_tags.tags.size();
+  if (scratch == nullptr || scratch->available() < need) {
+    *reason = RejectReason::kLineTooLong;
+    return false;
+  }
+  char* const out = scratch->Take(need);
+  char* w = out;
+  auto put = [&w](std::string_view s) {
+    if (!s.empty()) std::memcpy(w, s.data(), s.size());
+    w += s.size();
+  };
+  put(name_tags.head);
+  put(name_tags.tail);
+  m->name = std::string_view(out, static_cast<size_t>(w - out));
+  if (count != 0) {
+    put("|#");
+    char* const tags = w;
+    ForEachNameTag(name_tags.tags, [&](std::string_view key, std::string_view value) {
+      if (w != tags) *w++ = ',';
+      put(key);
+      *w++ = ':';
+      put(value);
+    });
+    m->tags = std::string_view(tags, static_cast<size_t>(w - tags));
+    m->tag_count = count;
+  }
+  return true;
+}
+
 // `line` is a whole metric line, not empty, no trailing '\r'.
 // Fresh: *result was just default-constructed, so the MetricLine need not be reset.
 template <bool kFresh>
@@ -416,20 +475,9 @@ void ParseMetric(std::string_view line, const ParserOptions& options, ParsedLine
   m.name = line.substr(0, colon);
   NameTags name_tags;
   uint32_t name_tag_count = 0;
-  if (name_stop) {
-    name_tags = SplitNameTags(m.name, name_formats);
-    uint32_t malformed = name_tags.bad_brackets ? 1 : 0;
-    malformed += ForEachNameTag(name_tags.tags,
-                                [&](std::string_view, std::string_view) { ++name_tag_count; });
-    m.malformed_tags = static_cast<uint16_t>(std::min<uint32_t>(malformed, 0xffff));
-    if (name_tags.head.empty() && name_tags.tail.empty()) {
-      result->reason = RejectReason::kEmptyName;
-      return;
-    }
-    if (name_tag_count > options.max_tags) {
-      result->reason = RejectReason::kTooManyTags;
-      return;
-    }
+  if (name_stop && !SplitNameTagsOf(&m, name_formats, options.max_tags, &name_tags, &name_tag_count,
+                                    &result->reason)) {
+    return;
   }
   m.values = line.substr(colon + 1, bar - colon - 1);
   const std::string_view values = m.values;
@@ -544,39 +592,9 @@ void ParseMetric(std::string_view line, const ParserOptions& options, ParsedLine
       return;
     }
   }
-  if (name_stop) {
-    if (name_tag_count != 0 && hash_field) {
-      result->reason = RejectReason::kMixedTagStyles;
-      return;
-    }
-    // The name (head + tail) and the kept tags in DogStatsD form ("k:v,..."), written as
-    // "name|#tags" so that from the name to the end of the tags reads like a DogStatsD line.
-    const size_t need = name_tags.head.size() + name_tags.tail.size() + 2 + name_tags.tags.size();
-    if (scratch == nullptr || scratch->available() < need) {
-      result->reason = RejectReason::kLineTooLong;
-      return;
-    }
-    char* const out = scratch->Take(need);
-    char* w = out;
-    auto put = [&w](std::string_view s) {
-      if (!s.empty()) std::memcpy(w, s.data(), s.size());
-      w += s.size();
-    };
-    put(name_tags.head);
-    put(name_tags.tail);
-    m.name = std::string_view(out, static_cast<size_t>(w - out));
-    if (name_tag_count != 0) {
-      put("|#");
-      char* const tags = w;
-      ForEachNameTag(name_tags.tags, [&](std::string_view key, std::string_view value) {
-        if (w != tags) *w++ = ',';
-        put(key);
-        *w++ = ':';
-        put(value);
-      });
-      m.tags = std::string_view(tags, static_cast<size_t>(w - tags));
-      m.tag_count = name_tag_count;
-    }
+  if (name_stop &&
+      !WriteNameTags(&m, name_tags, name_tag_count, hash_field, scratch, &result->reason)) {
+    return;
   }
   result->kind = LineKind::kMetric;
 }

@@ -130,12 +130,13 @@ struct MetricLine {
   int64_t timestamp = 0;          // seconds; 0 when the line had no |T field
   uint16_t unknown_fields = 0;    // optional fields that were not understood (ignored); saturates
   bool value_signed = false;      // first value had a leading '+' or '-' (Etsy gauge deltas)
+  // Tags in the name that were not kept (see the grammar notes above); saturates. A byte, in
+  // what was padding: MetricLine is reset per line, and its size is the hot path's.
+  uint8_t malformed_tags = 0;
   uint32_t tag_count = 0;         // number of tags in `tags` (each non-empty)
   // DogStatsD origin-detection fields, kept raw so they are not counted as unknown.
   std::string_view external_data;  // after "e:", "" when absent
   std::string_view cardinality;    // after "card:", "" when absent
-  // Tags in the name that were not kept (see the grammar notes above); saturates.
-  uint16_t malformed_tags = 0;
 };
 
 // Iterates the values of a MetricLine. Values were validated by the parser, so Next() only
