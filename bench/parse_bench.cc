@@ -1,8 +1,10 @@
 // Parser throughput on realistic datagrams: ForEachLine + ParseLine over several lines per
-// datagram, as server/worker.cc does, for lines with 0, 3 and 10 tags.
+// datagram, as server/worker.cc does (one reused ParsedLine, the worker's LineScratch), for
+// lines with 0, 3 and 10 tags, written as DogStatsD tags or as InfluxDB tags in the name.
 #include <benchmark/benchmark.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench/workload.h"
@@ -11,7 +13,32 @@
 namespace tallyd::bench {
 namespace {
 
-// args: tags per line, lines per datagram.
+// "name:v|type|@r|#k:v,k2:v2" -> "name,k=v,k2=v2:v|type|@r": the same series, InfluxDB style.
+std::string ToInfluxLine(std::string_view line) {
+  const size_t hash = line.find("|#");
+  if (hash == std::string_view::npos) return std::string(line);
+  std::string_view tags = line.substr(hash + 2);
+  const size_t end = tags.find('|');
+  std::string_view rest = end == std::string_view::npos ? "" : tags.substr(end);
+  tags = tags.substr(0, end);
+  const size_t colon = line.find(':');
+  std::string out(line.substr(0, colon));
+  while (!tags.empty()) {
+    const size_t comma = tags.find(',');
+    std::string tag(tags.substr(0, comma));
+    const size_t sep = tag.find(':');
+    if (sep != std::string::npos) tag[sep] = '=';
+    out += ',';
+    out += tag;
+    if (comma == std::string_view::npos) break;
+    tags.remove_prefix(comma + 1);
+  }
+  out += line.substr(colon, hash - colon);
+  out += rest;
+  return out;
+}
+
+// args: tags per line, lines per datagram, style (0 DogStatsD, 1 InfluxDB).
 void BM_Parse(benchmark::State& state) {
   WorkloadOptions options;
   options.series = 20'000;
@@ -21,15 +48,28 @@ void BM_Parse(benchmark::State& state) {
   options.histogram_percent = 5;
   options.sampled_percent = 10;
   const Workload workload(options);
-  const std::vector<std::string> datagrams =
+  std::vector<std::string> datagrams =
       workload.Datagrams(workload.Order(200'000, /*random=*/true), state.range(1));
+  if (state.range(2) == 1) {
+    for (std::string& datagram : datagrams) {
+      std::string influx;
+      protocol::ForEachLine(datagram, [&](std::string_view line) {
+        influx += ToInfluxLine(line);
+        influx += '\n';
+      });
+      datagram = std::move(influx);
+    }
+  }
   const protocol::ParserOptions parser_options;
+  protocol::LineScratch scratch(parser_options.max_line_length + 2);
+  protocol::ParsedLine parsed;
   size_t next = 0, lines = 0, bytes = 0, line_bytes = 0;
   for (auto _ : state) {
     const std::string& datagram = datagrams[next];
     if (++next == datagrams.size()) next = 0;
+    scratch.Clear();  // as the worker does after each batch
     protocol::ForEachLine(datagram, [&](std::string_view line) {
-      protocol::ParsedLine parsed = protocol::ParseLine(line, parser_options);
+      protocol::ParseLine(line, parser_options, &parsed, &scratch);
       benchmark::DoNotOptimize(parsed);
       ++lines;
       line_bytes += line.size();
@@ -41,11 +81,13 @@ void BM_Parse(benchmark::State& state) {
   state.counters["bytes_per_line"] = static_cast<double>(line_bytes) / lines;
 }
 BENCHMARK(BM_Parse)
-    ->ArgNames({"tags", "lines_per_datagram"})
-    ->Args({0, 16})
-    ->Args({3, 16})
-    ->Args({10, 8})
-    ->Args({3, 1});
+    ->ArgNames({"tags", "lines_per_datagram", "influx"})
+    ->Args({0, 16, 0})
+    ->Args({3, 16, 0})
+    ->Args({10, 8, 0})
+    ->Args({3, 1, 0})
+    ->Args({3, 16, 1})
+    ->Args({10, 8, 1});
 
 }  // namespace
 }  // namespace tallyd::bench

@@ -32,6 +32,7 @@ enum class TimerType { kSummary, kHistogram };
 enum class GraphiteTags { kGraphite, kNone };
 enum class Compression { kDeflate, kZstd, kNone };
 enum class HistogramAggregate { kMax, kMedian, kAvg, kCount, kMin, kSum };
+enum class TagFormat { kDogStatsD, kInfluxDB, kLibrato, kSignalFX };
 
 // The names each enum has in the file and on the command line, in enum order.
 constexpr std::array<absl::string_view, 4> Names(LogLevel) {
@@ -45,6 +46,9 @@ constexpr std::array<absl::string_view, 3> Names(Compression) {
 }
 constexpr std::array<absl::string_view, 6> Names(HistogramAggregate) {
   return {"max", "median", "avg", "count", "min", "sum"};
+}
+constexpr std::array<absl::string_view, 4> Names(TagFormat) {
+  return {"dogstatsd", "influxdb", "librato", "signalfx"};
 }
 template <typename E>
 absl::string_view Name(E value) {
@@ -75,7 +79,12 @@ absl::string_view Name(E value) {
       "least severe line logged (debug: info plus detail)")                                        \
   KEY(String, mapping_file, (""), Any(), kLive,                                                    \
       "Prometheus statsd_exporter mapping file (its `--statsd.mapping-config`), read as is; "      \
-      "SIGHUP re-reads it; empty = no mapping")
+      "SIGHUP re-reads it; empty = no mapping")                                           \
+  KEY(Strings, relay, ({}), Address(), kRestart,                                                   \
+      "`host:port` list: every accepted line is also sent there, unchanged, over UDP (as "         \
+      "statsd_exporter's `--statsd.relay.address`)")                                               \
+  KEY(Size, relay_packet_size, (1432), Range(1, 65507, "1..65507 bytes"), kRestart,                \
+      "relayed lines are batched into datagrams up to this size; a longer line goes alone")
 
 #define TALLYD_LISTEN_KEYS(KEY)                                                                    \
   KEY(Strings, udp, ({"127.0.0.1:8125", "[::1]:8125"}), Address(), kRestart,                       \
@@ -108,7 +117,12 @@ absl::string_view Name(E value) {
       "tags per line (metric, event or service check) at most; a line with more is rejected, "     \
       "counted as `tallyd_lines_rejected_total{reason=\"too_many_tags\"}`")                        \
   KEY(Mode, unix_socket_mode, (0722), Range(0, 0777, "0..0777"), kRestart,                         \
-      "file mode of Unix sockets (as DogStatsD: anyone writes, tallyd reads)")
+      "file mode of Unix sockets (as DogStatsD: anyone writes, tallyd reads)")                     \
+  KEY(List<Enum<TagFormat>>, tag_formats,                                                          \
+      ({TagFormat::kDogStatsD, TagFormat::kInfluxDB, TagFormat::kLibrato, TagFormat::kSignalFX}),  \
+      Any(), kRestart,                                                                             \
+      "tag styles parsed, as statsd_exporter: `|#k:v`, `name,k=v`, `name#k=v`, `name[k=v]`; a "    \
+      "style left out stays part of the name")
 
 #define TALLYD_AGGREGATION_KEYS(KEY)                                                               \
   KEY(Numbers, percentiles, ({50, 90, 95, 99}),                                                    \

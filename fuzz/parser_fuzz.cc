@@ -1,5 +1,9 @@
 // libFuzzer target for protocol/parser.h: one input is one datagram. Every line is parsed, every
 // value and tag iterated and every field read, so ASan/UBSan see each byte the parser hands out.
+// Lines are parsed as the worker parses them (a reused ParsedLine and a LineScratch), with every
+// tag style on, with none of the name styles, and with DogStatsD tags off, so the InfluxDB,
+// Librato and SignalFX paths and their switches are reached (seeds: corpus/parser/tags_*;
+// dictionary: parser.dict).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +20,7 @@ using tallyd::protocol::ForEachLine;
 using tallyd::protocol::ForEachTag;
 using tallyd::protocol::IsValidUtf8;
 using tallyd::protocol::LineKind;
+using tallyd::protocol::LineScratch;
 using tallyd::protocol::MetricLine;
 using tallyd::protocol::MetricType;
 using tallyd::protocol::ParsedLine;
@@ -23,6 +28,8 @@ using tallyd::protocol::ParseLine;
 using tallyd::protocol::ParserOptions;
 using tallyd::protocol::RejectReasonName;
 using tallyd::protocol::ServiceCheck;
+using tallyd::protocol::TagFormat;
+using tallyd::protocol::TagFormatBit;
 using tallyd::protocol::ValueCursor;
 
 // Reads every byte of a view the parser returned: out-of-bounds views trip ASan here.
@@ -32,10 +39,18 @@ uint64_t Touch(std::string_view s) {
   return h;
 }
 
-// The view must lie inside the line it came from.
+bool Within(std::string_view part, std::string_view whole) {
+  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
+}
+
+// What the parser wrote into the scratch for the line being checked ("" when nothing).
+std::string_view g_rewritten;
+
+// The view must lie inside the line it came from (or, for a name and tags the parser rewrote,
+// inside what it wrote for that line).
 void CheckInside(std::string_view part, std::string_view line) {
   if (part.empty()) return;
-  if (part.data() < line.data() || part.data() + part.size() > line.data() + line.size()) abort();
+  if (!Within(part, line) && !Within(part, g_rewritten)) abort();
 }
 
 uint64_t CheckTags(std::string_view tags, std::string_view line, uint32_t expected_count) {
@@ -123,11 +138,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ParserOptions small;
   small.max_line_length = 64;
   small.max_tags = 3;
+  ParserOptions dogstatsd_only;
+  dogstatsd_only.tag_formats = TagFormatBit(TagFormat::kDogStatsD);
+  ParserOptions no_dogstatsd;
+  no_dogstatsd.tag_formats &= ~TagFormatBit(TagFormat::kDogStatsD);
+  static LineScratch scratch(65535 + 2);
+  ParsedLine p;
   volatile uint64_t sink = 0;
   ForEachLine(datagram, [&](std::string_view line) {
     if (line.empty() || line.find('\n') != std::string_view::npos) abort();
-    for (const ParserOptions& options : {ParserOptions{}, small}) {
-      ParsedLine p = ParseLine(line, options);
+    for (const ParserOptions& options : {ParserOptions{}, small, dogstatsd_only, no_dogstatsd}) {
+      scratch.Clear();
+      const size_t before = scratch.available();
+      ParseLine(line, options, &p, &scratch);
+      const size_t used = before - scratch.available();
+      if (used > line.size() + 2) abort();  // the bound the worker relies on
+      g_rewritten = std::string_view(scratch.Take(0) - used, used);
+      if (used != 0 && options.tag_formats == dogstatsd_only.tag_formats) abort();
       switch (p.kind) {
         case LineKind::kMetric:
           sink = sink + CheckMetric(p.metric, line, options);

@@ -64,13 +64,55 @@ enum class RejectReason : uint8_t {
   // "invalid_utf8": an event or service check (here), or a metric line that would create a
   // series (Shard::Add), whose text is not valid UTF-8 (protocol/utf8.h).
   kInvalidUtf8,
+  // "mixed_tagging_styles" (statsd_exporter's name): tags in the name and a "|#" field.
+  kMixedTagStyles,
 };
-inline constexpr int kRejectReasonCount = 13;
+inline constexpr int kRejectReasonCount = 14;
 std::string_view RejectReasonName(RejectReason reason);
+
+// The tag styles a line may use; ParserOptions::tag_formats holds a bit (1 << value) for each.
+enum class TagFormat : uint8_t {
+  kDogStatsD,  // name:1|c|#k:v
+  kInfluxDB,   // name,k=v:1|c
+  kLibrato,    // name#k=v:1|c
+  kSignalFX,   // name[k=v]:1|c
+};
+inline constexpr uint8_t TagFormatBit(TagFormat format) {
+  return static_cast<uint8_t>(1u << static_cast<int>(format));
+}
+inline constexpr uint8_t kAllTagFormats = 0x0f;
 
 struct ParserOptions {
   size_t max_line_length = 65535;
   size_t max_tags = 256;
+  uint8_t tag_formats = kAllTagFormats;  // TagFormatBit()s
+};
+
+// Where the parser writes the name and tags of a line with tags in its name (they are neither
+// contiguous nor in DogStatsD form in the line). The caller owns it and clears it when nothing
+// viewing it is used any more (the worker: after each batch handed to the shard). A line needs
+// at most line.size() + 2 bytes of it. Allocated once; nothing else allocates.
+class LineScratch {
+ public:
+  explicit LineScratch(size_t capacity) : bytes_(new char[capacity]), capacity_(capacity) {}
+  LineScratch(const LineScratch&) = delete;
+  LineScratch& operator=(const LineScratch&) = delete;
+  ~LineScratch() { delete[] bytes_; }
+
+  size_t available() const { return capacity_ - used_; }
+  size_t capacity() const { return capacity_; }
+  void Clear() { used_ = 0; }
+  // `n` bytes to write, n <= available().
+  char* Take(size_t n) {
+    char* p = bytes_ + used_;
+    used_ += n;
+    return p;
+  }
+
+ private:
+  char* bytes_;
+  size_t capacity_;
+  size_t used_ = 0;
 };
 
 // One metric line: `name:v[:v...]|type[|@rate][|#tags][|c:cid][|Tts]`.
@@ -88,6 +130,9 @@ struct MetricLine {
   int64_t timestamp = 0;          // seconds; 0 when the line had no |T field
   uint16_t unknown_fields = 0;    // optional fields that were not understood (ignored); saturates
   bool value_signed = false;      // first value had a leading '+' or '-' (Etsy gauge deltas)
+  // Tags in the name that were not kept (see the grammar notes above); saturates. A byte, in
+  // what was padding: MetricLine is reset per line, and its size is the hot path's.
+  uint8_t malformed_tags = 0;
   uint32_t tag_count = 0;         // number of tags in `tags` (each non-empty)
   // DogStatsD origin-detection fields, kept raw so they are not counted as unknown.
   std::string_view external_data;  // after "e:", "" when absent
@@ -152,6 +197,8 @@ struct ParsedLine {
 };
 
 // Parses one line (no '\n'; a trailing '\r' is tolerated). Never throws, never allocates.
+// A line with tags in its name views a thread-local LineScratch, valid until the next call on
+// this thread (for tests, bench and fuzz; the worker uses the form with its own scratch).
 ParsedLine ParseLine(std::string_view line, const ParserOptions& options = {});
 
 // The same, into a caller-owned ParsedLine that can be reused from line to line: only what the
@@ -161,6 +208,11 @@ ParsedLine ParseLine(std::string_view line, const ParserOptions& options = {});
 // ParseLine sets them. The other members are left as they were (for a rejected line the member
 // of the kind it looked like may be partly written). Returns out->kind != kRejected.
 bool ParseLine(std::string_view line, const ParserOptions& options, ParsedLine* out);
+// The same, writing the name and tags of a line with tags in its name into `scratch` (needs
+// line.size() + 2 bytes available; else the line is kLineTooLong). Lines in DogStatsD form
+// never touch it. This is the worker's form: nothing allocates.
+bool ParseLine(std::string_view line, const ParserOptions& options, ParsedLine* out,
+               LineScratch* scratch);
 
 namespace detail {
 

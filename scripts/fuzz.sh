@@ -21,5 +21,5 @@ cp "${root}/fuzz/corpus/parser/"* "${corpus}/"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 "${build}/fuzz/parser_fuzz" -max_total_time="${seconds}" -max_len=4096 -timeout=10 \
-  -print_final_stats=1 -artifact_prefix="${build}/artifacts/" "${corpus}"
+  -dict="${root}/fuzz/parser.dict" -print_final_stats=1 -artifact_prefix="${build}/artifacts/" "${corpus}"
 echo "parser_fuzz: ${seconds}s, no crash"

@@ -69,12 +69,19 @@ struct alignas(64) IngestCounters {
   RelaxedCounter service_check_lines;
   std::array<RelaxedCounter, protocol::kRejectReasonCount> rejected;
   RelaxedCounter unknown_fields;
+  // Tags in a metric's name (InfluxDB, Librato, SignalFX styles) not kept:
+  // MetricLine::malformed_tags.
+  RelaxedCounter malformed_tags;
   // Sum over this worker's datagram sockets of the kernel's drop counter (SO_MEMINFO), read once
   // per flush.
   RelaxedCounter kernel_drops;
   // Over tcp_max_connections with no connection of this worker's to evict for it.
   RelaxedCounter tcp_connections_rejected;
   std::array<RelaxedCounter, kTcpCloseReasonCount> tcp_connections_closed;
+  // Relay (server/relay.h), summed over its addresses: datagrams and lines sent, lines dropped.
+  RelaxedCounter relay_datagrams;
+  RelaxedCounter relay_lines;
+  RelaxedCounter relay_dropped_lines;
 };
 
 }  // namespace tallyd::server

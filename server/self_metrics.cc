@@ -86,6 +86,17 @@ std::shared_ptr<const std::vector<SelfMetric>> SelfMetricsCollector::Collect(
   }
   out.Add("tallyd_unknown_fields_total", "Optional line fields not understood (ignored).", kCounter,
           sum([](const IngestCounters& c) -> auto& { return c.unknown_fields; }));
+  out.Add("tallyd_relay_sent_datagrams_total", "Datagrams relayed (summed over relay addresses).",
+          kCounter, sum([](const IngestCounters& c) -> auto& { return c.relay_datagrams; }));
+  out.Add("tallyd_relay_sent_lines_total", "Lines relayed (summed over relay addresses).", kCounter,
+          sum([](const IngestCounters& c) -> auto& { return c.relay_lines; }));
+  out.Add("tallyd_relay_dropped_lines_total",
+          "Lines not relayed: the send would have blocked or failed (summed over addresses).",
+          kCounter, sum([](const IngestCounters& c) -> auto& { return c.relay_dropped_lines; }));
+  out.Add("tallyd_tags_malformed_total",
+          "Tags in a metric's name (InfluxDB, Librato, SignalFX styles) not kept: no '=', an "
+          "empty key or value, an unpaired bracket (the line is kept).",
+          kCounter, sum([](const IngestCounters& c) -> auto& { return c.malformed_tags; }));
   out.Add("tallyd_udp_kernel_drops_total",
           "Datagrams the kernel dropped on a full UDP or Unix datagram receive queue (SO_MEMINFO "
           "drop counter, read once per flush).",

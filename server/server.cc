@@ -79,6 +79,14 @@ absl::Status Server::Start() {
   options.on_rotated = [this] { flush_loop_->NotifyRotated(); };
   options.parser.max_line_length = config_.listen.max_line_length;
   options.parser.max_tags = config_.listen.max_tags;
+  options.relay.addresses = config_.relay;
+  options.relay.packet_size = config_.relay_packet_size;
+  options.parser.tag_formats = 0;
+  for (TagFormat format : config_.listen.tag_formats) {
+    // Same order in both enums (config/config.h, protocol/parser.h).
+    options.parser.tag_formats |=
+        protocol::TagFormatBit(static_cast<protocol::TagFormat>(static_cast<int>(format)));
+  }
   options.max_packet_size = config_.listen.max_packet_size;
   options.tcp.max_line_length = config_.listen.max_line_length;
   options.tcp.idle_timeout = config_.listen.tcp_idle_timeout > absl::ZeroDuration()

@@ -31,7 +31,10 @@ std::string EscapeForLog(std::string_view text, size_t max_chars) {
 }
 
 Worker::Worker(int index, aggregator::Shard* shard, const WorkerOptions& options)
-    : index_(index), shard_(shard), options_(options) {
+    : index_(index),
+      shard_(shard),
+      options_(options),
+      scratch_(options.parser.max_line_length + 2) {
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &async_, &Worker::OnAsync);
   async_.data = this;
@@ -68,6 +71,13 @@ absl::Status Worker::Start() {
     if (absl::Status s = tcp_listeners_.back()->Start(); !s.ok()) return s;
   }
   tcp_fds_.clear();
+  if (!options_.relay.addresses.empty()) {
+    absl::StatusOr<std::unique_ptr<LineRelay>> relay =
+        LineRelay::Create(options_.relay, &counters_);
+    if (!relay.ok()) return relay.status();
+    relay_ = *std::move(relay);
+    relay_->Attach(&loop_);
+  }
   ran_ = true;
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
@@ -103,6 +113,7 @@ void Worker::OnAsync(uv_async_t* handle) {
 void Worker::Shutdown() {
   for (auto& reader : readers_) reader->DrainAndClose();
   for (auto& listener : tcp_listeners_) listener->DrainAndClose();
+  if (relay_ != nullptr) relay_->Close();  // sends what the drained sockets left
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
@@ -119,11 +130,17 @@ void Worker::OnData(std::string_view data, Transport transport) {
   // One ParsedLine per chunk, reused: the parser writes only what each line's kind needs.
   protocol::ParsedLine parsed;
   protocol::ForEachLine(data, [this, &parsed](std::string_view line) {
-    protocol::ParseLine(line, options_.parser, &parsed);
+    if (scratch_.available() < line.size() + 2) FlushBatch();  // frees the scratch
+    protocol::ParseLine(line, options_.parser, &parsed, &scratch_);
+    // Every line parsed OK (events and service checks too) goes to the relay, as sent.
+    if (relay_ != nullptr && parsed.kind != protocol::LineKind::kRejected) relay_->Add(line);
     switch (parsed.kind) {
       case protocol::LineKind::kMetric:  // counted in FlushBatch, once the shard took it
         if (parsed.metric.unknown_fields != 0) {
           counters_.unknown_fields.Add(parsed.metric.unknown_fields);
+        }
+        if (parsed.metric.malformed_tags != 0) {
+          counters_.malformed_tags.Add(parsed.metric.malformed_tags);
         }
         batch_[batch_size_++] = parsed.metric;
         if (batch_size_ == kBatchLines) FlushBatch();
@@ -146,7 +163,10 @@ void Worker::OnData(std::string_view data, Transport transport) {
 }
 
 void Worker::FlushBatch() {
-  if (batch_size_ == 0) return;
+  if (batch_size_ == 0) {
+    scratch_.Clear();  // what it holds belongs to no line any more
+    return;
+  }
   uint64_t accepted[protocol::kMetricTypeCount] = {};
   for (size_t i = 0; i < batch_size_; ++i) ++accepted[static_cast<int>(batch_[i].type)];
   // The shard checks a line's name and tags for UTF-8 when the line would create a series.
@@ -163,6 +183,7 @@ void Worker::FlushBatch() {
     if (accepted[t] != 0) counters_.lines[t].Add(accepted[t]);
   }
   batch_size_ = 0;
+  scratch_.Clear();
 }
 
 }  // namespace tallyd::server

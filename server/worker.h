@@ -22,6 +22,7 @@
 #include "protocol/parser.h"
 #include "server/datagram_reader.h"
 #include "server/ingest_counters.h"
+#include "server/relay.h"
 #include "server/tcp_listener.h"
 
 namespace tallyd::server {
@@ -39,6 +40,7 @@ struct WorkerOptions {
   std::function<void()> on_rotated;
   size_t max_packet_size = 65535;
   TcpOptions tcp;
+  RelayOptions relay;  // no addresses: no relay
 };
 
 class Worker : public DatagramSink {
@@ -96,12 +98,15 @@ class Worker : public DatagramSink {
   std::vector<int> tcp_fds_;
   std::vector<std::unique_ptr<DatagramReader>> readers_;
   std::vector<std::unique_ptr<TcpListener>> tcp_listeners_;
+  std::unique_ptr<LineRelay> relay_;  // null without relay addresses
   std::thread thread_;
   bool ran_ = false;  // Start() got as far as the thread
   // Metric lines of the chunk OnData is parsing, viewing its bytes: handed to the shard in groups
   // (it prefetches a group's lookups together) when full and at the end of the chunk.
   protocol::MetricLine batch_[kBatchLines];
   size_t batch_size_ = 0;
+  // Names and tags the parser rewrote (tags in the name) for the lines in batch_: cleared with it.
+  protocol::LineScratch scratch_;
 };
 
 }  // namespace tallyd::server

@@ -154,7 +154,7 @@ const AcceptCase kAcceptCases[] = {
      0.001},
     {"LargestWeightedCounter", "v:1e307|c|@0.1", "v", MetricType::kCounter, "1e307", 1, 1e307, 0.1},
     // Names are kept byte for byte.
-    {"NameKeptAsIs", "my metric#x!:1|c", "my metric#x!", MetricType::kCounter, "1", 1, 1},
+    {"NameKeptAsIs", "my metric(x)!:1|c", "my metric(x)!", MetricType::kCounter, "1", 1, 1},
     {"NameUtf8", "caf\xc3\xa9.latency:1|ms", "caf\xc3\xa9.latency", MetricType::kTimer, "1", 1, 1},
     // A metric line's name and tags are checked for UTF-8 where they would create a series
     // (aggregator), not here on every line.
@@ -344,6 +344,7 @@ const RejectCase kRejectCases[] = {
     {"ServiceCheckOnlyPrefix", "_sc|", RejectReason::kBadServiceCheck},
     {"ServiceCheckBadTags", "_sc|name|0|#a,,b", RejectReason::kBadTags},
     // kInvalidUtf8: anywhere in an event or a service check.
+    {"InfluxTagsAndDogStatsDTags", "x,a=b:1|c|#c:d", RejectReason::kMixedTagStyles},
     {"EventTitleInvalidUtf8", "_e{2,1}:a\xff|b", RejectReason::kInvalidUtf8},
     {"EventTextInvalidUtf8", "_e{1,2}:a|\xc3(", RejectReason::kInvalidUtf8},
     {"EventTagInvalidUtf8", "_e{1,1}:a|b|#k:\xff\xfe", RejectReason::kInvalidUtf8},
@@ -674,9 +675,10 @@ TEST(ParserTest, NamesAllMetricTypes) {
 
 TEST(ParserTest, NamesAllRejectReasonsInSnakeCase) {
   const char* expected[kRejectReasonCount] = {
-      "empty_name",      "missing_value",     "bad_value",     "missing_type",  "unknown_type",
-      "bad_sample_rate", "bad_tags",          "bad_timestamp", "line_too_long", "too_many_tags",
-      "bad_event",       "bad_service_check", "invalid_utf8"};
+      "empty_name",    "missing_value",       "bad_value", "missing_type",
+      "unknown_type",  "bad_sample_rate",     "bad_tags",  "bad_timestamp",
+      "line_too_long", "too_many_tags",       "bad_event", "bad_service_check",
+      "invalid_utf8",  "mixed_tagging_styles"};
   for (int i = 0; i < kRejectReasonCount; ++i) {
     EXPECT_EQ(RejectReasonName(static_cast<RejectReason>(i)), expected[i]);
   }
