@@ -26,8 +26,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
+#include "backends/debug_endpoint.h"
 #include "backends/listening_sockets.h"
 #include "backends/prometheus_names.h"
+#include "backends/series_report.h"
 
 namespace tallyd::backends {
 namespace {
@@ -57,6 +59,11 @@ int AnswerHealthz(mg_connection* conn) {
       "ok";
   mg_write(conn, kResponse, sizeof(kResponse) - 1);
   return 200;
+}
+
+int AnswerBeforeHandlers(mg_connection* conn) {
+  int status = AnswerHealthz(conn);
+  return status != 0 ? status : AnswerDebugRequest(conn);
 }
 
 absl::Status ValidateOptions(const PrometheusOptions& options) {
@@ -511,7 +518,7 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
   };
   backend->collector_ = std::make_shared<SeriesCollector>(options, counters);
   backend->callbacks_ = std::make_unique<CivetCallbacks>();
-  backend->callbacks_->begin_request = AnswerHealthz;
+  backend->callbacks_->begin_request = AnswerBeforeHandlers;
   const std::set<ListeningSocket> before = ListeningTcpSockets();
   try {
     backend->exposer_ = std::make_unique<prometheus::Exposer>(
@@ -524,12 +531,17 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
       NewListeningSockets(before, ListeningTcpSockets(), backend->exposer_->GetListeningPorts());
   backend->exposer_->RegisterCollectable(backend->collector_);
   backend->exposer_->RegisterCollectable(backend->registry_);
-  LOG(INFO) << "prometheus: serving /metrics and /healthz on " << options.listen << " (port "
-            << backend->port() << ")";
+  backend->series_report_ = std::make_shared<SeriesReport>(options.max_series);
+  ServeDebugPages(backend->exposer_->GetListeningPorts(), backend->series_report_);
+  LOG(INFO) << "prometheus: serving /metrics, /healthz and /debug/series on " << options.listen
+            << " (port " << backend->port() << ")";
   return backend;
 }
 
 PrometheusBackend::~PrometheusBackend() {
+  if (exposer_ != nullptr) {
+    StopServingDebugPages(exposer_->GetListeningPorts(), series_report_.get());
+  }
   // ~Exposer's mg_stop waits for civetweb's accept loop, which sees the stop only between its 2 s
   // polls; a shut-down listening socket ends the poll now (backends/listening_sockets.h). The
   // descriptors are still civetweb's: it closes them only inside mg_stop.
@@ -539,11 +551,16 @@ PrometheusBackend::~PrometheusBackend() {
 
 Delivery PrometheusBackend::Deliver(const Flush& flush) {
   collector_->Update(flush);
+  series_report_->Update(*flush.snapshot);
   return Delivery::Delivered();
 }
 
 void PrometheusBackend::SetSeriesTtl(absl::Duration series_ttl) {
   collector_->SetSeriesTtl(series_ttl);
+}
+
+void PrometheusBackend::SetMaxSeries(uint64_t max_series) {
+  series_report_->SetMaxSeries(max_series);
 }
 
 int PrometheusBackend::port() const {

@@ -2,8 +2,9 @@
 //
 // A pull backend: Deliver() only folds each flush into the exposed state (cumulative counters,
 // latest gauges, summaries or histograms), and scrapes of /metrics, served by prometheus-cpp's
-// Exposer on civetweb threads, render that state. /healthz answers `200 ok`. Names and labels are
-// statsd_exporter's (backends/prometheus_names.h).
+// Exposer on civetweb threads, render that state. /healthz answers `200 ok`, /debug/series what
+// floods the server (backends/series_report.h). Names and labels are statsd_exporter's
+// (backends/prometheus_names.h).
 //
 // Choices where statsd_exporter and the SPEC leave room (README):
 // - Summary/histogram `_count` is the unweighted number of samples and `_sum` their unweighted sum
@@ -40,6 +41,7 @@
 #ifndef TALLYD_BACKENDS_PROMETHEUS_H_
 #define TALLYD_BACKENDS_PROMETHEUS_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +59,8 @@ struct CivetCallbacks;
 
 namespace tallyd::backends {
 
+class SeriesReport;
+
 struct PrometheusOptions {
   enum class TimerType { kSummary, kHistogram };
 
@@ -71,6 +75,8 @@ struct PrometheusOptions {
   absl::Duration series_ttl = absl::Minutes(5);
   // civetweb worker threads serving scrapes.
   int scrape_threads = 2;
+  // aggregation.max_series, for the shares /debug/series shows.
+  uint64_t max_series = 1000000;
 };
 
 class PrometheusBackend : public Backend {
@@ -87,6 +93,8 @@ class PrometheusBackend : public Backend {
   // Takes a new series_ttl (a SIGHUP changed aggregation.series_ttl) from the next flush on,
   // keeping the exposed state. Any thread.
   void SetSeriesTtl(absl::Duration series_ttl);
+  // Takes a new aggregation.max_series for /debug/series' shares. Any thread.
+  void SetMaxSeries(uint64_t max_series);
 
   // The port actually bound (the one chosen by the kernel when `listen` asked for port 0).
   int port() const;
@@ -98,7 +106,8 @@ class PrometheusBackend : public Backend {
 
   std::shared_ptr<prometheus::Registry> registry_;  // the backend's own counters
   std::shared_ptr<SeriesCollector> collector_;
-  std::unique_ptr<CivetCallbacks> callbacks_;  // /healthz, answered before any handler runs
+  std::unique_ptr<CivetCallbacks> callbacks_;    // /healthz, /debug/: before any handler runs
+  std::shared_ptr<SeriesReport> series_report_;  // fed by Deliver, read by /debug/series
   // civetweb's listening sockets, shut down first when stopping (see the destructor).
   std::vector<int> listening_fds_;
   // Last: destroyed first, so no scrape thread outlives the state it reads.

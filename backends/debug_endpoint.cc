@@ -1,0 +1,92 @@
+#include "backends/debug_endpoint.h"
+
+#include <civetweb.h>
+
+#include <charconv>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+
+namespace tallyd::backends {
+namespace {
+
+struct Registry {
+  absl::Mutex mu;
+  absl::flat_hash_map<int, std::shared_ptr<const SeriesReport>> by_port ABSL_GUARDED_BY(mu);
+};
+
+Registry& TheRegistry() {
+  static Registry* registry = new Registry();  // never destroyed: scrape threads may outlive main
+  return *registry;
+}
+
+std::shared_ptr<const SeriesReport> ReportOn(int port) {
+  Registry& r = TheRegistry();
+  absl::MutexLock lock(&r.mu);
+  auto it = r.by_port.find(port);
+  return it == r.by_port.end() ? nullptr : it->second;
+}
+
+int Respond(mg_connection* conn, int status, std::string_view reason, std::string_view type,
+            std::string_view body) {
+  std::string head = absl::StrCat(
+      "HTTP/1.1 ", status, " ", std::string(reason), "\r\nContent-Type: ", std::string(type),
+      "\r\nContent-Length: ", body.size(), "\r\nCache-Control: no-store\r\n\r\n");
+  mg_write(conn, head.data(), head.size());
+  mg_write(conn, body.data(), body.size());
+  return status;
+}
+
+}  // namespace
+
+void ServeDebugPages(const std::vector<int>& ports, std::shared_ptr<const SeriesReport> report) {
+  Registry& r = TheRegistry();
+  absl::MutexLock lock(&r.mu);
+  for (int port : ports) r.by_port[port] = report;
+}
+
+void StopServingDebugPages(const std::vector<int>& ports, const SeriesReport* report) {
+  Registry& r = TheRegistry();
+  absl::MutexLock lock(&r.mu);
+  for (int port : ports) {
+    auto it = r.by_port.find(port);
+    if (it != r.by_port.end() && it->second.get() == report) r.by_port.erase(it);
+  }
+}
+
+int AnswerDebugRequest(mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  if (info == nullptr || info->local_uri == nullptr) return 0;
+  std::string_view path = info->local_uri;
+  if (!path.starts_with("/debug/")) return 0;
+  std::shared_ptr<const SeriesReport> report = ReportOn(info->server_port);
+  if (path != "/debug/series" || report == nullptr) {
+    return Respond(conn, 404, "Not Found", "text/plain; charset=utf-8",
+                   "not found; try /debug/series or /debug/series?format=json\n");
+  }
+  bool json = false;
+  size_t top = report->top_names();
+  if (info->query_string != nullptr) {
+    for (absl::string_view p : absl::StrSplit(info->query_string, '&')) {
+      std::string_view param(p.data(), p.size());
+      if (param == "format=json") json = true;
+      if (param.starts_with("n=")) {
+        size_t n = 0;
+        auto [ptr, ec] = std::from_chars(param.data() + 2, param.data() + param.size(), n);
+        if (ec == std::errc() && ptr == param.data() + param.size()) top = n;
+      }
+    }
+  }
+  std::shared_ptr<const SeriesReportData> data = report->Latest();
+  if (json) {
+    return Respond(conn, 200, "OK", "application/json", FormatSeriesReportJson(*data, top));
+  }
+  return Respond(conn, 200, "OK", "text/plain; charset=utf-8", FormatSeriesReportTable(*data, top));
+}
+
+}  // namespace tallyd::backends
