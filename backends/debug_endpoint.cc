@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace tallyd::backends {
 namespace {
@@ -32,11 +33,12 @@ std::shared_ptr<const SeriesReport> ReportOn(int port) {
   return it == r.by_port.end() ? nullptr : it->second;
 }
 
+// `extra`: more header lines, each ending in \r\n.
 int Respond(mg_connection* conn, int status, std::string_view reason, std::string_view type,
-            std::string_view body) {
+            std::string_view body, const std::string& extra = "") {
   std::string head = absl::StrCat(
       "HTTP/1.1 ", status, " ", std::string(reason), "\r\nContent-Type: ", std::string(type),
-      "\r\nContent-Length: ", body.size(), "\r\nCache-Control: no-store\r\n\r\n");
+      "\r\nContent-Length: ", body.size(), "\r\nCache-Control: no-store\r\n", extra, "\r\n");
   mg_write(conn, head.data(), head.size());
   mg_write(conn, body.data(), body.size());
   return status;
@@ -83,10 +85,17 @@ int AnswerDebugRequest(mg_connection* conn) {
     }
   }
   std::shared_ptr<const SeriesReportData> data = report->Latest();
-  if (json) {
-    return Respond(conn, 200, "OK", "application/json", FormatSeriesReportJson(*data, top));
+  // `tallyd top --watch` redraws once per flush by default: it learns the interval here.
+  std::string extra;
+  if (data->interval_seconds > 0) {
+    extra = absl::StrCat("X-Tallyd-Flush-Interval: ",
+                         absl::FormatDuration(absl::Seconds(data->interval_seconds)), "\r\n");
   }
-  return Respond(conn, 200, "OK", "text/plain; charset=utf-8", FormatSeriesReportTable(*data, top));
+  if (json) {
+    return Respond(conn, 200, "OK", "application/json", FormatSeriesReportJson(*data, top), extra);
+  }
+  return Respond(conn, 200, "OK", "text/plain; charset=utf-8", FormatSeriesReportTable(*data, top),
+                 extra);
 }
 
 }  // namespace tallyd::backends

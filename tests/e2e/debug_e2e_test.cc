@@ -99,5 +99,49 @@ TEST_F(DebugSeriesTest, PlainTableAndUnknownDebugPaths) {
   EXPECT_EQ(status, 200);
 }
 
+// Occurrences of `needle` in `text`.
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(DebugSeriesTest, TopPrintsTheTableOfARunningTallyd) {
+  const std::string address = tallyd_.Address("prometheus");
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(url_).find("wide") != std::string::npos; }));
+  RunResult top = RunTallyd({"top", "--url", address, "-n", "1"});
+  EXPECT_EQ(top.exit_status, 0) << top.err;
+  EXPECT_NE(top.out.find("TOP NAMES BY SERIES"), std::string::npos) << top.out;
+  EXPECT_NE(top.out.find("wide (counter)"), std::string::npos) << top.out;
+  EXPECT_EQ(top.out.find("mid (counter)"), std::string::npos) << "-n 1 shows one name\n" << top.out;
+  EXPECT_EQ(top.out.find("\x1b"), std::string::npos) << "no screen control without --watch";
+}
+
+TEST_F(DebugSeriesTest, TopWatchRedrawsEveryFlushInterval) {
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(url_).find("wide") != std::string::npos; }));
+  // No --interval: the server's 200ms flush interval paces the redraws (a 10 s default would
+  // outlast the timeout).
+  RunResult top = RunTallyd(
+      {"top", "--url=http://" + tallyd_.Address("prometheus"), "--watch", "--iterations=3"},
+      absl::Seconds(5));
+  EXPECT_EQ(top.exit_status, 0) << top.err;
+  EXPECT_EQ(Count(top.out, "\x1b[H\x1b[2J"), 3u) << top.out;
+  EXPECT_EQ(Count(top.out, "TOP NAMES BY SERIES"), 3u) << top.out;
+  EXPECT_NE(top.out.find("wide (counter)"), std::string::npos) << top.out;
+}
+
+TEST(DebugTopTest, ReportsAnUnreachableServerAndBadFlags) {
+  // Listening but never answering: top gives up after its 5 s request timeout.
+  PortHolder unused(/*udp=*/false);
+  RunResult top =
+      RunTallyd({"top", "--url", "127.0.0.1:" + std::to_string(unused.port())}, absl::Seconds(15));
+  EXPECT_EQ(top.exit_status, 1);
+  EXPECT_NE(top.err.find("127.0.0.1:" + std::to_string(unused.port())), std::string::npos)
+      << top.err;
+  RunResult bad = RunTallyd({"top", "--bogus"});
+  EXPECT_EQ(bad.exit_status, 2);
+  EXPECT_NE(bad.err.find("unknown argument \"--bogus\""), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace tallyd::testing
