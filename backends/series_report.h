@@ -21,10 +21,10 @@
 namespace tallyd::backends {
 
 struct SeriesReportOptions {
-  size_t top_names = 20;               // names kept in each ranking (a request may ask fewer)
-  size_t top_tag_keys = 5;             // tag keys shown per name, most distinct values first
-  size_t tag_keys_per_name = 64;       // tag keys counted per name, at most
-  size_t distinct_values_cap = 10000;  // distinct values counted per tag key, at most
+  size_t top_names = 20;              // names kept in each ranking (a request may ask fewer)
+  size_t top_tag_keys = 5;            // tag keys shown per name, most distinct values first
+  size_t tag_keys_per_name = 16;      // tag keys counted per name, at most
+  size_t distinct_values_cap = 1000;  // distinct values counted per tag key, at most
 };
 
 // One tag key of a name and how many distinct values its series hold (at most the cap).
