@@ -13,8 +13,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "backends/debug_endpoint.h"
 #include "backends/listening_sockets.h"
 #include "backends/prometheus_text.h"
+#include "backends/series_report.h"
 
 namespace tallyd::backends {
 namespace {
@@ -98,8 +100,8 @@ class GzipStream {
   bool ok_ = false;
 };
 
-// Answers GET /healthz and /metrics before civetweb looks for a handler (there is none: any other
-// URI is civetweb's 404).
+// Answers GET /healthz, /metrics and /debug/ before civetweb looks for a handler (there is
+// none: any other URI is civetweb's 404).
 int AnswerRequest(mg_connection* conn) {
   if (IsUri(conn, "/healthz")) {
     static constexpr char kResponse[] =
@@ -111,12 +113,13 @@ int AnswerRequest(mg_connection* conn) {
     mg_write(conn, kResponse, sizeof(kResponse) - 1);
     return 200;
   }
+  const auto* backend =
+      static_cast<const PrometheusBackend*>(mg_get_user_data(mg_get_context(conn)));
   if (IsUri(conn, "/metrics")) {
-    auto* backend = static_cast<PrometheusBackend*>(mg_get_user_data(mg_get_context(conn)));
     backend->Scrape(conn);
     return 200;
   }
-  return 0;
+  return AnswerDebugRequest(conn, backend->series_report());
 }
 
 absl::Status ValidateOptions(const PrometheusOptions& options) {
@@ -198,6 +201,7 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
   PrometheusConversionOptions conversion = options.Conversion();
   conversion.reserved_names = ExposerMetricNames();
   backend->state_ = std::make_unique<PrometheusState>(std::move(conversion));
+  backend->series_report_ = std::make_unique<SeriesReport>(options.max_series);
 
   mg_callbacks callbacks{};
   callbacks.begin_request = AnswerRequest;
@@ -217,8 +221,8 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
   for (int i = 0; i < count; ++i) ports.push_back(server_ports[i].port);
   backend->port_ = ports.empty() ? 0 : ports.front();
   backend->listening_fds_ = NewListeningSockets(before, ListeningTcpSockets(), ports);
-  LOG(INFO) << "prometheus: serving /metrics and /healthz on " << options.listen << " (port "
-            << backend->port() << ")";
+  LOG(INFO) << "prometheus: serving /metrics, /healthz and /debug/series on " << options.listen
+            << " (port " << backend->port() << ")";
   return backend;
 }
 
@@ -233,11 +237,16 @@ PrometheusBackend::~PrometheusBackend() {
 
 Delivery PrometheusBackend::Deliver(const Flush& flush) {
   state_->Update(flush);
+  series_report_->Update(*flush.snapshot);
   return Delivery::Delivered();
 }
 
 void PrometheusBackend::SetSeriesTtl(absl::Duration series_ttl) {
   state_->SetSeriesTtl(series_ttl);
+}
+
+void PrometheusBackend::SetMaxSeries(uint64_t max_series) {
+  series_report_->SetMaxSeries(max_series);
 }
 
 }  // namespace tallyd::backends

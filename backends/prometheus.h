@@ -5,7 +5,8 @@
 // scrapes of /metrics, answered on civetweb threads, render that state straight into the text
 // format (backends/prometheus_text.h), in HTTP chunks of a bounded size, gzip-compressed when the
 // scraper accepts it, holding the state's lock for one batch of series at a time; no copy of the
-// state is built. /healthz answers `200 ok`. Names and labels are statsd_exporter's
+// state is built. /healthz answers `200 ok`, /debug/series what floods the server
+// (backends/series_report.h). Names and labels are statsd_exporter's
 // (backends/prometheus_names.h).
 //
 // Choices where statsd_exporter and the SPEC leave room (README):
@@ -44,6 +45,7 @@
 #ifndef TALLYD_BACKENDS_PROMETHEUS_H_
 #define TALLYD_BACKENDS_PROMETHEUS_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,6 +60,8 @@ struct mg_connection;
 struct mg_context;
 
 namespace tallyd::backends {
+
+class SeriesReport;
 
 struct PrometheusOptions {
   using TimerType = PrometheusTimerType;
@@ -77,6 +81,8 @@ struct PrometheusOptions {
   PrometheusConversionOptions Conversion() const {
     return {timer_type, quantiles, buckets, series_ttl, {}};
   }
+  // aggregation.max_series, for the shares /debug/series shows.
+  uint64_t max_series = 1000000;
 };
 
 class PrometheusBackend : public Backend {
@@ -93,17 +99,22 @@ class PrometheusBackend : public Backend {
   // Takes a new series_ttl (a SIGHUP changed aggregation.series_ttl) from the next flush on,
   // keeping the exposed state. Any thread.
   void SetSeriesTtl(absl::Duration series_ttl);
+  // Takes a new aggregation.max_series for /debug/series' shares. Any thread.
+  void SetMaxSeries(uint64_t max_series);
 
   // The port actually bound (the one chosen by the kernel when `listen` asked for port 0).
   int port() const { return port_; }
 
   // Answers one GET /metrics on a civetweb thread (AnswerRequest in prometheus.cc).
   void Scrape(mg_connection* conn) const;
+  // What /debug/series shows (answered on civetweb threads too).
+  const SeriesReport& series_report() const { return *series_report_; }
 
  private:
   PrometheusBackend() = default;
 
-  std::unique_ptr<PrometheusState> state_;  // the exposed state (backends/prometheus_state.h)
+  std::unique_ptr<PrometheusState> state_;       // the exposed state (backends/prometheus_state.h)
+  std::unique_ptr<SeriesReport> series_report_;  // fed by Deliver, read by /debug/series
   // civetweb's listening sockets, shut down first when stopping (see the destructor).
   std::vector<int> listening_fds_;
   int port_ = 0;

@@ -19,6 +19,7 @@ absl::StatusOr<StartedBackend> StartPrometheus(const Config& config) {
   options.quantiles = config.prometheus->quantiles;
   options.buckets = config.prometheus->buckets;
   options.series_ttl = config.aggregation.series_ttl;
+  options.max_series = static_cast<uint64_t>(config.aggregation.max_series);
   auto backend = backends::PrometheusBackend::Create(options);
   if (!backend.ok()) return backend.status();
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
@@ -235,8 +236,9 @@ absl::StatusOr<StartedBackend> StartBackend(const Config& config, BackendKind ki
 
 void ApplyLiveSettings(const Config& config, StartedBackend* backend) {
   if (backend->kind == BackendKind::kPrometheus) {
-    static_cast<backends::PrometheusBackend&>(backend->runner->backend())
-        .SetSeriesTtl(config.aggregation.series_ttl);
+    auto& prometheus = static_cast<backends::PrometheusBackend&>(backend->runner->backend());
+    prometheus.SetSeriesTtl(config.aggregation.series_ttl);
+    prometheus.SetMaxSeries(static_cast<uint64_t>(config.aggregation.max_series));
   }
   if (backend->kind == BackendKind::kRemoteWrite) {
     static_cast<backends::RemoteWriteBackend&>(backend->runner->backend())

@@ -14,8 +14,14 @@
 #include "server/log_level.h"
 #include "server/malloc_huge_pages.h"
 #include "server/server.h"
+#include "server/top_command.h"
 
 int main(int argc, char* argv[]) {
+  // `tallyd top ...` is a client of a running tallyd, not a server: its words are its own.
+  if (argc >= 2 && std::string(argv[1]) == "top") {
+    return tallyd::server::RunTopCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
+                                         std::cerr);
+  }
   tallyd::server::ReexecWithMallocHugePages(argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;

@@ -1,0 +1,157 @@
+// GET /debug/series' report: rankings, counts, tag keys and drops of hand-built snapshots, the
+// JSON read back by nlohmann-json and the table checked for what a terminal would obey.
+#include "backends/series_report.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "snapshot_fixtures.h"
+#include "test_json.h"
+
+namespace tallyd::backends {
+namespace {
+
+using aggregator::MetricType;
+using fixtures::Key;
+using testing::Json;
+using testing::ParseJson;
+
+// `n` counter series of `name`, tag "host:h<i>" and a constant "env:prod".
+void AddCounters(aggregator::Snapshot& s, std::string_view name, int n, uint64_t& id) {
+  for (int i = 0; i < n; ++i) {
+    aggregator::SeriesValue v;
+    v.key = Key(++id, MetricType::kCounter, name, absl::StrCat("env:prod,host:h", i));
+    v.value = 1;
+    s.series.push_back(v);
+    ++s.stats.series_active[0];
+  }
+}
+
+void AddTimer(aggregator::Snapshot& s, std::string_view name, uint64_t samples, uint64_t& id) {
+  aggregator::SeriesValue v;
+  v.key = Key(++id, MetricType::kTimer, name);
+  aggregator::SampleSummary summary;
+  summary.samples = samples;
+  v.summary = static_cast<int32_t>(s.summaries.size());
+  s.summaries.push_back(summary);
+  s.series.push_back(v);
+  ++s.stats.series_active[static_cast<int>(MetricType::kTimer)];
+}
+
+TEST(SeriesReportTest, RanksNamesBySeriesAndBySamples) {
+  aggregator::Snapshot s = fixtures::BaseSnapshot();
+  uint64_t id = 0;
+  AddCounters(s, "wide", 30, id);
+  AddCounters(s, "narrow", 2, id);
+  AddTimer(s, "busy", 500, id);
+  SeriesReportData r = BuildSeriesReport(s, 100, {});
+
+  EXPECT_EQ(r.live_series, 33u);
+  EXPECT_EQ(r.names, 3u);
+  ASSERT_EQ(r.by_series.size(), 3u);
+  EXPECT_EQ(r.by_series[0].name, "wide");
+  EXPECT_EQ(r.by_series[0].series, 30u);
+  EXPECT_EQ(r.by_series[1].name, "narrow");
+  EXPECT_EQ(r.by_series[2].name, "busy");
+  ASSERT_EQ(r.by_samples.size(), 3u);
+  EXPECT_EQ(r.by_samples[0].name, "busy");
+  EXPECT_EQ(r.by_samples[0].samples, 500u);
+  EXPECT_FALSE(r.by_samples[0].samples_lower_bound);
+  EXPECT_EQ(r.by_samples[1].name, "wide");
+  EXPECT_TRUE(r.by_samples[1].samples_lower_bound);
+  ASSERT_EQ(r.by_series[0].tag_keys.size(), 2u);
+  EXPECT_EQ(r.by_series[0].tag_keys[0].key, "host");
+  EXPECT_EQ(r.by_series[0].tag_keys[0].distinct_values, 30u);
+  EXPECT_EQ(r.by_series[0].tag_keys[1].key, "env");
+  EXPECT_EQ(r.by_series[0].tag_keys[1].distinct_values, 1u);
+}
+
+TEST(SeriesReportTest, KeepsOnlyTopNamesAndCapsDistinctValues) {
+  aggregator::Snapshot s = fixtures::BaseSnapshot();
+  uint64_t id = 0;
+  for (int n = 1; n <= 10; ++n) AddCounters(s, absl::StrCat("m", n), n, id);
+  SeriesReportOptions options;
+  options.top_names = 3;
+  options.distinct_values_cap = 4;
+  SeriesReportData r = BuildSeriesReport(s, 1000, options);
+  ASSERT_EQ(r.by_series.size(), 3u);
+  EXPECT_EQ(r.by_series[0].name, "m10");
+  EXPECT_EQ(r.by_series[2].name, "m8");
+  EXPECT_EQ(r.by_series[0].tag_keys[0].distinct_values, 4u);
+  EXPECT_TRUE(r.by_series[0].tag_keys[0].capped);
+  EXPECT_FALSE(r.by_series[0].tag_keys[1].capped);
+}
+
+TEST(SeriesReportTest, IdleSeriesCountAsLiveButNotActive) {
+  aggregator::Snapshot s = fixtures::BaseSnapshot();
+  uint64_t id = 0;
+  AddCounters(s, "x", 3, id);
+  s.series[0].idle = true;
+  SeriesReportData r = BuildSeriesReport(s, 10, {});
+  ASSERT_EQ(r.by_series.size(), 1u);
+  EXPECT_EQ(r.by_series[0].series, 3u);
+  EXPECT_EQ(r.by_series[0].active_series, 2u);
+  EXPECT_EQ(r.by_series[0].samples, 2u);
+}
+
+TEST(SeriesReportTest, JsonParsesAndCarriesSharesRatesAndDrops) {
+  aggregator::Snapshot s = fixtures::BaseSnapshot();
+  uint64_t id = 0;
+  // Bytes a JSON writer must escape, and a terminal escape sequence.
+  const std::string odd = "we\"ird\\\x1b[2J\n";
+  AddCounters(s, odd, 5, id);
+  AddTimer(s, "t", 40, id);
+  s.stats.series_dropped = 7;
+  s.stats.series_dropped_per_metric = 9;
+  s.stats.series_dropped_top_names = {{odd, 9}};
+  SeriesReport report(/*max_series=*/10);
+  report.Update(s);
+  report.Update(s);
+  std::string text = FormatSeriesReportJson(*report.Latest(), 20);
+  std::optional<Json> json = ParseJson(text);
+  ASSERT_TRUE(json.has_value()) << text;
+  EXPECT_EQ((*json)["flush_sequence"], 1);
+  EXPECT_EQ((*json)["live_series"], 6);
+  EXPECT_DOUBLE_EQ((*json)["max_series_share"].get<double>(), 0.6);
+  const Json& top = (*json)["by_series"][0];
+  EXPECT_EQ(top["name"], odd);
+  EXPECT_EQ(top["series"], 5);
+  EXPECT_DOUBLE_EQ(top["max_series_share"].get<double>(), 0.5);
+  EXPECT_EQ(top["dropped"], 9);
+  EXPECT_EQ(top["types"], Json::array({"counter"}));
+  EXPECT_EQ((*json)["by_samples"][0]["name"], "t");
+  EXPECT_DOUBLE_EQ((*json)["by_samples"][0]["samples_per_second"].get<double>(), 4.0);
+  const Json& dropped = (*json)["dropped"];
+  EXPECT_EQ(dropped["max_series"], 7);
+  EXPECT_EQ(dropped["max_series_per_metric"], 9);
+  EXPECT_EQ(dropped["max_series_total"], 14);
+  EXPECT_EQ(dropped["max_series_per_metric_total"], 18);
+  EXPECT_EQ(dropped["by_name"][0]["name"], odd);
+
+  std::string table = FormatSeriesReportTable(*report.Latest(), 20);
+  EXPECT_EQ(table.find('\x1b'), std::string::npos) << table;
+  EXPECT_NE(table.find("we\"ird\\x5c\\x1b[2J\\x0a"), std::string::npos) << table;
+}
+
+TEST(SeriesReportTest, JsonHonoursTopAndBeforeTheFirstFlush) {
+  SeriesReport report(5);
+  std::optional<Json> empty = ParseJson(FormatSeriesReportJson(*report.Latest(), 20));
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_EQ((*empty)["flush_sequence"], 0);
+  EXPECT_TRUE((*empty)["by_series"].empty());
+  EXPECT_EQ(FormatSeriesReportTable(*report.Latest(), 20), "tallyd: no flush yet\n");
+
+  aggregator::Snapshot s = fixtures::BaseSnapshot();
+  uint64_t id = 0;
+  for (int n = 1; n <= 4; ++n) AddCounters(s, absl::StrCat("m", n), n, id);
+  report.Update(s);
+  std::optional<Json> json = ParseJson(FormatSeriesReportJson(*report.Latest(), 2));
+  ASSERT_TRUE(json.has_value());
+  ASSERT_EQ((*json)["by_series"].size(), 2u);
+  EXPECT_EQ((*json)["by_series"][1]["name"], "m3");
+}
+
+}  // namespace
+}  // namespace tallyd::backends
