@@ -10,10 +10,17 @@
 // (backends/prometheus_names.h).
 //
 // Choices where statsd_exporter and the SPEC leave room (README):
-// - Summary/histogram `_count` is the unweighted number of samples and `_sum` their unweighted sum
-//   (statsd_exporter repeats a sampled observation 1/rate times instead): quantiles and buckets
-//   are unweighted too (SPEC 3), so `_count` equals the `+Inf` bucket and `_sum / _count` is the
-//   mean.
+// - A sampled observation (`|@0.1`) weighs 1/rate in summary/histogram `_count`, `_sum` and
+//   buckets, as statsd_exporter repeats it int(1/rate) times. The per-line rate is not kept
+//   past the aggregator, so an interval's weight (weighted count / samples) is spread evenly
+//   over its samples (exact when they share one rate, the usual case) and the weighted counts
+//   rounded to whole numbers once per interval; `_count` stays the `+Inf` bucket. Quantiles are
+//   of the unweighted samples (SPEC 3).
+// - A mapping rule (SPEC 7) chooses its series' observer type, buckets, quantiles, help and
+//   scale. A family's buckets, quantiles and help are those of its first series' rule (a later
+//   series of the same name under another rule shares them, as statsd_exporter's metric vector
+//   does); a rule giving the name another type is a type conflict. `scale` multiplies counter,
+//   gauge and observed values (after timers' ms -> s), as statsd_exporter applies it.
 // - Timers, histograms and distributions all follow `timer_type`; only timers are divided by 1000.
 //   Series whose Prometheus name and labels coincide after sanitizing ("a.b" and "a-b") are one
 //   Prometheus series: counters add, gauges keep the last value, summaries take the quantiles of

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
 #include "backends/prometheus_names.h"
+#include "mapping/mapping.h"
 
 namespace tallyd::backends {
 namespace {
@@ -29,6 +30,13 @@ constexpr std::string_view kReservedPrefix = "tallyd_";
 // Debian's Abseil has its own string_view, and hashes std::string_view through std::hash
 // (libstdc++'s _Hash_bytes, several times slower than Abseil's own string hash).
 absl::string_view AbslView(std::string_view text) { return {text.data(), text.size()}; }
+
+// A mapping rule's scale, applied to every value of its series as statsd_exporter applies it
+// (counters, gauges and observations; set counts are counts and stay as they are).
+double MappingScale(const aggregator::SeriesKey& key) {
+  const mapping::SeriesOptions* options = key.mapping_options();
+  return options != nullptr && options->scale.has_value() ? *options->scale : 1.0;
+}
 
 struct OwnedLabel {
   std::string name;
@@ -111,11 +119,20 @@ class PrometheusState::Impl {
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
 
+  // A family's own quantile levels, buckets and help, from the mapping rule of its first series
+  // (statsd_exporter fixes them when it creates the metric vector); a family without one uses
+  // the backend's options and tallyd's help.
+  struct FamilyOptions {
+    std::vector<double> quantiles;
+    std::vector<double> buckets;
+    std::string help;
+  };
   struct FamilyRecord {
     uint32_t name_offset = 0;
     uint32_t name_size = 0;
     uint32_t live_series = 0;  // 0: free
     PrometheusType type = PrometheusType::kCounter;
+    std::unique_ptr<const FamilyOptions> options;  // null: the backend's
   };
   struct SeriesRecord {
     uint32_t family = kNone;  // kNone: free
@@ -134,7 +151,7 @@ class PrometheusState::Impl {
     uint64_t count = 0;  // summary and histogram: cumulative since the series appeared
     double sum = 0;
     std::vector<double> quantiles;  // of the latest interval with samples; empty before
-    std::vector<uint64_t> buckets;  // cumulative counts, parallel to options_.buckets
+    std::vector<uint64_t> buckets;  // cumulative counts, parallel to the family's buckets
   };
   struct CacheEntry {
     uint32_t series = kNone;  // kNone: refused by a type conflict (counted once)
@@ -209,7 +226,24 @@ class PrometheusState::Impl {
                    Labels(b));
   }
 
-  PrometheusType TypeOf(MetricType type) const;
+  PrometheusType TypeOf(const aggregator::SeriesKey& key) const;
+  // The options a mapping rule gives a new family, null when they are the backend's own.
+  std::unique_ptr<const FamilyOptions> FamilyOptionsOf(const mapping::SeriesOptions* rule) const;
+  const std::vector<double>& QuantilesOf(uint32_t family) const {
+    const FamilyRecord& f = families_[family];
+    return f.options != nullptr && !f.options->quantiles.empty() ? f.options->quantiles
+                                                                 : options_.quantiles;
+  }
+  const std::vector<double>& BucketsOf(uint32_t family) const {
+    const FamilyRecord& f = families_[family];
+    return f.options != nullptr && !f.options->buckets.empty() ? f.options->buckets
+                                                               : options_.buckets;
+  }
+  std::string_view HelpOf(uint32_t family) const {
+    const FamilyRecord& f = families_[family];
+    return f.options != nullptr && !f.options->help.empty() ? std::string_view(f.options->help)
+                                                            : std::string_view(kSeriesHelp);
+  }
   // Timers are exposed in seconds.
   static double UnitScale(MetricType type) { return type == MetricType::kTimer ? 0.001 : 1.0; }
   // Fills resolved_family_ / resolved_labels_ / resolved_type_ from the key; counts invalid
@@ -274,6 +308,8 @@ class PrometheusState::Impl {
   std::string resolved_labels_ ABSL_GUARDED_BY(mu_);
   std::string exposed_name_ ABSL_GUARDED_BY(mu_);  // Claim's scratch
   PrometheusType resolved_type_ ABSL_GUARDED_BY(mu_) = PrometheusType::kCounter;
+  // The mapping options of the key last resolved (null without a mapping file); owned by the key.
+  const mapping::SeriesOptions* resolved_rule_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::shared_ptr<const std::vector<SelfMetric>> self_metrics_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -311,8 +347,8 @@ bool PrometheusState::Impl::KeyLess(std::string_view family_a, std::string_view 
   return labels_a.empty() && !labels_b.empty();
 }
 
-PrometheusType PrometheusState::Impl::TypeOf(MetricType type) const {
-  switch (type) {
+PrometheusType PrometheusState::Impl::TypeOf(const aggregator::SeriesKey& key) const {
+  switch (key.type()) {
     case MetricType::kCounter:
       return PrometheusType::kCounter;
     case MetricType::kGauge:
@@ -323,12 +359,52 @@ PrometheusType PrometheusState::Impl::TypeOf(MetricType type) const {
     case MetricType::kDistribution:
       break;
   }
+  // A rule's observer_type wins over the backend's timer_type (statsd_exporter's defaults).
+  if (const mapping::SeriesOptions* rule = key.mapping_options(); rule != nullptr) {
+    if (rule->observer_type == mapping::ObserverType::kSummary) return PrometheusType::kSummary;
+    if (rule->observer_type == mapping::ObserverType::kHistogram) {
+      return PrometheusType::kHistogram;
+    }
+  }
   return options_.timer_type == PrometheusTimerType::kSummary ? PrometheusType::kSummary
                                                               : PrometheusType::kHistogram;
 }
 
+std::unique_ptr<const PrometheusState::Impl::FamilyOptions> PrometheusState::Impl::FamilyOptionsOf(
+    const mapping::SeriesOptions* rule) const {
+  if (rule == nullptr) return nullptr;
+  auto options = std::make_unique<FamilyOptions>();
+  // The mapping loader takes the lists as written (statsd_exporter hands them to client_golang,
+  // which panics on a bad one): kept sorted and unique, levels within [0, 1], bounds finite.
+  if (resolved_type_ == PrometheusType::kSummary) {
+    for (const mapping::Objective& objective : rule->quantiles) {
+      if (objective.quantile >= 0 && objective.quantile <= 1) {
+        options->quantiles.push_back(objective.quantile);
+      }
+    }
+    std::sort(options->quantiles.begin(), options->quantiles.end());
+    options->quantiles.erase(std::unique(options->quantiles.begin(), options->quantiles.end()),
+                             options->quantiles.end());
+  } else if (resolved_type_ == PrometheusType::kHistogram) {
+    for (double bound : rule->buckets) {
+      if (std::isfinite(bound)) options->buckets.push_back(bound);
+    }
+    std::sort(options->buckets.begin(), options->buckets.end());
+    options->buckets.erase(std::unique(options->buckets.begin(), options->buckets.end()),
+                           options->buckets.end());
+  }
+  // The text format's HELP is one line.
+  options->help = rule->help;
+  std::replace(options->help.begin(), options->help.end(), '\n', ' ');
+  if (options->quantiles.empty() && options->buckets.empty() && options->help.empty()) {
+    return nullptr;  // the backend's: most families of a file with few rules pay nothing
+  }
+  return options;
+}
+
 void PrometheusState::Impl::Resolve(const aggregator::SeriesKey& key, bool count_invalid) {
-  resolved_type_ = TypeOf(key.type());
+  resolved_type_ = TypeOf(key);
+  resolved_rule_ = key.mapping_options();
   resolved_family_ = SanitizePrometheusName(key.name());
   std::vector<OwnedLabel> labels;
   uint64_t invalid = 0;
@@ -407,6 +483,7 @@ uint32_t PrometheusState::Impl::Claim() {
     record.name_offset = Append(name);
     record.name_size = static_cast<uint32_t>(name.size());
     record.type = resolved_type_;
+    record.options = FamilyOptionsOf(resolved_rule_);
     record.live_series = 0;
     family_index_.insert(family);
   } else {
@@ -448,7 +525,7 @@ PrometheusState::Impl::SeriesExtra& PrometheusState::Impl::ExtraOf(uint32_t seri
       free_extras_.pop_back();
       extras_[record.extra] = SeriesExtra{};
     }
-    extras_[record.extra].buckets.assign(options_.buckets.size(), 0);
+    extras_[record.extra].buckets.assign(BucketsOf(record.family).size(), 0);
   }
   return extras_[record.extra];
 }
@@ -457,16 +534,17 @@ void PrometheusState::Impl::Apply(const aggregator::Snapshot& snapshot,
                                   const aggregator::SeriesValue& value, uint32_t series) {
   SeriesRecord& record = series_[series];
   const MetricType type = value.key->type();
+  const double rule_scale = MappingScale(*value.key);
   switch (type) {
     case MetricType::kCounter:
-      if (value.value < 0) {
+      if (value.value * rule_scale < 0) {
         negative_counts_.fetch_add(1, std::memory_order_relaxed);
       } else {
-        AddToTotal(record.value, value.value);  // idle: adds 0
+        AddToTotal(record.value, value.value * rule_scale);  // idle: adds 0
       }
       return;
     case MetricType::kGauge:
-      record.value = value.value;  // idle: the last value, re-reported
+      record.value = value.value * rule_scale;  // idle: the last value, re-reported
       return;
     case MetricType::kSet:
       if (!value.idle) record.value = value.value;
@@ -479,22 +557,37 @@ void PrometheusState::Impl::Apply(const aggregator::Snapshot& snapshot,
   const aggregator::SampleSummary* summary = snapshot.SummaryOf(value);
   if (value.idle || summary == nullptr || summary->samples == 0) return;
   SeriesExtra& exposed = ExtraOf(series);
-  const double scale = UnitScale(type);
+  const double scale = UnitScale(type) * rule_scale;
+  // A sampled line weighs 1/rate, as statsd_exporter repeats it: `count` is the weighted count,
+  // `samples` the lines. The per-line rate is not kept, so the interval's weight (count per
+  // sample) spreads evenly over its samples: exact when they shared one rate, as a client's
+  // lines of one series do. Counts are whole (statsd_exporter repeats int(1/rate) times); the
+  // weighted count is rounded once per interval, each bucket with it, so _count stays +Inf.
+  const double weight = summary->count / static_cast<double>(summary->samples);
+  const uint64_t weighted_count = static_cast<uint64_t>(std::llround(summary->count));
   // Held whole (count, sum and buckets) so that _count stays the +Inf bucket and _sum/_count a
   // mean; the quantiles below are of the interval and still follow.
-  const bool added = AddToTotal(exposed.sum, summary->sum * scale);
-  if (added) exposed.count += summary->samples;
+  const bool added = AddToTotal(exposed.sum, summary->sum * weight * scale);
+  if (added) exposed.count += weighted_count;
   const aggregator::ValueDistribution& distribution = summary->distribution;
   if (distribution.count() == 0) return;
-  if (options_.timer_type == PrometheusTimerType::kSummary) {
-    exposed.quantiles.resize(options_.quantiles.size());
-    for (size_t i = 0; i < options_.quantiles.size(); ++i) {
-      exposed.quantiles[i] = distribution.Quantile(options_.quantiles[i]) * scale;
+  const uint32_t family = record.family;
+  if (families_[family].type == PrometheusType::kSummary) {
+    const std::vector<double>& levels = QuantilesOf(family);
+    exposed.quantiles.resize(levels.size());
+    for (size_t i = 0; i < levels.size(); ++i) {
+      exposed.quantiles[i] = distribution.Quantile(levels[i]) * scale;
     }
     exposed.quantiles_flush = flush_;
   } else if (added) {
-    for (size_t i = 0; i < options_.buckets.size(); ++i) {
-      exposed.buckets[i] += distribution.CountAtOrBelow(options_.buckets[i] / scale);
+    const std::vector<double>& bounds = BucketsOf(family);
+    // The distribution counts `samples` in all (sketched or exact); a bucket holding all of
+    // them gets exactly the weighted count.
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      const uint64_t at_or_below = distribution.CountAtOrBelow(bounds[i] / scale);
+      exposed.buckets[i] += at_or_below >= summary->samples
+                                ? weighted_count
+                                : static_cast<uint64_t>(std::llround(at_or_below * weight));
     }
   }
 }
@@ -514,17 +607,18 @@ void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
     SeriesRecord& record = series_[series];
     exposed.last_point = snapshot.flush_time;
     const MetricType type = point.key->type();
+    const double rule_scale = MappingScale(*point.key);
     switch (type) {
       case MetricType::kCounter:
-        if (point.value < 0) {
+        if (point.value * rule_scale < 0) {
           negative_counts_.fetch_add(1, std::memory_order_relaxed);
         } else {
-          AddToTotal(record.value, point.value);
+          AddToTotal(record.value, point.value * rule_scale);
         }
         continue;
       case MetricType::kGauge:
         if (point.timestamp >= exposed.newest_point_ts) {
-          record.value = point.value;
+          record.value = point.value * rule_scale;
           exposed.newest_point_ts = point.timestamp;
         }
         continue;
@@ -538,14 +632,15 @@ void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
       case MetricType::kDistribution:
         break;
     }
-    const double value = point.value * UnitScale(type);
+    const double value = point.value * UnitScale(type) * rule_scale;
     if (!AddToTotal(exposed.sum, value)) continue;
     exposed.count += 1;
-    if (options_.timer_type == PrometheusTimerType::kSummary) {
+    if (families_[record.family].type == PrometheusType::kSummary) {
       if (exposed.quantiles_flush != flush_) point_samples[series].push_back(value);
     } else {
-      for (size_t i = 0; i < options_.buckets.size(); ++i) {
-        if (value <= options_.buckets[i]) exposed.buckets[i] += 1;
+      const std::vector<double>& bounds = BucketsOf(record.family);
+      for (size_t i = 0; i < bounds.size(); ++i) {
+        if (value <= bounds[i]) exposed.buckets[i] += 1;
       }
     }
   }
@@ -553,9 +648,10 @@ void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
     std::sort(samples.begin(), samples.end());
     auto distribution = aggregator::ValueDistribution::Exact(std::move(samples));
     SeriesExtra& exposed = ExtraOf(series);
-    exposed.quantiles.resize(options_.quantiles.size());
-    for (size_t i = 0; i < options_.quantiles.size(); ++i) {
-      exposed.quantiles[i] = distribution.Quantile(options_.quantiles[i]);
+    const std::vector<double>& levels = QuantilesOf(series_[series].family);
+    exposed.quantiles.resize(levels.size());
+    for (size_t i = 0; i < levels.size(); ++i) {
+      exposed.quantiles[i] = distribution.Quantile(levels[i]);
     }
   }
 }
@@ -568,6 +664,7 @@ void PrometheusState::Impl::Forget(uint32_t series) {
   if (--family.live_series == 0) {
     family_index_.erase(record.family);
     dead_bytes_ += family.name_size;
+    family.options.reset();
     free_families_.push_back(record.family);
   }
   if (record.extra != kNone) {
@@ -713,11 +810,11 @@ void PrometheusState::Impl::VisitSeries(uint32_t series, PrometheusType type,
     view.count = extra.count;
     view.sum = extra.sum;
     if (type == PrometheusType::kSummary && !extra.quantiles.empty()) {
-      view.quantile_levels = options_.quantiles;
+      view.quantile_levels = QuantilesOf(record.family);
       view.quantile_values = extra.quantiles;
     }
     if (type == PrometheusType::kHistogram) {
-      view.bucket_bounds = options_.buckets;
+      view.bucket_bounds = BucketsOf(record.family);
       view.bucket_counts = extra.buckets;
     }
   }
@@ -733,7 +830,7 @@ void PrometheusState::Impl::Visit(PrometheusVisitor& visitor) const {
     const uint32_t family = series_[series].family;
     const PrometheusType type = families_[family].type;
     if (family != open_family) {
-      visitor.Family({FamilyName(family), type, kSeriesHelp});
+      visitor.Family({FamilyName(family), type, HelpOf(family)});
       open_family = family;
     }
     VisitSeries(series, type, labels, visitor);
@@ -776,7 +873,7 @@ void PrometheusState::Impl::VisitBatch(Cursor& cursor, size_t max_series,
     const bool same_family = open && name == cursor.last_family;
     if (same_family && type != cursor.last_type) continue;  // a new family of that name
     if (!same_family) {
-      visitor.Family({name, type, kSeriesHelp});
+      visitor.Family({name, type, HelpOf(family)});
       cursor.last_family.assign(name);
       cursor.last_type = type;
       open = true;

@@ -63,7 +63,9 @@ struct PrometheusLabel {
 struct PrometheusFamilyView {
   std::string_view name;  // sanitized; for summaries/histograms the base name (no _sum etc.)
   PrometheusType type = PrometheusType::kCounter;
-  std::string_view help;  // one line, no escaping needed
+  // One line (no newline); tallyd's own text, or a mapping rule's `help` (which may hold `\`,
+  // escaped by the text writer).
+  std::string_view help;
 };
 
 // One series of the family last announced. Views are valid only during the callback.
@@ -75,12 +77,12 @@ struct PrometheusSeriesView {
   // bucket of a histogram).
   uint64_t count = 0;
   double sum = 0;
-  // Summary: quantile levels (the options' `quantiles`) and their values over the latest
-  // interval with samples; both empty until the series had one.
+  // Summary: quantile levels (the family's: its mapping rule's or the options' `quantiles`)
+  // and their values over the latest interval with samples; both empty until the series had one.
   std::span<const double> quantile_levels;
   std::span<const double> quantile_values;
-  // Histogram: the options' `buckets` (upper bounds, ascending, +Inf not listed) and the
-  // cumulative count at or below each.
+  // Histogram: the family's `buckets` (its mapping rule's, else the options'; upper bounds,
+  // ascending, +Inf not listed) and the cumulative count at or below each.
   std::span<const double> bucket_bounds;
   std::span<const uint64_t> bucket_counts;
 };

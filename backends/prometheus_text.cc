@@ -57,7 +57,16 @@ void PrometheusTextWriter::Family(const PrometheusFamilyView& family) {
   name_.assign(family.name);
   type_ = family.type;
   if (!family.help.empty()) {
-    out_->append("# HELP ").append(family.name).append(" ").append(family.help).append("\n");
+    out_->append("# HELP ").append(family.name).append(" ");
+    // A mapping rule's help is the user's text: the format reads `\` as an escape there.
+    for (char c : family.help) {
+      if (c == '\\') {
+        out_->append("\\\\");
+      } else {
+        out_->push_back(c);
+      }
+    }
+    out_->append("\n");
   }
   out_->append("# TYPE ")
       .append(family.name)
