@@ -3,7 +3,9 @@
 // A Backend only formats and delivers. BackendRunner gives each backend its own thread and a
 // bounded queue of snapshots (SPEC 4): the flush clock hands a snapshot over without waiting, a
 // failed delivery is retried with capped exponential backoff and queued flushes go out in
-// order; past `max_buffered_flushes` the oldest is dropped and counted.
+// order; past `max_buffered_flushes` the oldest is dropped and counted. A backend that keeps
+// state across flushes (remote_write's cumulative counters) sees every flush first through
+// Observe, even one the queue drops before Deliver reaches it.
 #ifndef TALLYD_BACKENDS_BACKEND_H_
 #define TALLYD_BACKENDS_BACKEND_H_
 
@@ -76,6 +78,14 @@ class Backend {
   virtual std::string_view name() const = 0;
   // Called on the backend's own thread, one snapshot at a time, in flush order.
   virtual Delivery Deliver(const Flush& flush) = 0;
+  // When true, BackendRunner hands every submitted flush to Observe exactly once, in flush order,
+  // on the backend's thread: a flush just before its first Deliver, and a flush the full queue
+  // dropped before delivery as soon as the thread is free. Off by default: the runner then keeps
+  // no dropped snapshot alive.
+  virtual bool observes_flushes() const { return false; }
+  // See observes_flushes(). When Deliver(flush) starts, every flush up to this one, and none
+  // after it, has been observed; during its retries, later (dropped) ones may be.
+  virtual void Observe(const Flush& flush) {}
   // Whether the backend forwards events and service checks (SPEC 2: others count them as not
   // forwarded).
   virtual bool forwards_events() const { return false; }
@@ -134,12 +144,24 @@ class BackendRunner {
 
  private:
   void Run();
+  // Hands the dropped flushes not yet observed, and with `through_front` the queue's front, to
+  // Backend::Observe, in order, outside the lock.
+  void ObservePending(bool through_front);
 
   std::unique_ptr<Backend> backend_;
+  const bool observes_;  // backend_->observes_flushes(), fixed for the backend's life
   const size_t max_queued_;
   const BackoffPolicy backoff_;
   mutable absl::Mutex mu_;
   std::deque<Flush> queue_ ABSL_GUARDED_BY(mu_);
+  // With observes_: the last `unobserved_` entries of queue_ have not been through Observe (all
+  // but the front, which Run observes just before delivering it; Submit runs on the flush loop's
+  // thread, which must not fold), and flushes the full queue dropped before they were observed
+  // wait in dropped_unobserved_, older than every queued one, until the backend's thread takes
+  // them: between two deliveries or as they come during a backoff, so they pile up only during
+  // one Deliver call (bounded by the backend's timeout).
+  size_t unobserved_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<Flush> dropped_unobserved_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   BackendStats stats_ ABSL_GUARDED_BY(mu_);

@@ -21,6 +21,7 @@ absl::Status LowerCallingThreadPriority() {
 
 BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes)
     : backend_(std::move(backend)),
+      observes_(backend_->observes_flushes()),
       max_queued_(std::max<size_t>(1, max_buffered_flushes)),
       backoff_(backend_->backoff()),
       thread_([this] { Run(); }) {}
@@ -28,6 +29,7 @@ BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffer
 BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes,
                              BackoffPolicy backoff)
     : backend_(std::move(backend)),
+      observes_(backend_->observes_flushes()),
       max_queued_(std::max<size_t>(1, max_buffered_flushes)),
       backoff_(backoff),
       thread_([this] { Run(); }) {}
@@ -40,10 +42,32 @@ void BackendRunner::Submit(Flush flush) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   queue_.push_back(std::move(flush));
+  if (observes_) ++unobserved_;
   while (queue_.size() > max_queued_) {
+    if (queue_.size() <= unobserved_) {  // the front was never observed: keep it for Observe
+      dropped_unobserved_.push_back(std::move(queue_.front()));
+      --unobserved_;
+    }
     queue_.pop_front();
     ++stats_.dropped_flushes;
   }
+}
+
+void BackendRunner::ObservePending(bool through_front) {
+  if (!observes_) return;
+  std::vector<Flush> pending;
+  {
+    absl::MutexLock lock(&mu_);
+    for (Flush& flush : dropped_unobserved_) pending.push_back(std::move(flush));
+    dropped_unobserved_.clear();
+    // Only the front of the queue: a queued flush observed early would put the backend's state
+    // ahead of the flush it delivers (and stamps) next.
+    if (through_front && !queue_.empty() && unobserved_ == queue_.size()) {
+      pending.push_back(queue_.front());
+      --unobserved_;
+    }
+  }
+  for (const Flush& flush : pending) backend_->Observe(flush);
 }
 
 bool BackendRunner::Stop(absl::Time deadline) {
@@ -82,7 +106,16 @@ void BackendRunner::Run() {
                        ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty() || (stopping_ && absl::Now() >= deadline_)) return;
-      next = queue_.front();  // stays queued until delivered, so a full queue drops the oldest
+    }
+    // Observe before Deliver, so the backend's state has this flush and all before it: again
+    // when a Submit came in between (it may have dropped the front and queued a new one).
+    bool observed = false;
+    while (!observed) {
+      ObservePending(/*through_front=*/true);
+      absl::MutexLock lock(&mu_);
+      observed = unobserved_ < queue_.size() && dropped_unobserved_.empty();
+      // The front stays queued until delivered, so a full queue drops the oldest.
+      if (observed) next = queue_.front();
     }
     Delivery result = backend_->Deliver(next);
     absl::MutexLock lock(&mu_);
@@ -109,12 +142,21 @@ void BackendRunner::Run() {
     delay = std::min(delay * 2, backoff_.max);
     LOG_EVERY_T(WARNING, 10) << backend_->name() << ": " << result.error << "; " << queue_.size()
                              << " flushes queued, retrying in " << wait;
-    // Sleep for the backoff, but wake for a stop whose deadline has passed.
+    // Sleep for the backoff, but wake for a stop whose deadline has passed, and to observe the
+    // flushes the full queue drops (older than every queued one), so that a long backoff does
+    // not keep them alive.
     absl::Time until = std::min(absl::Now() + wait, deadline_);
     auto stop_due = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return stopping_ && absl::Now() >= deadline_;
     };
-    mu_.AwaitWithDeadline(absl::Condition(&stop_due), until);
+    auto wake = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return stop_due() || !dropped_unobserved_.empty();
+    };
+    while (mu_.AwaitWithDeadline(absl::Condition(&wake), until) && !stop_due()) {
+      mu_.Unlock();
+      ObservePending(/*through_front=*/false);
+      mu_.Lock();
+    }
   }
 }
 

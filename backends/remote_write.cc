@@ -247,30 +247,44 @@ std::string RemoteWriteBackend::Redact(std::string text) const {
   return text;
 }
 
-void RemoteWriteBackend::Prepare(const Flush& flush) {
-  pending_.clear();
-  next_ = 0;
-  rejections_.clear();
-  if (flush.snapshot != nullptr) {
-    // The runner drops queued flushes this backend never saw when its queue overflows during
-    // a long backoff: their counts never reach the cumulative totals (see the header).
+bool RemoteWriteBackend::Observed(const Flush& flush) const {
+  if (flush.snapshot != nullptr && flush.snapshot->sequence != 0) {
+    return flush.snapshot->sequence <= last_sequence_;
+  }
+  return flush.snapshot == last_observed_snapshot_ && flush.self_metrics == last_observed_self_;
+}
+
+void RemoteWriteBackend::Observe(const Flush& flush) {
+  if (flush.snapshot != nullptr && flush.snapshot->sequence != 0) {
+    // With the runner every flush comes through here, so a gap means a flush skipped both
+    // Observe and Deliver (a caller driving Deliver alone and skipping some).
     const uint64_t sequence = flush.snapshot->sequence;
+    if (sequence <= last_sequence_) return;  // folded already
     if (last_sequence_ != 0 && sequence > last_sequence_ + 1) {
       const uint64_t unseen = sequence - last_sequence_ - 1;
       flushes_unseen_ += unseen;
       LOG_EVERY_T(WARNING, 60) << "remote_write: " << unseen << " flushes before flush " << sequence
-                               << " were dropped unseen (the receiver was unreachable longer "
-                                  "than max_buffered_flushes allows): their counts are missing "
-                                  "from the pushed counter and histogram totals";
+                               << " never reached the backend: their counts are missing from the "
+                                  "pushed counter and histogram totals";
     }
-    last_sequence_ = std::max(last_sequence_, sequence);
+    last_sequence_ = sequence;
   }
+  last_observed_snapshot_ = flush.snapshot;
+  last_observed_self_ = flush.self_metrics;
   Flush folded = flush;
   if (!options_.self_metrics) folded.self_metrics = nullptr;
   state_.Update(folded);
-  const absl::Time at = flush.snapshot != nullptr ? flush.snapshot->flush_time : absl::Now();
+  state_time_ = flush.snapshot != nullptr ? flush.snapshot->flush_time : absl::Now();
+}
+
+void RemoteWriteBackend::Prepare() {
+  pending_.clear();
+  next_ = 0;
+  rejections_.clear();
+  // The whole state as of the newest flush folded in (the one being delivered, under the
+  // runner), stamped with that flush's time.
   RemoteWriteEncoder encoder(options_.external_labels, options_.max_samples_per_send,
-                             absl::ToUnixMillis(at));
+                             absl::ToUnixMillis(state_time_));
   SeriesEncoder series(&encoder, options_.conversion);
   state_.Visit(series);
   if (options_.self_metrics) {
@@ -316,8 +330,10 @@ RemoteWriteBackend::Response RemoteWriteBackend::Post(const RemoteWriteRequest& 
 Delivery RemoteWriteBackend::Deliver(const Flush& flush) {
   if (!in_progress_ || flush.snapshot != current_snapshot_ || flush.self_metrics != current_self_) {
     // A new flush (one left unfinished before was dropped by the runner, its series already
-    // folded in: the next flush re-sends their cumulative values).
-    Prepare(flush);
+    // folded in: the next flush re-sends their cumulative values). Without the runner (tests,
+    // a caller of Deliver alone) it may not have been observed yet.
+    if (!Observed(flush)) Observe(flush);
+    Prepare();
     current_snapshot_ = flush.snapshot;
     current_self_ = flush.self_metrics;
     in_progress_ = true;

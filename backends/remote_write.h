@@ -12,12 +12,11 @@
 // (remote write 1.0: the receiver will never take it), the flush's other requests still sent.
 // Credentials (basic auth, bearer token) travel only in the Authorization header: never logged,
 // redacted from every message. A stop (StopBy) cuts a request in flight short within ~1 s
-// (libcurl's progress callback). Limit: the state folds a flush in when Deliver first sees it. A
-// flush the runner drops from a full queue is usually the one being retried, already folded; but
-// when several flushes arrive during one long backoff, the runner drops flushes Deliver never saw
-// and their counts are lost from the cumulative totals (logged, RemoteWriteStats::flushes_unseen).
-// Folding every flush at Submit, or handing dropped flushes to the backend, needs a BackendRunner
-// hook.
+// (libcurl's progress callback). The state folds each flush in through Observe, which the runner
+// calls on this backend's thread for every flush in order, also for one its full queue drops
+// before delivery: after an outage longer than `max_buffered_flushes` the pushed counter and
+// histogram totals still hold every flush's counts (the dropped flushes' own timestamps are lost,
+// not their counts). Deliver sends the state as of the flush it delivers, stamped with its time.
 #ifndef TALLYD_BACKENDS_REMOTE_WRITE_H_
 #define TALLYD_BACKENDS_REMOTE_WRITE_H_
 
@@ -58,8 +57,8 @@ struct RemoteWriteStats {
   uint64_t requests_rejected = 0;  // other 4xx: dropped
   uint64_t samples_sent = 0;
   uint64_t bytes_sent = 0;  // compressed bodies of the requests answered 2xx
-  // Flushes the runner dropped from its queue before this backend saw them (their counts are
-  // missing from the cumulative totals); see the header comment.
+  // Flushes that reached neither Observe nor Deliver (their counts are missing from the
+  // cumulative totals): 0 under BackendRunner; only a caller of Deliver alone skipping flushes.
   uint64_t flushes_unseen = 0;
 };
 
@@ -73,6 +72,8 @@ class RemoteWriteBackend : public Backend {
 
   std::string_view name() const override { return "remote_write"; }
   Delivery Deliver(const Flush& flush) override;
+  bool observes_flushes() const override { return true; }
+  void Observe(const Flush& flush) override;  // folds the flush into the state, once
   BackoffPolicy backoff() const override { return {.max = options_.max_backoff}; }
   void StopBy(absl::Time deadline) override;  // any thread
 
@@ -86,14 +87,17 @@ class RemoteWriteBackend : public Backend {
 
   explicit RemoteWriteBackend(RemoteWriteOptions options);
   absl::Status Init();
-  // Folds the flush into the state and encodes the whole state into pending_.
-  void Prepare(const Flush& flush);
+  // Whether Observe folded this flush in already.
+  bool Observed(const Flush& flush) const;
+  // Encodes the whole state into pending_.
+  void Prepare();
   Response Post(const RemoteWriteRequest& request);
   std::string Redact(std::string text) const;
 
   const RemoteWriteOptions options_;
   PrometheusState state_;
-  // Touched only on the backend's thread (Deliver), but the counters and stop_deadline_ns_.
+  // Touched only on the backend's thread (Observe, Deliver), but the counters and
+  // stop_deadline_ns_.
   void* curl_ = nullptr;           // CURL*, kept for the backend's life: connections are reused
   void* headers_ = nullptr;        // curl_slist*: the fixed request headers
   std::string authorization_;      // "Authorization: ..." or ""; redacted from messages
@@ -115,6 +119,10 @@ class RemoteWriteBackend : public Backend {
   std::atomic<uint64_t> bytes_sent_{0};
   std::atomic<uint64_t> flushes_unseen_{0};
   uint64_t last_sequence_ = 0;  // of the last flush folded into state_
+  // The last flush folded in, to recognise it when it has no sequence number.
+  SnapshotPtr last_observed_snapshot_;
+  std::shared_ptr<const std::vector<SelfMetric>> last_observed_self_;
+  absl::Time state_time_;  // flush time of the newest flush folded in
 };
 
 }  // namespace tallyd::backends

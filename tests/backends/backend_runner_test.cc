@@ -145,6 +145,82 @@ TEST(BackendRunnerTest, FullQueueDropsTheOldestAndCountsIt) {
   EXPECT_EQ(tail, (std::vector<uint64_t>{5, 6, 7}));
 }
 
+// A backend with state across flushes: records what Observe and Deliver saw, in one sequence.
+class ObservingBackend : public ScriptedBackend {
+ public:
+  bool observes_flushes() const override { return true; }
+  void Observe(const Flush& flush) override {
+    absl::MutexLock lock(&mu);
+    observed.push_back(flush.snapshot->sequence);
+    // Observe comes before Deliver for each flush.
+    if (!delivered.empty() && delivered.back() >= flush.snapshot->sequence) out_of_order = true;
+  }
+  Delivery Deliver(const Flush& flush) override {
+    {
+      absl::MutexLock lock(&mu);
+      ++deliveries_started;
+      // The state is exactly through this flush: observed, and nothing after it.
+      if (observed.empty() || observed.back() != flush.snapshot->sequence) out_of_order = true;
+    }
+    return ScriptedBackend::Deliver(flush);
+  }
+  std::vector<uint64_t> observed;
+  bool out_of_order = false;
+  int deliveries_started = 0;
+};
+
+TEST(BackendRunnerTest, ObservesEveryFlushInOrderEvenOnesTheFullQueueDropped) {
+  auto backend = std::make_unique<ObservingBackend>();
+  ObservingBackend* b = backend.get();
+  {
+    absl::MutexLock lock(&b->mu);
+    b->held = true;  // the peer hangs inside flush 1's delivery
+  }
+  BackendRunner runner(std::move(backend), 2, FastBackoff());
+  runner.Submit(MakeFlush(1));
+  {
+    absl::MutexLock lock(&b->mu);
+    auto in_flight = [&]() { return b->deliveries_started > 0; };
+    ASSERT_TRUE(b->mu.AwaitWithTimeout(absl::Condition(&in_flight), absl::Seconds(20)));
+  }
+  for (uint64_t i = 2; i <= 8; ++i) runner.Submit(MakeFlush(i));
+  EXPECT_EQ(runner.stats().dropped_flushes, 6u);  // 1..6 dropped, 7 and 8 queued
+  {
+    absl::MutexLock lock(&b->mu);
+    b->held = false;
+  }
+  ASSERT_TRUE(runner.Stop(absl::Now() + absl::Seconds(10)));
+  absl::MutexLock lock(&b->mu);
+  EXPECT_EQ(b->observed, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 7, 8}));
+  EXPECT_FALSE(b->out_of_order);
+}
+
+// Flushes the full queue drops during a long backoff are observed as they go, not when it ends
+// (which would keep their snapshots alive through the whole outage).
+TEST(BackendRunnerTest, ObservesDroppedFlushesDuringABackoff) {
+  auto backend = std::make_unique<ObservingBackend>();
+  ObservingBackend* b = backend.get();
+  b->fail_next = 1;
+  BackendRunner runner(std::move(backend), 1, {absl::Seconds(60), absl::Seconds(60)});
+  runner.Submit(MakeFlush(1));
+  {
+    absl::MutexLock lock(&b->mu);
+    auto failed = [&]() { return b->attempts >= 1; };
+    ASSERT_TRUE(b->mu.AwaitWithTimeout(absl::Condition(&failed), absl::Seconds(20)));
+  }
+  runner.Submit(MakeFlush(2));  // drops 1 (in backoff, observed)
+  runner.Submit(MakeFlush(3));  // drops 2, never delivered
+  {
+    absl::MutexLock lock(&b->mu);
+    auto seen = [&]() { return b->observed.size() >= 2; };
+    ASSERT_TRUE(b->mu.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(20)));
+    EXPECT_EQ(b->observed, (std::vector<uint64_t>{1, 2}));  // 3, queued, only before its delivery
+    EXPECT_TRUE(b->delivered.empty());                      // still backing off
+  }
+  runner.Stop(absl::Now());
+}
+
 TEST(BackendRunnerTest, RejectedFlushIsNotRetried) {
   auto backend = std::make_unique<ScriptedBackend>();
   ScriptedBackend* b = backend.get();

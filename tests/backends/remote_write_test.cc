@@ -162,7 +162,38 @@ TEST(RemoteWriteBackendTest, CountersAreCumulativeAndResentEveryFlush) {
                                  (kFlushSeconds + 3) * 1000));
 }
 
-TEST(RemoteWriteBackendTest, CountsFlushesTheRunnerDroppedUnseen) {
+// An outage longer than the queue: the receiver hangs on flush 1's request while flushes 2..10
+// arrive and the runner's queue of 2 drops most of them before Deliver could see them. Every
+// flush still reaches the cumulative state (BackendRunner hands each to Observe), so the total
+// pushed once the receiver answers again is everything counted.
+TEST(RemoteWriteBackendTest, CounterTotalAfterAnOutageHoldsFlushesTheQueueDropped) {
+  TestHttpServer server;
+  HttpResponse hang = Respond(503);
+  hang.delay = absl::Seconds(2);  // the outage: Submit below takes microseconds
+  server.Enqueue(hang);
+  BackendRunner runner(Make(Options(server)), 2, {absl::Milliseconds(1), absl::Milliseconds(1)});
+  double total = 0;
+  runner.Submit(CounterFlush(1, 1, 1));
+  total += 1;
+  ASSERT_TRUE(server.WaitForRequests(1, absl::Seconds(10)));  // flush 1 is in flight, hanging
+  for (uint64_t i = 2; i <= 10; ++i) {
+    runner.Submit(CounterFlush(i, 1, static_cast<double>(i)));
+    total += static_cast<double>(i);
+  }
+  EXPECT_EQ(runner.stats().dropped_flushes, 8u);  // 1..8 dropped; 9, 10 queued
+  ASSERT_TRUE(runner.Stop(absl::Now() + absl::Seconds(20)));
+  std::vector<HttpRequest> requests = server.requests();
+  ASSERT_GE(requests.size(), 2u);
+  std::vector<Decoded> last = DecodeAll(requests.back().body);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].value, total);  // 55
+  EXPECT_EQ(last[0].timestamp, (kFlushSeconds + 10) * 1000);
+  EXPECT_EQ(runner.backend().name(), "remote_write");
+  EXPECT_EQ(static_cast<RemoteWriteBackend&>(runner.backend()).stats().flushes_unseen, 0u);
+}
+
+// Without the runner (Deliver alone, skipping flushes) a gap is still counted and logged.
+TEST(RemoteWriteBackendTest, CountsFlushesThatSkippedObserveAndDeliver) {
   TestHttpServer server;
   auto backend = Make(Options(server));
   ASSERT_NE(backend, nullptr);
