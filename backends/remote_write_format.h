@@ -86,7 +86,8 @@ class RemoteWriteEncoder {
                  double value);
   void Seal();  // the current WriteRequest becomes a request
 
-  const RemoteWriteLabels& external_labels_;
+  // A copy: a caller passing a temporary (`{}`) would otherwise leave it dangling (ASan saw it).
+  const RemoteWriteLabels external_labels_;
   const size_t max_samples_;
   const int64_t timestamp_ms_;
   std::unique_ptr<prometheus::WriteRequest> current_;
