@@ -95,6 +95,16 @@ void PrometheusTextWriter::Head(const PrometheusSeriesView& series, std::string_
   out_->push_back(' ');
 }
 
+// A summary's and a histogram's `_count` and `_sum` lines.
+void PrometheusTextWriter::CountAndSum(const PrometheusSeriesView& series) {
+  Head(series, "_count");
+  AppendUint(series.count, out_);
+  out_->push_back('\n');
+  Head(series, "_sum");
+  AppendDouble(series.sum, out_);
+  out_->push_back('\n');
+}
+
 void PrometheusTextWriter::Series(const PrometheusSeriesView& series) {
   switch (type_) {
     case PrometheusType::kCounter:
@@ -104,12 +114,7 @@ void PrometheusTextWriter::Series(const PrometheusSeriesView& series) {
       out_->push_back('\n');
       return;
     case PrometheusType::kSummary:
-      Head(series, "_count");
-      AppendUint(series.count, out_);
-      out_->push_back('\n');
-      Head(series, "_sum");
-      AppendDouble(series.sum, out_);
-      out_->push_back('\n');
+      CountAndSum(series);
       for (size_t i = 0; i < series.quantile_values.size(); ++i) {
         Head(series, "", "quantile", DoubleText(series.quantile_levels[i]));
         AppendDouble(series.quantile_values[i], out_);
@@ -117,12 +122,7 @@ void PrometheusTextWriter::Series(const PrometheusSeriesView& series) {
       }
       return;
     case PrometheusType::kHistogram:
-      Head(series, "_count");
-      AppendUint(series.count, out_);
-      out_->push_back('\n');
-      Head(series, "_sum");
-      AppendDouble(series.sum, out_);
-      out_->push_back('\n');
+      CountAndSum(series);
       for (size_t i = 0; i < series.bucket_counts.size(); ++i) {
         Head(series, "_bucket", "le", DoubleText(series.bucket_bounds[i]));
         AppendUint(series.bucket_counts[i], out_);

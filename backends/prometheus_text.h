@@ -19,6 +19,7 @@ class PrometheusTextWriter : public PrometheusVisitor {
   void Series(const PrometheusSeriesView& series) override;
 
  private:
+  void CountAndSum(const PrometheusSeriesView& series);
   void Head(const PrometheusSeriesView& series, std::string_view suffix,
             std::string_view extra_label = {}, std::string_view extra_value = {});
 
