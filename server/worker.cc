@@ -4,10 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "aggregator/aggregator.h"
 
 namespace tallyd::server {
 namespace {
@@ -118,10 +119,8 @@ void Worker::Shutdown() {
 }
 
 void Worker::OnReceive() {
-  // One clock read per receive batch (vDSO, no syscall), on the clock of MonotonicNow().
-  shard_->set_receive_time(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::steady_clock::now().time_since_epoch())
-                               .count());
+  // One clock read per receive batch (vDSO, no syscall).
+  shard_->set_receive_time(absl::ToUnixNanos(aggregator::MonotonicNow()));
 }
 
 void Worker::OnData(std::string_view data, Transport transport) {
