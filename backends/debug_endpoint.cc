@@ -27,14 +27,26 @@ int Respond(mg_connection* conn, int status, std::string_view reason, std::strin
 
 }  // namespace
 
-int AnswerDebugRequest(mg_connection* conn, const SeriesReport& report) {
+int AnswerDebugRequest(mg_connection* conn, const SeriesReport& report,
+                       const std::shared_ptr<const ConfigPage>& config) {
   const mg_request_info* info = mg_get_request_info(conn);
   if (info == nullptr || info->local_uri == nullptr) return 0;
   std::string_view path = info->local_uri;
   if (!path.starts_with("/debug/")) return 0;
+  const bool json_asked =
+      info->query_string != nullptr &&
+      std::string_view(info->query_string).find("format=json") != std::string_view::npos;
+  if (path == "/debug/config") {
+    if (config == nullptr) {
+      return Respond(conn, 404, "Not Found", "text/plain; charset=utf-8",
+                     "no configuration page was set\n");
+    }
+    return json_asked ? Respond(conn, 200, "OK", "application/json", config->json)
+                      : Respond(conn, 200, "OK", "text/plain; charset=utf-8", config->text);
+  }
   if (path != "/debug/series") {
     return Respond(conn, 404, "Not Found", "text/plain; charset=utf-8",
-                   "not found; try /debug/series or /debug/series?format=json\n");
+                   "not found; try /debug/series, /debug/config (each also ?format=json)\n");
   }
   bool json = false;
   size_t top = report.top_names();

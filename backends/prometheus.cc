@@ -119,7 +119,7 @@ int AnswerRequest(mg_connection* conn) {
     backend->Scrape(conn);
     return 200;
   }
-  return AnswerDebugRequest(conn, backend->series_report());
+  return AnswerDebugRequest(conn, backend->series_report(), backend->config_page());
 }
 
 absl::Status ValidateOptions(const PrometheusOptions& options) {
@@ -221,8 +221,8 @@ absl::StatusOr<std::unique_ptr<PrometheusBackend>> PrometheusBackend::Create(
   for (int i = 0; i < count; ++i) ports.push_back(server_ports[i].port);
   backend->port_ = ports.empty() ? 0 : ports.front();
   backend->listening_fds_ = NewListeningSockets(before, ListeningTcpSockets(), ports);
-  LOG(INFO) << "prometheus: serving /metrics, /healthz and /debug/series on " << options.listen
-            << " (port " << backend->port() << ")";
+  LOG(INFO) << "prometheus: serving /metrics, /healthz, /debug/series and /debug/config on "
+            << options.listen << " (port " << backend->port() << ")";
   return backend;
 }
 
@@ -243,6 +243,17 @@ Delivery PrometheusBackend::Deliver(const Flush& flush) {
 
 void PrometheusBackend::SetSeriesTtl(absl::Duration series_ttl) {
   state_->SetSeriesTtl(series_ttl);
+}
+
+void PrometheusBackend::SetConfigPage(std::string text, std::string json) {
+  auto page = std::make_shared<const ConfigPage>(ConfigPage{std::move(text), std::move(json)});
+  absl::MutexLock lock(&config_mu_);
+  config_page_ = std::move(page);
+}
+
+std::shared_ptr<const ConfigPage> PrometheusBackend::config_page() const {
+  absl::MutexLock lock(&config_mu_);
+  return config_page_;
 }
 
 void PrometheusBackend::SetMaxSeries(uint64_t max_series) {

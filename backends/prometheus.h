@@ -58,9 +58,12 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "backends/debug_endpoint.h"
 #include "backends/prometheus_state.h"
 
 struct mg_connection;
@@ -109,6 +112,11 @@ class PrometheusBackend : public Backend {
   // Takes a new aggregation.max_series for /debug/series' shares. Any thread.
   void SetMaxSeries(uint64_t max_series);
 
+  // What GET /debug/config answers (server/ renders it at start-up and after each SIGHUP
+  // reload, secrets masked). Any thread.
+  void SetConfigPage(std::string text, std::string json);
+  std::shared_ptr<const ConfigPage> config_page() const;
+
   // The port actually bound (the one chosen by the kernel when `listen` asked for port 0).
   int port() const { return port_; }
 
@@ -126,6 +134,9 @@ class PrometheusBackend : public Backend {
   std::vector<int> listening_fds_;
   int port_ = 0;
   mg_context* server_ = nullptr;  // stopped in the destructor, before state_ goes
+  // Swapped whole by SetConfigPage, read by civetweb threads: a scrape keeps its copy alive.
+  mutable absl::Mutex config_mu_;
+  std::shared_ptr<const ConfigPage> config_page_ ABSL_GUARDED_BY(config_mu_);
 };
 
 }  // namespace tallyd::backends

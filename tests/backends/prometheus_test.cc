@@ -139,6 +139,20 @@ TEST_F(PrometheusBackendTest, HealthzAnswersOk) {
   EXPECT_EQ(response.body, "ok");
 }
 
+// server/ renders the page (config/ knows the keys); the backend serves the latest one set.
+TEST_F(PrometheusBackendTest, DebugConfigServesTheLatestPageSet) {
+  Start();
+  EXPECT_EQ(Get(backend_->port(), "/debug/config").status, 404);  // none set yet
+  backend_->SetConfigPage("a: 1  # default\n", R"({"a":{"value":1}})");
+  backend_->SetConfigPage("a: 2  # flag --a\n", R"({"a":{"value":2}})");  // a SIGHUP reload
+  HttpResponse text = Get(backend_->port(), "/debug/config");
+  EXPECT_EQ(text.status, 200);
+  EXPECT_EQ(text.body, "a: 2  # flag --a\n");
+  HttpResponse json = Get(backend_->port(), "/debug/config?format=json");
+  EXPECT_EQ(json.status, 200);
+  EXPECT_EQ(json.body, R"({"a":{"value":2}})");
+}
+
 TEST_F(PrometheusBackendTest, NamesAndLabelsAreSanitizedAndInvalidLabelsCounted) {
   Start();
   Snapshot s = NextSnapshot();
