@@ -1,14 +1,9 @@
 // backends/datadog.h: the Datadog backend (SPEC 4.3): each flush POSTed to Datadog's HTTP API.
 //
 // DatadogBackend turns a flush into compressed requests as it formats it (DatadogRequestSet:
-// each point written once, compressed chunk by chunk, buffers kept across flushes) and sends them
-// over one libcurl handle kept for the backend's life, so the connection is reused (keep-alive).
-// Each request runs on a libcurl multi handle the backend waits on itself, so that a stop
-// (StopBy, from BackendRunner::Stop on another thread) wakes it: a request still in flight at
-// the stop deadline is abandoned then, counted as failed and the flush left for Retry, instead of
-// holding the shutdown for up to `timeout`.
-// A flush is several requests; the backend remembers which of the current flush's requests
-// already went through, so a retried flush resends only the rest (each request delivered once).
+// each point written once, compressed chunk by chunk, buffers kept across flushes) and hands
+// them to an HttpDelivery (one kept-alive libcurl connection; a retried flush resends only its
+// unsent requests; a request in flight at the stop deadline is abandoned then).
 // Compression: `deflate` (zlib, accepted by every endpoint) or `none` everywhere; `zstd` (level 1,
 // `Content-Encoding: zstd1`) only on /api/v2/series, the one endpoint whose reference documents
 // it — the v1 endpoints (distribution_points, check_run, events) get deflate instead (sources in
@@ -34,6 +29,7 @@
 #include "backends/backend.h"
 #include "backends/datadog_encoder.h"
 #include "backends/datadog_format.h"
+#include "backends/http_delivery.h"
 
 namespace tallyd::backends {
 
@@ -81,37 +77,18 @@ class DatadogBackend : public Backend {
   DatadogStats stats() const;
 
  private:
-  struct Response;
-
-  explicit DatadogBackend(DatadogOptions options);
-  absl::Status Init();
+  DatadogBackend(DatadogOptions options, std::unique_ptr<HttpDelivery> http);
   // Formats and compresses a new flush into pending_.
   void Prepare(const Flush& flush);
-  Response Post(const DatadogRequest& request);
-  // Runs the request set up on curl_ to its end, or to the stop deadline.
-  void Perform(Response* response);
-  std::string Redact(std::string text) const;
 
   const DatadogOptions options_;
-  // Touched only on the backend's thread (Deliver), apart from the counters, stop_deadline_ and
-  // curl_multi_wakeup on multi_ (which libcurl allows from any thread).
-  void* curl_ = nullptr;   // CURL*
-  void* multi_ = nullptr;  // CURLM*: runs curl_ one request at a time, holds its connection
-  std::atomic<int64_t> stop_deadline_ns_{INT64_MAX};  // Unix ns; INT64_MAX: not stopping
+  // Touched only on the backend's thread (Deliver), apart from the counters and http_'s StopBy
+  // and stats.
+  std::unique_ptr<HttpDelivery> http_;
   SelfMetricTotals self_totals_;
-  // The flush in progress: its requests and how many went through. Holding the pointers keeps
-  // them from being reused by a later flush, so comparing them identifies a retry.
-  SnapshotPtr current_snapshot_;
-  std::shared_ptr<const std::vector<SelfMetric>> current_self_;
-  bool in_progress_ = false;
-  DatadogRequestSet encoder_;  // holds the bodies pending_ views
-  std::vector<DatadogRequest> pending_;
-  size_t next_ = 0;
-  std::vector<std::string> rejections_;  // this flush's rejected requests, for the one message
+  DatadogRequestSet encoder_;            // holds the bodies pending_ views
+  std::vector<DatadogRequest> pending_;  // the requests of the flush in progress
 
-  std::atomic<uint64_t> requests_sent_{0};
-  std::atomic<uint64_t> requests_failed_{0};
-  std::atomic<uint64_t> requests_rejected_{0};
   std::atomic<uint64_t> payloads_too_large_{0};
   std::atomic<uint64_t> distributions_scaled_{0};
 };

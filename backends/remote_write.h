@@ -6,13 +6,14 @@
 // into it and sends the whole state, every live series re-sent with the flush time in ms, cut into
 // requests of at most `max_samples_per_send` samples (RemoteWriteEncoder). BackendRunner gives it
 // its own thread and the bounded in-order queue, so a dead or slow receiver delays nothing else.
-// Outcomes per request: 2xx sent; network errors, timeouts, 5xx and 429 retried (the flush's
-// remaining requests only, after the peer's Retry-After when it gave one, else the runner's capped
+// The requests go out through an HttpDelivery (one kept-alive libcurl connection). Outcomes per
+// request: 2xx sent; network errors, timeouts, 5xx and 429 retried (the flush's remaining
+// requests only, after the peer's Retry-After when it gave one, else the runner's capped
 // backoff); another 4xx is logged with the start of the response body and the request dropped
 // (remote write 1.0: the receiver will never take it), the flush's other requests still sent.
 // Credentials (basic auth, bearer token) travel only in the Authorization header: never logged,
-// redacted from every message. A stop (StopBy) cuts a request in flight short within ~1 s
-// (libcurl's progress callback). The state folds each flush in through Observe, which the runner
+// redacted from every message. A stop (StopBy) abandons a request in flight at its deadline.
+// The state folds each flush in through Observe, which the runner
 // calls on this backend's thread for every flush in order, also for one its full queue drops
 // before delivery: after an outage longer than `max_buffered_flushes` the pushed counter and
 // histogram totals still hold every flush's counts (the dropped flushes' own timestamps are lost,
@@ -30,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "backends/http_delivery.h"
 #include "backends/prometheus_state.h"
 #include "backends/remote_write_format.h"
 
@@ -83,38 +85,19 @@ class RemoteWriteBackend : public Backend {
   RemoteWriteStats stats() const;
 
  private:
-  struct Response;
-
-  explicit RemoteWriteBackend(RemoteWriteOptions options);
-  absl::Status Init();
+  RemoteWriteBackend(RemoteWriteOptions options, std::unique_ptr<HttpDelivery> http);
   // Whether Observe folded this flush in already.
   bool Observed(const Flush& flush) const;
   // Encodes the whole state into pending_.
   void Prepare();
-  Response Post(const RemoteWriteRequest& request);
-  std::string Redact(std::string text) const;
 
   const RemoteWriteOptions options_;
   PrometheusState state_;
-  // Touched only on the backend's thread (Observe, Deliver), but the counters and
-  // stop_deadline_ns_.
-  void* curl_ = nullptr;           // CURL*, kept for the backend's life: connections are reused
-  void* headers_ = nullptr;        // curl_slist*: the fixed request headers
-  std::string authorization_;      // "Authorization: ..." or ""; redacted from messages
-  std::string basic_credentials_;  // base64 of user:password; redacted from messages too
-  std::atomic<int64_t> stop_deadline_ns_{INT64_MAX};  // Unix ns; INT64_MAX: not stopping
-  // The flush in progress and how many of its requests went through; holding the pointers keeps
-  // a later flush from reusing them, so comparing them identifies a retry.
-  SnapshotPtr current_snapshot_;
-  std::shared_ptr<const std::vector<SelfMetric>> current_self_;
-  bool in_progress_ = false;
-  std::vector<RemoteWriteRequest> pending_;
-  size_t next_ = 0;
-  std::vector<std::string> rejections_;
+  // Touched only on the backend's thread (Observe, Deliver), but the counters and http_'s
+  // StopBy and stats.
+  std::unique_ptr<HttpDelivery> http_;
+  std::vector<RemoteWriteRequest> pending_;  // the requests of the flush in progress
 
-  std::atomic<uint64_t> requests_sent_{0};
-  std::atomic<uint64_t> requests_failed_{0};
-  std::atomic<uint64_t> requests_rejected_{0};
   std::atomic<uint64_t> samples_sent_{0};
   std::atomic<uint64_t> bytes_sent_{0};
   std::atomic<uint64_t> flushes_unseen_{0};
