@@ -67,8 +67,6 @@ DatadogBackend::DatadogBackend(DatadogOptions options, std::unique_ptr<HttpDeliv
       http_(std::move(http)),
       encoder_(options_.compression, options_.format) {}
 
-DatadogBackend::~DatadogBackend() = default;
-
 void DatadogBackend::StopBy(absl::Time deadline) { http_->StopBy(deadline); }
 
 DatadogStats DatadogBackend::stats() const {

@@ -63,7 +63,6 @@ class DatadogBackend : public Backend {
  public:
   // Fails on an empty API key or URL, or when libcurl cannot start.
   static absl::StatusOr<std::unique_ptr<DatadogBackend>> Create(DatadogOptions options);
-  ~DatadogBackend() override;
   DatadogBackend(const DatadogBackend&) = delete;
   DatadogBackend& operator=(const DatadogBackend&) = delete;
 

@@ -117,8 +117,6 @@ RemoteWriteBackend::RemoteWriteBackend(RemoteWriteOptions options,
                                        std::unique_ptr<HttpDelivery> http)
     : options_(std::move(options)), state_(options_.conversion), http_(std::move(http)) {}
 
-RemoteWriteBackend::~RemoteWriteBackend() = default;
-
 void RemoteWriteBackend::StopBy(absl::Time deadline) { http_->StopBy(deadline); }
 
 RemoteWriteStats RemoteWriteBackend::stats() const {

@@ -68,7 +68,6 @@ class RemoteWriteBackend : public Backend {
  public:
   // Fails on an empty or non-http(s) URL, bad conversion options, or when libcurl cannot start.
   static absl::StatusOr<std::unique_ptr<RemoteWriteBackend>> Create(RemoteWriteOptions options);
-  ~RemoteWriteBackend() override;
   RemoteWriteBackend(const RemoteWriteBackend&) = delete;
   RemoteWriteBackend& operator=(const RemoteWriteBackend&) = delete;
 
