@@ -386,8 +386,9 @@ std::vector<std::string> KeysNeedingRestart(const Config& running, const Config&
 
 // One key as /debug/config shows it (server/config_page.cc renders the text and the JSON).
 struct ConfigEntry {
-  // Each item's: JSON shows booleans and numbers as such, the rest (durations, sizes) as text.
-  enum class Type { kString, kBool, kInteger, kNumber };
+  // Each item's. kString: free text (quoted in the text page); kWord: a duration, size, file
+  // mode or enum name (bare). JSON shows booleans and numbers as such, the rest as strings.
+  enum class Type { kString, kWord, kBool, kInteger, kNumber };
   std::string key;  // "listen.udp"
   Type type = Type::kString;
   bool list = false;               // the items are a list (else exactly one item)

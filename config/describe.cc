@@ -22,7 +22,7 @@ ConfigEntry::Type TypeOf(const Key& key) {
   if (key.is_bool) return ConfigEntry::Type::kBool;
   if (key.kind == Int::kName) return ConfigEntry::Type::kInteger;
   if (key.kind == Number::kName) return ConfigEntry::Type::kNumber;
-  return ConfigEntry::Type::kString;  // durations, sizes, modes, names: as the file writes them
+  return key.quoted ? ConfigEntry::Type::kString : ConfigEntry::Type::kWord;
 }
 
 // "https://user:secret@host/x" -> "https://user:***...@host/x": a password may ride in a URL
