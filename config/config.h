@@ -152,7 +152,7 @@ absl::string_view Name(E value) {
 
 #define TALLYD_PROMETHEUS_KEYS(KEY)                                                                \
   KEY(String, listen, ("0.0.0.0:9102"), Address(), kLive,                                          \
-      "scrape endpoint (`/metrics`, `/healthz`)")                                                  \
+      "scrape endpoint (`/metrics`, `/healthz`, `/debug/series`, `/debug/config`)")                \
   KEY(Enum<TimerType>, timer_type, (TimerType::kSummary), Any(), kLive,                            \
       "how timers, histograms and distributions are exported")                                     \
   KEY(Numbers, quantiles, ({0.5, 0.9, 0.99}), Range(0, 1, "in [0, 1]"), kLive,                     \
