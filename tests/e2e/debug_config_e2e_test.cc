@@ -124,8 +124,9 @@ TEST_F(DebugConfigTest, ShowsEachValueWithItsOriginAndMasksTheApiKey) {
 }
 
 TEST_F(DebugConfigTest, ASighupReloadShowsTheNewValuesAndLinesAndABadFileKeepsThePage) {
-  // Lines move, two values change (one live, one that needs a restart), a key appears, and the
-  // Datadog section changes (that backend restarts on a thread of its own).
+  // Lines move, two values change (one live, one that needs a restart), a key appears, the
+  // Datadog section changes (that backend restarts on a thread of its own), and a mapping file
+  // that does not load is named (the running rules, none, stay).
   WriteFile(path_, absl::Substitute(R"(# reloaded
 aggregation:
   exact_samples: 100
@@ -139,8 +140,9 @@ backends:
     url: "$0"
     api_key: "$1"
 shutdown_timeout: 1s
+mapping_file: "$2"
 )",
-                                    datadog_url_, kNewApiKey));
+                                    datadog_url_, kNewApiKey, dir_.File("missing.yaml")));
   tallyd_->Signal(SIGHUP);
   Json keys;
   ASSERT_TRUE(WaitFor([&] {
@@ -160,6 +162,8 @@ shutdown_timeout: 1s
   EXPECT_EQ(keys["flush_interval"]["line"], 1);
   EXPECT_EQ(keys["backends.datadog.api_key"]["value"], "***************wxyz");
   EXPECT_EQ(keys["backends.datadog.url"]["line"], 11);
+  EXPECT_EQ(keys["mapping_file"]["value"], "");
+  EXPECT_EQ(keys["mapping_file"]["origin"], "default");
   const std::string text = HttpGet(Url());
   EXPECT_THAT(text, HasSubstr("\naggregation.series_ttl: 1m "));
   EXPECT_THAT(text, HasSubstr(absl::StrCat("# ", path_, ":4\n")));
