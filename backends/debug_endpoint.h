@@ -16,7 +16,7 @@ namespace tallyd::backends {
 // GET /debug/config: the running configuration with each value's origin, rendered by server/
 // (backends/ cannot read config/) at start-up and after each SIGHUP reload, secrets masked.
 struct ConfigPage {
-  std::string text;  // one line per key: `key: value  # from file.yaml:12`
+  std::string text;  // one line per key: `key: value  # file.yaml:12` (or default, flag --k)
   std::string json;  // the same, for ?format=json
 };
 

@@ -81,6 +81,17 @@ Spelling Spell(absl::string_view arg) {
   return spelling;
 }
 
+using Items = std::vector<std::string>;
+
+// The `backends.<name>.enabled` key of a backend's other key; nullptr for a key outside a
+// backend, or for `enabled` itself.
+const Key* EnabledKeyOf(const Key& key) {
+  absl::string_view path = key.path;
+  if (key.enabled || !absl::ConsumePrefix(&path, "backends.")) return nullptr;
+  return config_internal::FindKey(
+      absl::StrCat("backends.", path.substr(0, path.find('.')), ".enabled"));
+}
+
 bool IsFlag(absl::string_view arg) { return arg.size() >= 2 && arg[0] == '-'; }
 
 // A key's default as a flag takes it ("10s", "50,90,95,99", "\"\""), or with `yaml` as YAML would
@@ -180,7 +191,11 @@ absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& fl
       // Items set on the command line point at the flag, not at the file's lines.
       std::erase_if(origins->where,
                     [&](const auto& at) { return absl::StartsWith(at.first, key.path + "["); });
-      origins->where[key.path] = origin;
+      origins->where[key.path] = ConfigOrigin::Flag(key.flag);
+      // A backend key's flag turns its backend on (--graphite_address without a graphite
+      // section): that flag is then where `enabled` came from.
+      const Key* enabled = EnabledKeyOf(key);
+      const bool was_on = enabled != nullptr && enabled->get(config) == Items{"true"};
       std::vector<std::string> items = {*last[k]};
       if (key.list) {
         items = absl::StrSplit(*last[k], ',');
@@ -190,6 +205,8 @@ absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& fl
       size_t bad = 0;
       if (absl::Status status = key.set(config, items, &bad); !status.ok()) {
         errors.push_back(absl::StrCat(origin, ": ", key.ItemPath(bad), ": ", status.message()));
+      } else if (enabled != nullptr && !was_on) {
+        origins->where[enabled->path] = ConfigOrigin::Flag(key.flag);
       }
     }
   }
@@ -197,9 +214,11 @@ absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& fl
   return Error(absl::StrJoin(errors, "\n"));
 }
 
-absl::StatusOr<Config> LoadConfig(const CommandLine& command_line) {
+absl::StatusOr<Config> LoadConfig(const CommandLine& command_line, ConfigOrigins* out_origins) {
   Config config;
-  ConfigOrigins origins;
+  ConfigOrigins local_origins;
+  ConfigOrigins& origins = out_origins != nullptr ? *out_origins : local_origins;
+  origins.where.clear();
   if (const std::string& path = command_line.config_file; !path.empty()) {
     absl::StatusOr<std::string> text = config_internal::ReadConfigFile(path);
     if (!text.ok()) return text.status();
@@ -211,7 +230,7 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line) {
       !status.ok()) {
     return status;
   }
-  ResolveConfig(config);
+  ResolveConfig(config, &origins);
   if (absl::Status status = ValidateConfig(config, &origins); !status.ok()) return status;
   return config;
 }

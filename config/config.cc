@@ -116,9 +116,50 @@ void CheckRules(const Config& config, Problems& problems) {
 
 }  // namespace
 
+ConfigOrigin ConfigOrigin::File(std::string file, int line) {
+  return {Source::kFile, std::move(file), line};
+}
+ConfigOrigin ConfigOrigin::Flag(std::string flag) { return {Source::kFlag, std::move(flag), 0}; }
+ConfigOrigin ConfigOrigin::Environment(std::string variable) {
+  return {Source::kEnvironment, std::move(variable), 0};
+}
+
+std::string ConfigOrigin::Where() const {
+  switch (source) {
+    case Source::kDefault:
+      return "";
+    case Source::kFile:
+      return line > 0 ? absl::StrCat(name, ":", line) : name;
+    case Source::kFlag:
+      return absl::StrCat("--", name);
+    case Source::kEnvironment:
+      return absl::StrCat("$", name);
+  }
+  return "";
+}
+
+std::string ConfigOrigin::ToString() const {
+  switch (source) {
+    case Source::kDefault:
+      return "default";
+    case Source::kFile:
+      return Where();
+    case Source::kFlag:
+      return absl::StrCat("flag --", name);
+    case Source::kEnvironment:
+      return absl::StrCat("env $", name);
+  }
+  return "";
+}
+
+ConfigOrigin ConfigOrigins::Of(absl::string_view path) const {
+  auto it = where.find(path);
+  return it == where.end() ? ConfigOrigin{} : it->second;
+}
+
 std::string ConfigOrigins::Find(absl::string_view path) const {
   while (!path.empty()) {
-    if (auto it = where.find(path); it != where.end()) return it->second;
+    if (auto it = where.find(path); it != where.end()) return it->second.Where();
     const size_t cut = path.back() == ']' ? path.rfind('[') : path.rfind('.');
     path = path.substr(0, cut == absl::string_view::npos ? 0 : cut);
   }
@@ -161,7 +202,7 @@ void ResolveListenAddresses(ListenConfig& listen, bool has_ipv6_loopback) {
 
 namespace {
 
-void ResolveRemoteWrite(RemoteWriteConfig& remote) {
+void ResolveRemoteWrite(RemoteWriteConfig& remote, ConfigOrigins& origins) {
   const bool has_host =
       std::any_of(remote.external_labels.begin(), remote.external_labels.end(),
                   [](const std::string& entry) { return absl::StartsWith(entry, "host="); });
@@ -174,20 +215,27 @@ void ResolveRemoteWrite(RemoteWriteConfig& remote) {
   if (remote.bearer_token.empty() && remote.username.empty()) {
     if (const char* token = std::getenv("TALLYD_REMOTE_WRITE_BEARER_TOKEN")) {
       remote.bearer_token = token;
+      origins.where["backends.remote_write.bearer_token"] =
+          ConfigOrigin::Environment("TALLYD_REMOTE_WRITE_BEARER_TOKEN");
     }
   }
 }
 
 }  // namespace
 
-void ResolveConfig(Config& config) {
+void ResolveConfig(Config& config, ConfigOrigins* out_origins) {
+  ConfigOrigins local_origins;
+  ConfigOrigins& origins = out_origins != nullptr ? *out_origins : local_origins;
   ResolveListenAddresses(config.listen, HasIpv6Loopback());
-  if (config.remote_write.has_value()) ResolveRemoteWrite(*config.remote_write);
+  if (config.remote_write.has_value()) ResolveRemoteWrite(*config.remote_write, origins);
   if (!config.datadog.has_value()) return;
   DatadogConfig& datadog = *config.datadog;
   if (datadog.url.empty() && !datadog.site.empty()) datadog.url = "https://api." + datadog.site;
   if (datadog.api_key.empty()) {
-    if (const char* key = std::getenv("DD_API_KEY")) datadog.api_key = key;
+    if (const char* key = std::getenv("DD_API_KEY")) {
+      datadog.api_key = key;
+      origins.where["backends.datadog.api_key"] = ConfigOrigin::Environment("DD_API_KEY");
+    }
   }
   if (datadog.host.empty()) {
     char name[256] = {};

@@ -152,7 +152,7 @@ absl::string_view Name(E value) {
 
 #define TALLYD_PROMETHEUS_KEYS(KEY)                                                                \
   KEY(String, listen, ("0.0.0.0:9102"), Address(), kLive,                                          \
-      "scrape endpoint (`/metrics`, `/healthz`)")                                                  \
+      "scrape endpoint (`/metrics`, `/healthz`, `/debug/series`, `/debug/config`)")                \
   KEY(Enum<TimerType>, timer_type, (TimerType::kSummary), Any(), kLive,                            \
       "how timers, histograms and distributions are exported")                                     \
   KEY(Numbers, quantiles, ({0.5, 0.9, 0.99}), Range(0, 1, "in [0, 1]"), kLive,                     \
@@ -238,7 +238,7 @@ absl::string_view Name(E value) {
   KEY(Secret, bearer_token, (""), Any(), kLive,                                                    \
       "`Authorization: Bearer`; empty = `$TALLYD_REMOTE_WRITE_BEARER_TOKEN` (without a "           \
       "username); never logged")                                                                   \
-  KEY(Map, headers, ({}), HeaderEntry(), kLive,                                                    \
+  KEY(SecretMap, headers, ({}), HeaderEntry(), kLive,                                              \
       "extra request headers, e.g. `X-Scope-OrgID` for multi-tenant Mimir / Cortex")               \
   KEY(Bool, self_metrics, (true), Any(), kLive, "also push tallyd's own metrics (`tallyd_*`)")
 // clang-format on
@@ -276,14 +276,36 @@ struct Config {
   bool operator==(const Config&) const = default;
 };
 
-// Where each key's value came from ("tallyd.yaml:7", "--udp"), keyed by key path
-// ("aggregation.percentiles", "aggregation.percentiles[2]"), so that a validation error after the
-// file and the flags are merged can still point at the line or flag to fix.
-struct ConfigOrigins {
-  std::map<std::string, std::string, std::less<>> where;
+// Where one value came from: a default, a line of the config file, a flag or an environment
+// variable the defaults read (DD_API_KEY).
+struct ConfigOrigin {
+  enum class Source { kDefault, kFile, kFlag, kEnvironment };
+  Source source = Source::kDefault;
+  std::string name;  // the file, the flag ("udp") or the variable ("DD_API_KEY")
+  int line = 0;      // kFile: 1-based; 0 when the YAML parser gave no position
 
-  // The origin of `path`, else of its nearest recorded parent; "" when none is known.
+  static ConfigOrigin File(std::string file, int line);
+  static ConfigOrigin Flag(std::string flag);
+  static ConfigOrigin Environment(std::string variable);
+  // As error messages start: "tallyd.yaml:7", "--udp", "$DD_API_KEY"; "" for a default.
+  std::string Where() const;
+  // As /debug/config shows it: "default", "tallyd.yaml:7", "flag --udp", "env $DD_API_KEY".
+  std::string ToString() const;
+  bool operator==(const ConfigOrigin&) const = default;
+};
+
+// Where each key's value came from, keyed by key path ("aggregation.percentiles",
+// "aggregation.percentiles[2]", also sections such as "listen"), so that a validation error
+// after the file and the flags are merged can still point at the line or flag to fix, and
+// /debug/config can say where each value in force was set. A key with no entry has its default.
+struct ConfigOrigins {
+  std::map<std::string, ConfigOrigin, std::less<>> where;
+
+  // The origin of `path`, else of its nearest recorded parent, as ConfigOrigin::Where() puts
+  // it; "" when none is known.
   std::string Find(absl::string_view path) const;
+  // The origin of exactly the key `path` (a default when none is recorded).
+  ConfigOrigin Of(absl::string_view path) const;
 };
 
 // --- Loading ----------------------------------------------------------------------------------
@@ -309,8 +331,10 @@ struct CommandLine {
 absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args);
 
 // The config main() runs on (and SIGHUP reloads): the --config file if given (else the
-// defaults), then the flags on top, then ResolveConfig and ValidateConfig.
-absl::StatusOr<Config> LoadConfig(const CommandLine& command_line);
+// defaults), then the flags on top, then ResolveConfig and ValidateConfig. `origins`, when given,
+// receives where each value came from.
+absl::StatusOr<Config> LoadConfig(const CommandLine& command_line,
+                                  ConfigOrigins* origins = nullptr);
 
 // Reads and parses `path`, then resolves and validates it (no flags).
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
@@ -328,8 +352,9 @@ absl::Status ApplyFlagOverrides(Config& config, const std::vector<FlagValue>& fl
 
 // Fills the values that default to the environment: the listen addresses (see below), datadog
 // url from site, api_key from $DD_API_KEY, host from the hostname; remote write's `host` external
-// label from the hostname and bearer_token from $TALLYD_REMOTE_WRITE_BEARER_TOKEN.
-void ResolveConfig(Config& config);
+// label from the hostname and bearer_token from $TALLYD_REMOTE_WRITE_BEARER_TOKEN. A value taken
+// from the environment is recorded in `origins` (when given) as such.
+void ResolveConfig(Config& config, ConfigOrigins* origins = nullptr);
 
 // SPEC 1: metrics come from the local host only unless opened. The default `udp` list (also when
 // written out as is) loses its `[::1]` without an IPv6 loopback; with `non_local_traffic` a
@@ -356,6 +381,39 @@ std::string FormatVersion();
 // apply (listeners, flush_interval).
 std::vector<std::string> ChangedKeys(const Config& a, const Config& b);
 std::vector<std::string> KeysNeedingRestart(const Config& running, const Config& fresh);
+
+// --- What is in force (GET /debug/config) ------------------------------------------------------
+
+// One key as /debug/config shows it (server/config_page.cc renders the text and the JSON).
+struct ConfigEntry {
+  // Each item's. kString: free text (quoted in the text page); kWord: a duration, size, file
+  // mode or enum name (bare). JSON shows booleans and numbers as such, the rest as strings.
+  enum class Type { kString, kWord, kBool, kInteger, kNumber };
+  std::string key;  // "listen.udp"
+  Type type = Type::kString;
+  bool list = false;               // the items are a list (else exactly one item)
+  bool map = false;                // the items are "name=value" entries
+  bool masked = false;             // a secret: `items` hold MaskSecret's text, never the value
+  std::vector<std::string> items;  // the value, item by item, as a flag takes it
+  ConfigOrigin origin;
+};
+
+// Every key of `config` in table order, with its origin from `origins` (exact key paths only:
+// a key the file or a flag did not set is a default). A backend that is off shows only its
+// `enabled` key. Secrets (api_key, password, bearer_token, the values of remote write's
+// headers, and the password in a URL's `user:password@`) are masked.
+std::vector<ConfigEntry> DescribeConfig(const Config& config, const ConfigOrigins& origins);
+
+// A secret as logs and /debug/config may show it: as the Datadog Agent does, stars and the last
+// 4 characters ("***************abcd"), only stars for one shorter than 12 (where 4 characters
+// would give too much away), "" for an empty one. The stars never tell the length.
+std::string MaskSecret(absl::string_view secret);
+
+// The origins of `in_force`, the config running after a SIGHUP reload: a key whose value is
+// `fresh`'s (the reloaded file and flags) takes `fresh_origins`' entries, and any other key (a
+// change not applied: it needs a restart, or its backend failed to start) keeps `running`'s.
+ConfigOrigins OriginsInForce(const Config& in_force, const Config& fresh,
+                             const ConfigOrigins& fresh_origins, const ConfigOrigins& running);
 
 // Worker threads to start: `listen.workers`, or one per core when it is 0.
 int EffectiveWorkers(const ListenConfig& listen);

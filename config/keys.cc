@@ -204,14 +204,14 @@ Key MakeKey(absl::string_view section, absl::string_view backend, absl::string_v
         std::is_same_v<T, std::string> ? check.text : absl::StrCat(key.allowed, " ", check.text);
   }
   if (kList) key.allowed = absl::StrCat("list, each ", key.allowed);
-  if (std::is_same_v<Item, MapEntry>) key.allowed = check.text;  // "map of ..."
+  if (std::is_base_of_v<MapEntry, Item>) key.allowed = check.text;  // "map of ..."
   key.check = std::move(check);
   key.reload = reload;
   key.list = kList;
   key.is_bool = std::is_same_v<K, Bool>;
   key.quoted = std::is_same_v<T, std::string>;
-  key.secret = std::is_same_v<Item, Secret>;
-  key.map = std::is_same_v<Item, MapEntry>;
+  key.secret = std::is_same_v<Item, Secret> || std::is_same_v<Item, SecretMapEntry>;
+  key.map = std::is_base_of_v<MapEntry, Item>;
   key.set = [](Config& config, const Items& items, size_t* bad) {
     std::vector<T> values;
     for (const std::string& item : items) {

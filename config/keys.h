@@ -45,7 +45,7 @@ struct Key {
   bool list = false;
   bool is_bool = false;
   bool quoted = false;   // a string: FormatConfig quotes it
-  bool secret = false;   // FormatConfig shows "<redacted>"
+  bool secret = false;   // FormatConfig shows "<redacted>" (but a map's), /debug/config masks it
   bool map = false;      // a Map: YAML reads and writes a map, items are "name=value"
   bool enabled = false;  // a backend's `enabled`: its presence is its section's
   // Parses `items` (exactly one for a scalar) into the field, turning its backend on. On an

@@ -147,6 +147,9 @@ struct MapEntry : String {
   static constexpr absl::string_view kName = "name=value";
 };
 using Map = List<MapEntry>;
+// A Map whose values are credentials (request headers): /debug/config masks them.
+struct SecretMapEntry : MapEntry {};
+using SecretMap = List<SecretMapEntry>;
 
 }  // namespace tallyd
 

@@ -24,6 +24,7 @@ namespace {
 
 using config_internal::Key;
 using config_internal::Keys;
+using Items = std::vector<std::string>;
 
 absl::string_view KindOf(const YAML::Node& node) {
   if (node.IsSequence()) return "a list";
@@ -59,8 +60,9 @@ class YamlReader {
   const std::vector<std::string>& errors() const { return errors_; }
 
  private:
-  std::string Where(const YAML::Mark& mark) const {
-    return mark.is_null() ? filename_ : absl::StrCat(filename_, ":", mark.line + 1);
+  std::string Where(const YAML::Mark& mark) const { return OriginOf(mark).Where(); }
+  ConfigOrigin OriginOf(const YAML::Mark& mark) const {
+    return ConfigOrigin::File(filename_, mark.is_null() ? 0 : mark.line + 1);
   }
 
   void Fail(const YAML::Mark& mark, absl::string_view path, absl::string_view message) {
@@ -85,12 +87,19 @@ class YamlReader {
         Fail(key.Mark(), path, "is set twice");
         continue;
       }
-      origins_->where[path] = Where(key.Mark());
+      origins_->where[path] = OriginOf(key.Mark());
       if (!KeysUnder(path).empty()) {  // a section, holding keys rather than a value
         // A `backends:` map runs exactly the backends it lists, each on by its section's presence.
+        // That line is where `enabled` came from (unless the section says `enabled:`); the map's
+        // for a backend on by default (Prometheus) that it leaves out.
         for (const Key& on : Keys()) {
-          if (on.enabled && path == "backends") (void)on.set(*config_, {"false"}, nullptr);
+          if (!on.enabled) continue;
+          const bool turns_off = path == "backends" && on.get(*config_) == Items{"true"};
+          if (path == "backends") (void)on.set(*config_, {"false"}, nullptr);
           if (on.path == path + ".enabled") (void)on.set(*config_, {"true"}, nullptr);
+          if (turns_off || on.path == path + ".enabled") {
+            origins_->where[on.path] = OriginOf(key.Mark());
+          }
         }
         if (value.IsNull()) continue;
         if (!value.IsMap()) {
@@ -151,7 +160,7 @@ class YamlReader {
         Fail(marks.back(), path, text.status().message());
         return;
       }
-      if (key.list) origins_->where[path] = Where(marks.back());
+      if (key.list) origins_->where[path] = OriginOf(marks.back());
       items.push_back(*std::move(text));
     }
     size_t bad = 0;
@@ -187,7 +196,7 @@ class YamlReader {
              absl::StrCat("a name cannot contain '=', got ", Quote(entry.first.Scalar())));
         return;
       }
-      origins_->where[path] = Where(marks.back());
+      origins_->where[path] = OriginOf(marks.back());
       items.push_back(absl::StrCat(entry.first.Scalar(), "=", *text));
     }
     size_t bad = 0;
@@ -240,7 +249,7 @@ absl::StatusOr<Config> ParseConfigYaml(absl::string_view text, absl::string_view
     return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));
   }
   if (validate) {
-    ResolveConfig(config);
+    ResolveConfig(config, origins);
     if (absl::Status status = ValidateConfig(config, origins); !status.ok()) return status;
   }
   return config;

@@ -7,9 +7,17 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "backends/prometheus.h"
 
 namespace tallyd::server {
 namespace {
+
+// The page, on `runner` if it is the Prometheus backend (a test may run another in its place).
+void ServeConfigPage(const std::shared_ptr<const backends::ConfigPage>& page,
+                     backends::BackendRunner& runner) {
+  auto* prometheus = dynamic_cast<backends::PrometheusBackend*>(&runner.backend());
+  if (page != nullptr && prometheus != nullptr) prometheus->SetConfigPage(page->text, page->json);
+}
 
 int Order(BackendKind kind) {
   return static_cast<int>(std::find(std::begin(kBackendKinds), std::end(kBackendKinds), kind) -
@@ -116,6 +124,7 @@ void BackendSet::Install(StartedBackend backend) {
   }
   s->runner = std::move(backend.runner);
   s->bound = std::move(backend.bound);
+  if (s->kind == BackendKind::kPrometheus) ServeConfigPage(config_page_, *s->runner);
   for (backends::Flush& f : s->held) s->runner->Submit(std::move(f));
   s->held.clear();
   if (s->held_dropped > 0) {
@@ -124,6 +133,13 @@ void BackendSet::Install(StartedBackend backend) {
     self_metrics_.RetireBackend({std::string(s->runner->name()), dropped});
     s->held_dropped = 0;
   }
+}
+
+void BackendSet::SetConfigPage(std::shared_ptr<const backends::ConfigPage> page) {
+  std::lock_guard lock(mu_);
+  config_page_ = std::move(page);
+  Slot* s = Find(BackendKind::kPrometheus);
+  if (s != nullptr && s->runner != nullptr) ServeConfigPage(config_page_, *s->runner);
 }
 
 void BackendSet::Forget(BackendKind kind) {

@@ -16,6 +16,7 @@
 
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "backends/debug_endpoint.h"
 #include "server/backend_factory.h"
 #include "server/ingest_counters.h"
 #include "server/self_metrics.h"
@@ -54,6 +55,10 @@ class BackendSet {
   // Shutdown: every runner, off the flush path (after the final flush).
   std::vector<std::unique_ptr<backends::BackendRunner>> TakeAll();
 
+  // Main thread: GET /debug/config's page, for the Prometheus backend running now and for any
+  // that Install puts in later (a reload restarting it).
+  void SetConfigPage(std::shared_ptr<const backends::ConfigPage> page);
+
   // "prometheus 0.0.0.0:9102" for each listening backend, in kBackendKinds order.
   std::vector<std::string> bound() const;
 
@@ -69,8 +74,9 @@ class BackendSet {
   const Slot* Find(BackendKind kind) const;
 
   mutable std::mutex mu_;
-  std::vector<Slot> slots_;                               // in kBackendKinds order
-  std::vector<const backends::BackendRunner*> retiring_;  // detached, stopping
+  std::vector<Slot> slots_;                                  // in kBackendKinds order
+  std::vector<const backends::BackendRunner*> retiring_;     // detached, stopping
+  std::shared_ptr<const backends::ConfigPage> config_page_;  // null until the server sets one
   SelfMetricsCollector self_metrics_;
 };
 

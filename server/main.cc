@@ -40,7 +40,8 @@ int main(int argc, char* argv[]) {
     std::cout << tallyd::FormatVersion();
     return 0;
   }
-  absl::StatusOr<tallyd::Config> config = tallyd::LoadConfig(*command_line);
+  tallyd::ConfigOrigins origins;  // for GET /debug/config
+  absl::StatusOr<tallyd::Config> config = tallyd::LoadConfig(*command_line, &origins);
   if (!config.ok()) {
     std::cerr << "tallyd: " << config.status().message() << "\n";
     return 2;
@@ -66,6 +67,7 @@ int main(int argc, char* argv[]) {
   tallyd::server::ServerOptions options;
   options.command_line = *std::move(command_line);
   options.mapping = std::move(mapping);
+  options.origins = std::move(origins);
   tallyd::server::Server server(*config, std::move(options));
   if (absl::Status status = server.Start(); !status.ok()) {
     LOG(ERROR) << "cannot start: " << status.message();

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/backend_factory.h"
+#include "server/config_page.h"
 #include "server/listen_sockets.h"
 #include "server/log_level.h"
 #include "server/server_reload.h"
@@ -35,10 +36,10 @@ aggregator::Options ToAggregatorOptions(const AggregationConfig& config,
 }
 
 Server::Server(Config config, ServerOptions options)
-    : config_(std::move(config)), options_(std::move(options)) {
+    : config_(std::move(config)), origins_(options.origins), options_(std::move(options)) {
   if (!options_.load_config) {
-    options_.load_config = [command_line = options_.command_line] {
-      return LoadConfig(command_line);
+    options_.load_config = [command_line = options_.command_line](ConfigOrigins* origins) {
+      return LoadConfig(command_line, origins);
     };
   }
   if (!options_.start_backend) options_.start_backend = StartBackend;
@@ -144,6 +145,7 @@ absl::Status Server::Start() {
     if (!started.ok()) return started.status();
     backends_->Add(std::move(*started));
   }
+  PublishConfigPage();
 
   for (auto& w : workers_) {
     if (absl::Status s = w->Start(); !s.ok()) return s;
@@ -187,6 +189,11 @@ void Server::WritePortsFile() const {
     LOG(WARNING) << "ports_file " << options_.command_line.ports_file << ": cannot rename " << tmp
                  << " to it";
   }
+}
+
+void Server::PublishConfigPage() {
+  backends_->SetConfigPage(std::make_shared<const backends::ConfigPage>(
+      RenderConfigPage(config_, origins_, options_.command_line.config_file)));
 }
 
 int Server::Run() {

@@ -50,8 +50,12 @@ struct ServerOptions {
   // embedded default [::1]:8125 on a host without IPv6 is skipped with a log line. An address
   // the user configured is never listed here: if it cannot be bound, start-up fails.
   std::vector<std::string> optional_listen;
-  // SIGHUP's new configuration (default: LoadConfig(command_line)).
-  std::function<absl::StatusOr<Config>()> load_config;
+  // Where each value of the config given to the Server came from (LoadConfig's), for
+  // GET /debug/config; empty: all defaults.
+  ConfigOrigins origins;
+  // SIGHUP's new configuration, filling in where each value came from (default:
+  // LoadConfig(command_line, origins)).
+  std::function<absl::StatusOr<Config>(ConfigOrigins* origins)> load_config;
   // Builds a backend (default: StartBackend). Called on a reload thread for restarts.
   std::function<absl::StatusOr<StartedBackend>(const Config&, BackendKind)> start_backend;
   // The rules of config.mapping_file, as main() loaded them (so that a bad file stops start-up
@@ -90,10 +94,14 @@ class Server {
   // Main loop, once the reload thread is done: installs what it started.
   void FinishReload();
   void WritePortsFile() const;
+  // GET /debug/config shows config_ and origins_ from now on (main loop).
+  void PublishConfigPage();
   void BeginShutdown();
   void CloseHandles();
 
   Config config_;
+  // Where each value of config_ came from; a reload updates both (main loop).
+  ConfigOrigins origins_;
   ServerOptions options_;
   SystemClock clock_;
   std::unique_ptr<aggregator::Aggregator> aggregator_;

@@ -83,8 +83,10 @@ void Server::Reload() {
     return;
   }
   LOG(INFO) << "SIGHUP: reloading the configuration";
-  absl::StatusOr<Config> fresh = options_.load_config();
+  ConfigOrigins fresh_origins;
+  absl::StatusOr<Config> fresh = options_.load_config(&fresh_origins);
   if (!fresh.ok()) {
+    // /debug/config goes on showing the running configuration too.
     LOG(ERROR) << "reload failed, keeping the running configuration: " << fresh.status();
     return;
   }
@@ -110,6 +112,8 @@ void Server::Reload() {
     LOG(ERROR) << "reload: " << loaded.status().message() << "; keeping the running mapping rules"
                << (config_.mapping_file.empty() ? " (none)" : " of " + config_.mapping_file);
     fresh->mapping_file = config_.mapping_file;
+    // ... and its origin, not the new file's line naming the file that failed.
+    fresh_origins.where["mapping_file"] = origins_.Of("mapping_file");
   } else {
     mapping = *std::move(loaded);
     mapping_changed = true;
@@ -144,6 +148,9 @@ void Server::Reload() {
     restarts.push_back({kind, backends_->Detach(kind, /*hold=*/wanted), wanted, running});
   }
   config_.shutdown_timeout = fresh->shutdown_timeout;
+  // What applies now is in force now; the backends being restarted follow in FinishReload.
+  origins_ = OriginsInForce(config_, *fresh, fresh_origins, origins_);
+  PublishConfigPage();
   if (restarts.empty()) {
     LOG(INFO) << "reload: backend settings unchanged";
     return;
@@ -152,6 +159,7 @@ void Server::Reload() {
   reload_->notify = &reload_done_;
   reload_->bound_before = bound_addresses();
   reload_->fresh = *fresh;
+  reload_->fresh_origins = std::move(fresh_origins);
   StartBackendRestarts(reload_, backends_, std::move(restarts), config_, *fresh,
                        absl::Now() + config_.shutdown_timeout, options_.start_backend);
 }
@@ -194,6 +202,9 @@ void Server::FinishReload() {
     }
     backends_->Install(std::move(*out.started));
   }
+  // A backend restarted with the new settings shows them, one that fell back its old ones.
+  origins_ = OriginsInForce(config_, done->fresh, done->fresh_origins, origins_);
+  PublishConfigPage();
   if (const std::vector<std::string> bound = bound_addresses(); bound != done->bound_before) {
     for (const std::string& b : bound) LOG(INFO) << "listening: " << b;
     WritePortsFile();

@@ -18,9 +18,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "config/config.h"
 #include "server/backend_factory.h"
 #include "server/backend_set.h"
-#include "config/config.h"
 
 namespace tallyd::server {
 
@@ -50,6 +50,7 @@ struct ReloadChannel {
   std::vector<ReloadOutcome> outcomes;  // under mu, once done
   uv_async_t* notify = nullptr;         // under mu; null once the main loop stopped listening
   Config fresh;                         // the new config (main thread)
+  ConfigOrigins fresh_origins;          // where its values came from (main thread)
   std::vector<std::string> bound_before;
 };
 

@@ -91,7 +91,7 @@ class ServerTest : public ::testing::Test {
     Config reloaded = config;
     reloaded.graphite->address = "127.0.0.1:2";
     ServerOptions options;
-    options.load_config = [reloaded] { return reloaded; };
+    options.load_config = [reloaded](ConfigOrigins*) { return reloaded; };
     options.start_backend = [log = log_](const Config& c,
                                          BackendKind kind) -> absl::StatusOr<StartedBackend> {
       const bool first_graphite =
