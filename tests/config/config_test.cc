@@ -22,6 +22,7 @@
 #include "config/keys.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/config/scoped_env.h"
 
 namespace tallyd {
 namespace {
@@ -32,30 +33,6 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 
 const std::string kTestdata = TALLYD_TESTDATA_DIR;
-
-// Sets an environment variable for one test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) old_ = old;
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_.has_value()) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // Config{} as LoadConfig gives it on this host (without IPv6, the default udp has no [::1]).
 Config ResolvedDefaults() {
