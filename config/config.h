@@ -368,8 +368,8 @@ bool HasIpv6Loopback();
 // each naming the key (and its file line or flag when `origins` knows it).
 absl::Status ValidateConfig(const Config& config, const ConfigOrigins* origins = nullptr);
 
-// The effective config as YAML that ParseConfigYaml reads back to the same config (api_key shown
-// as "<redacted>").
+// The effective config as YAML that ParseConfigYaml reads back to the same config but for its
+// secrets (api_key, password, bearer_token and header values shown as "<redacted>").
 std::string FormatConfig(const Config& config);
 
 // --help's text: usage and every key; `topic` "markdown" gives the README's key table instead,

@@ -294,8 +294,10 @@ std::string FormatConfig(const Config& config) {
       out << YAML::Flow << YAML::BeginMap;
       for (const std::string& item : *items) {
         const size_t equals = item.find('=');
+        const std::string value = equals == std::string::npos ? "" : item.substr(equals + 1);
+        // A secret map (remote_write.headers) keeps its names readable, never its values.
         out << YAML::Key << item.substr(0, equals) << YAML::Value << YAML::DoubleQuoted
-            << EscapeEnv(equals == std::string::npos ? "" : item.substr(equals + 1));
+            << (key.secret && !value.empty() ? std::string("<redacted>") : EscapeEnv(value));
       }
       out << YAML::EndMap;
       continue;

@@ -589,6 +589,16 @@ TEST(ConfigPropertyTest, FormatConfigReadsBackToTheSameConfig) {
     if (back->remote_write.has_value() && config.remote_write.has_value()) {
       back->remote_write->password = config.remote_write->password;  // <redacted>
       back->remote_write->bearer_token = config.remote_write->bearer_token;
+      // Header values print as <redacted>, their names as they are.
+      ASSERT_EQ(back->remote_write->headers.size(), config.remote_write->headers.size()) << text;
+      for (size_t i = 0; i < config.remote_write->headers.size(); ++i) {
+        const std::string& entry = config.remote_write->headers[i];
+        const std::string value = entry.substr(entry.find('=') + 1);
+        EXPECT_EQ(back->remote_write->headers[i],
+                  value.empty() ? entry : entry.substr(0, entry.find('=') + 1) + "<redacted>")
+            << text;
+      }
+      back->remote_write->headers = config.remote_write->headers;
     }
 
     ASSERT_EQ(*back, config) << text << "\nfrom\n" << made;
@@ -1002,7 +1012,9 @@ backends:
   EXPECT_EQ(rw.max_buffered_flushes, 6);
   // Never shown.
   EXPECT_THAT(FormatConfig(*config), Not(HasSubstr("from-env")));
-  EXPECT_THAT(FormatConfig(*config), HasSubstr("X-Scope-OrgID: \"tenant-1\""));
+  // A header may carry a credential (Authorization): its name is shown, its value is not.
+  EXPECT_THAT(FormatConfig(*config), HasSubstr("X-Scope-OrgID: \"<redacted>\""));
+  EXPECT_THAT(FormatConfig(*config), Not(HasSubstr("tenant-1")));
 }
 
 TEST(ConfigRemoteWriteTest, AnEmptyHostLeavesTheLabelOutAndTheTokenComesFromTheEnvironment) {
