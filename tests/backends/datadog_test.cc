@@ -30,6 +30,7 @@ using testing::HttpResponse;
 using testing::Json;
 using ::testing::Not;
 using testing::ParseJson;
+using testing::Respond;
 using testing::TestHttpServer;
 
 constexpr char kApiKey[] = "abcdef0123456789secret";
@@ -68,17 +69,6 @@ Flush FullFlush(uint64_t sequence) {
   event.text = "hello";
   s->events.push_back(event);
   return {s, nullptr};
-}
-
-HttpResponse Respond(int status, std::string body = "{}",
-                     std::vector<std::pair<std::string, std::string>> headers = {},
-                     absl::Duration delay = absl::ZeroDuration()) {
-  HttpResponse response;
-  response.status = status;
-  response.body = std::move(body);
-  response.headers = std::move(headers);
-  response.delay = delay;
-  return response;
 }
 
 class DatadogBackendTest : public ::testing::Test {

@@ -32,6 +32,7 @@ using ::testing::HasSubstr;
 using testing::HttpRequest;
 using testing::HttpResponse;
 using ::testing::Not;
+using testing::Respond;
 using testing::TestHttpServer;
 
 constexpr char kToken[] = "tok3n-s3cret-value";
@@ -82,15 +83,6 @@ std::unique_ptr<RemoteWriteBackend> Make(RemoteWriteOptions options) {
   auto backend = RemoteWriteBackend::Create(std::move(options));
   EXPECT_TRUE(backend.ok()) << backend.status();
   return backend.ok() ? std::move(*backend) : nullptr;
-}
-
-HttpResponse Respond(int status, std::string body = "",
-                     std::vector<std::pair<std::string, std::string>> headers = {}) {
-  HttpResponse response;
-  response.status = status;
-  response.body = std::move(body);
-  response.headers = std::move(headers);
-  return response;
 }
 
 // Collects every log line, to check that no secret is ever written.

@@ -40,6 +40,18 @@ struct HttpResponse {
   absl::Duration delay = absl::ZeroDuration();  // wait before answering (a hanging peer)
 };
 
+// An answer to script with TestHttpServer::Enqueue.
+inline HttpResponse Respond(int status, std::string body = "{}",
+                            std::vector<std::pair<std::string, std::string>> headers = {},
+                            absl::Duration delay = absl::ZeroDuration()) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  response.headers = std::move(headers);
+  response.delay = delay;
+  return response;
+}
+
 class TestHttpServer {
  public:
   TestHttpServer();  // listens on 127.0.0.1, port chosen by the kernel
