@@ -169,6 +169,16 @@ TEST_F(MappingE2eTest, BadMappingFileExitsTwoNamingFileLineAndRule) {
                                                      "invalid match: a.b**"));
   r = RunTallyd({"--check-config", "--mapping_file=" + dir.File("bad.yml")});
   EXPECT_EQ(r.exit_status, 2) << r.err;
+  // A value Prometheus cannot take: buckets that do not increase.
+  WriteFile(dir.File("buckets.yml"),
+            "mappings:\n- match: a.*\n  name: a\n  observer_type: histogram\n"
+            "  histogram_options:\n    buckets: [0.1, 0.5, 0.25]\n");
+  r = RunTallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                 "--mapping_file=" + dir.File("buckets.yml")});
+  EXPECT_EQ(r.exit_status, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(dir.File("buckets.yml") +
+                               ":6: mappings[0] (match \"a.*\"): `histogram_options.buckets` "
+                               "must be strictly increasing: 0.25 after 0.5"));
   r = RunTallyd({"--check-config", "--mapping_file=" + dir.File("missing.yml")});
   EXPECT_EQ(r.exit_status, 2) << r.err;
   EXPECT_THAT(r.err, HasSubstr("missing.yml"));
@@ -199,17 +209,31 @@ TEST_F(MappingE2eTest, SighupReloadsAGoodFileAndKeepsTheRulesOfABadOne) {
   EXPECT_FALSE(SampleValue(body, "second_x")) << body;
   EXPECT_THAT(PrometheusProblems(body), IsEmpty()) << body;
 
-  WriteFile(path, "mappings:\n- match: app.*\n");  // no name: refused
+  // Refused files: no name, then quantiles out of range. Each is logged with file, line and
+  // key, and the running rules stay.
+  WriteFile(path, "mappings:\n- match: app.*\n");
   tallyd.Signal(SIGHUP);
-  ASSERT_TRUE(WaitFor([&] {
-    return tallyd.Stderr().find("keeping the running mapping rules") != std::string::npos;
-  })) << tallyd.Stderr();
-  EXPECT_THAT(tallyd.Stderr(), HasSubstr(path + ":2: mappings[0] (match \"app.*\"): metric "
-                                                "mapping didn't set a metric name"));
+  const std::string no_name =
+      path +
+      ":2: mappings[0] (match \"app.*\"): metric mapping didn't set a metric name; "
+      "keeping the running mapping rules";
+  ASSERT_TRUE(WaitFor([&] { return tallyd.Stderr().find(no_name) != std::string::npos; }))
+      << tallyd.Stderr();
+  WriteFile(path,
+            "mappings:\n- match: app.*\n  name: third_$1\n  observer_type: summary\n"
+            "  summary_options:\n    quantiles: [{quantile: 0.5}, {quantile: 50}]\n");
+  tallyd.Signal(SIGHUP);
+  const std::string bad_quantile = path +
+                                   ":6: mappings[0] (match \"app.*\"): "
+                                   "`summary_options.quantiles` quantile 50 is outside [0, 1]; "
+                                   "keeping the running mapping rules";
+  ASSERT_TRUE(WaitFor([&] { return tallyd.Stderr().find(bad_quantile) != std::string::npos; }))
+      << tallyd.Stderr();
   // The running rules stay: a new series is still named by them.
   body = ScrapeUntil(tallyd, "app.z:1|c",
                      [](const std::string& b) { return SampleValue(b, "second_z").has_value(); });
   EXPECT_FALSE(SampleValue(body, "app_z")) << body;
+  EXPECT_FALSE(SampleValue(body, "third_z")) << body;
   tallyd.Signal(SIGTERM);
   EXPECT_EQ(tallyd.WaitExit(), 0);
 }
