@@ -326,10 +326,44 @@ mappings:
   EXPECT_EQ(MatchOf(*m, "a.b").name, "a");
 }
 
-TEST(MappingTest, EmptyFileHasNoRules) {
-  auto m = MustParse("");
-  EXPECT_EQ(m->rule_count(), 0u);
-  EXPECT_EQ(MatchOf(*m, "a.b").action, Action::kNoMatch);
+// statsd_exporter (yaml.v2 into its MetricMapper struct) loads a file with nothing in it, a
+// null or empty `mappings:` or `defaults:`, and ignores top-level keys it does not know (a
+// misspelt `mapping:` included): no rules, every name unmapped.
+TEST(MappingTest, EmptyFilesAndNullSectionsHaveNoRules) {
+  for (std::string_view yaml :
+       {"", "\n\n", "# only a comment\n", "---\n", "...\n", "mappings:\n", "mappings: ~\n",
+        "mappings: []\n", "defaults:\nmappings:\n", "defaults: {}\nmappings: null\n",
+        "mapping:\n- match: a.*\n  name: a\n", "version: 2\nrules: [1, 2]\n"}) {
+    auto m = MustParse(yaml);
+    ASSERT_NE(m, nullptr) << yaml;
+    EXPECT_EQ(m->rule_count(), 0u) << yaml;
+    MatchResult r = MatchOf(*m, "a.b");
+    EXPECT_EQ(r.action, Action::kNoMatch) << yaml;
+    ASSERT_NE(r.options, nullptr) << yaml;
+    EXPECT_EQ(r.options->observer_type, ObserverType::kDefault) << yaml;
+  }
+}
+
+// yaml.v2 reads the first document of a stream, as yaml-cpp's Load does.
+TEST(MappingTest, OnlyTheFirstDocumentIsRead) {
+  auto m =
+      MustParse("mappings:\n- match: a.*\n  name: a\n---\nmappings:\n- match: b.*\n  name: b\n");
+  EXPECT_EQ(m->rule_count(), 1u);
+  EXPECT_EQ(MatchOf(*m, "b.x").action, Action::kNoMatch);
+}
+
+// What yaml.v2 cannot unmarshal into statsd_exporter's struct fails, with the line.
+TEST(MappingTest, TopLevelOfTheWrongShapeIsRefused) {
+  EXPECT_EQ(ErrorOf("- match: a.*\n  name: a\n"), "bad.yml:1: a mapping file is a map");
+  EXPECT_EQ(ErrorOf("just text\n"), "bad.yml:1: a mapping file is a map");
+  EXPECT_EQ(ErrorOf("defaults: {}\nmappings: 5\n"), "bad.yml:2: `mappings` must be a list");
+  EXPECT_EQ(ErrorOf("mappings:\n  match: a.*\n  name: a\n"),
+            "bad.yml:2: `mappings` must be a list");
+  EXPECT_EQ(ErrorOf("defaults: [ttl]\n"), "bad.yml:1: `defaults` must be a map");
+  // yaml-cpp marks a null entry where the next token starts: the index names it.
+  EXPECT_THAT(
+      ErrorOf("mappings:\n-\n"),
+      HasSubstr("mappings[0] (match \"\"): a mapping must be a map with `match` and `name`"));
 }
 
 TEST(MappingTest, InvalidFilesNameFileLineAndRule) {
