@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
+#include "tests/common/temp_dir.h"
 
 namespace tallyd::mapping {
 namespace {
@@ -145,8 +145,8 @@ mappings:
   EXPECT_EQ(MatchOf(*m, "x").action, Action::kDrop);
 }
 
-TEST(MappingTest, FirstMatchingRuleWinsInFileOrder) {
-  auto m = MustParse(R"(
+// Three globs that all match a.b.c, the most specific in the middle.
+constexpr std::string_view kOverlappingGlobs = R"(
 mappings:
 - match: a.*.c
   name: first
@@ -154,23 +154,16 @@ mappings:
   name: second
 - match: a.b.*
   name: third
-)");
+)";
+
+TEST(MappingTest, FirstMatchingRuleWinsInFileOrder) {
+  auto m = MustParse(kOverlappingGlobs);
   EXPECT_EQ(MatchOf(*m, "a.b.c").name, "first");
   EXPECT_EQ(MatchOf(*m, "a.b.d").name, "third");
 }
 
 TEST(MappingTest, GlobDisableOrderingPrefersTheMostSpecific) {
-  auto m = MustParse(R"(
-defaults:
-  glob_disable_ordering: true
-mappings:
-- match: a.*.c
-  name: first
-- match: a.b.c
-  name: second
-- match: a.b.*
-  name: third
-)");
+  auto m = MustParse("defaults:\n  glob_disable_ordering: true\n" + std::string(kOverlappingGlobs));
   EXPECT_TRUE(m->glob_disable_ordering());
   EXPECT_EQ(MatchOf(*m, "a.b.c").name, "second");
   EXPECT_EQ(MatchOf(*m, "a.x.c").name, "first");
@@ -565,6 +558,21 @@ TEST(MappingTest, LoadMappingFileNamesAMissingFile) {
   absl::StatusOr<std::shared_ptr<const Mapping>> m = LoadMappingFile("/nonexistent/map.yml");
   ASSERT_FALSE(m.ok());
   EXPECT_THAT(m.status().message(), HasSubstr("/nonexistent/map.yml"));
+}
+
+TEST(MappingTest, LoadMappingFileReadsTheFileAndNamesItInErrors) {
+  tallyd::testing::TempDir dir;
+  const std::string path = dir.File("statsd_mapping.yml");
+  tallyd::testing::WriteFile(path, "mappings:\n- match: a.*\n  name: a_$1\n");
+  absl::StatusOr<std::shared_ptr<const Mapping>> m = LoadMappingFile(path);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(MatchOf(**m, "a.b").name, "a_b");
+  tallyd::testing::WriteFile(path, "mappings:\n- match: a.*\n  name: a\n  buckets: [2, 1]\n");
+  m = LoadMappingFile(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().message(), path +
+                                      ":4: mappings[0] (match \"a.*\"): `buckets` must be "
+                                      "strictly increasing: 1 after 2");
 }
 
 // Options handed out keep their Mapping alive (series outlive a reload).
