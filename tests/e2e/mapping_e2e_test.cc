@@ -146,6 +146,26 @@ TEST_F(MappingE2eTest, BadMappingFileExitsTwoNamingFileLineAndRule) {
   EXPECT_THAT(r.err, HasSubstr("missing.yml"));
 }
 
+// As statsd_exporter: an empty file is a mapping with no rules, and so is one with a null
+// `mappings:` and keys it does not know, read again on SIGHUP.
+TEST_F(MappingE2eTest, EmptyMappingFileStartsAndMapsNothing) {
+  MappedTallyd tallyd("");
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.process().Stderr();
+  EXPECT_THAT(tallyd.process().Stderr(), HasSubstr(tallyd.mapping_path() + ": 0 rules"));
+  tallyd.ScrapeUntil("app.x:1|c",
+                     [](const std::string& b) { return SampleValue(b, "app_x").has_value(); });
+  tallyd.WriteMapping("mapping:\n- match: app.*\n  name: typo_$1\nmappings: ~\n");
+  tallyd.process().Signal(SIGHUP);
+  const std::string reloaded = "reload: mapping " + tallyd.mapping_path() + ": 0 rules";
+  ASSERT_TRUE(WaitFor([&] {
+    return tallyd.process().Stderr().find(reloaded) != std::string::npos;
+  })) << tallyd.process().Stderr();
+  const std::string body = tallyd.ScrapeUntil(
+      "app.y:1|c", [](const std::string& b) { return SampleValue(b, "app_y").has_value(); });
+  EXPECT_FALSE(SampleValue(body, "typo_y")) << body;
+  EXPECT_THAT(PrometheusProblems(body), IsEmpty()) << body;
+}
+
 TEST_F(MappingE2eTest, SighupReloadsAGoodFileAndKeepsTheRulesOfABadOne) {
   MappedTallyd tallyd("mappings:\n- match: app.*\n  name: first_$1\n");
   ASSERT_TRUE(tallyd.WaitReady()) << tallyd.process().Stderr();
