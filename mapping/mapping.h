@@ -43,6 +43,9 @@ struct Objective {
 
 // What one rule (or the file's defaults, for names no rule matches) says about the series it
 // creates, for the backends to use. Empty lists and zero durations mean "the backend's own".
+// The loader guarantees: buckets strictly increasing (no +Inf: it is implicit; a first -Inf is
+// allowed, as client_golang allows it), quantile levels and errors within [0, 1] (in file
+// order, possibly repeated), ttl and summary_max_age never negative.
 struct SeriesOptions {
   ObserverType observer_type = ObserverType::kDefault;
   std::vector<Objective> quantiles;           // summary_options.quantiles / quantiles
@@ -52,7 +55,7 @@ struct SeriesOptions {
   std::vector<double> buckets;                // histogram_options.buckets / buckets
   double native_histogram_bucket_factor = 0;  // accepted, not used by tallyd
   uint32_t native_histogram_max_buckets = 0;  // accepted, not used by tallyd
-  absl::Duration ttl;                         // 0: the server's series_ttl
+  absl::Duration ttl;                         // 0: the server's series_ttl; never negative
   std::string help;
   bool honor_labels = false;    // a line's own tag wins over a mapped label of the same name
   std::optional<double> scale;  // observers' values are multiplied by it (statsd_exporter)

@@ -1,16 +1,19 @@
 // Loading a statsd_exporter mapping file: its YAML read as statsd_exporter's Go structs read it
-// (gopkg.in/yaml.v2, not strict: unknown keys are ignored, a wrong type or an unknown enum value
-// is an error), then its InitFromYAMLString checks, in the same order, with file, line and the
-// rule named in every message.
+// (gopkg.in/yaml.v2, not strict: unknown keys are ignored, a repeated key's last value wins, a
+// null is the zero value, a wrong type or an unknown enum value is an error), then its
+// InitFromYAMLString checks, in the same order, plus the values client_golang would only refuse
+// (or panic on) when a series uses them, with file, line and the rule named in every message.
 #include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -48,12 +51,32 @@ int LineOf(const YAML::Node& node) { return node.Mark().line + 1; }
   throw LoadError{LineOf(node), std::move(message)};
 }
 
+// `map[key]` as yaml.v2 reads a struct field or a map entry: a key given twice takes its last
+// value (yaml-cpp's operator[] would answer the first). Undefined (false) when absent.
+YAML::Node Field(const YAML::Node& map, std::string_view key) {
+  // Copies, not YAML::Node::operator=, which would rebind the node and merge memory pools.
+  std::optional<YAML::Node> found;
+  if (map.IsMap()) {
+    for (const auto& kv : map) {
+      if (kv.first.IsScalar() && kv.first.Scalar() == key) found.emplace(kv.second);
+    }
+  }
+  return found ? *found : YAML::Node(YAML::NodeType::Undefined);
+}
+
+// Given with a value: yaml.v2 leaves a field that is absent or null (`key:`, `key: ~`) at its
+// zero value, which the checks below read as "not set".
+bool Present(const YAML::Node& node) { return node.IsDefined() && !node.IsNull(); }
+
+// The scalar readers give a null its Go zero value, as yaml.v2 does.
 std::string ScalarOf(const YAML::Node& node, absl::string_view key) {
+  if (node.IsNull()) return "";
   if (!node.IsScalar()) Fail(node, absl::StrCat("`", key, "` must be a string"));
   return node.Scalar();
 }
 
 bool BoolOf(const YAML::Node& node, absl::string_view key) {
+  if (node.IsNull()) return false;
   const std::string s = node.IsScalar() ? node.Scalar() : "";
   // yaml.v2 reads YAML 1.1 booleans.
   for (const char* t : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"}) {
@@ -67,14 +90,23 @@ bool BoolOf(const YAML::Node& node, absl::string_view key) {
 }
 
 double NumberOf(const YAML::Node& node, absl::string_view key) {
+  if (node.IsNull()) return 0;
   double v;
-  if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &v) || std::isnan(v)) {
+  const std::string s = node.IsScalar() ? node.Scalar() : "";
+  // YAML 1.1's spellings of infinity, which yaml.v2 reads as floats.
+  const bool negative = !s.empty() && s[0] == '-';
+  const std::string unsigned_s = !s.empty() && (s[0] == '-' || s[0] == '+') ? s.substr(1) : s;
+  if (unsigned_s == ".inf" || unsigned_s == ".Inf" || unsigned_s == ".INF") {
+    return negative ? -HUGE_VAL : HUGE_VAL;
+  }
+  if (!node.IsScalar() || !absl::SimpleAtod(s, &v) || std::isnan(v)) {
     Fail(node, absl::StrCat("`", key, "` must be a number"));
   }
   return v;
 }
 
 uint32_t Uint32Of(const YAML::Node& node, absl::string_view key) {
+  if (node.IsNull()) return 0;
   uint32_t v;
   if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
     Fail(node, absl::StrCat("`", key, "` must be a non-negative integer"));
@@ -85,6 +117,7 @@ uint32_t Uint32Of(const YAML::Node& node, absl::string_view key) {
 // A Go time.Duration as yaml.v2 reads one: an integer is nanoseconds, a string is
 // time.ParseDuration's ("1m20s", "1.5h", "300ms", "2us", "0").
 absl::Duration DurationOf(const YAML::Node& node, absl::string_view key) {
+  if (node.IsNull()) return absl::ZeroDuration();
   const std::string bad = absl::StrCat("`", key, "` must be a duration like 1m20s");
   if (!node.IsScalar()) Fail(node, bad);
   std::string_view s = node.Scalar();
@@ -132,21 +165,41 @@ absl::Duration DurationOf(const YAML::Node& node, absl::string_view key) {
   return negative ? -total : total;
 }
 
-std::vector<double> NumbersOf(const YAML::Node& node, absl::string_view key) {
+// Histogram bounds as client_golang takes them (statsd_exporter panics on the first series
+// that uses a bad list; tallyd refuses the file): strictly increasing, a last +Inf being the
+// implicit +Inf bucket, so dropped.
+std::vector<double> BucketsOf(const YAML::Node& node, absl::string_view key) {
   if (!node.IsSequence() && !node.IsNull()) Fail(node, absl::StrCat("`", key, "` must be a list"));
   std::vector<double> out;
-  for (const YAML::Node& v : node) out.push_back(NumberOf(v, key));
+  for (const YAML::Node& v : node) {
+    const double bound = NumberOf(v, key);
+    if (!out.empty() && !(bound > out.back())) {
+      Fail(v,
+           absl::StrCat("`", key, "` must be strictly increasing: ", bound, " after ", out.back()));
+    }
+    out.push_back(bound);
+  }
+  if (!out.empty() && out.back() == HUGE_VAL) out.pop_back();
   return out;
 }
 
+// Summary objectives {quantile, error}: a quantile is a fraction of the samples and its error
+// an allowed rank error, so both lie in [0, 1] (client_golang does not check, and a level
+// outside it would be exposed as such).
 std::vector<Objective> ObjectivesOf(const YAML::Node& node, absl::string_view key) {
   if (!node.IsSequence() && !node.IsNull()) Fail(node, absl::StrCat("`", key, "` must be a list"));
   std::vector<Objective> out;
   for (const YAML::Node& q : node) {
     if (!q.IsMap()) Fail(q, absl::StrCat("`", key, "` entries are {quantile: q, error: e}"));
     Objective& o = out.emplace_back();
-    if (q["quantile"]) o.quantile = NumberOf(q["quantile"], "quantile");
-    if (q["error"]) o.error = NumberOf(q["error"], "error");
+    for (auto [field, value] : {std::pair{"quantile", &o.quantile}, std::pair{"error", &o.error}}) {
+      const YAML::Node v = Field(q, field);
+      if (!v) continue;
+      *value = NumberOf(v, field);
+      if (!(*value >= 0 && *value <= 1)) {
+        Fail(v, absl::StrCat("`", key, "` ", field, " ", *value, " is outside [0, 1]"));
+      }
+    }
   }
   return out;
 }
@@ -186,14 +239,17 @@ struct SummaryBlock {
 SummaryBlock SummaryOf(const YAML::Node& node) {
   SummaryBlock b;
   if (!node.IsMap() && !node.IsNull()) Fail(node, "`summary_options` must be a map");
-  if (!node.IsMap()) return b;
-  if (node["quantiles"]) {
-    b.quantiles = ObjectivesOf(node["quantiles"], "summary_options.quantiles");
-    b.has_quantiles = true;
+  if (const YAML::Node q = Field(node, "quantiles")) {
+    b.quantiles = ObjectivesOf(q, "summary_options.quantiles");
+    b.has_quantiles = Present(q);
   }
-  if (node["max_age"]) b.max_age = DurationOf(node["max_age"], "summary_options.max_age");
-  if (node["age_buckets"]) b.age_buckets = Uint32Of(node["age_buckets"], "age_buckets");
-  if (node["buf_cap"]) b.buf_cap = Uint32Of(node["buf_cap"], "buf_cap");
+  if (const YAML::Node v = Field(node, "max_age")) {
+    b.max_age = DurationOf(v, "summary_options.max_age");
+    // client_golang panics on a negative MaxAge when the first series is created.
+    if (b.max_age < absl::ZeroDuration()) Fail(v, "`summary_options.max_age` must not be negative");
+  }
+  if (const YAML::Node v = Field(node, "age_buckets")) b.age_buckets = Uint32Of(v, "age_buckets");
+  if (const YAML::Node v = Field(node, "buf_cap")) b.buf_cap = Uint32Of(v, "buf_cap");
   return b;
 }
 struct HistogramBlock {
@@ -205,16 +261,15 @@ struct HistogramBlock {
 HistogramBlock HistogramOf(const YAML::Node& node) {
   HistogramBlock b;
   if (!node.IsMap() && !node.IsNull()) Fail(node, "`histogram_options` must be a map");
-  if (!node.IsMap()) return b;
-  if (node["buckets"]) {
-    b.buckets = NumbersOf(node["buckets"], "histogram_options.buckets");
-    b.has_buckets = true;
+  if (const YAML::Node v = Field(node, "buckets")) {
+    b.buckets = BucketsOf(v, "histogram_options.buckets");
+    b.has_buckets = Present(v);
   }
-  if (node["native_histogram_bucket_factor"]) {
-    b.factor = NumberOf(node["native_histogram_bucket_factor"], "native_histogram_bucket_factor");
+  if (const YAML::Node v = Field(node, "native_histogram_bucket_factor")) {
+    b.factor = NumberOf(v, "native_histogram_bucket_factor");
   }
-  if (node["native_histogram_max_buckets"]) {
-    b.max_buckets = Uint32Of(node["native_histogram_max_buckets"], "native_histogram_max_buckets");
+  if (const YAML::Node v = Field(node, "native_histogram_max_buckets")) {
+    b.max_buckets = Uint32Of(v, "native_histogram_max_buckets");
   }
   return b;
 }
@@ -234,34 +289,39 @@ class MappingLoader {
 
 void MappingLoader::LoadDefaults(const YAML::Node& node, Mapping& m, bool* regex_default) {
   auto d = std::make_shared<SeriesOptions>();
-  if (!node || node.IsNull()) {
+  if (!Present(node)) {
     m.defaults_ = std::move(d);
     return;
   }
   if (!node.IsMap()) Fail(node, "`defaults` must be a map");
-  if (node["match_type"]) *regex_default = IsRegex(node["match_type"]);
-  if (node["glob_disable_ordering"]) {
-    m.glob_disable_ordering_ = BoolOf(node["glob_disable_ordering"], "glob_disable_ordering");
+  if (const YAML::Node v = Field(node, "match_type")) *regex_default = IsRegex(v);
+  if (const YAML::Node v = Field(node, "glob_disable_ordering")) {
+    m.glob_disable_ordering_ = BoolOf(v, "glob_disable_ordering");
   }
-  if (node["observer_type"])
-    d->observer_type = ObserverTypeOf(node["observer_type"], "observer_type");
-  if (d->observer_type == ObserverType::kDefault && node["timer_type"]) {
-    d->observer_type = ObserverTypeOf(node["timer_type"], "timer_type");
+  if (const YAML::Node v = Field(node, "observer_type")) {
+    d->observer_type = ObserverTypeOf(v, "observer_type");
   }
-  if (node["ttl"]) d->ttl = DurationOf(node["ttl"], "ttl");
+  if (const YAML::Node v = Field(node, "timer_type");
+      v && d->observer_type == ObserverType::kDefault) {
+    d->observer_type = ObserverTypeOf(v, "timer_type");
+  }
+  // A negative ttl never expires in statsd_exporter, as 0 does: here both mean series_ttl.
+  if (const YAML::Node v = Field(node, "ttl")) {
+    d->ttl = std::max(DurationOf(v, "ttl"), absl::ZeroDuration());
+  }
   // The older top-level spellings, then the option blocks (the blocks win, as statsd_exporter's
   // defaults unmarshaling lets them).
-  if (node["buckets"]) d->buckets = NumbersOf(node["buckets"], "buckets");
-  if (node["quantiles"]) d->quantiles = ObjectivesOf(node["quantiles"], "quantiles");
-  if (node["summary_options"]) {
-    SummaryBlock s = SummaryOf(node["summary_options"]);
+  if (const YAML::Node v = Field(node, "buckets")) d->buckets = BucketsOf(v, "buckets");
+  if (const YAML::Node v = Field(node, "quantiles")) d->quantiles = ObjectivesOf(v, "quantiles");
+  if (const YAML::Node v = Field(node, "summary_options")) {
+    SummaryBlock s = SummaryOf(v);
     if (s.has_quantiles && !s.quantiles.empty()) d->quantiles = std::move(s.quantiles);
     d->summary_max_age = s.max_age;
     d->summary_age_buckets = s.age_buckets;
     d->summary_buf_cap = s.buf_cap;
   }
-  if (node["histogram_options"]) {
-    HistogramBlock h = HistogramOf(node["histogram_options"]);
+  if (const YAML::Node v = Field(node, "histogram_options")) {
+    HistogramBlock h = HistogramOf(v);
     if (h.has_buckets && !h.buckets.empty()) d->buckets = std::move(h.buckets);
     d->native_histogram_bucket_factor = h.factor;
     d->native_histogram_max_buckets = h.max_buckets;
@@ -275,35 +335,51 @@ void MappingLoader::LoadRule(const YAML::Node& node, int index, bool regex_defau
   Mapping::Rule& rule = m.rules_.emplace_back();
   rule.index = index;
   rule.line = LineOf(node);
-  const std::string match = node["match"] ? ScalarOf(node["match"], "match") : "";
+  const YAML::Node match_node = Field(node, "match");
+  const std::string match = match_node ? ScalarOf(match_node, "match") : "";
   rule.options.rule_index = index;
   rule.options.match = match;
 
   // statsd_exporter's checks, in its order.
   std::vector<std::pair<std::string, std::string>> labels;
-  if (const YAML::Node l = node["labels"]; l && !l.IsNull()) {
+  if (const YAML::Node l = Field(node, "labels"); Present(l)) {
     if (!l.IsMap()) Fail(l, "`labels` must be a map of label name to value");
     for (const auto& kv : l) {
       const std::string key = ScalarOf(kv.first, "labels");
       if (!re2::RE2::FullMatch(key, LabelRe())) Fail(kv.first, "invalid label key: " + key);
-      labels.emplace_back(key, ScalarOf(kv.second, key));
+      // Prometheus keeps `__` names for itself; client_golang refuses a metric that has one,
+      // so statsd_exporter would never export the rule's series.
+      if (absl::StartsWith(key, "__")) {
+        Fail(kv.first, "invalid label key: " + key + " (names starting with __ are reserved)");
+      }
+      // A key given twice is one label, its last value (yaml.v2 reads labels into a Go map).
+      const std::string value = ScalarOf(kv.second, key);
+      auto same = std::find_if(labels.begin(), labels.end(),
+                               [&](const auto& label) { return label.first == key; });
+      if (same != labels.end()) {
+        same->second = value;
+      } else {
+        labels.emplace_back(key, value);
+      }
     }
   }
-  const std::string name = node["name"] ? ScalarOf(node["name"], "name") : "";
+  const YAML::Node name_node = Field(node, "name");
+  const std::string name = name_node ? ScalarOf(name_node, "name") : "";
   if (name.empty()) Fail(node, "metric mapping didn't set a metric name");
   if (!re2::RE2::FullMatch(name, NameRe())) {
-    Fail(node["name"], "metric name '" + name +
-                           "' is not a valid metric name (letters, digits, "
-                           "'_', $n references; not starting with a digit)");
+    Fail(name_node, "metric name '" + name +
+                        "' is not a valid metric name (letters, digits, "
+                        "'_', $n references; not starting with a digit)");
   }
-  rule.regex = node["match_type"] ? IsRegex(node["match_type"]) : regex_default;
-  if (node["action"]) {
+  const YAML::Node match_type = Field(node, "match_type");
+  rule.regex = match_type ? IsRegex(match_type) : regex_default;
+  if (const YAML::Node v = Field(node, "action")) {
     rule.action = EnumOf<Action>(
-        node["action"], "action",
-        {{"", Action::kMap}, {"map", Action::kMap}, {"drop", Action::kDrop}}, "action type");
+        v, "action", {{"", Action::kMap}, {"map", Action::kMap}, {"drop", Action::kDrop}},
+        "action type");
   }
-  if (node["match_metric_type"]) {
-    rule.type_mask = EnumOf<uint8_t>(node["match_metric_type"], "match_metric_type",
+  if (const YAML::Node v = Field(node, "match_metric_type")) {
+    rule.type_mask = EnumOf<uint8_t>(v, "match_metric_type",
                                      {{"", 0xff},
                                       {"counter", 1u << kCounterClass},
                                       {"gauge", 1u << kGaugeClass},
@@ -314,7 +390,7 @@ void MappingLoader::LoadRule(const YAML::Node& node, int index, bool regex_defau
   int captures = 0;
   if (!rule.regex) {
     if (!re2::RE2::FullMatch(match, GlobRe())) {
-      Fail(node["match"] ? node["match"] : node, "invalid match: " + match);
+      Fail(match_node ? match_node : node, "invalid match: " + match);
     }
     int component = 0;
     for (absl::string_view c : absl::StrSplit(match, '.')) {
@@ -330,7 +406,7 @@ void MappingLoader::LoadRule(const YAML::Node& node, int index, bool regex_defau
     options.set_log_errors(false);
     rule.re = std::make_unique<re2::RE2>(match, options);
     if (!rule.re->ok()) {
-      Fail(node["match"] ? node["match"] : node,
+      Fail(match_node ? match_node : node,
            "invalid regex " + match + " in mapping: " + rule.re->error());
     }
     rule.name = Mapping::Template::ForRegex(name, *rule.re);
@@ -342,27 +418,30 @@ void MappingLoader::LoadRule(const YAML::Node& node, int index, bool regex_defau
 
   SeriesOptions& o = rule.options;
   o.observer_type = ObserverType::kDefault;
-  if (node["observer_type"])
-    o.observer_type = ObserverTypeOf(node["observer_type"], "observer_type");
-  if (o.observer_type == ObserverType::kDefault && node["timer_type"]) {
-    o.observer_type = ObserverTypeOf(node["timer_type"], "timer_type");
+  if (const YAML::Node v = Field(node, "observer_type")) {
+    o.observer_type = ObserverTypeOf(v, "observer_type");
+  }
+  if (const YAML::Node v = Field(node, "timer_type");
+      v && o.observer_type == ObserverType::kDefault) {
+    o.observer_type = ObserverTypeOf(v, "timer_type");
   }
   if (o.observer_type == ObserverType::kDefault) o.observer_type = defaults.observer_type;
-  const bool has_legacy_quantiles = bool(node["quantiles"]);
-  const bool has_legacy_buckets = bool(node["buckets"]);
+  const YAML::Node legacy_quantiles_node = Field(node, "quantiles");
+  const YAML::Node legacy_buckets_node = Field(node, "buckets");
+  const YAML::Node summary_node = Field(node, "summary_options");
+  const YAML::Node histogram_node = Field(node, "histogram_options");
   std::vector<Objective> legacy_quantiles;
   std::vector<double> legacy_buckets;
-  if (has_legacy_quantiles) legacy_quantiles = ObjectivesOf(node["quantiles"], "quantiles");
-  if (has_legacy_buckets) legacy_buckets = NumbersOf(node["buckets"], "buckets");
-  const bool has_summary = node["summary_options"] && !node["summary_options"].IsNull();
-  const bool has_histogram = node["histogram_options"] && !node["histogram_options"].IsNull();
-  SummaryBlock summary = has_summary ? SummaryOf(node["summary_options"]) : SummaryBlock{};
-  HistogramBlock histogram =
-      has_histogram ? HistogramOf(node["histogram_options"]) : HistogramBlock{};
-  if (has_summary && has_legacy_quantiles && summary.has_quantiles) {
+  if (legacy_quantiles_node) legacy_quantiles = ObjectivesOf(legacy_quantiles_node, "quantiles");
+  if (legacy_buckets_node) legacy_buckets = BucketsOf(legacy_buckets_node, "buckets");
+  const bool has_summary = Present(summary_node);
+  const bool has_histogram = Present(histogram_node);
+  SummaryBlock summary = has_summary ? SummaryOf(summary_node) : SummaryBlock{};
+  HistogramBlock histogram = has_histogram ? HistogramOf(histogram_node) : HistogramBlock{};
+  if (has_summary && Present(legacy_quantiles_node) && summary.has_quantiles) {
     Fail(node, "cannot use quantiles in both the top level and summary options at the same time");
   }
-  if (has_histogram && has_legacy_buckets && histogram.has_buckets) {
+  if (has_histogram && Present(legacy_buckets_node) && histogram.has_buckets) {
     Fail(node, "cannot use buckets in both the top level and histogram options at the same time");
   }
   if (o.observer_type == ObserverType::kHistogram && has_summary) {
@@ -386,11 +465,15 @@ void MappingLoader::LoadRule(const YAML::Node& node, int index, bool regex_defau
       histogram.factor != 0 ? histogram.factor : defaults.native_histogram_bucket_factor;
   o.native_histogram_max_buckets =
       histogram.max_buckets != 0 ? histogram.max_buckets : defaults.native_histogram_max_buckets;
-  o.ttl = node["ttl"] ? DurationOf(node["ttl"], "ttl") : absl::ZeroDuration();
+  const YAML::Node ttl = Field(node, "ttl");
+  o.ttl = ttl ? DurationOf(ttl, "ttl") : absl::ZeroDuration();
   if (o.ttl == absl::ZeroDuration()) o.ttl = defaults.ttl;  // Go's zero: "not set"
-  if (node["help"]) o.help = ScalarOf(node["help"], "help");
-  if (node["honor_labels"]) o.honor_labels = BoolOf(node["honor_labels"], "honor_labels");
-  if (node["scale"] && !node["scale"].IsNull()) o.scale = NumberOf(node["scale"], "scale");
+  // A negative ttl is statsd_exporter's "never expires", as 0 is: here, series_ttl. Only after
+  // the defaults' fallback, which a negative ttl does not take.
+  o.ttl = std::max(o.ttl, absl::ZeroDuration());
+  if (const YAML::Node v = Field(node, "help")) o.help = ScalarOf(v, "help");
+  if (const YAML::Node v = Field(node, "honor_labels")) o.honor_labels = BoolOf(v, "honor_labels");
+  if (const YAML::Node v = Field(node, "scale"); Present(v)) o.scale = NumberOf(v, "scale");
 }
 
 absl::StatusOr<std::shared_ptr<const Mapping>> MappingLoader::Load(std::string_view text,
@@ -408,16 +491,14 @@ absl::StatusOr<std::shared_ptr<const Mapping>> MappingLoader::Load(std::string_v
     }
     if (root && !root.IsNull() && !root.IsMap()) Fail(root, "a mapping file is a map");
     bool regex_default = false;
-    LoadDefaults(root["defaults"], *m, &regex_default);
-    const YAML::Node mappings = root["mappings"];
-    if (mappings && !mappings.IsNull() && !mappings.IsSequence()) {
-      Fail(mappings, "`mappings` must be a list");
-    }
-    if (mappings) {
+    LoadDefaults(Field(root, "defaults"), *m, &regex_default);
+    const YAML::Node mappings = Field(root, "mappings");
+    if (Present(mappings) && !mappings.IsSequence()) Fail(mappings, "`mappings` must be a list");
+    if (Present(mappings)) {
       for (const YAML::Node& rule : mappings) {
         ++index;
-        match =
-            rule.IsMap() && rule["match"] && rule["match"].IsScalar() ? rule["match"].Scalar() : "";
+        const YAML::Node rule_match = Field(rule, "match");
+        match = rule_match.IsScalar() ? rule_match.Scalar() : "";
         LoadRule(rule, index, regex_default, *m->defaults_, *m);
       }
     }

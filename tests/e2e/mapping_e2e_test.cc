@@ -5,12 +5,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <map>
 #include <optional>
 #include <string>
 
-#include "absl/strings/str_split.h"
 #include "tests/backends/output_readers.h"
+#include "tests/e2e/mapped_tallyd.h"
 #include "tests/e2e/tallyd_process.h"
 
 namespace tallyd::testing {
@@ -18,21 +17,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using Labels = std::map<std::string, std::string>;
-
-// The value of the sample `name{labels}` (exactly these labels) in a scrape, if present.
-std::optional<std::string> SampleValue(const std::string& exposition, const std::string& name,
-                                       const Labels& labels = {}) {
-  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    internal::Sample s;
-    if (!internal::ParseSample(std::string_view(line.data(), line.size()), &s)) continue;
-    if (s.name != name) continue;
-    Labels got(s.labels.begin(), s.labels.end());
-    if (got == labels) return s.value;
-  }
-  return std::nullopt;
-}
 
 // statsd_exporter's README mapping section, verbatim but for the rules' order of appearance.
 constexpr char kReadmeMapping[] = R"(mappings:
@@ -85,33 +69,11 @@ class MappingE2eTest : public ::testing::Test {
   void SetUp() override {
     if (!PromtoolInstalled()) GTEST_SKIP() << "promtool (Debian `prometheus`) missing";
   }
-  // Sends `payload` until a scrape satisfies `ready`, then returns that scrape. A "%d" in the
-  // payload becomes the attempt's number (a new series each time).
-  std::string ScrapeUntil(TallydProcess& tallyd, const std::string& payload,
-                          const std::function<bool(const std::string&)>& ready) {
-    const std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
-    std::string body;
-    int attempt = 0;
-    EXPECT_TRUE(WaitFor([&] {
-      std::string sent = payload;
-      if (size_t at = sent.find("%d"); at != std::string::npos) {
-        sent.replace(at, 2, std::to_string(attempt++));
-      }
-      if (!sent.empty()) SendUdp(tallyd.Address("udp"), sent);
-      body = HttpGet(url);
-      return ready(body);
-    })) << body
-        << tallyd.Stderr();
-    return body;
-  }
 };
 
 TEST_F(MappingE2eTest, StatsdExporterReadmeExamples) {
-  TempDir dir;
-  WriteFile(dir.File("mapping.yml"), kReadmeMapping);
-  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
-                        "--flush_interval=200ms", "--mapping_file=" + dir.File("mapping.yml")});
-  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  MappedTallyd tallyd(kReadmeMapping);
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.process().Stderr();
   const std::string payload =
       "test.dispatcher.FooProcessor.send.success:1|c\n"
       "foo_product.signup.facebook.failure:1|c\n"
@@ -122,7 +84,7 @@ TEST_F(MappingE2eTest, StatsdExporterReadmeExamples) {
       "test.timing.api.aws.ok:20|ms\n"
       "host1.exec1--https.status.200.count:1|c\n"
       "noise.a:1|c\n";
-  std::string body = ScrapeUntil(tallyd, payload, [](const std::string& b) {
+  std::string body = tallyd.ScrapeUntil(payload, [](const std::string& b) {
     return b.find("request_total") != std::string::npos &&
            b.find("tallyd_mapping_dropped_total 0") == std::string::npos;
   });
@@ -169,49 +131,91 @@ TEST_F(MappingE2eTest, BadMappingFileExitsTwoNamingFileLineAndRule) {
                                                      "invalid match: a.b**"));
   r = RunTallyd({"--check-config", "--mapping_file=" + dir.File("bad.yml")});
   EXPECT_EQ(r.exit_status, 2) << r.err;
+  // A value Prometheus cannot take: buckets that do not increase.
+  WriteFile(dir.File("buckets.yml"),
+            "mappings:\n- match: a.*\n  name: a\n  observer_type: histogram\n"
+            "  histogram_options:\n    buckets: [0.1, 0.5, 0.25]\n");
+  r = RunTallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
+                 "--mapping_file=" + dir.File("buckets.yml")});
+  EXPECT_EQ(r.exit_status, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(dir.File("buckets.yml") +
+                               ":6: mappings[0] (match \"a.*\"): `histogram_options.buckets` "
+                               "must be strictly increasing: 0.25 after 0.5"));
   r = RunTallyd({"--check-config", "--mapping_file=" + dir.File("missing.yml")});
   EXPECT_EQ(r.exit_status, 2) << r.err;
   EXPECT_THAT(r.err, HasSubstr("missing.yml"));
 }
 
-TEST_F(MappingE2eTest, SighupReloadsAGoodFileAndKeepsTheRulesOfABadOne) {
-  TempDir dir;
-  const std::string path = dir.File("mapping.yml");
-  WriteFile(path, "mappings:\n- match: app.*\n  name: first_$1\n");
-  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
-                        "--flush_interval=200ms", "--mapping_file=" + path});
-  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
-  ScrapeUntil(tallyd, "app.x:1|c",
-              [](const std::string& b) { return SampleValue(b, "first_x").has_value(); });
+// As statsd_exporter: an empty file is a mapping with no rules, and so is one with a null
+// `mappings:` and keys it does not know, read again on SIGHUP.
+TEST_F(MappingE2eTest, EmptyMappingFileStartsAndMapsNothing) {
+  MappedTallyd tallyd("");
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.process().Stderr();
+  EXPECT_THAT(tallyd.process().Stderr(), HasSubstr(tallyd.mapping_path() + ": 0 rules"));
+  tallyd.ScrapeUntil("app.x:1|c",
+                     [](const std::string& b) { return SampleValue(b, "app_x").has_value(); });
+  tallyd.WriteMapping("mapping:\n- match: app.*\n  name: typo_$1\nmappings: ~\n");
+  tallyd.process().Signal(SIGHUP);
+  const std::string reloaded = "reload: mapping " + tallyd.mapping_path() + ": 0 rules";
+  ASSERT_TRUE(WaitFor([&] {
+    return tallyd.process().Stderr().find(reloaded) != std::string::npos;
+  })) << tallyd.process().Stderr();
+  const std::string body = tallyd.ScrapeUntil(
+      "app.y:1|c", [](const std::string& b) { return SampleValue(b, "app_y").has_value(); });
+  EXPECT_FALSE(SampleValue(body, "typo_y")) << body;
+  EXPECT_THAT(PrometheusProblems(body), IsEmpty()) << body;
+}
 
-  WriteFile(path, "mappings:\n- match: app.*\n  name: second_$1\n");
-  tallyd.Signal(SIGHUP);
+TEST_F(MappingE2eTest, SighupReloadsAGoodFileAndKeepsTheRulesOfABadOne) {
+  MappedTallyd tallyd("mappings:\n- match: app.*\n  name: first_$1\n");
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.process().Stderr();
+  const std::string& path = tallyd.mapping_path();
+  TallydProcess& process = tallyd.process();
+  tallyd.ScrapeUntil("app.x:1|c",
+                     [](const std::string& b) { return SampleValue(b, "first_x").has_value(); });
+
+  tallyd.WriteMapping("mappings:\n- match: app.*\n  name: second_$1\n");
+  process.Signal(SIGHUP);
   // Lines that come before the shards take the new rules still create first_* series.
-  std::string body = ScrapeUntil(tallyd, "app.y%d:1|c", [](const std::string& b) {
+  std::string body = tallyd.ScrapeUntil("app.y%d:1|c", [](const std::string& b) {
     return b.find("\nsecond_y") != std::string::npos;
   });
   // The series created under the old rules keeps its identity.
-  SendUdp(tallyd.Address("udp"), "app.x:1|c");
-  body = ScrapeUntil(tallyd, "", [](const std::string& b) {
+  tallyd.Send("app.x:1|c");
+  body = tallyd.ScrapeUntil("", [](const std::string& b) {
     std::optional<std::string> v = SampleValue(b, "first_x");
     return v && std::stod(*v) >= 2;
   });
   EXPECT_FALSE(SampleValue(body, "second_x")) << body;
   EXPECT_THAT(PrometheusProblems(body), IsEmpty()) << body;
 
-  WriteFile(path, "mappings:\n- match: app.*\n");  // no name: refused
-  tallyd.Signal(SIGHUP);
-  ASSERT_TRUE(WaitFor([&] {
-    return tallyd.Stderr().find("keeping the running mapping rules") != std::string::npos;
-  })) << tallyd.Stderr();
-  EXPECT_THAT(tallyd.Stderr(), HasSubstr(path + ":2: mappings[0] (match \"app.*\"): metric "
-                                                "mapping didn't set a metric name"));
+  // Refused files: no name, then quantiles out of range. Each is logged with file, line and
+  // key, and the running rules stay.
+  tallyd.WriteMapping("mappings:\n- match: app.*\n");
+  process.Signal(SIGHUP);
+  const std::string no_name =
+      path +
+      ":2: mappings[0] (match \"app.*\"): metric mapping didn't set a metric name; "
+      "keeping the running mapping rules";
+  ASSERT_TRUE(WaitFor([&] { return process.Stderr().find(no_name) != std::string::npos; }))
+      << process.Stderr();
+  tallyd.WriteMapping(
+      "mappings:\n- match: app.*\n  name: third_$1\n  observer_type: summary\n"
+      "  summary_options:\n    quantiles: [{quantile: 0.5}, {quantile: 50}]\n");
+  process.Signal(SIGHUP);
+  const std::string bad_quantile = path +
+                                   ":6: mappings[0] (match \"app.*\"): "
+                                   "`summary_options.quantiles` quantile 50 is outside [0, 1]; "
+                                   "keeping the running mapping rules";
+  ASSERT_TRUE(WaitFor([&] { return process.Stderr().find(bad_quantile) != std::string::npos; }))
+      << process.Stderr();
   // The running rules stay: a new series is still named by them.
-  body = ScrapeUntil(tallyd, "app.z:1|c",
-                     [](const std::string& b) { return SampleValue(b, "second_z").has_value(); });
+  body = tallyd.ScrapeUntil(
+      "app.z:1|c", [](const std::string& b) { return SampleValue(b, "second_z").has_value(); });
   EXPECT_FALSE(SampleValue(body, "app_z")) << body;
-  tallyd.Signal(SIGTERM);
-  EXPECT_EQ(tallyd.WaitExit(), 0);
+  EXPECT_FALSE(SampleValue(body, "third_z")) << body;
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.WaitExit(), 0);
 }
 
 }  // namespace

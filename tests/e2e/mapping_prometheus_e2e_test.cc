@@ -4,34 +4,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <map>
-#include <optional>
 #include <string>
 
-#include "absl/strings/str_split.h"
 #include "tests/backends/output_readers.h"
-#include "tests/e2e/tallyd_process.h"
+#include "tests/e2e/mapped_tallyd.h"
 
 namespace tallyd::testing {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using Labels = std::map<std::string, std::string>;
-
-// The value of the sample `name{labels}` (exactly these labels) in a scrape, if present.
-std::optional<std::string> SampleValue(const std::string& exposition, const std::string& name,
-                                       const Labels& labels = {}) {
-  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    internal::Sample s;
-    if (!internal::ParseSample(std::string_view(line.data(), line.size()), &s)) continue;
-    if (s.name != name) continue;
-    Labels got(s.labels.begin(), s.labels.end());
-    if (got == labels) return s.value;
-  }
-  return std::nullopt;
-}
 
 constexpr char kMapping[] = R"(mappings:
 - match: app.*.latency
@@ -46,24 +28,17 @@ constexpr char kMapping[] = R"(mappings:
 
 TEST(MappingPrometheusE2eTest, RuleHistogramWithBucketsAndHelpBesideASummary) {
   if (!PromtoolInstalled()) GTEST_SKIP() << "promtool (Debian `prometheus`) missing";
-  TempDir dir;
-  WriteFile(dir.File("mapping.yml"), kMapping);
-  TallydProcess tallyd({"--udp=127.0.0.1:0", "--prometheus_listen=127.0.0.1:0",
-                        "--flush_interval=200ms", "--mapping_file=" + dir.File("mapping.yml")});
-  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.Stderr();
+  MappedTallyd tallyd(kMapping);
+  ASSERT_TRUE(tallyd.WaitReady()) << tallyd.process().Stderr();
   // One datagram, so one flush interval.
-  SendUdp(tallyd.Address("udp"),
-          "app.get.latency:20|ms\napp.get.latency:200|ms\napp.get.latency:2000|ms\n"
-          "app.put.latency:100|ms|@0.1\n"
-          "app.db.time:30|ms\n");
-  const std::string url = "http://" + tallyd.Address("prometheus") + "/metrics";
-  std::string body;
-  EXPECT_TRUE(WaitFor([&] {
-    body = HttpGet(url);
-    return SampleValue(body, "api_latency_seconds_count", {{"route", "get"}}) == "3" &&
-           SampleValue(body, "app_db_time_count").has_value();
-  })) << body
-      << tallyd.Stderr();
+  tallyd.Send(
+      "app.get.latency:20|ms\napp.get.latency:200|ms\napp.get.latency:2000|ms\n"
+      "app.put.latency:100|ms|@0.1\n"
+      "app.db.time:30|ms\n");
+  const std::string body = tallyd.ScrapeUntil("", [](const std::string& b) {
+    return SampleValue(b, "api_latency_seconds_count", {{"route", "get"}}) == "3" &&
+           SampleValue(b, "app_db_time_count").has_value();
+  });
   EXPECT_THAT(PrometheusProblems(body), IsEmpty()) << body;
   EXPECT_THAT(body, HasSubstr("# HELP api_latency_seconds API latency by route.\n"));
   EXPECT_THAT(body, HasSubstr("# TYPE api_latency_seconds histogram\n"));

@@ -12,23 +12,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "tests/common/temp_dir.h"
 
 namespace tallyd::testing {
-
-// A scratch directory removed at destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadFile(const std::string& path);
-void WriteFile(const std::string& path, const std::string& text);
 
 // Polls `condition` every 10 ms until it holds or `timeout` passes. Returns whether it held.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(20));

@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
+#include "tests/common/temp_dir.h"
 
 namespace tallyd::mapping {
 namespace {
@@ -145,8 +145,8 @@ mappings:
   EXPECT_EQ(MatchOf(*m, "x").action, Action::kDrop);
 }
 
-TEST(MappingTest, FirstMatchingRuleWinsInFileOrder) {
-  auto m = MustParse(R"(
+// Three globs that all match a.b.c, the most specific in the middle.
+constexpr std::string_view kOverlappingGlobs = R"(
 mappings:
 - match: a.*.c
   name: first
@@ -154,23 +154,16 @@ mappings:
   name: second
 - match: a.b.*
   name: third
-)");
+)";
+
+TEST(MappingTest, FirstMatchingRuleWinsInFileOrder) {
+  auto m = MustParse(kOverlappingGlobs);
   EXPECT_EQ(MatchOf(*m, "a.b.c").name, "first");
   EXPECT_EQ(MatchOf(*m, "a.b.d").name, "third");
 }
 
 TEST(MappingTest, GlobDisableOrderingPrefersTheMostSpecific) {
-  auto m = MustParse(R"(
-defaults:
-  glob_disable_ordering: true
-mappings:
-- match: a.*.c
-  name: first
-- match: a.b.c
-  name: second
-- match: a.b.*
-  name: third
-)");
+  auto m = MustParse("defaults:\n  glob_disable_ordering: true\n" + std::string(kOverlappingGlobs));
   EXPECT_TRUE(m->glob_disable_ordering());
   EXPECT_EQ(MatchOf(*m, "a.b.c").name, "second");
   EXPECT_EQ(MatchOf(*m, "a.x.c").name, "first");
@@ -326,10 +319,44 @@ mappings:
   EXPECT_EQ(MatchOf(*m, "a.b").name, "a");
 }
 
-TEST(MappingTest, EmptyFileHasNoRules) {
-  auto m = MustParse("");
-  EXPECT_EQ(m->rule_count(), 0u);
-  EXPECT_EQ(MatchOf(*m, "a.b").action, Action::kNoMatch);
+// statsd_exporter (yaml.v2 into its MetricMapper struct) loads a file with nothing in it, a
+// null or empty `mappings:` or `defaults:`, and ignores top-level keys it does not know (a
+// misspelt `mapping:` included): no rules, every name unmapped.
+TEST(MappingTest, EmptyFilesAndNullSectionsHaveNoRules) {
+  for (std::string_view yaml :
+       {"", "\n\n", "# only a comment\n", "---\n", "...\n", "mappings:\n", "mappings: ~\n",
+        "mappings: []\n", "defaults:\nmappings:\n", "defaults: {}\nmappings: null\n",
+        "mapping:\n- match: a.*\n  name: a\n", "version: 2\nrules: [1, 2]\n"}) {
+    auto m = MustParse(yaml);
+    ASSERT_NE(m, nullptr) << yaml;
+    EXPECT_EQ(m->rule_count(), 0u) << yaml;
+    MatchResult r = MatchOf(*m, "a.b");
+    EXPECT_EQ(r.action, Action::kNoMatch) << yaml;
+    ASSERT_NE(r.options, nullptr) << yaml;
+    EXPECT_EQ(r.options->observer_type, ObserverType::kDefault) << yaml;
+  }
+}
+
+// yaml.v2 reads the first document of a stream, as yaml-cpp's Load does.
+TEST(MappingTest, OnlyTheFirstDocumentIsRead) {
+  auto m =
+      MustParse("mappings:\n- match: a.*\n  name: a\n---\nmappings:\n- match: b.*\n  name: b\n");
+  EXPECT_EQ(m->rule_count(), 1u);
+  EXPECT_EQ(MatchOf(*m, "b.x").action, Action::kNoMatch);
+}
+
+// What yaml.v2 cannot unmarshal into statsd_exporter's struct fails, with the line.
+TEST(MappingTest, TopLevelOfTheWrongShapeIsRefused) {
+  EXPECT_EQ(ErrorOf("- match: a.*\n  name: a\n"), "bad.yml:1: a mapping file is a map");
+  EXPECT_EQ(ErrorOf("just text\n"), "bad.yml:1: a mapping file is a map");
+  EXPECT_EQ(ErrorOf("defaults: {}\nmappings: 5\n"), "bad.yml:2: `mappings` must be a list");
+  EXPECT_EQ(ErrorOf("mappings:\n  match: a.*\n  name: a\n"),
+            "bad.yml:2: `mappings` must be a list");
+  EXPECT_EQ(ErrorOf("defaults: [ttl]\n"), "bad.yml:1: `defaults` must be a map");
+  // yaml-cpp marks a null entry where the next token starts: the index names it.
+  EXPECT_THAT(
+      ErrorOf("mappings:\n-\n"),
+      HasSubstr("mappings[0] (match \"\"): a mapping must be a map with `match` and `name`"));
 }
 
 TEST(MappingTest, InvalidFilesNameFileLineAndRule) {
@@ -352,6 +379,8 @@ TEST(MappingTest, InvalidFilesNameFileLineAndRule) {
               HasSubstr("bad.yml:4: mappings[0] (match \"a.*\"): invalid action type \"keep\""));
   EXPECT_THAT(ErrorOf("mappings:\n- match: a.*\n  name: a\n  match_type: fuzzy\n"),
               HasSubstr("invalid match type \"fuzzy\""));
+  EXPECT_THAT(ErrorOf("defaults:\n  match_type: fuzzy\n"),
+              HasSubstr("bad.yml:2: invalid match type \"fuzzy\""));
   EXPECT_THAT(ErrorOf("mappings:\n- match: a.*\n  name: a\n  match_metric_type: set\n"),
               HasSubstr("invalid metric type \"set\""));
   EXPECT_THAT(ErrorOf("mappings:\n- match: a.*\n  name: a\n  observer_type: bar\n"),
@@ -375,6 +404,143 @@ TEST(MappingTest, InvalidFilesNameFileLineAndRule) {
               HasSubstr("bad.yml:2: `glob_disable_ordering` must be true or false"));
 }
 
+// client_golang panics on a bucket list that does not increase (statsd_exporter dies on the
+// first series using it); tallyd refuses the file, naming the bound.
+TEST(MappingTest, BucketsMustBeStrictlyIncreasing) {
+  EXPECT_EQ(ErrorOf("mappings:\n- match: a.*\n  name: a\n  buckets: [1, 0.5]\n"),
+            "bad.yml:4: mappings[0] (match \"a.*\"): `buckets` must be strictly increasing: "
+            "0.5 after 1");
+  EXPECT_EQ(ErrorOf("mappings:\n- match: a.*\n  name: a\n  histogram_options:\n"
+                    "    buckets:\n    - 1\n    - 1\n"),
+            "bad.yml:7: mappings[0] (match \"a.*\"): `histogram_options.buckets` must be "
+            "strictly increasing: 1 after 1");
+  EXPECT_EQ(ErrorOf("defaults:\n  buckets: [2, 1]\n"),
+            "bad.yml:2: `buckets` must be strictly increasing: 1 after 2");
+  EXPECT_EQ(ErrorOf("defaults:\n  histogram_options: {buckets: [0.1, 0.01]}\n"),
+            "bad.yml:2: `histogram_options.buckets` must be strictly increasing: 0.01 after 0.1");
+  EXPECT_THAT(ErrorOf("mappings:\n- match: a.*\n  name: a\n  buckets: [1, .inf, 2]\n"),
+              HasSubstr("must be strictly increasing: 2 after inf"));
+  // A last +Inf is the implicit +Inf bucket, as client_golang takes it.
+  auto m = MustParse("mappings:\n- match: a.*\n  name: a\n  buckets: [0.5, 1, +.inf]\n");
+  EXPECT_THAT(MatchOf(*m, "a.b").options->buckets, ElementsAre(0.5, 1));
+}
+
+// A quantile is a fraction of the samples and its error an allowed rank error: both in [0, 1].
+TEST(MappingTest, QuantilesAndTheirErrorsLieInZeroToOne) {
+  EXPECT_EQ(ErrorOf("mappings:\n- match: a.*\n  name: a\n  quantiles:\n"
+                    "  - quantile: 0.5\n  - quantile: 1.5\n    error: 0.01\n"),
+            "bad.yml:6: mappings[0] (match \"a.*\"): `quantiles` quantile 1.5 is outside [0, 1]");
+  EXPECT_EQ(ErrorOf("mappings:\n- match: a.*\n  name: a\n  summary_options:\n"
+                    "    quantiles: [{quantile: 0.9, error: -0.01}]\n"),
+            "bad.yml:5: mappings[0] (match \"a.*\"): `summary_options.quantiles` error -0.01 is "
+            "outside [0, 1]");
+  EXPECT_EQ(ErrorOf("defaults:\n  quantiles: [{quantile: -0.1}]\n"),
+            "bad.yml:2: `quantiles` quantile -0.1 is outside [0, 1]");
+  EXPECT_THAT(ErrorOf("defaults:\n  summary_options: {quantiles: [{quantile: 0.5, error: 5}]}\n"),
+              HasSubstr("bad.yml:2: `summary_options.quantiles` error 5 is outside [0, 1]"));
+  EXPECT_THAT(ErrorOf("defaults:\n  quantiles: [{quantile: .nan}]\n"),
+              HasSubstr("bad.yml:2: `quantile` must be a number"));
+  auto m = MustParse(
+      "mappings:\n- match: a.*\n  name: a\n  quantiles:\n"
+      "  - {quantile: 0, error: 0}\n  - {quantile: 1, error: 1}\n");
+  EXPECT_THAT(MatchOf(*m, "a.b").options->quantiles, ElementsAre(Objective{0, 0}, Objective{1, 1}));
+}
+
+// client_golang panics on a negative MaxAge when the first series is created.
+TEST(MappingTest, NegativeSummaryMaxAgeIsRefused) {
+  EXPECT_EQ(ErrorOf("mappings:\n- match: a.*\n  name: a\n  summary_options:\n    max_age: -1m\n"),
+            "bad.yml:5: mappings[0] (match \"a.*\"): `summary_options.max_age` must not be "
+            "negative");
+  EXPECT_THAT(ErrorOf("defaults:\n  summary_options: {max_age: -1s}\n"),
+              HasSubstr("bad.yml:2: `summary_options.max_age` must not be negative"));
+}
+
+// statsd_exporter loads `__` label names, but client_golang refuses every metric that has one.
+// One-letter names are valid Prometheus labels; statsd_exporter's pattern wants two letters,
+// tallyd takes them.
+TEST(MappingTest, LabelNamesReservedByPrometheusAreRefused) {
+  EXPECT_EQ(ErrorOf("mappings:\n- match: a.*\n  name: a\n  labels:\n    __name__: x\n"),
+            "bad.yml:5: mappings[0] (match \"a.*\"): invalid label key: __name__ (names "
+            "starting with __ are reserved)");
+  EXPECT_THAT(ErrorOf("mappings:\n- match: a.*\n  name: a\n  labels: {ok: y, __x: $1}\n"),
+              HasSubstr("bad.yml:4: mappings[0] (match \"a.*\"): invalid label key: __x"));
+  auto m = MustParse("mappings:\n- match: a.*\n  name: a\n  labels: {x: $1, _y: z}\n");
+  EXPECT_THAT(MatchOf(*m, "a.b").labels, ElementsAre(Pair("_y", "z"), Pair("x", "b")));
+}
+
+// yaml.v2 (not strict) lets a repeated key's last value win, in a rule, in `labels` (a Go map:
+// one label) and at the top level; yaml-cpp keeps both and would answer the first.
+TEST(MappingTest, ARepeatedKeyTakesItsLastValue) {
+  auto m = MustParse(R"(
+mappings:
+- match: old.*
+  name: ignored
+mappings:
+- match: a.*
+  name: first
+  name: second
+  labels:
+    job: one
+    job: two
+    other: $1
+)");
+  EXPECT_EQ(m->rule_count(), 1u);
+  MatchResult r = MatchOf(*m, "a.b");
+  EXPECT_EQ(r.name, "second");
+  EXPECT_THAT(r.labels, ElementsAre(Pair("job", "two"), Pair("other", "b")));
+  EXPECT_EQ(MatchOf(*m, "old.b").action, Action::kNoMatch);
+}
+
+// yaml.v2 leaves a null field at Go's zero value: "" for strings, 0, false, an empty list.
+TEST(MappingTest, NullIsTheZeroValue) {
+  auto m = MustParse(R"(
+defaults:
+  ttl: ~
+  buckets: ~
+mappings:
+- match: a.*
+  name: a
+  help: ~
+  action: ~
+  match_type:
+  honor_labels: ~
+  quantiles: ~
+  summary_options: {quantiles: [{quantile: 0.9, error: ~}]}
+  labels:
+    empty: ~
+)");
+  MatchResult r = MatchOf(*m, "a.b");
+  EXPECT_EQ(r.action, Action::kMap);
+  EXPECT_THAT(r.labels, ElementsAre(Pair("empty", "")));
+  EXPECT_EQ(r.options->help, "");
+  EXPECT_FALSE(r.options->honor_labels);
+  EXPECT_EQ(r.options->ttl, absl::ZeroDuration());
+  // A null top-level `quantiles` is not set: no conflict with summary_options'.
+  EXPECT_THAT(r.options->quantiles, ElementsAre(Objective{0.9, 0}));
+  EXPECT_THAT(ErrorOf("mappings:\n- match: a.*\n  name: ~\n"),
+              HasSubstr("didn't set a metric name"));
+}
+
+// statsd_exporter: a negative ttl never expires, as 0 does, and does not take the defaults'
+// ttl (it only fills a 0). Here "never" is series_ttl: SeriesOptions::ttl 0.
+TEST(MappingTest, NegativeTtlMeansTheServersSeriesTtl) {
+  auto m = MustParse(R"(
+defaults:
+  ttl: 1m
+mappings:
+- match: a.*
+  name: a
+  ttl: -5s
+- match: b.*
+  name: b
+)");
+  EXPECT_EQ(MatchOf(*m, "a.x").options->ttl, absl::ZeroDuration());
+  EXPECT_EQ(MatchOf(*m, "b.x").options->ttl, absl::Minutes(1));
+  m = MustParse("defaults:\n  ttl: -1m\nmappings:\n- match: b.*\n  name: b\n");
+  EXPECT_EQ(MatchOf(*m, "b.x").options->ttl, absl::ZeroDuration());
+  EXPECT_EQ(MatchOf(*m, "unmatched").options->ttl, absl::ZeroDuration());
+}
+
 TEST(MappingTest, GlobsAcceptStatsdExporterComponents) {
   // Components after the first may start with a digit (statsd_exporter PR #365); a lone `*` is
   // a pattern; dashes are allowed inside.
@@ -392,6 +558,21 @@ TEST(MappingTest, LoadMappingFileNamesAMissingFile) {
   absl::StatusOr<std::shared_ptr<const Mapping>> m = LoadMappingFile("/nonexistent/map.yml");
   ASSERT_FALSE(m.ok());
   EXPECT_THAT(m.status().message(), HasSubstr("/nonexistent/map.yml"));
+}
+
+TEST(MappingTest, LoadMappingFileReadsTheFileAndNamesItInErrors) {
+  tallyd::testing::TempDir dir;
+  const std::string path = dir.File("statsd_mapping.yml");
+  tallyd::testing::WriteFile(path, "mappings:\n- match: a.*\n  name: a_$1\n");
+  absl::StatusOr<std::shared_ptr<const Mapping>> m = LoadMappingFile(path);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(MatchOf(**m, "a.b").name, "a_b");
+  tallyd::testing::WriteFile(path, "mappings:\n- match: a.*\n  name: a\n  buckets: [2, 1]\n");
+  m = LoadMappingFile(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().message(), path +
+                                      ":4: mappings[0] (match \"a.*\"): `buckets` must be "
+                                      "strictly increasing: 1 after 2");
 }
 
 // Options handed out keep their Mapping alive (series outlive a reload).
