@@ -5,7 +5,11 @@
 #   scripts/update-readme-config.sh [path/to/tallyd]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-TABLE=$("${1:-$root/build/server/tallyd}" --help=markdown) awk '
+# Its own assignment, so that set -e stops here when the binary fails (an assignment in front of
+# a command does not pass the substitution's status on) instead of emptying the table.
+table=$("${1:-$root/build/server/tallyd}" --help=markdown)
+[[ -n "$table" ]] || { echo "update-readme-config: empty --help=markdown" >&2; exit 1; }
+TABLE="$table" awk '
   /<!-- config-table:begin/ { print; printf "%s\n", ENVIRON["TABLE"]; skip = 1; next }
   /<!-- config-table:end/ { skip = 0 }
   !skip { print }' "$root/README.md" > "$root/README.md.tmp"
