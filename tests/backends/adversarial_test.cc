@@ -189,8 +189,10 @@ TEST_P(AdversarialGraphiteTest, CarbonReceivesEveryLine) {
   EXPECT_EQ(Problems(testing::CarbonProblems(text, &received)), "");
   EXPECT_EQ(received, stats.lines);
   EXPECT_GT(stats.lines, 100u);
-  EXPECT_GT(stats.invalid_names, 0u);                 // "!!!"
-  if (options.tags) EXPECT_GT(stats.long_lines, 0u);  // the 10 kB timer with its 10 kB tag
+  EXPECT_GT(stats.invalid_names, 0u);  // "!!!"
+  if (options.tags) {
+    EXPECT_GT(stats.long_lines, 0u);  // the 10 kB timer with its 10 kB tag
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Namespaces, AdversarialGraphiteTest,

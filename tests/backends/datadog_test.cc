@@ -191,7 +191,9 @@ TEST_F(DatadogBackendTest, ContentEncodingIsWhatEachEndpointDocuments) {
       EXPECT_EQ(r.headers.count("content-encoding"), c.want.at(r.path).empty() ? 0u : 1u) << r.path;
       got[r.path] = r.Header("content-encoding");
       Parsed(r);  // the body decodes as its header says
-      if (c.compression == DatadogCompression::kNone) EXPECT_EQ(r.body, r.decoded);
+      if (c.compression == DatadogCompression::kNone) {
+        EXPECT_EQ(r.body, r.decoded);
+      }
     }
     EXPECT_EQ(got, c.want) << "compression " << static_cast<int>(c.compression);
     seen = requests.size();

@@ -378,7 +378,9 @@ void ExpectChunksMakeTheWholeText(const Flush& flush, const GraphiteFormatOption
     EXPECT_TRUE(chunk.empty());
     EXPECT_FALSE(chunks.Next(chunk)) << "stays at the end";
     EXPECT_EQ(joined, whole);
-    if (chunk_bytes < whole.size()) EXPECT_GT(count, 1u);
+    if (chunk_bytes < whole.size()) {
+      EXPECT_GT(count, 1u);
+    }
     EXPECT_EQ(chunks.stats().lines, whole_stats.lines);
     EXPECT_EQ(chunks.stats().invalid_names, whole_stats.invalid_names);
     EXPECT_EQ(chunks.stats().dropped_tags, whole_stats.dropped_tags);

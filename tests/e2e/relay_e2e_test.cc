@@ -56,7 +56,9 @@ TEST(RelayE2eTest, AcceptedLinesArriveUnchangedAndRejectedOnesDoNot) {
   EXPECT_EQ(got, accepted);
   // Only the long line's datagram is over relay_packet_size, and it holds that line alone.
   for (size_t s : sizes) {
-    if (s > 64) EXPECT_EQ(s, accepted[3].size());
+    if (s > 64) {
+      EXPECT_EQ(s, accepted[3].size());
+    }
   }
   close(fd);
   std::string scrape;

@@ -74,7 +74,9 @@ void ExpectReAligned(const std::vector<Flushed>& before, const std::vector<Flush
     // Half an interval at most to move onto the new grid, then exactly one interval.
     EXPECT_GE(gap, kInterval / 2) << i;
     EXPECT_LE(gap, kInterval * 3 / 2) << i;
-    if (i >= 2) EXPECT_EQ(gap, kInterval) << i;
+    if (i >= 2) {
+      EXPECT_EQ(gap, kInterval) << i;
+    }
   }
   for (size_t i = 1; i < after.size(); ++i) EXPECT_EQ(after[i].tick.wall, after[i].wall_then);
 }

@@ -62,7 +62,9 @@ int ForeignSocket(const SocketAddress& address, int type, bool reuseport) {
   int one = 1;
   if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   EXPECT_EQ(bind(fd, address.get(), address.length), 0);
-  if (type == SOCK_STREAM) EXPECT_EQ(listen(fd, 8), 0);
+  if (type == SOCK_STREAM) {
+    EXPECT_EQ(listen(fd, 8), 0);
+  }
   return fd;
 }
 
