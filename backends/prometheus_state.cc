@@ -1,9 +1,11 @@
 #include "backends/prometheus_state.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <iterator>
+#include <functional>
 #include <map>
 #include <utility>
 
@@ -37,6 +39,70 @@ double MappingScale(const aggregator::SeriesKey& key) {
   const mapping::SeriesOptions* options = key.mapping_options();
   return options != nullptr && options->scale.has_value() ? *options->scale : 1.0;
 }
+
+// Bytes the updater appends and walkers read. A chunk never moves once allocated, so the updater
+// appends into the unused tail of the last chunk without the state's lock (walkers read only the
+// bytes of series they can reach, all written before those were published); only adding a chunk
+// (the table of chunks grows) needs the lock. An offset is chunk << 20 | position.
+class ByteArena {
+ public:
+  static constexpr int kChunkBits = 20;
+  static constexpr size_t kChunkBytes = size_t{1} << kChunkBits;
+  // u32 offsets: 4 GiB of names and labels.
+  static constexpr size_t kMaxChunks = size_t{1} << (32 - kChunkBits);
+
+  std::string_view View(uint32_t offset, uint32_t size) const {
+    if (size == 0) return {};
+    return {chunks_[offset >> kChunkBits].get() + (offset & (kChunkBytes - 1)), size};
+  }
+  // Whether Append(`size` bytes) fits without AddChunk.
+  bool Fits(size_t size) const { return used_ + size <= capacity_; }
+  // A chunk for at least `size` bytes (one of its own when larger than a chunk, so that every
+  // position stays below 2^20); false when the offsets are exhausted.
+  bool AddChunk(size_t size) {
+    if (chunks_.size() >= kMaxChunks) return false;
+    capacity_ = std::max(size, kChunkBytes);
+    chunks_.push_back(std::make_unique_for_overwrite<char[]>(capacity_));
+    used_ = 0;
+    return true;
+  }
+  // Requires Fits(text.size()).
+  uint32_t Append(std::string_view text) {
+    if (text.empty()) return 0;
+    const uint32_t offset =
+        static_cast<uint32_t>((chunks_.size() - 1) << kChunkBits | static_cast<size_t>(used_));
+    std::memcpy(chunks_.back().get() + used_, text.data(), text.size());
+    used_ += text.size();
+    return offset;
+  }
+
+ private:
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  size_t used_ = 0;      // of the last chunk
+  size_t capacity_ = 0;  // of the last chunk
+};
+
+// Records the updater adds and walkers read, in chunks of 2^kBits that never move: as for the
+// arena, a new record is written without the lock (no walker reaches it before it is published)
+// and only adding a chunk needs the lock.
+template <typename T, int kBits>
+class RecordChunks {
+ public:
+  static constexpr uint32_t kChunk = 1u << kBits;
+
+  T& operator[](uint32_t i) { return chunks_[i >> kBits][i & (kChunk - 1)]; }
+  const T& operator[](uint32_t i) const { return chunks_[i >> kBits][i & (kChunk - 1)]; }
+  // Records added (the updater's business: walkers never read it).
+  uint32_t size() const { return size_; }
+  bool full() const { return size_ == chunks_.size() * kChunk; }
+  void AddChunk() { chunks_.push_back(std::make_unique<T[]>(kChunk)); }
+  // Requires !full(); the record is a default one.
+  uint32_t Add() { return size_++; }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  uint32_t size_ = 0;
+};
 
 struct OwnedLabel {
   std::string name;
@@ -85,14 +151,25 @@ std::string_view PrometheusTypeName(PrometheusType type) {
 // The exposed state, kept flat so a series costs a few dozen bytes beyond its name and labels:
 // - every family name and every series' encoded labels live in one byte arena (`bytes_`),
 //   addressed by offset, compacted when half of it is dead;
-// - families and series are records in vectors, reused through free lists, found through
-//   flat hash sets of their indices that hash the arena bytes;
-// - `order_` lists the live series sorted by (family name, labels): families are its runs. It is
-//   rebuilt only by a flush that created or forgot series (new ones sorted, then merged);
+// - families and series are records in chunked vectors, reused through free lists, found
+//   through flat hash sets of their indices that hash the arena bytes;
+// - `order_` lists the published series sorted by (family name, labels): families are its runs.
+//   A flush that created or forgot series builds the next order (new ones sorted, then merged)
+//   and publishes it with a swap;
 // - the resolution cache (SeriesKey id -> series) is kept across flushes: only keys never seen
 //   are resolved; entries of keys missing from a snapshot are swept.
 // Labels are encoded as, per label sorted by name, u32 name length, name, u32 value length,
 // value.
+//
+// Locking: one updater (Update) and any number of walkers (Visit, VisitBatch). Walkers read under
+// mu_, and reach records and bytes only through order_. The updater is the only writer, so it
+// reads everything without the lock; it takes mu_ only to write what a walker can reach: the
+// values of published series (in batches of kApplyBatch series), order_ (one swap per flush),
+// a new chunk, the self-metrics, a compaction. A flush's new series are resolved and their
+// records and bytes written without the lock (no walker reaches them before the swap), which is
+// most of a first flush's work; a scrape meanwhile sees the series as of the last swap, each
+// value as of the last batch applied. The resolution cache, the index sets and the free lists
+// are the updater's alone.
 class PrometheusState::Impl {
  public:
   explicit Impl(PrometheusConversionOptions options)
@@ -102,6 +179,10 @@ class PrometheusState::Impl {
         series_index_(0, SeriesHash{this}, SeriesEq{this}) {}
 
   void Update(const Flush& flush) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetPauseForTesting(std::function<void()> pause) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    pause_for_testing_ = std::move(pause);
+  }
   void SetSeriesTtl(absl::Duration series_ttl) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     series_ttl_ = series_ttl;
@@ -118,6 +199,12 @@ class PrometheusState::Impl {
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
+  // Claim: the arena's offsets are exhausted (4 GiB of names and labels); not a type conflict.
+  static constexpr uint32_t kNoRoom = UINT32_MAX - 1;
+  // SeriesRecord::seen_flush of a series Expire found expired, forgotten after the next swap.
+  static constexpr uint32_t kDying = UINT32_MAX;
+  // Series values applied per hold of the lock: well under a millisecond of counters.
+  static constexpr size_t kApplyBatch = 8192;
 
   // A family's own quantile levels, buckets and help, from the mapping rule of its first series
   // (statsd_exporter fixes them when it creates the metric vector); a family without one uses
@@ -206,17 +293,33 @@ class PrometheusState::Impl {
 
   std::string_view FamilyName(uint32_t family) const {
     const FamilyRecord& f = families_[family];
-    return {bytes_.data() + f.name_offset, f.name_size};
+    return bytes_.View(f.name_offset, f.name_size);
   }
   std::string_view Labels(uint32_t series) const {
     const SeriesRecord& s = series_[series];
-    return {bytes_.data() + s.labels_offset, s.labels_size};
+    return bytes_.View(s.labels_offset, s.labels_size);
   }
-  uint32_t Append(std::string_view text) {
-    const uint32_t offset = static_cast<uint32_t>(bytes_.size());
-    bytes_.append(text);
-    return offset;
+  // The updater, without the lock: `text` into the arena; false when it is full.
+  bool Append(std::string_view text, uint32_t& offset) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (!bytes_.Fits(text.size())) {
+      absl::MutexLock lock(&mu_);
+      if (!bytes_.AddChunk(text.size())) return false;
+    }
+    offset = bytes_.Append(text);
+    arena_bytes_ += text.size();
+    return true;
   }
+  // The updater, without the lock: a record for a new family, series or extra.
+  template <typename Records>
+  uint32_t AddRecord(Records& records) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (records.full()) {
+      absl::MutexLock lock(&mu_);
+      records.AddChunk();
+    }
+    return records.Add();
+  }
+  // A new series' extra (summaries and histograms have one from the start), without the lock.
+  void AddExtra(uint32_t series) ABSL_LOCKS_EXCLUDED(mu_);
   static void DecodeLabels(std::string_view encoded, std::vector<PrometheusLabel>& out);
   // Orders series by family name, then labels (name, then value, label by label).
   static bool KeyLess(std::string_view family_a, std::string_view labels_a,
@@ -262,17 +365,25 @@ class PrometheusState::Impl {
     return true;
   }
   // Whether an exposition name is a family's or one of a summary/histogram's suffixed names.
-  bool NameTaken(std::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The series of the last Resolve, created if new; kNone when its name is refused.
-  uint32_t Claim() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool NameTaken(std::string_view name) const;
+  // The series of the last Resolve, created if new (not yet published); kNone when its name is
+  // refused, kNoRoom when the arena is full. Without the lock.
+  uint32_t Claim() ABSL_LOCKS_EXCLUDED(mu_);
+  // The series' extra, created if it has none: under the lock (the series may be published).
   SeriesExtra& ExtraOf(uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The snapshot's series and points -> targets_ / point_targets_, without the lock.
+  void ResolveSeries(const aggregator::Snapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+  void ResolvePoints(const aggregator::Snapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
   void Apply(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& value,
              uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyPoints(const aggregator::Snapshot& snapshot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Expire(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Forget(uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RebuildOrder() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void CompactBytes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the series to forget (kDying, dying_), without the lock.
+  void Expire(absl::Time now, absl::Duration series_ttl) ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes an unpublished series' record back, without the lock.
+  void Forget(uint32_t series) ABSL_LOCKS_EXCLUDED(mu_);
+  // Builds the next order without the lock, swaps it in under the lock, then forgets dying_.
+  void Publish() ABSL_LOCKS_EXCLUDED(mu_);
+  void CompactBytes() ABSL_LOCKS_EXCLUDED(mu_);
   void VisitSelfMetrics(PrometheusVisitor& visitor) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void VisitSeries(uint32_t series, PrometheusType type, std::vector<PrometheusLabel>& labels,
                    PrometheusVisitor& visitor) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -286,31 +397,39 @@ class PrometheusState::Impl {
   mutable absl::Mutex mu_;
   // options_.series_ttl, or what SetSeriesTtl set since.
   absl::Duration series_ttl_ ABSL_GUARDED_BY(mu_);
-  uint32_t flush_ ABSL_GUARDED_BY(mu_) = 0;  // flushes delivered
-  std::string bytes_ ABSL_GUARDED_BY(mu_);
-  size_t dead_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<FamilyRecord> families_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> free_families_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<uint32_t, FamilyHash, FamilyEq> family_index_ ABSL_GUARDED_BY(mu_);
-  std::vector<SeriesRecord> series_ ABSL_GUARDED_BY(mu_);
-  // Free series are reused only after RebuildOrder dropped them from order_.
-  std::vector<uint32_t> free_series_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> freed_series_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<uint32_t, SeriesHash, SeriesEq> series_index_ ABSL_GUARDED_BY(mu_);
-  std::vector<SeriesExtra> extras_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> free_extras_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> order_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> created_ ABSL_GUARDED_BY(mu_);  // this flush's new series
-  uint64_t order_generation_ ABSL_GUARDED_BY(mu_) = 1;
-  // Touched by Update only, but kept beside the state it indexes.
-  absl::flat_hash_map<uint64_t, CacheEntry> resolved_ ABSL_GUARDED_BY(mu_);
-  std::string resolved_family_ ABSL_GUARDED_BY(mu_);
-  std::string resolved_labels_ ABSL_GUARDED_BY(mu_);
-  std::string exposed_name_ ABSL_GUARDED_BY(mu_);  // Claim's scratch
-  PrometheusType resolved_type_ ABSL_GUARDED_BY(mu_) = PrometheusType::kCounter;
-  // The mapping options of the key last resolved (null without a mapping file); owned by the key.
-  const mapping::SeriesOptions* resolved_rule_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::shared_ptr<const std::vector<SelfMetric>> self_metrics_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> pause_for_testing_ ABSL_GUARDED_BY(mu_);
+
+  // What walkers reach: written by the updater under mu_ while reachable (see the class
+  // comment), read by walkers under mu_ and by the updater at any time.
+  ByteArena bytes_;
+  std::vector<uint32_t> order_;
+  uint64_t order_generation_ = 1;
+  RecordChunks<FamilyRecord, 12> families_;
+  RecordChunks<SeriesRecord, 12> series_;
+  RecordChunks<SeriesExtra, 8> extras_;
+
+  // The updater's alone.
+  uint32_t flush_ = 0;      // flushes delivered
+  size_t arena_bytes_ = 0;  // appended since the last compaction, dead ones included
+  size_t dead_bytes_ = 0;
+  std::vector<uint32_t> free_families_;
+  absl::flat_hash_set<uint32_t, FamilyHash, FamilyEq> family_index_;
+  // Series forgotten after a swap took them out of order_, free for reuse.
+  std::vector<uint32_t> free_series_;
+  absl::flat_hash_set<uint32_t, SeriesHash, SeriesEq> series_index_;
+  std::vector<uint32_t> free_extras_;
+  std::vector<uint32_t> created_;        // this flush's new series
+  std::vector<uint32_t> dying_;          // this flush's expired series, forgotten after the swap
+  std::vector<uint32_t> targets_;        // this flush: the series of each snapshot series
+  std::vector<uint32_t> point_targets_;  // and of each point (kNone: refused)
+  absl::flat_hash_map<uint64_t, CacheEntry> resolved_;
+  std::string resolved_family_;
+  std::string resolved_labels_;
+  std::string exposed_name_;  // Claim's scratch
+  PrometheusType resolved_type_ = PrometheusType::kCounter;
+  // The mapping options of the key last resolved (null without a mapping file); owned by the key.
+  const mapping::SeriesOptions* resolved_rule_ = nullptr;
 };
 
 void PrometheusState::Impl::DecodeLabels(std::string_view encoded,
@@ -472,15 +591,16 @@ uint32_t PrometheusState::Impl::Claim() {
         return kNone;
       }
     }
+    uint32_t name_offset;
+    if (!Append(name, name_offset)) return kNoRoom;
     if (free_families_.empty()) {
-      family = static_cast<uint32_t>(families_.size());
-      families_.emplace_back();
+      family = AddRecord(families_);
     } else {
       family = free_families_.back();
       free_families_.pop_back();
     }
     FamilyRecord& record = families_[family];
-    record.name_offset = Append(name);
+    record.name_offset = name_offset;
     record.name_size = static_cast<uint32_t>(name.size());
     record.type = resolved_type_;
     record.options = FamilyOptionsOf(resolved_rule_);
@@ -492,10 +612,14 @@ uint32_t PrometheusState::Impl::Claim() {
   }
   auto existing = series_index_.find(SeriesProbe{family, resolved_labels_});
   if (existing != series_index_.end()) return *existing;
+  uint32_t labels_offset;
+  if (!Append(resolved_labels_, labels_offset)) {
+    // A family just created for this series stays, empty, until a series takes it.
+    return kNoRoom;
+  }
   uint32_t series;
   if (free_series_.empty()) {
-    series = static_cast<uint32_t>(series_.size());
-    series_.emplace_back();
+    series = AddRecord(series_);
   } else {
     series = free_series_.back();
     free_series_.pop_back();
@@ -503,10 +627,10 @@ uint32_t PrometheusState::Impl::Claim() {
   SeriesRecord& record = series_[series];
   record = SeriesRecord{};
   record.family = family;
-  record.labels_offset = Append(resolved_labels_);
+  record.labels_offset = labels_offset;
   record.labels_size = static_cast<uint32_t>(resolved_labels_.size());
   if (resolved_type_ == PrometheusType::kSummary || resolved_type_ == PrometheusType::kHistogram) {
-    ExtraOf(series);
+    AddExtra(series);
   }
   series_index_.insert(series);
   ++families_[family].live_series;
@@ -514,18 +638,33 @@ uint32_t PrometheusState::Impl::Claim() {
   return series;
 }
 
+void PrometheusState::Impl::AddExtra(uint32_t series) {
+  SeriesRecord& record = series_[series];
+  if (free_extras_.empty()) {
+    record.extra = AddRecord(extras_);
+  } else {
+    record.extra = free_extras_.back();
+    free_extras_.pop_back();
+    extras_[record.extra] = SeriesExtra{};
+  }
+  extras_[record.extra].buckets.assign(BucketsOf(record.family).size(), 0);
+}
+
 PrometheusState::Impl::SeriesExtra& PrometheusState::Impl::ExtraOf(uint32_t series) {
   SeriesRecord& record = series_[series];
   if (record.extra == kNone) {
+    // A counter, gauge or set a point fed: the lock is held, so the chunk is added here.
+    uint32_t extra;
     if (free_extras_.empty()) {
-      record.extra = static_cast<uint32_t>(extras_.size());
-      extras_.emplace_back();
+      if (extras_.full()) extras_.AddChunk();
+      extra = extras_.Add();
     } else {
-      record.extra = free_extras_.back();
+      extra = free_extras_.back();
       free_extras_.pop_back();
-      extras_[record.extra] = SeriesExtra{};
+      extras_[extra] = SeriesExtra{};
     }
-    extras_[record.extra].buckets.assign(BucketsOf(record.family).size(), 0);
+    extras_[extra].buckets.assign(BucketsOf(record.family).size(), 0);
+    record.extra = extra;
   }
   return extras_[record.extra];
 }
@@ -595,14 +734,10 @@ void PrometheusState::Impl::Apply(const aggregator::Snapshot& snapshot,
 void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
   // Observations of summaries that had no aggregated samples this flush give their quantiles.
   std::map<uint32_t, std::vector<double>> point_samples;
-  for (const aggregator::TimedPoint& point : snapshot.timestamped_points) {
-    if (point.key == nullptr) continue;
-    Resolve(*point.key, /*count_invalid=*/true);
-    const uint32_t series = Claim();
-    if (series == kNone) {
-      type_conflicts_.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
+  for (size_t i = 0; i < snapshot.timestamped_points.size(); ++i) {
+    const aggregator::TimedPoint& point = snapshot.timestamped_points[i];
+    const uint32_t series = point_targets_[i];
+    if (series == kNone) continue;
     SeriesExtra& exposed = ExtraOf(series);
     SeriesRecord& record = series_[series];
     exposed.last_point = snapshot.flush_time;
@@ -656,6 +791,51 @@ void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
   }
 }
 
+void PrometheusState::Impl::ResolveSeries(const aggregator::Snapshot& snapshot) {
+  // Grown once to the snapshot's size rather than doubling (and rehashing) step by step while a
+  // first flush brings every series; a no-op once they are that large.
+  resolved_.reserve(snapshot.series.size());
+  series_index_.reserve(snapshot.series.size());
+  targets_.assign(snapshot.series.size(), kNone);
+  for (size_t i = 0; i < snapshot.series.size(); ++i) {
+    const aggregator::SeriesValue& value = snapshot.series[i];
+    if (value.key == nullptr) continue;
+    auto [it, inserted] = resolved_.try_emplace(value.key->id());
+    CacheEntry& entry = it->second;
+    const bool was_refused = !inserted && entry.series == kNone;
+    if (inserted || was_refused) {
+      // A refused key is tried again each flush (the name may have been freed); its invalid
+      // labels were counted when it was first seen.
+      Resolve(*value.key, /*count_invalid=*/inserted);
+      entry.series = Claim();
+      if (entry.series == kNoRoom) {
+        entry.series = kNone;
+      } else if (entry.series == kNone && !was_refused) {
+        type_conflicts_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    entry.seen_flush = flush_;
+    if (entry.series == kNone) continue;
+    series_[entry.series].seen_flush = flush_;
+    targets_[i] = entry.series;
+  }
+  // Keys missing from this snapshot have expired: their resolutions go with them.
+  absl::erase_if(resolved_,
+                 [this](const auto& entry) { return entry.second.seen_flush != flush_; });
+}
+
+void PrometheusState::Impl::ResolvePoints(const aggregator::Snapshot& snapshot) {
+  point_targets_.assign(snapshot.timestamped_points.size(), kNone);
+  for (size_t i = 0; i < snapshot.timestamped_points.size(); ++i) {
+    const aggregator::TimedPoint& point = snapshot.timestamped_points[i];
+    if (point.key == nullptr) continue;
+    Resolve(*point.key, /*count_invalid=*/true);
+    const uint32_t series = Claim();
+    if (series == kNone) type_conflicts_.fetch_add(1, std::memory_order_relaxed);
+    if (series != kNone && series != kNoRoom) point_targets_[i] = series;
+  }
+}
+
 void PrometheusState::Impl::Forget(uint32_t series) {
   SeriesRecord& record = series_[series];
   series_index_.erase(series);
@@ -673,100 +853,115 @@ void PrometheusState::Impl::Forget(uint32_t series) {
   }
   record.family = kNone;
   record.extra = kNone;
-  freed_series_.push_back(series);
+  free_series_.push_back(series);
 }
 
-void PrometheusState::Impl::Expire(absl::Time now) {
+void PrometheusState::Impl::Expire(absl::Time now, absl::Duration series_ttl) {
   for (uint32_t series = 0; series < series_.size(); ++series) {
-    const SeriesRecord& record = series_[series];
+    SeriesRecord& record = series_[series];
     if (record.family == kNone || record.seen_flush == flush_) continue;
-    if (record.extra != kNone && now - extras_[record.extra].last_point < series_ttl_) continue;
-    Forget(series);
+    if (record.extra != kNone && now - extras_[record.extra].last_point < series_ttl) continue;
+    record.seen_flush = kDying;  // the updater's field: walkers never read it
+    dying_.push_back(series);
   }
 }
 
-void PrometheusState::Impl::RebuildOrder() {
-  if (created_.empty() && freed_series_.empty()) return;
-  // A series created and forgotten in the same flush is dropped from created_ too.
-  auto dead = [this](uint32_t series) { return series_[series].family == kNone; };
-  created_.erase(std::remove_if(created_.begin(), created_.end(), dead), created_.end());
-  std::sort(created_.begin(), created_.end(),
-            [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); });
-  std::vector<uint32_t> merged;
-  merged.reserve(order_.size() + created_.size());
-  auto live_end =
-      freed_series_.empty() ? order_.end() : std::remove_if(order_.begin(), order_.end(), dead);
-  std::merge(order_.begin(), live_end, created_.begin(), created_.end(), std::back_inserter(merged),
-             [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); });
-  order_ = std::move(merged);
+void PrometheusState::Impl::Publish() {
+  if (created_.empty() && dying_.empty()) return;
+  auto dying = [this](uint32_t series) { return series_[series].seen_flush == kDying; };
+  auto less = [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); };
+  // A series created and expired in the same flush is dropped from created_ too.
+  created_.erase(std::remove_if(created_.begin(), created_.end(), dying), created_.end());
+  std::sort(created_.begin(), created_.end(), less);
+  std::vector<uint32_t> next;
+  next.reserve(order_.size() - std::min(order_.size(), dying_.size()) + created_.size());
+  auto old = order_.begin();
+  auto fresh = created_.begin();
+  while (old != order_.end() || fresh != created_.end()) {
+    if (old != order_.end() && dying(*old)) {
+      ++old;
+    } else if (fresh == created_.end() || (old != order_.end() && !less(*fresh, *old))) {
+      next.push_back(*old++);
+    } else {
+      next.push_back(*fresh++);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    order_.swap(next);
+    ++order_generation_;
+  }
   // A first flush may have made it a million entries long: not kept for the next flush.
   if (created_.capacity() > 4096) {
     created_ = {};
   } else {
     created_.clear();
   }
-  free_series_.insert(free_series_.end(), freed_series_.begin(), freed_series_.end());
-  freed_series_.clear();
-  ++order_generation_;
+  // No walker reaches them any more.
+  for (uint32_t series : dying_) Forget(series);
+  dying_.clear();
 }
 
 void PrometheusState::Impl::CompactBytes() {
-  if (dead_bytes_ < (1u << 20) || dead_bytes_ * 2 < bytes_.size()) return;
-  std::string compact;
-  compact.reserve(bytes_.size() - dead_bytes_);
+  if (dead_bytes_ < (1u << 20) || dead_bytes_ * 2 < arena_bytes_) return;
+  // Rewrites the offsets of published records: under the lock (rare: half the arena is dead).
+  absl::MutexLock lock(&mu_);
+  ByteArena compact;
+  auto move = [&](uint32_t& offset, uint32_t size) {
+    if (!compact.Fits(size)) compact.AddChunk(size);  // never more chunks than before
+    offset = compact.Append(bytes_.View(offset, size));
+  };
   for (uint32_t family : family_index_) {
     FamilyRecord& record = families_[family];
-    const uint32_t offset = static_cast<uint32_t>(compact.size());
-    compact.append(bytes_, record.name_offset, record.name_size);
-    record.name_offset = offset;
+    move(record.name_offset, record.name_size);
   }
-  for (SeriesRecord& record : series_) {
+  for (uint32_t series = 0; series < series_.size(); ++series) {
+    SeriesRecord& record = series_[series];
     if (record.family == kNone) continue;
-    const uint32_t offset = static_cast<uint32_t>(compact.size());
-    compact.append(bytes_, record.labels_offset, record.labels_size);
-    record.labels_offset = offset;
+    move(record.labels_offset, record.labels_size);
   }
   // The index sets hash the bytes, not their offsets: they stay valid.
   bytes_ = std::move(compact);
+  arena_bytes_ -= dead_bytes_;
   dead_bytes_ = 0;
 }
 
 void PrometheusState::Impl::Update(const Flush& flush) {
-  absl::MutexLock lock(&mu_);
+  absl::Duration series_ttl;
+  std::function<void()> pause;
+  {
+    absl::MutexLock lock(&mu_);
+    if (flush.self_metrics != nullptr) self_metrics_ = flush.self_metrics;
+    series_ttl = series_ttl_;
+    pause = pause_for_testing_;
+  }
   ++flush_;
-  if (flush.self_metrics != nullptr) self_metrics_ = flush.self_metrics;
   if (flush.snapshot == nullptr) return;
   const aggregator::Snapshot& snapshot = *flush.snapshot;
-  // Grown once to the snapshot's size rather than doubling (and rehashing) step by step while a
-  // first flush brings every series; a no-op once they are that large.
-  resolved_.reserve(snapshot.series.size());
-  series_index_.reserve(snapshot.series.size());
-
-  for (const aggregator::SeriesValue& value : snapshot.series) {
-    if (value.key == nullptr) continue;
-    auto [it, inserted] = resolved_.try_emplace(value.key->id());
-    CacheEntry& entry = it->second;
-    const bool was_refused = !inserted && entry.series == kNone;
-    if (inserted || was_refused) {
-      // A refused key is tried again each flush (the name may have been freed); its invalid
-      // labels were counted when it was first seen.
-      Resolve(*value.key, /*count_invalid=*/inserted);
-      entry.series = Claim();
-      if (entry.series == kNone && !was_refused) {
-        type_conflicts_.fetch_add(1, std::memory_order_relaxed);
-      }
+  ResolveSeries(snapshot);
+  ResolvePoints(snapshot);
+  if (pause) pause();
+  for (size_t begin = 0; begin < snapshot.series.size(); begin += kApplyBatch) {
+    const size_t end = std::min(snapshot.series.size(), begin + kApplyBatch);
+    absl::MutexLock lock(&mu_);
+    for (size_t i = begin; i < end; ++i) {
+      if (targets_[i] != kNone) Apply(snapshot, snapshot.series[i], targets_[i]);
     }
-    entry.seen_flush = flush_;
-    if (entry.series == kNone) continue;
-    series_[entry.series].seen_flush = flush_;
-    Apply(snapshot, value, entry.series);
   }
-  // Keys missing from this snapshot have expired: their resolutions go with them.
-  absl::erase_if(resolved_,
-                 [this](const auto& entry) { return entry.second.seen_flush != flush_; });
-  ApplyPoints(snapshot);
-  Expire(snapshot.flush_time);
-  RebuildOrder();
+  if (!snapshot.timestamped_points.empty()) {
+    absl::MutexLock lock(&mu_);
+    ApplyPoints(snapshot);
+  }
+  // A first flush may have made them a million entries long: not kept for the next flush.
+  for (std::vector<uint32_t>* targets : {&targets_, &point_targets_}) {
+    if (targets->capacity() > 4096) {
+      *targets = {};
+    } else {
+      targets->clear();
+    }
+  }
+  Expire(snapshot.flush_time, series_ttl);
+  Publish();
   CompactBytes();
 }
 
@@ -890,6 +1085,9 @@ PrometheusState::PrometheusState(PrometheusConversionOptions options)
 PrometheusState::~PrometheusState() = default;
 void PrometheusState::Update(const Flush& flush) { impl_->Update(flush); }
 void PrometheusState::SetSeriesTtl(absl::Duration series_ttl) { impl_->SetSeriesTtl(series_ttl); }
+void PrometheusState::SetPauseForTesting(std::function<void()> pause) {
+  impl_->SetPauseForTesting(std::move(pause));
+}
 void PrometheusState::Visit(PrometheusVisitor& visitor) const { impl_->Visit(visitor); }
 void PrometheusState::VisitBatch(Cursor& cursor, size_t max_series,
                                  PrometheusVisitor& visitor) const {

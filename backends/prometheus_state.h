@@ -7,8 +7,10 @@
 // backends/prometheus.h; this header is the contract for the code that reads the state.
 //
 // Threads: Update from one thread at a time (a backend's Deliver); SetSeriesTtl, Visit,
-// VisitBatch and counts() from any thread, concurrently with Update (one internal mutex; Update
-// holds it for the whole flush it folds in, Visit for the whole walk, VisitBatch per batch).
+// VisitBatch and counts() from any thread, concurrently with Update (one internal mutex; Visit
+// holds it for the whole walk, VisitBatch per batch; Update only for short steps: it resolves a
+// flush's new series without it, so a walk during a large first flush is not held up and sees
+// the state as of the last flush published, with values as of the last batch applied).
 //
 // Memory: names and labels in one byte arena, series and families as small records in vectors
 // with flat hash sets of their indices, one sorted order of the series; about 200 B per untagged
@@ -18,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -117,6 +120,10 @@ class PrometheusState {
   void Update(const Flush& flush);
   // From the next Update on; keeps the state.
   void SetSeriesTtl(absl::Duration series_ttl);
+  // Tests: Update calls `pause` once per flush with a snapshot, after resolving its series and
+  // points (the new ones created but not yet visible) and before applying their values, without
+  // the state's lock.
+  void SetPauseForTesting(std::function<void()> pause);
 
   // Walks everything under the state's lock (Update waits meanwhile): first tallyd's own
   // metrics (Flush::self_metrics of the latest flush that had them, under their own names such
