@@ -104,14 +104,6 @@ class RecordChunks {
   uint32_t size_ = 0;
 };
 
-struct OwnedLabel {
-  std::string name;
-  std::string value;
-  friend bool operator<(const OwnedLabel& a, const OwnedLabel& b) {
-    return a.name != b.name ? a.name < b.name : a.value < b.value;
-  }
-};
-
 }  // namespace
 
 absl::Status ValidatePrometheusConversionOptions(const PrometheusConversionOptions& options) {
@@ -426,6 +418,12 @@ class PrometheusState::Impl {
   absl::flat_hash_map<uint64_t, CacheEntry> resolved_;
   std::string resolved_family_;
   std::string resolved_labels_;
+  // Resolve's scratch: the labels' sanitized names and values, and where each is.
+  struct LabelSpan {
+    uint32_t name_offset, name_size, value_offset, value_size;
+  };
+  std::string label_text_;
+  std::vector<LabelSpan> label_spans_;
   std::string exposed_name_;  // Claim's scratch
   PrometheusType resolved_type_ = PrometheusType::kCounter;
   // The mapping options of the key last resolved (null without a mapping file); owned by the key.
@@ -524,33 +522,54 @@ std::unique_ptr<const PrometheusState::Impl::FamilyOptions> PrometheusState::Imp
 void PrometheusState::Impl::Resolve(const aggregator::SeriesKey& key, bool count_invalid) {
   resolved_type_ = TypeOf(key);
   resolved_rule_ = key.mapping_options();
-  resolved_family_ = SanitizePrometheusName(key.name());
-  std::vector<OwnedLabel> labels;
+  resolved_family_.clear();
+  AppendPrometheusName(key.name(), &resolved_family_);
+  // The labels' names and values go into one reused buffer (label_text_), addressed by offset
+  // while it grows: nothing is allocated per name once the buffers are warm.
+  label_text_.clear();
+  label_spans_.clear();
+  auto text = [this](uint32_t offset, uint32_t size) {
+    return std::string_view(label_text_).substr(offset, size);
+  };
   uint64_t invalid = 0;
   key.ForEachTag([&](const aggregator::TagView& tag) {
     // Prometheus reads an empty label value as no label: kept, `x{k=""}` would be a second
     // `x` beside the series without the tag (a duplicate series in the scrape).
     if (!tag.bare && tag.value.empty()) return;
-    std::string name = SanitizePrometheusName(tag.key);
+    const uint32_t name_offset = static_cast<uint32_t>(label_text_.size());
+    AppendPrometheusName(tag.key, &label_text_);
+    const uint32_t name_size = static_cast<uint32_t>(label_text_.size()) - name_offset;
+    const std::string_view name = text(name_offset, name_size);
     // The text format adds "quantile" to summaries and "le" to histogram buckets.
-    bool reserved = (resolved_type_ == PrometheusType::kSummary && name == "quantile") ||
-                    (resolved_type_ == PrometheusType::kHistogram && name == "le");
-    bool duplicate = std::any_of(labels.begin(), labels.end(),
-                                 [&](const OwnedLabel& label) { return label.name == name; });
+    const bool reserved = (resolved_type_ == PrometheusType::kSummary && name == "quantile") ||
+                          (resolved_type_ == PrometheusType::kHistogram && name == "le");
+    const bool duplicate = std::any_of(
+        label_spans_.begin(), label_spans_.end(),
+        [&](const LabelSpan& label) { return text(label.name_offset, label.name_size) == name; });
     if (!IsUsableLabelName(name) || reserved || duplicate) {
+      label_text_.resize(name_offset);
       ++invalid;
       return;
     }
-    labels.push_back({std::move(name), tag.bare ? "true" : std::string(tag.value)});
+    const std::string_view value = tag.bare ? std::string_view("true") : tag.value;
+    const uint32_t value_offset = static_cast<uint32_t>(label_text_.size());
+    label_text_.append(value);
+    label_spans_.push_back(
+        {name_offset, name_size, value_offset, static_cast<uint32_t>(value.size())});
   });
   if (invalid > 0 && count_invalid) invalid_labels_.fetch_add(invalid, std::memory_order_relaxed);
-  std::sort(labels.begin(), labels.end());
+  std::sort(label_spans_.begin(), label_spans_.end(), [&](const LabelSpan& a, const LabelSpan& b) {
+    const std::string_view a_name = text(a.name_offset, a.name_size);
+    const std::string_view b_name = text(b.name_offset, b.name_size);
+    if (a_name != b_name) return a_name < b_name;
+    return text(a.value_offset, a.value_size) < text(b.value_offset, b.value_size);
+  });
   resolved_labels_.clear();
-  for (const OwnedLabel& label : labels) {
-    for (const std::string* text : {&label.name, &label.value}) {
-      const uint32_t size = static_cast<uint32_t>(text->size());
+  for (const LabelSpan& label : label_spans_) {
+    for (auto [offset, size] : {std::pair{label.name_offset, label.name_size},
+                                std::pair{label.value_offset, label.value_size}}) {
       resolved_labels_.append(reinterpret_cast<const char*>(&size), sizeof(size));
-      resolved_labels_.append(*text);
+      resolved_labels_.append(text(offset, size));
     }
   }
 }
