@@ -106,9 +106,57 @@ void BM_PrometheusScrape(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
+// Timers as histograms (11 buckets) or summaries (3 quantiles), 3 samples each: the lines a
+// scrape writes per bucket or quantile.
+void BM_PrometheusScrapeObservers(benchmark::State& state) {
+  const auto counter_keys = CounterKeys(static_cast<size_t>(state.range(0)));
+  backends::PrometheusConversionOptions options;
+  options.timer_type = state.range(1) != 0 ? backends::PrometheusTimerType::kHistogram
+                                           : backends::PrometheusTimerType::kSummary;
+  backends::PrometheusState prometheus(options);
+  auto snapshot = std::make_shared<aggregator::Snapshot>();
+  snapshot->sequence = 1;
+  snapshot->flush_time = absl::FromUnixSeconds(1700000000);
+  for (size_t i = 0; i < counter_keys.size(); ++i) {
+    aggregator::SampleSummary summary;
+    summary.samples = 3;
+    summary.count = 3;
+    summary.sum = 12;
+    summary.distribution = aggregator::ValueDistribution::Exact({1, 4, 7});
+    snapshot->summaries.push_back(std::move(summary));
+    snapshot->series.push_back({aggregator::SeriesKey::Make(i + 1, aggregator::MetricType::kTimer,
+                                                            counter_keys[i]->name(), ""),
+                                false, 0, 0, static_cast<int32_t>(i)});
+  }
+  prometheus.Update(backends::Flush{std::move(snapshot), nullptr});
+  std::string text;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    backends::PrometheusTextWriter writer(&text);
+    backends::PrometheusState::Cursor cursor;
+    while (!cursor.done()) {
+      prometheus.VisitBatch(cursor, 1024, writer);
+      if (text.size() >= 256 * 1024) {
+        bytes += text.size();
+        benchmark::DoNotOptimize(text.data());
+        text.clear();
+      }
+    }
+    bytes += text.size();
+    text.clear();
+  }
+  state.counters["scrape_bytes"] = static_cast<double>(bytes);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
 BENCHMARK(BM_PrometheusFirstUpdate)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrometheusSteadyUpdate)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrometheusScrape)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrometheusScrapeObservers)
+    ->Args({100'000, 0})
+    ->Args({100'000, 1})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tallyd::bench
