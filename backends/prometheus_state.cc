@@ -75,6 +75,20 @@ class ByteArena {
     used_ += text.size();
     return offset;
   }
+  // `text` after its u32 size, so that a record needs only the offset; requires
+  // Fits(SizedBytes(text)). Never returns UINT32_MAX (a position is below 2^20 - 4).
+  static size_t SizedBytes(std::string_view text) { return sizeof(uint32_t) + text.size(); }
+  uint32_t AppendSized(std::string_view text) {
+    const uint32_t size = static_cast<uint32_t>(text.size());
+    const uint32_t offset = Append({reinterpret_cast<const char*>(&size), sizeof(size)});
+    Append(text);
+    return offset;
+  }
+  std::string_view SizedView(uint32_t offset) const {
+    uint32_t size;
+    std::memcpy(&size, View(offset, sizeof(size)).data(), sizeof(size));
+    return View(offset + sizeof(size), size);
+  }
 
  private:
   std::vector<std::unique_ptr<char[]>> chunks_;
@@ -206,20 +220,22 @@ class PrometheusState::Impl {
     std::vector<double> buckets;
     std::string help;
   };
+  // 20 bytes: the name's size is in the arena before it.
   struct FamilyRecord {
-    uint32_t name_offset = 0;
-    uint32_t name_size = 0;
+    uint32_t name_offset = 0;  // a sized arena item
     uint32_t live_series = 0;  // 0: free
+    // The family's series without labels (the updater's: it finds them without an index set).
+    uint32_t bare_series = kNone;
+    uint32_t options = kNone;  // index into family_options_; kNone: the backend's
     PrometheusType type = PrometheusType::kCounter;
-    std::unique_ptr<const FamilyOptions> options;  // null: the backend's
   };
+  // 24 bytes: the labels' size is in the arena before them.
   struct SeriesRecord {
-    uint32_t family = kNone;  // kNone: free
-    uint32_t labels_offset = 0;
-    uint32_t labels_size = 0;
-    uint32_t seen_flush = 0;  // last flush whose snapshot listed a series feeding this one
-    uint32_t extra = kNone;   // index into extras_, for summaries, histograms and points
-    double value = 0;         // counter: cumulative total; gauge and set: current value
+    uint32_t family = kNone;         // kNone: free
+    uint32_t labels_offset = kNone;  // a sized arena item; kNone: no labels
+    uint32_t seen_flush = 0;         // last flush whose snapshot listed a series feeding this one
+    uint32_t extra = kNone;          // index into extras_, for summaries, histograms and points
+    double value = 0;                // counter: cumulative total; gauge and set: current value
   };
   // What only summaries, histograms and series fed by points need.
   struct SeriesExtra {
@@ -232,9 +248,41 @@ class PrometheusState::Impl {
     std::vector<double> quantiles;  // of the latest interval with samples; empty before
     std::vector<uint64_t> buckets;  // cumulative counts, parallel to the family's buckets
   };
+  // One resolved SeriesKey: 12 bytes (a map of u64 to two u32 took 16 in each slot).
   struct CacheEntry {
-    uint32_t series = kNone;  // kNone: refused by a type conflict (counted once)
-    uint32_t seen_flush = 0;
+    static constexpr uint32_t kSeriesBits = 0x7fffffffu;  // kSeriesBits: refused
+    static constexpr uint32_t kParity = 0x80000000u;
+
+    uint64_t id() const { return uint64_t{id_high} << 32 | id_low; }
+    uint32_t series() const {
+      const uint32_t series = series_seen & kSeriesBits;
+      return series == kSeriesBits ? kNone : series;
+    }
+    void set(uint32_t series, uint32_t flush) const {
+      series_seen = (series == kNone ? kSeriesBits : series) | ((flush & 1) != 0 ? kParity : 0);
+    }
+    // Whether the flush that last saw it has `flush`'s parity: every flush sweeps the entries
+    // it did not see, so after the sweep an entry was seen by this flush or the one before.
+    bool seen(uint32_t flush) const { return ((series_seen & kParity) != 0) == ((flush & 1) != 0); }
+
+    uint32_t id_low = 0;
+    uint32_t id_high = 0;
+    // Not part of the key: written through the set's const elements.
+    mutable uint32_t series_seen = kSeriesBits;
+  };
+  struct CacheHash {
+    using is_transparent = void;
+    size_t operator()(uint64_t id) const { return absl::HashOf(id); }
+    size_t operator()(const CacheEntry& entry) const { return absl::HashOf(entry.id()); }
+  };
+  struct CacheEq {
+    using is_transparent = void;
+    static uint64_t Of(uint64_t id) { return id; }
+    static uint64_t Of(const CacheEntry& entry) { return entry.id(); }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Of(a) == Of(b);
+    }
   };
   struct SeriesProbe {
     uint32_t family;
@@ -284,21 +332,22 @@ class PrometheusState::Impl {
   };
 
   std::string_view FamilyName(uint32_t family) const {
-    const FamilyRecord& f = families_[family];
-    return bytes_.View(f.name_offset, f.name_size);
+    return bytes_.SizedView(families_[family].name_offset);
   }
   std::string_view Labels(uint32_t series) const {
-    const SeriesRecord& s = series_[series];
-    return bytes_.View(s.labels_offset, s.labels_size);
+    const uint32_t offset = series_[series].labels_offset;
+    return offset == kNone ? std::string_view() : bytes_.SizedView(offset);
   }
-  // The updater, without the lock: `text` into the arena; false when it is full.
+  // The updater, without the lock: `text` into the arena as a sized item; false when it is
+  // full.
   bool Append(std::string_view text, uint32_t& offset) ABSL_LOCKS_EXCLUDED(mu_) {
-    if (!bytes_.Fits(text.size())) {
+    const size_t bytes = ByteArena::SizedBytes(text);
+    if (!bytes_.Fits(bytes)) {
       absl::MutexLock lock(&mu_);
-      if (!bytes_.AddChunk(text.size())) return false;
+      if (!bytes_.AddChunk(bytes)) return false;
     }
-    offset = bytes_.Append(text);
-    arena_bytes_ += text.size();
+    offset = bytes_.AppendSized(text);
+    arena_bytes_ += bytes;
     return true;
   }
   // The updater, without the lock: a record for a new family, series or extra.
@@ -324,20 +373,22 @@ class PrometheusState::Impl {
   PrometheusType TypeOf(const aggregator::SeriesKey& key) const;
   // The options a mapping rule gives a new family, null when they are the backend's own.
   std::unique_ptr<const FamilyOptions> FamilyOptionsOf(const mapping::SeriesOptions* rule) const;
+  const FamilyOptions* OptionsOf(uint32_t family) const {
+    const uint32_t options = families_[family].options;
+    return options == kNone ? nullptr : family_options_[options].get();
+  }
   const std::vector<double>& QuantilesOf(uint32_t family) const {
-    const FamilyRecord& f = families_[family];
-    return f.options != nullptr && !f.options->quantiles.empty() ? f.options->quantiles
-                                                                 : options_.quantiles;
+    const FamilyOptions* f = OptionsOf(family);
+    return f != nullptr && !f->quantiles.empty() ? f->quantiles : options_.quantiles;
   }
   const std::vector<double>& BucketsOf(uint32_t family) const {
-    const FamilyRecord& f = families_[family];
-    return f.options != nullptr && !f.options->buckets.empty() ? f.options->buckets
-                                                               : options_.buckets;
+    const FamilyOptions* f = OptionsOf(family);
+    return f != nullptr && !f->buckets.empty() ? f->buckets : options_.buckets;
   }
   std::string_view HelpOf(uint32_t family) const {
-    const FamilyRecord& f = families_[family];
-    return f.options != nullptr && !f.options->help.empty() ? std::string_view(f.options->help)
-                                                            : std::string_view(kSeriesHelp);
+    const FamilyOptions* f = OptionsOf(family);
+    return f != nullptr && !f->help.empty() ? std::string_view(f->help)
+                                            : std::string_view(kSeriesHelp);
   }
   // Timers are exposed in seconds.
   static double UnitScale(MetricType type) { return type == MetricType::kTimer ? 0.001 : 1.0; }
@@ -400,6 +451,8 @@ class PrometheusState::Impl {
   RecordChunks<FamilyRecord, 12> families_;
   RecordChunks<SeriesRecord, 12> series_;
   RecordChunks<SeriesExtra, 8> extras_;
+  // The few families a mapping rule gave options of their own.
+  RecordChunks<std::unique_ptr<const FamilyOptions>, 6> family_options_;
 
   // The updater's alone.
   uint32_t flush_ = 0;      // flushes delivered
@@ -411,11 +464,12 @@ class PrometheusState::Impl {
   std::vector<uint32_t> free_series_;
   absl::flat_hash_set<uint32_t, SeriesHash, SeriesEq> series_index_;
   std::vector<uint32_t> free_extras_;
+  std::vector<uint32_t> free_options_;
   std::vector<uint32_t> created_;        // this flush's new series
   std::vector<uint32_t> dying_;          // this flush's expired series, forgotten after the swap
   std::vector<uint32_t> targets_;        // this flush: the series of each snapshot series
   std::vector<uint32_t> point_targets_;  // and of each point (kNone: refused)
-  absl::flat_hash_map<uint64_t, CacheEntry> resolved_;
+  absl::flat_hash_set<CacheEntry, CacheHash, CacheEq> resolved_;
   std::string resolved_family_;
   std::string resolved_labels_;
   // Resolve's scratch: the labels' sanitized names and values, and where each is.
@@ -619,20 +673,34 @@ uint32_t PrometheusState::Impl::Claim() {
       free_families_.pop_back();
     }
     FamilyRecord& record = families_[family];
+    record = FamilyRecord{};
     record.name_offset = name_offset;
-    record.name_size = static_cast<uint32_t>(name.size());
     record.type = resolved_type_;
-    record.options = FamilyOptionsOf(resolved_rule_);
-    record.live_series = 0;
+    if (std::unique_ptr<const FamilyOptions> options = FamilyOptionsOf(resolved_rule_)) {
+      if (free_options_.empty()) {
+        record.options = AddRecord(family_options_);
+      } else {
+        record.options = free_options_.back();
+        free_options_.pop_back();
+      }
+      family_options_[record.options] = std::move(options);
+    }
     family_index_.insert(family);
   } else {
     family = *found;
     if (families_[family].type != resolved_type_) return kNone;
   }
-  auto existing = series_index_.find(SeriesProbe{family, resolved_labels_});
-  if (existing != series_index_.end()) return *existing;
-  uint32_t labels_offset;
-  if (!Append(resolved_labels_, labels_offset)) {
+  // Series without labels (most of a Graphite-style naming) are found through their family;
+  // the index set holds only labeled ones.
+  const bool bare = resolved_labels_.empty();
+  if (bare) {
+    if (families_[family].bare_series != kNone) return families_[family].bare_series;
+  } else {
+    auto existing = series_index_.find(SeriesProbe{family, resolved_labels_});
+    if (existing != series_index_.end()) return *existing;
+  }
+  uint32_t labels_offset = kNone;
+  if (!bare && !Append(resolved_labels_, labels_offset)) {
     // A family just created for this series stays, empty, until a series takes it.
     return kNoRoom;
   }
@@ -647,11 +715,14 @@ uint32_t PrometheusState::Impl::Claim() {
   record = SeriesRecord{};
   record.family = family;
   record.labels_offset = labels_offset;
-  record.labels_size = static_cast<uint32_t>(resolved_labels_.size());
   if (resolved_type_ == PrometheusType::kSummary || resolved_type_ == PrometheusType::kHistogram) {
     AddExtra(series);
   }
-  series_index_.insert(series);
+  if (bare) {
+    families_[family].bare_series = series;
+  } else {
+    series_index_.insert(series);
+  }
   ++families_[family].live_series;
   created_.push_back(series);
   return series;
@@ -812,35 +883,37 @@ void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
 
 void PrometheusState::Impl::ResolveSeries(const aggregator::Snapshot& snapshot) {
   // Grown once to the snapshot's size rather than doubling (and rehashing) step by step while a
-  // first flush brings every series; a no-op once they are that large.
+  // first flush brings every series; a no-op once it is that large. (The labeled series' index
+  // set grows as it needs: most series of a Graphite-style naming have no labels.)
   resolved_.reserve(snapshot.series.size());
-  series_index_.reserve(snapshot.series.size());
   targets_.assign(snapshot.series.size(), kNone);
   for (size_t i = 0; i < snapshot.series.size(); ++i) {
     const aggregator::SeriesValue& value = snapshot.series[i];
     if (value.key == nullptr) continue;
-    auto [it, inserted] = resolved_.try_emplace(value.key->id());
-    CacheEntry& entry = it->second;
-    const bool was_refused = !inserted && entry.series == kNone;
+    const uint64_t id = value.key->id();
+    auto [it, inserted] =
+        resolved_.insert(CacheEntry{static_cast<uint32_t>(id), static_cast<uint32_t>(id >> 32)});
+    const CacheEntry& entry = *it;
+    uint32_t series = entry.series();
+    const bool was_refused = !inserted && series == kNone;
     if (inserted || was_refused) {
       // A refused key is tried again each flush (the name may have been freed); its invalid
       // labels were counted when it was first seen.
       Resolve(*value.key, /*count_invalid=*/inserted);
-      entry.series = Claim();
-      if (entry.series == kNoRoom) {
-        entry.series = kNone;
-      } else if (entry.series == kNone && !was_refused) {
+      series = Claim();
+      if (series == kNoRoom) {
+        series = kNone;
+      } else if (series == kNone && !was_refused) {
         type_conflicts_.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    entry.seen_flush = flush_;
-    if (entry.series == kNone) continue;
-    series_[entry.series].seen_flush = flush_;
-    targets_[i] = entry.series;
+    entry.set(series, flush_);
+    if (series == kNone) continue;
+    series_[series].seen_flush = flush_;
+    targets_[i] = series;
   }
   // Keys missing from this snapshot have expired: their resolutions go with them.
-  absl::erase_if(resolved_,
-                 [this](const auto& entry) { return entry.second.seen_flush != flush_; });
+  absl::erase_if(resolved_, [this](const CacheEntry& entry) { return !entry.seen(flush_); });
 }
 
 void PrometheusState::Impl::ResolvePoints(const aggregator::Snapshot& snapshot) {
@@ -857,13 +930,21 @@ void PrometheusState::Impl::ResolvePoints(const aggregator::Snapshot& snapshot) 
 
 void PrometheusState::Impl::Forget(uint32_t series) {
   SeriesRecord& record = series_[series];
-  series_index_.erase(series);
-  dead_bytes_ += record.labels_size;
   FamilyRecord& family = families_[record.family];
+  if (record.labels_offset == kNone) {
+    family.bare_series = kNone;
+  } else {
+    series_index_.erase(series);
+    dead_bytes_ += ByteArena::SizedBytes(Labels(series));
+  }
   if (--family.live_series == 0) {
     family_index_.erase(record.family);
-    dead_bytes_ += family.name_size;
-    family.options.reset();
+    dead_bytes_ += ByteArena::SizedBytes(FamilyName(record.family));
+    if (family.options != kNone) {
+      family_options_[family.options].reset();
+      free_options_.push_back(family.options);
+      family.options = kNone;
+    }
     free_families_.push_back(record.family);
   }
   if (record.extra != kNone) {
@@ -926,18 +1007,17 @@ void PrometheusState::Impl::CompactBytes() {
   // Rewrites the offsets of published records: under the lock (rare: half the arena is dead).
   absl::MutexLock lock(&mu_);
   ByteArena compact;
-  auto move = [&](uint32_t& offset, uint32_t size) {
+  auto move = [&](uint32_t& offset) {
+    const std::string_view text = bytes_.SizedView(offset);
+    const size_t size = ByteArena::SizedBytes(text);
     if (!compact.Fits(size)) compact.AddChunk(size);  // never more chunks than before
-    offset = compact.Append(bytes_.View(offset, size));
+    offset = compact.AppendSized(text);
   };
-  for (uint32_t family : family_index_) {
-    FamilyRecord& record = families_[family];
-    move(record.name_offset, record.name_size);
-  }
+  for (uint32_t family : family_index_) move(families_[family].name_offset);
   for (uint32_t series = 0; series < series_.size(); ++series) {
     SeriesRecord& record = series_[series];
-    if (record.family == kNone) continue;
-    move(record.labels_offset, record.labels_size);
+    if (record.family == kNone || record.labels_offset == kNone) continue;
+    move(record.labels_offset);
   }
   // The index sets hash the bytes, not their offsets: they stay valid.
   bytes_ = std::move(compact);
@@ -954,8 +1034,9 @@ void PrometheusState::Impl::Update(const Flush& flush) {
     series_ttl = series_ttl_;
     pause = pause_for_testing_;
   }
-  ++flush_;
   if (flush.snapshot == nullptr) return;
+  // Counted only with a snapshot: the cache's sweep relies on every flush_ sweeping.
+  ++flush_;
   const aggregator::Snapshot& snapshot = *flush.snapshot;
   ResolveSeries(snapshot);
   ResolvePoints(snapshot);
