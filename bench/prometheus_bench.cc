@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aggregator/snapshot.h"
+#include "backends/prometheus.h"
 #include "backends/prometheus_state.h"
 #include "backends/prometheus_text.h"
 #include "bench/workload.h"
@@ -72,6 +73,22 @@ void BM_PrometheusFirstUpdate(benchmark::State& state) {
   double name_bytes = 0;
   for (const aggregator::SeriesKeyRef& key : keys) name_bytes += key->name().size();
   state.counters["name_bytes_per_series"] = name_bytes / static_cast<double>(keys.size());
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+// The backend's whole Deliver of a steady flush (the state's fold, then /debug/series' report).
+void BM_PrometheusBackendSteadyDeliver(benchmark::State& state) {
+  const auto keys = CounterKeys(static_cast<size_t>(state.range(0)));
+  backends::PrometheusOptions options;
+  options.listen = "127.0.0.1:0";
+  auto backend = backends::PrometheusBackend::Create(options);
+  if (!backend.ok()) {
+    state.SkipWithError(std::string(backend.status().message()).c_str());
+    return;
+  }
+  (*backend)->Deliver(CounterFlush(keys, 1));
+  const backends::Flush flush = CounterFlush(keys, 2);
+  for (auto _ : state) (*backend)->Deliver(flush);
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
@@ -155,6 +172,10 @@ void BM_PrometheusScrapeObservers(benchmark::State& state) {
 }
 
 BENCHMARK(BM_PrometheusFirstUpdate)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrometheusBackendSteadyDeliver)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrometheusSteadyUpdate)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrometheusScrape)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrometheusScrapeObservers)
