@@ -170,11 +170,12 @@ std::string_view PrometheusTypeName(PrometheusType type) {
 // Locking: one updater (Update) and any number of walkers (Visit, VisitBatch). Walkers read under
 // mu_, and reach records and bytes only through order_. The updater is the only writer, so it
 // reads everything without the lock; it takes mu_ only to write what a walker can reach: the
-// values of published series (in batches of kApplyBatch series), order_ (one swap per flush),
-// a new chunk, the self-metrics, a compaction. A flush's new series are resolved and their
-// records and bytes written without the lock (no walker reaches them before the swap), which is
-// most of a first flush's work; a scrape meanwhile sees the series as of the last swap, each
-// value as of the last batch applied. The resolution cache, the index sets and the free lists
+// values of published series (in batches of kApplyBatch series), order_ (one swap per flush, a
+// few growing ones for a flush bringing many new series: see kResolveRound), a new chunk, the
+// self-metrics, a compaction. A flush's new series are resolved and their records and bytes
+// written without the lock (no walker reaches them before the swap), which is most of a first
+// flush's work; a scrape meanwhile sees the series as of the last swap, each value as of the
+// last batch applied. The resolution cache, the index sets and the free lists
 // are the updater's alone.
 class PrometheusState::Impl {
  public:
@@ -211,6 +212,12 @@ class PrometheusState::Impl {
   static constexpr uint32_t kDying = UINT32_MAX;
   // Series values applied per hold of the lock: well under a millisecond of counters.
   static constexpr size_t kApplyBatch = 8192;
+  // Snapshot series resolved per round; a round's new series are published (merged into the
+  // order) once there are at least kPublishAtLeast of them and as many as the order holds, so
+  // that a large first flush shows up in a few growing steps (merges of 64k, 128k, ... 1M) at
+  // about twice the merging of one publication.
+  static constexpr size_t kResolveRound = 65536;
+  static constexpr size_t kPublishAtLeast = 65536;
 
   // A family's own quantile levels, buckets and help, from the mapping rule of its first series
   // (statsd_exporter fixes them when it creates the metric vector); a family without one uses
@@ -414,8 +421,10 @@ class PrometheusState::Impl {
   uint32_t Claim() ABSL_LOCKS_EXCLUDED(mu_);
   // The series' extra, created if it has none: under the lock (the series may be published).
   SeriesExtra& ExtraOf(uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The snapshot's series and points -> targets_ / point_targets_, without the lock.
-  void ResolveSeries(const aggregator::Snapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+  // The snapshot's series [begin, end) -> targets_ (indexed from begin), its points ->
+  // point_targets_, without the lock.
+  void ResolveSeries(const aggregator::Snapshot& snapshot, size_t begin, size_t end)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void ResolvePoints(const aggregator::Snapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
   void Apply(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& value,
              uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -467,7 +476,7 @@ class PrometheusState::Impl {
   std::vector<uint32_t> free_options_;
   std::vector<uint32_t> created_;        // this flush's new series
   std::vector<uint32_t> dying_;          // this flush's expired series, forgotten after the swap
-  std::vector<uint32_t> targets_;        // this flush: the series of each snapshot series
+  std::vector<uint32_t> targets_;        // this round: the series of each snapshot series
   std::vector<uint32_t> point_targets_;  // and of each point (kNone: refused)
   absl::flat_hash_set<CacheEntry, CacheHash, CacheEq> resolved_;
   std::string resolved_family_;
@@ -881,13 +890,10 @@ void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
   }
 }
 
-void PrometheusState::Impl::ResolveSeries(const aggregator::Snapshot& snapshot) {
-  // Grown once to the snapshot's size rather than doubling (and rehashing) step by step while a
-  // first flush brings every series; a no-op once it is that large. (The labeled series' index
-  // set grows as it needs: most series of a Graphite-style naming have no labels.)
-  resolved_.reserve(snapshot.series.size());
-  targets_.assign(snapshot.series.size(), kNone);
-  for (size_t i = 0; i < snapshot.series.size(); ++i) {
+void PrometheusState::Impl::ResolveSeries(const aggregator::Snapshot& snapshot, size_t begin,
+                                          size_t end) {
+  targets_.assign(end - begin, kNone);
+  for (size_t i = begin; i < end; ++i) {
     const aggregator::SeriesValue& value = snapshot.series[i];
     if (value.key == nullptr) continue;
     const uint64_t id = value.key->id();
@@ -910,10 +916,8 @@ void PrometheusState::Impl::ResolveSeries(const aggregator::Snapshot& snapshot) 
     entry.set(series, flush_);
     if (series == kNone) continue;
     series_[series].seen_flush = flush_;
-    targets_[i] = series;
+    targets_[i - begin] = series;
   }
-  // Keys missing from this snapshot have expired: their resolutions go with them.
-  absl::erase_if(resolved_, [this](const CacheEntry& entry) { return !entry.seen(flush_); });
 }
 
 void PrometheusState::Impl::ResolvePoints(const aggregator::Snapshot& snapshot) {
@@ -1038,27 +1042,39 @@ void PrometheusState::Impl::Update(const Flush& flush) {
   // Counted only with a snapshot: the cache's sweep relies on every flush_ sweeping.
   ++flush_;
   const aggregator::Snapshot& snapshot = *flush.snapshot;
-  ResolveSeries(snapshot);
-  ResolvePoints(snapshot);
-  if (pause) pause();
-  for (size_t begin = 0; begin < snapshot.series.size(); begin += kApplyBatch) {
-    const size_t end = std::min(snapshot.series.size(), begin + kApplyBatch);
-    absl::MutexLock lock(&mu_);
-    for (size_t i = begin; i < end; ++i) {
-      if (targets_[i] != kNone) Apply(snapshot, snapshot.series[i], targets_[i]);
+  // Grown once to the snapshot's size rather than doubling (and rehashing) step by step while a
+  // first flush brings every series; a no-op once it is that large. (The labeled series' index
+  // set grows as it needs: most series of a Graphite-style naming have no labels.)
+  resolved_.reserve(snapshot.series.size());
+  for (size_t round = 0; round < snapshot.series.size(); round += kResolveRound) {
+    const size_t round_end = std::min(snapshot.series.size(), round + kResolveRound);
+    ResolveSeries(snapshot, round, round_end);
+    for (size_t begin = round; begin < round_end; begin += kApplyBatch) {
+      const size_t end = std::min(round_end, begin + kApplyBatch);
+      absl::MutexLock lock(&mu_);
+      for (size_t i = begin; i < end; ++i) {
+        const uint32_t series = targets_[i - round];
+        if (series != kNone) Apply(snapshot, snapshot.series[i], series);
+      }
+    }
+    if (round_end < snapshot.series.size() &&
+        created_.size() >= std::max(kPublishAtLeast, order_.size())) {
+      Publish();
+      if (pause) pause();
     }
   }
+  // Keys missing from this snapshot have expired: their resolutions go with them.
+  absl::erase_if(resolved_, [this](const CacheEntry& entry) { return !entry.seen(flush_); });
+  ResolvePoints(snapshot);
   if (!snapshot.timestamped_points.empty()) {
     absl::MutexLock lock(&mu_);
     ApplyPoints(snapshot);
   }
-  // A first flush may have made them a million entries long: not kept for the next flush.
-  for (std::vector<uint32_t>* targets : {&targets_, &point_targets_}) {
-    if (targets->capacity() > 4096) {
-      *targets = {};
-    } else {
-      targets->clear();
-    }
+  // A first flush may have made it long: not kept for the next flush.
+  if (point_targets_.capacity() > 4096) {
+    point_targets_ = {};
+  } else {
+    point_targets_.clear();
   }
   Expire(snapshot.flush_time, series_ttl);
   Publish();

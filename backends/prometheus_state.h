@@ -10,7 +10,8 @@
 // VisitBatch and counts() from any thread, concurrently with Update (one internal mutex; Visit
 // holds it for the whole walk, VisitBatch per batch; Update only for short steps: it resolves a
 // flush's new series without it, so a walk during a large first flush is not held up and sees
-// the state as of the last flush published, with values as of the last batch applied).
+// the series as of the last publication (a flush bringing as many new series as the state holds
+// publishes them in a few growing steps), with values as of the last batch applied).
 //
 // Memory: names and labels in one chunked byte arena, series (24 B) and families (20 B) as records
 // in chunked vectors, a flat hash set of family indices (labeled series have one more), one
@@ -121,9 +122,8 @@ class PrometheusState {
   void Update(const Flush& flush);
   // From the next Update on; keeps the state.
   void SetSeriesTtl(absl::Duration series_ttl);
-  // Tests: Update calls `pause` once per flush with a snapshot, after resolving its series and
-  // points (the new ones created but not yet visible) and before applying their values, without
-  // the state's lock.
+  // Tests: Update calls `pause` after each publication of new series in the middle of a flush
+  // (the rest of the flush still to be resolved), without the state's lock.
   void SetPauseForTesting(std::function<void()> pause);
 
   // Walks everything under the state's lock (Update waits meanwhile): first tallyd's own
