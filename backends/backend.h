@@ -86,6 +86,11 @@ class Backend {
   // See observes_flushes(). When Deliver(flush) starts, every flush up to this one, and none
   // after it, has been observed; during its retries, later (dropped) ones may be.
   virtual void Observe(const Flush& flush) {}
+  // Called by BackendRunner on the backend's thread just before each Deliver: how many newer
+  // flushes are queued behind the one delivered. A backend showing only the latest flush's
+  // view of something may leave that work to the newest (Prometheus: /debug/series' report),
+  // so a backlog drains faster.
+  virtual void SetNewerQueued(size_t newer) {}
   // Whether the backend forwards events and service checks (SPEC 2: others count them as not
   // forwarded).
   virtual bool forwards_events() const { return false; }

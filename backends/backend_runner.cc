@@ -110,13 +110,18 @@ void BackendRunner::Run() {
     // Observe before Deliver, so the backend's state has this flush and all before it: again
     // when a Submit came in between (it may have dropped the front and queued a new one).
     bool observed = false;
+    size_t newer = 0;
     while (!observed) {
       ObservePending(/*through_front=*/true);
       absl::MutexLock lock(&mu_);
       observed = unobserved_ < queue_.size() && dropped_unobserved_.empty();
       // The front stays queued until delivered, so a full queue drops the oldest.
-      if (observed) next = queue_.front();
+      if (observed) {
+        next = queue_.front();
+        newer = queue_.size() - 1;
+      }
     }
+    backend_->SetNewerQueued(newer);
     Delivery result = backend_->Deliver(next);
     absl::MutexLock lock(&mu_);
     auto pop_if_front = [&] {

@@ -237,7 +237,11 @@ PrometheusBackend::~PrometheusBackend() {
 
 Delivery PrometheusBackend::Deliver(const Flush& flush) {
   state_->Update(flush);
-  series_report_->Update(*flush.snapshot);
+  if (newer_queued_ == 0) {
+    series_report_->Update(*flush.snapshot);
+  } else {
+    series_report_->CountDrops(*flush.snapshot);
+  }
   return Delivery::Delivered();
 }
 

@@ -103,8 +103,13 @@ class PrometheusBackend : public Backend {
   ~PrometheusBackend() override;
 
   std::string_view name() const override { return "prometheus"; }
-  // Never fails: scrapes pull what the last flush left.
+  // Never fails: scrapes pull what the last flush left. Folds every flush into the state (its
+  // counters need each one); builds /debug/series' report only for a flush with no newer one
+  // queued (SetNewerQueued), since the next delivery replaces it: at 1M series the report costs
+  // several times the fold, and a backlog behind a slow first fold then drains at the fold's
+  // pace.
   Delivery Deliver(const Flush& flush) override;
+  void SetNewerQueued(size_t newer) override { newer_queued_ = newer; }
 
   // Takes a new series_ttl (a SIGHUP changed aggregation.series_ttl) from the next flush on,
   // keeping the exposed state. Any thread.
@@ -130,6 +135,7 @@ class PrometheusBackend : public Backend {
 
   std::unique_ptr<PrometheusState> state_;       // the exposed state (backends/prometheus_state.h)
   std::unique_ptr<SeriesReport> series_report_;  // fed by Deliver, read by /debug/series
+  size_t newer_queued_ = 0;                      // the runner's, for the next Deliver
   // civetweb's listening sockets, shut down first when stopping (see the destructor).
   std::vector<int> listening_fds_;
   int port_ = 0;

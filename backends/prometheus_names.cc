@@ -9,19 +9,21 @@ bool IsNameChar(unsigned char c) {
 
 }  // namespace
 
-std::string SanitizePrometheusName(std::string_view name) {
-  std::string out;
-  out.reserve(name.size() + 1);
-  if (!name.empty() && name[0] >= '0' && name[0] <= '9') out.push_back('_');
+void AppendPrometheusName(std::string_view name, std::string* out) {
+  // At most one byte more than the name: one resize, then plain stores.
+  const size_t start = out->size();
+  out->resize(start + name.size() + 1);
+  char* next = out->data() + start;
+  if (!name.empty() && name[0] >= '0' && name[0] <= '9') *next++ = '_';
   bool in_multibyte = false;
   for (unsigned char c : name) {
     // A UTF-8 continuation byte (10xxxxxx) after a non-ASCII byte belongs to the character
     // already replaced.
     if (in_multibyte && (c & 0xC0) == 0x80) continue;
     in_multibyte = c >= 0x80;
-    out.push_back(IsNameChar(c) ? static_cast<char>(c) : '_');
+    *next++ = IsNameChar(c) ? static_cast<char>(c) : '_';
   }
-  return out;
+  out->resize(static_cast<size_t>(next - out->data()));
 }
 
 bool IsUsableLabelName(std::string_view sanitized) {

@@ -1,9 +1,11 @@
 #include "backends/prometheus_state.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <iterator>
+#include <functional>
 #include <map>
 #include <utility>
 
@@ -38,12 +40,82 @@ double MappingScale(const aggregator::SeriesKey& key) {
   return options != nullptr && options->scale.has_value() ? *options->scale : 1.0;
 }
 
-struct OwnedLabel {
-  std::string name;
-  std::string value;
-  friend bool operator<(const OwnedLabel& a, const OwnedLabel& b) {
-    return a.name != b.name ? a.name < b.name : a.value < b.value;
+// Bytes the updater appends and walkers read. A chunk never moves once allocated, so the updater
+// appends into the unused tail of the last chunk without the state's lock (walkers read only the
+// bytes of series they can reach, all written before those were published); only adding a chunk
+// (the table of chunks grows) needs the lock. An offset is chunk << 20 | position.
+class ByteArena {
+ public:
+  static constexpr int kChunkBits = 20;
+  static constexpr size_t kChunkBytes = size_t{1} << kChunkBits;
+  // u32 offsets: 4 GiB of names and labels.
+  static constexpr size_t kMaxChunks = size_t{1} << (32 - kChunkBits);
+
+  std::string_view View(uint32_t offset, uint32_t size) const {
+    if (size == 0) return {};
+    return {chunks_[offset >> kChunkBits].get() + (offset & (kChunkBytes - 1)), size};
   }
+  // Whether Append(`size` bytes) fits without AddChunk.
+  bool Fits(size_t size) const { return used_ + size <= capacity_; }
+  // A chunk for at least `size` bytes (one of its own when larger than a chunk, so that every
+  // position stays below 2^20); false when the offsets are exhausted.
+  bool AddChunk(size_t size) {
+    if (chunks_.size() >= kMaxChunks) return false;
+    capacity_ = std::max(size, kChunkBytes);
+    chunks_.push_back(std::make_unique_for_overwrite<char[]>(capacity_));
+    used_ = 0;
+    return true;
+  }
+  // Requires Fits(text.size()).
+  uint32_t Append(std::string_view text) {
+    if (text.empty()) return 0;
+    const uint32_t offset =
+        static_cast<uint32_t>((chunks_.size() - 1) << kChunkBits | static_cast<size_t>(used_));
+    std::memcpy(chunks_.back().get() + used_, text.data(), text.size());
+    used_ += text.size();
+    return offset;
+  }
+  // `text` after its u32 size, so that a record needs only the offset; requires
+  // Fits(SizedBytes(text)). Never returns UINT32_MAX (a position is below 2^20 - 4).
+  static size_t SizedBytes(std::string_view text) { return sizeof(uint32_t) + text.size(); }
+  uint32_t AppendSized(std::string_view text) {
+    const uint32_t size = static_cast<uint32_t>(text.size());
+    const uint32_t offset = Append({reinterpret_cast<const char*>(&size), sizeof(size)});
+    Append(text);
+    return offset;
+  }
+  std::string_view SizedView(uint32_t offset) const {
+    uint32_t size;
+    std::memcpy(&size, View(offset, sizeof(size)).data(), sizeof(size));
+    return View(offset + sizeof(size), size);
+  }
+
+ private:
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  size_t used_ = 0;      // of the last chunk
+  size_t capacity_ = 0;  // of the last chunk
+};
+
+// Records the updater adds and walkers read, in chunks of 2^kBits that never move: as for the
+// arena, a new record is written without the lock (no walker reaches it before it is published)
+// and only adding a chunk needs the lock.
+template <typename T, int kBits>
+class RecordChunks {
+ public:
+  static constexpr uint32_t kChunk = 1u << kBits;
+
+  T& operator[](uint32_t i) { return chunks_[i >> kBits][i & (kChunk - 1)]; }
+  const T& operator[](uint32_t i) const { return chunks_[i >> kBits][i & (kChunk - 1)]; }
+  // Records added (the updater's business: walkers never read it).
+  uint32_t size() const { return size_; }
+  bool full() const { return size_ == chunks_.size() * kChunk; }
+  void AddChunk() { chunks_.push_back(std::make_unique<T[]>(kChunk)); }
+  // Requires !full(); the record is a default one.
+  uint32_t Add() { return size_++; }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  uint32_t size_ = 0;
 };
 
 }  // namespace
@@ -85,14 +157,26 @@ std::string_view PrometheusTypeName(PrometheusType type) {
 // The exposed state, kept flat so a series costs a few dozen bytes beyond its name and labels:
 // - every family name and every series' encoded labels live in one byte arena (`bytes_`),
 //   addressed by offset, compacted when half of it is dead;
-// - families and series are records in vectors, reused through free lists, found through
-//   flat hash sets of their indices that hash the arena bytes;
-// - `order_` lists the live series sorted by (family name, labels): families are its runs. It is
-//   rebuilt only by a flush that created or forgot series (new ones sorted, then merged);
+// - families and series are records in chunked vectors, reused through free lists, found
+//   through flat hash sets of their indices that hash the arena bytes;
+// - `order_` lists the published series sorted by (family name, labels): families are its runs.
+//   A flush that created or forgot series builds the next order (new ones sorted, then merged)
+//   and publishes it with a swap;
 // - the resolution cache (SeriesKey id -> series) is kept across flushes: only keys never seen
 //   are resolved; entries of keys missing from a snapshot are swept.
 // Labels are encoded as, per label sorted by name, u32 name length, name, u32 value length,
 // value.
+//
+// Locking: one updater (Update) and any number of walkers (Visit, VisitBatch). Walkers read under
+// mu_, and reach records and bytes only through order_. The updater is the only writer, so it
+// reads everything without the lock; it takes mu_ only to write what a walker can reach: the
+// values of published series (in batches of kApplyBatch series), order_ (one swap per flush, a
+// few growing ones for a flush bringing many new series: see kResolveRound), a new chunk, the
+// self-metrics, a compaction. A flush's new series are resolved and their records and bytes
+// written without the lock (no walker reaches them before the swap), which is most of a first
+// flush's work; a scrape meanwhile sees the series as of the last swap, each value as of the
+// last batch applied. The resolution cache, the index sets and the free lists
+// are the updater's alone.
 class PrometheusState::Impl {
  public:
   explicit Impl(PrometheusConversionOptions options)
@@ -102,6 +186,10 @@ class PrometheusState::Impl {
         series_index_(0, SeriesHash{this}, SeriesEq{this}) {}
 
   void Update(const Flush& flush) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetPauseForTesting(std::function<void()> pause) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    pause_for_testing_ = std::move(pause);
+  }
   void SetSeriesTtl(absl::Duration series_ttl) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     series_ttl_ = series_ttl;
@@ -118,6 +206,18 @@ class PrometheusState::Impl {
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
+  // Claim: the arena's offsets are exhausted (4 GiB of names and labels); not a type conflict.
+  static constexpr uint32_t kNoRoom = UINT32_MAX - 1;
+  // SeriesRecord::seen_flush of a series Expire found expired, forgotten after the next swap.
+  static constexpr uint32_t kDying = UINT32_MAX;
+  // Series values applied per hold of the lock: well under a millisecond of counters.
+  static constexpr size_t kApplyBatch = 8192;
+  // Snapshot series resolved per round; a round's new series are published (merged into the
+  // order) once there are at least kPublishAtLeast of them and as many as the order holds, so
+  // that a large first flush shows up in a few growing steps (merges of 64k, 128k, ... 1M) at
+  // about twice the merging of one publication.
+  static constexpr size_t kResolveRound = 65536;
+  static constexpr size_t kPublishAtLeast = 65536;
 
   // A family's own quantile levels, buckets and help, from the mapping rule of its first series
   // (statsd_exporter fixes them when it creates the metric vector); a family without one uses
@@ -127,20 +227,22 @@ class PrometheusState::Impl {
     std::vector<double> buckets;
     std::string help;
   };
+  // 20 bytes: the name's size is in the arena before it.
   struct FamilyRecord {
-    uint32_t name_offset = 0;
-    uint32_t name_size = 0;
+    uint32_t name_offset = 0;  // a sized arena item
     uint32_t live_series = 0;  // 0: free
+    // The family's series without labels (the updater's: it finds them without an index set).
+    uint32_t bare_series = kNone;
+    uint32_t options = kNone;  // index into family_options_; kNone: the backend's
     PrometheusType type = PrometheusType::kCounter;
-    std::unique_ptr<const FamilyOptions> options;  // null: the backend's
   };
+  // 24 bytes: the labels' size is in the arena before them.
   struct SeriesRecord {
-    uint32_t family = kNone;  // kNone: free
-    uint32_t labels_offset = 0;
-    uint32_t labels_size = 0;
-    uint32_t seen_flush = 0;  // last flush whose snapshot listed a series feeding this one
-    uint32_t extra = kNone;   // index into extras_, for summaries, histograms and points
-    double value = 0;         // counter: cumulative total; gauge and set: current value
+    uint32_t family = kNone;         // kNone: free
+    uint32_t labels_offset = kNone;  // a sized arena item; kNone: no labels
+    uint32_t seen_flush = 0;         // last flush whose snapshot listed a series feeding this one
+    uint32_t extra = kNone;          // index into extras_, for summaries, histograms and points
+    double value = 0;                // counter: cumulative total; gauge and set: current value
   };
   // What only summaries, histograms and series fed by points need.
   struct SeriesExtra {
@@ -153,9 +255,41 @@ class PrometheusState::Impl {
     std::vector<double> quantiles;  // of the latest interval with samples; empty before
     std::vector<uint64_t> buckets;  // cumulative counts, parallel to the family's buckets
   };
+  // One resolved SeriesKey: 12 bytes (a map of u64 to two u32 took 16 in each slot).
   struct CacheEntry {
-    uint32_t series = kNone;  // kNone: refused by a type conflict (counted once)
-    uint32_t seen_flush = 0;
+    static constexpr uint32_t kSeriesBits = 0x7fffffffu;  // kSeriesBits: refused
+    static constexpr uint32_t kParity = 0x80000000u;
+
+    uint64_t id() const { return uint64_t{id_high} << 32 | id_low; }
+    uint32_t series() const {
+      const uint32_t series = series_seen & kSeriesBits;
+      return series == kSeriesBits ? kNone : series;
+    }
+    void set(uint32_t series, uint32_t flush) const {
+      series_seen = (series == kNone ? kSeriesBits : series) | ((flush & 1) != 0 ? kParity : 0);
+    }
+    // Whether the flush that last saw it has `flush`'s parity: every flush sweeps the entries
+    // it did not see, so after the sweep an entry was seen by this flush or the one before.
+    bool seen(uint32_t flush) const { return ((series_seen & kParity) != 0) == ((flush & 1) != 0); }
+
+    uint32_t id_low = 0;
+    uint32_t id_high = 0;
+    // Not part of the key: written through the set's const elements.
+    mutable uint32_t series_seen = kSeriesBits;
+  };
+  struct CacheHash {
+    using is_transparent = void;
+    size_t operator()(uint64_t id) const { return absl::HashOf(id); }
+    size_t operator()(const CacheEntry& entry) const { return absl::HashOf(entry.id()); }
+  };
+  struct CacheEq {
+    using is_transparent = void;
+    static uint64_t Of(uint64_t id) { return id; }
+    static uint64_t Of(const CacheEntry& entry) { return entry.id(); }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Of(a) == Of(b);
+    }
   };
   struct SeriesProbe {
     uint32_t family;
@@ -205,18 +339,35 @@ class PrometheusState::Impl {
   };
 
   std::string_view FamilyName(uint32_t family) const {
-    const FamilyRecord& f = families_[family];
-    return {bytes_.data() + f.name_offset, f.name_size};
+    return bytes_.SizedView(families_[family].name_offset);
   }
   std::string_view Labels(uint32_t series) const {
-    const SeriesRecord& s = series_[series];
-    return {bytes_.data() + s.labels_offset, s.labels_size};
+    const uint32_t offset = series_[series].labels_offset;
+    return offset == kNone ? std::string_view() : bytes_.SizedView(offset);
   }
-  uint32_t Append(std::string_view text) {
-    const uint32_t offset = static_cast<uint32_t>(bytes_.size());
-    bytes_.append(text);
-    return offset;
+  // The updater, without the lock: `text` into the arena as a sized item; false when it is
+  // full.
+  bool Append(std::string_view text, uint32_t& offset) ABSL_LOCKS_EXCLUDED(mu_) {
+    const size_t bytes = ByteArena::SizedBytes(text);
+    if (!bytes_.Fits(bytes)) {
+      absl::MutexLock lock(&mu_);
+      if (!bytes_.AddChunk(bytes)) return false;
+    }
+    offset = bytes_.AppendSized(text);
+    arena_bytes_ += bytes;
+    return true;
   }
+  // The updater, without the lock: a record for a new family, series or extra.
+  template <typename Records>
+  uint32_t AddRecord(Records& records) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (records.full()) {
+      absl::MutexLock lock(&mu_);
+      records.AddChunk();
+    }
+    return records.Add();
+  }
+  // A new series' extra (summaries and histograms have one from the start), without the lock.
+  void AddExtra(uint32_t series) ABSL_LOCKS_EXCLUDED(mu_);
   static void DecodeLabels(std::string_view encoded, std::vector<PrometheusLabel>& out);
   // Orders series by family name, then labels (name, then value, label by label).
   static bool KeyLess(std::string_view family_a, std::string_view labels_a,
@@ -229,20 +380,22 @@ class PrometheusState::Impl {
   PrometheusType TypeOf(const aggregator::SeriesKey& key) const;
   // The options a mapping rule gives a new family, null when they are the backend's own.
   std::unique_ptr<const FamilyOptions> FamilyOptionsOf(const mapping::SeriesOptions* rule) const;
+  const FamilyOptions* OptionsOf(uint32_t family) const {
+    const uint32_t options = families_[family].options;
+    return options == kNone ? nullptr : family_options_[options].get();
+  }
   const std::vector<double>& QuantilesOf(uint32_t family) const {
-    const FamilyRecord& f = families_[family];
-    return f.options != nullptr && !f.options->quantiles.empty() ? f.options->quantiles
-                                                                 : options_.quantiles;
+    const FamilyOptions* f = OptionsOf(family);
+    return f != nullptr && !f->quantiles.empty() ? f->quantiles : options_.quantiles;
   }
   const std::vector<double>& BucketsOf(uint32_t family) const {
-    const FamilyRecord& f = families_[family];
-    return f.options != nullptr && !f.options->buckets.empty() ? f.options->buckets
-                                                               : options_.buckets;
+    const FamilyOptions* f = OptionsOf(family);
+    return f != nullptr && !f->buckets.empty() ? f->buckets : options_.buckets;
   }
   std::string_view HelpOf(uint32_t family) const {
-    const FamilyRecord& f = families_[family];
-    return f.options != nullptr && !f.options->help.empty() ? std::string_view(f.options->help)
-                                                            : std::string_view(kSeriesHelp);
+    const FamilyOptions* f = OptionsOf(family);
+    return f != nullptr && !f->help.empty() ? std::string_view(f->help)
+                                            : std::string_view(kSeriesHelp);
   }
   // Timers are exposed in seconds.
   static double UnitScale(MetricType type) { return type == MetricType::kTimer ? 0.001 : 1.0; }
@@ -262,17 +415,27 @@ class PrometheusState::Impl {
     return true;
   }
   // Whether an exposition name is a family's or one of a summary/histogram's suffixed names.
-  bool NameTaken(std::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The series of the last Resolve, created if new; kNone when its name is refused.
-  uint32_t Claim() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool NameTaken(std::string_view name) const;
+  // The series of the last Resolve, created if new (not yet published); kNone when its name is
+  // refused, kNoRoom when the arena is full. Without the lock.
+  uint32_t Claim() ABSL_LOCKS_EXCLUDED(mu_);
+  // The series' extra, created if it has none: under the lock (the series may be published).
   SeriesExtra& ExtraOf(uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The snapshot's series [begin, end) -> targets_ (indexed from begin), its points ->
+  // point_targets_, without the lock.
+  void ResolveSeries(const aggregator::Snapshot& snapshot, size_t begin, size_t end)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void ResolvePoints(const aggregator::Snapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
   void Apply(const aggregator::Snapshot& snapshot, const aggregator::SeriesValue& value,
              uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyPoints(const aggregator::Snapshot& snapshot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Expire(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Forget(uint32_t series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RebuildOrder() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void CompactBytes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the series to forget (kDying, dying_), without the lock.
+  void Expire(absl::Time now, absl::Duration series_ttl) ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes an unpublished series' record back, without the lock.
+  void Forget(uint32_t series) ABSL_LOCKS_EXCLUDED(mu_);
+  // Builds the next order without the lock, swaps it in under the lock, then forgets dying_.
+  void Publish() ABSL_LOCKS_EXCLUDED(mu_);
+  void CompactBytes() ABSL_LOCKS_EXCLUDED(mu_);
   void VisitSelfMetrics(PrometheusVisitor& visitor) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void VisitSeries(uint32_t series, PrometheusType type, std::vector<PrometheusLabel>& labels,
                    PrometheusVisitor& visitor) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -286,31 +449,48 @@ class PrometheusState::Impl {
   mutable absl::Mutex mu_;
   // options_.series_ttl, or what SetSeriesTtl set since.
   absl::Duration series_ttl_ ABSL_GUARDED_BY(mu_);
-  uint32_t flush_ ABSL_GUARDED_BY(mu_) = 0;  // flushes delivered
-  std::string bytes_ ABSL_GUARDED_BY(mu_);
-  size_t dead_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<FamilyRecord> families_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> free_families_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<uint32_t, FamilyHash, FamilyEq> family_index_ ABSL_GUARDED_BY(mu_);
-  std::vector<SeriesRecord> series_ ABSL_GUARDED_BY(mu_);
-  // Free series are reused only after RebuildOrder dropped them from order_.
-  std::vector<uint32_t> free_series_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> freed_series_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<uint32_t, SeriesHash, SeriesEq> series_index_ ABSL_GUARDED_BY(mu_);
-  std::vector<SeriesExtra> extras_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> free_extras_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> order_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> created_ ABSL_GUARDED_BY(mu_);  // this flush's new series
-  uint64_t order_generation_ ABSL_GUARDED_BY(mu_) = 1;
-  // Touched by Update only, but kept beside the state it indexes.
-  absl::flat_hash_map<uint64_t, CacheEntry> resolved_ ABSL_GUARDED_BY(mu_);
-  std::string resolved_family_ ABSL_GUARDED_BY(mu_);
-  std::string resolved_labels_ ABSL_GUARDED_BY(mu_);
-  std::string exposed_name_ ABSL_GUARDED_BY(mu_);  // Claim's scratch
-  PrometheusType resolved_type_ ABSL_GUARDED_BY(mu_) = PrometheusType::kCounter;
-  // The mapping options of the key last resolved (null without a mapping file); owned by the key.
-  const mapping::SeriesOptions* resolved_rule_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::shared_ptr<const std::vector<SelfMetric>> self_metrics_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> pause_for_testing_ ABSL_GUARDED_BY(mu_);
+
+  // What walkers reach: written by the updater under mu_ while reachable (see the class
+  // comment), read by walkers under mu_ and by the updater at any time.
+  ByteArena bytes_;
+  std::vector<uint32_t> order_;
+  uint64_t order_generation_ = 1;
+  RecordChunks<FamilyRecord, 12> families_;
+  RecordChunks<SeriesRecord, 12> series_;
+  RecordChunks<SeriesExtra, 8> extras_;
+  // The few families a mapping rule gave options of their own.
+  RecordChunks<std::unique_ptr<const FamilyOptions>, 6> family_options_;
+
+  // The updater's alone.
+  uint32_t flush_ = 0;      // flushes delivered
+  size_t arena_bytes_ = 0;  // appended since the last compaction, dead ones included
+  size_t dead_bytes_ = 0;
+  std::vector<uint32_t> free_families_;
+  absl::flat_hash_set<uint32_t, FamilyHash, FamilyEq> family_index_;
+  // Series forgotten after a swap took them out of order_, free for reuse.
+  std::vector<uint32_t> free_series_;
+  absl::flat_hash_set<uint32_t, SeriesHash, SeriesEq> series_index_;
+  std::vector<uint32_t> free_extras_;
+  std::vector<uint32_t> free_options_;
+  std::vector<uint32_t> created_;        // this flush's new series
+  std::vector<uint32_t> dying_;          // this flush's expired series, forgotten after the swap
+  std::vector<uint32_t> targets_;        // this round: the series of each snapshot series
+  std::vector<uint32_t> point_targets_;  // and of each point (kNone: refused)
+  absl::flat_hash_set<CacheEntry, CacheHash, CacheEq> resolved_;
+  std::string resolved_family_;
+  std::string resolved_labels_;
+  // Resolve's scratch: the labels' sanitized names and values, and where each is.
+  struct LabelSpan {
+    uint32_t name_offset, name_size, value_offset, value_size;
+  };
+  std::string label_text_;
+  std::vector<LabelSpan> label_spans_;
+  std::string exposed_name_;  // Claim's scratch
+  PrometheusType resolved_type_ = PrometheusType::kCounter;
+  // The mapping options of the key last resolved (null without a mapping file); owned by the key.
+  const mapping::SeriesOptions* resolved_rule_ = nullptr;
 };
 
 void PrometheusState::Impl::DecodeLabels(std::string_view encoded,
@@ -405,33 +585,54 @@ std::unique_ptr<const PrometheusState::Impl::FamilyOptions> PrometheusState::Imp
 void PrometheusState::Impl::Resolve(const aggregator::SeriesKey& key, bool count_invalid) {
   resolved_type_ = TypeOf(key);
   resolved_rule_ = key.mapping_options();
-  resolved_family_ = SanitizePrometheusName(key.name());
-  std::vector<OwnedLabel> labels;
+  resolved_family_.clear();
+  AppendPrometheusName(key.name(), &resolved_family_);
+  // The labels' names and values go into one reused buffer (label_text_), addressed by offset
+  // while it grows: nothing is allocated per name once the buffers are warm.
+  label_text_.clear();
+  label_spans_.clear();
+  auto text = [this](uint32_t offset, uint32_t size) {
+    return std::string_view(label_text_).substr(offset, size);
+  };
   uint64_t invalid = 0;
   key.ForEachTag([&](const aggregator::TagView& tag) {
     // Prometheus reads an empty label value as no label: kept, `x{k=""}` would be a second
     // `x` beside the series without the tag (a duplicate series in the scrape).
     if (!tag.bare && tag.value.empty()) return;
-    std::string name = SanitizePrometheusName(tag.key);
+    const uint32_t name_offset = static_cast<uint32_t>(label_text_.size());
+    AppendPrometheusName(tag.key, &label_text_);
+    const uint32_t name_size = static_cast<uint32_t>(label_text_.size()) - name_offset;
+    const std::string_view name = text(name_offset, name_size);
     // The text format adds "quantile" to summaries and "le" to histogram buckets.
-    bool reserved = (resolved_type_ == PrometheusType::kSummary && name == "quantile") ||
-                    (resolved_type_ == PrometheusType::kHistogram && name == "le");
-    bool duplicate = std::any_of(labels.begin(), labels.end(),
-                                 [&](const OwnedLabel& label) { return label.name == name; });
+    const bool reserved = (resolved_type_ == PrometheusType::kSummary && name == "quantile") ||
+                          (resolved_type_ == PrometheusType::kHistogram && name == "le");
+    const bool duplicate = std::any_of(
+        label_spans_.begin(), label_spans_.end(),
+        [&](const LabelSpan& label) { return text(label.name_offset, label.name_size) == name; });
     if (!IsUsableLabelName(name) || reserved || duplicate) {
+      label_text_.resize(name_offset);
       ++invalid;
       return;
     }
-    labels.push_back({std::move(name), tag.bare ? "true" : std::string(tag.value)});
+    const std::string_view value = tag.bare ? std::string_view("true") : tag.value;
+    const uint32_t value_offset = static_cast<uint32_t>(label_text_.size());
+    label_text_.append(value);
+    label_spans_.push_back(
+        {name_offset, name_size, value_offset, static_cast<uint32_t>(value.size())});
   });
   if (invalid > 0 && count_invalid) invalid_labels_.fetch_add(invalid, std::memory_order_relaxed);
-  std::sort(labels.begin(), labels.end());
+  std::sort(label_spans_.begin(), label_spans_.end(), [&](const LabelSpan& a, const LabelSpan& b) {
+    const std::string_view a_name = text(a.name_offset, a.name_size);
+    const std::string_view b_name = text(b.name_offset, b.name_size);
+    if (a_name != b_name) return a_name < b_name;
+    return text(a.value_offset, a.value_size) < text(b.value_offset, b.value_size);
+  });
   resolved_labels_.clear();
-  for (const OwnedLabel& label : labels) {
-    for (const std::string* text : {&label.name, &label.value}) {
-      const uint32_t size = static_cast<uint32_t>(text->size());
+  for (const LabelSpan& label : label_spans_) {
+    for (auto [offset, size] : {std::pair{label.name_offset, label.name_size},
+                                std::pair{label.value_offset, label.value_size}}) {
       resolved_labels_.append(reinterpret_cast<const char*>(&size), sizeof(size));
-      resolved_labels_.append(*text);
+      resolved_labels_.append(text(offset, size));
     }
   }
 }
@@ -472,30 +673,49 @@ uint32_t PrometheusState::Impl::Claim() {
         return kNone;
       }
     }
+    uint32_t name_offset;
+    if (!Append(name, name_offset)) return kNoRoom;
     if (free_families_.empty()) {
-      family = static_cast<uint32_t>(families_.size());
-      families_.emplace_back();
+      family = AddRecord(families_);
     } else {
       family = free_families_.back();
       free_families_.pop_back();
     }
     FamilyRecord& record = families_[family];
-    record.name_offset = Append(name);
-    record.name_size = static_cast<uint32_t>(name.size());
+    record = FamilyRecord{};
+    record.name_offset = name_offset;
     record.type = resolved_type_;
-    record.options = FamilyOptionsOf(resolved_rule_);
-    record.live_series = 0;
+    if (std::unique_ptr<const FamilyOptions> options = FamilyOptionsOf(resolved_rule_)) {
+      if (free_options_.empty()) {
+        record.options = AddRecord(family_options_);
+      } else {
+        record.options = free_options_.back();
+        free_options_.pop_back();
+      }
+      family_options_[record.options] = std::move(options);
+    }
     family_index_.insert(family);
   } else {
     family = *found;
     if (families_[family].type != resolved_type_) return kNone;
   }
-  auto existing = series_index_.find(SeriesProbe{family, resolved_labels_});
-  if (existing != series_index_.end()) return *existing;
+  // Series without labels (most of a Graphite-style naming) are found through their family;
+  // the index set holds only labeled ones.
+  const bool bare = resolved_labels_.empty();
+  if (bare) {
+    if (families_[family].bare_series != kNone) return families_[family].bare_series;
+  } else {
+    auto existing = series_index_.find(SeriesProbe{family, resolved_labels_});
+    if (existing != series_index_.end()) return *existing;
+  }
+  uint32_t labels_offset = kNone;
+  if (!bare && !Append(resolved_labels_, labels_offset)) {
+    // A family just created for this series stays, empty, until a series takes it.
+    return kNoRoom;
+  }
   uint32_t series;
   if (free_series_.empty()) {
-    series = static_cast<uint32_t>(series_.size());
-    series_.emplace_back();
+    series = AddRecord(series_);
   } else {
     series = free_series_.back();
     free_series_.pop_back();
@@ -503,29 +723,47 @@ uint32_t PrometheusState::Impl::Claim() {
   SeriesRecord& record = series_[series];
   record = SeriesRecord{};
   record.family = family;
-  record.labels_offset = Append(resolved_labels_);
-  record.labels_size = static_cast<uint32_t>(resolved_labels_.size());
+  record.labels_offset = labels_offset;
   if (resolved_type_ == PrometheusType::kSummary || resolved_type_ == PrometheusType::kHistogram) {
-    ExtraOf(series);
+    AddExtra(series);
   }
-  series_index_.insert(series);
+  if (bare) {
+    families_[family].bare_series = series;
+  } else {
+    series_index_.insert(series);
+  }
   ++families_[family].live_series;
   created_.push_back(series);
   return series;
 }
 
+void PrometheusState::Impl::AddExtra(uint32_t series) {
+  SeriesRecord& record = series_[series];
+  if (free_extras_.empty()) {
+    record.extra = AddRecord(extras_);
+  } else {
+    record.extra = free_extras_.back();
+    free_extras_.pop_back();
+    extras_[record.extra] = SeriesExtra{};
+  }
+  extras_[record.extra].buckets.assign(BucketsOf(record.family).size(), 0);
+}
+
 PrometheusState::Impl::SeriesExtra& PrometheusState::Impl::ExtraOf(uint32_t series) {
   SeriesRecord& record = series_[series];
   if (record.extra == kNone) {
+    // A counter, gauge or set a point fed: the lock is held, so the chunk is added here.
+    uint32_t extra;
     if (free_extras_.empty()) {
-      record.extra = static_cast<uint32_t>(extras_.size());
-      extras_.emplace_back();
+      if (extras_.full()) extras_.AddChunk();
+      extra = extras_.Add();
     } else {
-      record.extra = free_extras_.back();
+      extra = free_extras_.back();
       free_extras_.pop_back();
-      extras_[record.extra] = SeriesExtra{};
+      extras_[extra] = SeriesExtra{};
     }
-    extras_[record.extra].buckets.assign(BucketsOf(record.family).size(), 0);
+    extras_[extra].buckets.assign(BucketsOf(record.family).size(), 0);
+    record.extra = extra;
   }
   return extras_[record.extra];
 }
@@ -595,14 +833,10 @@ void PrometheusState::Impl::Apply(const aggregator::Snapshot& snapshot,
 void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
   // Observations of summaries that had no aggregated samples this flush give their quantiles.
   std::map<uint32_t, std::vector<double>> point_samples;
-  for (const aggregator::TimedPoint& point : snapshot.timestamped_points) {
-    if (point.key == nullptr) continue;
-    Resolve(*point.key, /*count_invalid=*/true);
-    const uint32_t series = Claim();
-    if (series == kNone) {
-      type_conflicts_.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
+  for (size_t i = 0; i < snapshot.timestamped_points.size(); ++i) {
+    const aggregator::TimedPoint& point = snapshot.timestamped_points[i];
+    const uint32_t series = point_targets_[i];
+    if (series == kNone) continue;
     SeriesExtra& exposed = ExtraOf(series);
     SeriesRecord& record = series_[series];
     exposed.last_point = snapshot.flush_time;
@@ -656,15 +890,65 @@ void PrometheusState::Impl::ApplyPoints(const aggregator::Snapshot& snapshot) {
   }
 }
 
+void PrometheusState::Impl::ResolveSeries(const aggregator::Snapshot& snapshot, size_t begin,
+                                          size_t end) {
+  targets_.assign(end - begin, kNone);
+  for (size_t i = begin; i < end; ++i) {
+    const aggregator::SeriesValue& value = snapshot.series[i];
+    if (value.key == nullptr) continue;
+    const uint64_t id = value.key->id();
+    auto [it, inserted] =
+        resolved_.insert(CacheEntry{static_cast<uint32_t>(id), static_cast<uint32_t>(id >> 32)});
+    const CacheEntry& entry = *it;
+    uint32_t series = entry.series();
+    const bool was_refused = !inserted && series == kNone;
+    if (inserted || was_refused) {
+      // A refused key is tried again each flush (the name may have been freed); its invalid
+      // labels were counted when it was first seen.
+      Resolve(*value.key, /*count_invalid=*/inserted);
+      series = Claim();
+      if (series == kNoRoom) {
+        series = kNone;
+      } else if (series == kNone && !was_refused) {
+        type_conflicts_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    entry.set(series, flush_);
+    if (series == kNone) continue;
+    series_[series].seen_flush = flush_;
+    targets_[i - begin] = series;
+  }
+}
+
+void PrometheusState::Impl::ResolvePoints(const aggregator::Snapshot& snapshot) {
+  point_targets_.assign(snapshot.timestamped_points.size(), kNone);
+  for (size_t i = 0; i < snapshot.timestamped_points.size(); ++i) {
+    const aggregator::TimedPoint& point = snapshot.timestamped_points[i];
+    if (point.key == nullptr) continue;
+    Resolve(*point.key, /*count_invalid=*/true);
+    const uint32_t series = Claim();
+    if (series == kNone) type_conflicts_.fetch_add(1, std::memory_order_relaxed);
+    if (series != kNone && series != kNoRoom) point_targets_[i] = series;
+  }
+}
+
 void PrometheusState::Impl::Forget(uint32_t series) {
   SeriesRecord& record = series_[series];
-  series_index_.erase(series);
-  dead_bytes_ += record.labels_size;
   FamilyRecord& family = families_[record.family];
+  if (record.labels_offset == kNone) {
+    family.bare_series = kNone;
+  } else {
+    series_index_.erase(series);
+    dead_bytes_ += ByteArena::SizedBytes(Labels(series));
+  }
   if (--family.live_series == 0) {
     family_index_.erase(record.family);
-    dead_bytes_ += family.name_size;
-    family.options.reset();
+    dead_bytes_ += ByteArena::SizedBytes(FamilyName(record.family));
+    if (family.options != kNone) {
+      family_options_[family.options].reset();
+      free_options_.push_back(family.options);
+      family.options = kNone;
+    }
     free_families_.push_back(record.family);
   }
   if (record.extra != kNone) {
@@ -673,100 +957,127 @@ void PrometheusState::Impl::Forget(uint32_t series) {
   }
   record.family = kNone;
   record.extra = kNone;
-  freed_series_.push_back(series);
+  free_series_.push_back(series);
 }
 
-void PrometheusState::Impl::Expire(absl::Time now) {
+void PrometheusState::Impl::Expire(absl::Time now, absl::Duration series_ttl) {
   for (uint32_t series = 0; series < series_.size(); ++series) {
-    const SeriesRecord& record = series_[series];
+    SeriesRecord& record = series_[series];
     if (record.family == kNone || record.seen_flush == flush_) continue;
-    if (record.extra != kNone && now - extras_[record.extra].last_point < series_ttl_) continue;
-    Forget(series);
+    if (record.extra != kNone && now - extras_[record.extra].last_point < series_ttl) continue;
+    record.seen_flush = kDying;  // the updater's field: walkers never read it
+    dying_.push_back(series);
   }
 }
 
-void PrometheusState::Impl::RebuildOrder() {
-  if (created_.empty() && freed_series_.empty()) return;
-  // A series created and forgotten in the same flush is dropped from created_ too.
-  auto dead = [this](uint32_t series) { return series_[series].family == kNone; };
-  created_.erase(std::remove_if(created_.begin(), created_.end(), dead), created_.end());
-  std::sort(created_.begin(), created_.end(),
-            [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); });
-  std::vector<uint32_t> merged;
-  merged.reserve(order_.size() + created_.size());
-  auto live_end =
-      freed_series_.empty() ? order_.end() : std::remove_if(order_.begin(), order_.end(), dead);
-  std::merge(order_.begin(), live_end, created_.begin(), created_.end(), std::back_inserter(merged),
-             [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); });
-  order_ = std::move(merged);
+void PrometheusState::Impl::Publish() {
+  if (created_.empty() && dying_.empty()) return;
+  auto dying = [this](uint32_t series) { return series_[series].seen_flush == kDying; };
+  auto less = [this](uint32_t a, uint32_t b) { return SeriesLess(a, b); };
+  // A series created and expired in the same flush is dropped from created_ too.
+  created_.erase(std::remove_if(created_.begin(), created_.end(), dying), created_.end());
+  std::sort(created_.begin(), created_.end(), less);
+  std::vector<uint32_t> next;
+  next.reserve(order_.size() - std::min(order_.size(), dying_.size()) + created_.size());
+  auto old = order_.begin();
+  auto fresh = created_.begin();
+  while (old != order_.end() || fresh != created_.end()) {
+    if (old != order_.end() && dying(*old)) {
+      ++old;
+    } else if (fresh == created_.end() || (old != order_.end() && !less(*fresh, *old))) {
+      next.push_back(*old++);
+    } else {
+      next.push_back(*fresh++);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    order_.swap(next);
+    ++order_generation_;
+  }
   // A first flush may have made it a million entries long: not kept for the next flush.
   if (created_.capacity() > 4096) {
     created_ = {};
   } else {
     created_.clear();
   }
-  free_series_.insert(free_series_.end(), freed_series_.begin(), freed_series_.end());
-  freed_series_.clear();
-  ++order_generation_;
+  // No walker reaches them any more.
+  for (uint32_t series : dying_) Forget(series);
+  dying_.clear();
 }
 
 void PrometheusState::Impl::CompactBytes() {
-  if (dead_bytes_ < (1u << 20) || dead_bytes_ * 2 < bytes_.size()) return;
-  std::string compact;
-  compact.reserve(bytes_.size() - dead_bytes_);
-  for (uint32_t family : family_index_) {
-    FamilyRecord& record = families_[family];
-    const uint32_t offset = static_cast<uint32_t>(compact.size());
-    compact.append(bytes_, record.name_offset, record.name_size);
-    record.name_offset = offset;
-  }
-  for (SeriesRecord& record : series_) {
-    if (record.family == kNone) continue;
-    const uint32_t offset = static_cast<uint32_t>(compact.size());
-    compact.append(bytes_, record.labels_offset, record.labels_size);
-    record.labels_offset = offset;
+  if (dead_bytes_ < (1u << 20) || dead_bytes_ * 2 < arena_bytes_) return;
+  // Rewrites the offsets of published records: under the lock (rare: half the arena is dead).
+  absl::MutexLock lock(&mu_);
+  ByteArena compact;
+  auto move = [&](uint32_t& offset) {
+    const std::string_view text = bytes_.SizedView(offset);
+    const size_t size = ByteArena::SizedBytes(text);
+    if (!compact.Fits(size)) compact.AddChunk(size);  // never more chunks than before
+    offset = compact.AppendSized(text);
+  };
+  for (uint32_t family : family_index_) move(families_[family].name_offset);
+  for (uint32_t series = 0; series < series_.size(); ++series) {
+    SeriesRecord& record = series_[series];
+    if (record.family == kNone || record.labels_offset == kNone) continue;
+    move(record.labels_offset);
   }
   // The index sets hash the bytes, not their offsets: they stay valid.
   bytes_ = std::move(compact);
+  arena_bytes_ -= dead_bytes_;
   dead_bytes_ = 0;
 }
 
 void PrometheusState::Impl::Update(const Flush& flush) {
-  absl::MutexLock lock(&mu_);
-  ++flush_;
-  if (flush.self_metrics != nullptr) self_metrics_ = flush.self_metrics;
+  absl::Duration series_ttl;
+  std::function<void()> pause;
+  {
+    absl::MutexLock lock(&mu_);
+    if (flush.self_metrics != nullptr) self_metrics_ = flush.self_metrics;
+    series_ttl = series_ttl_;
+    pause = pause_for_testing_;
+  }
   if (flush.snapshot == nullptr) return;
+  // Counted only with a snapshot: the cache's sweep relies on every flush_ sweeping.
+  ++flush_;
   const aggregator::Snapshot& snapshot = *flush.snapshot;
   // Grown once to the snapshot's size rather than doubling (and rehashing) step by step while a
-  // first flush brings every series; a no-op once they are that large.
+  // first flush brings every series; a no-op once it is that large. (The labeled series' index
+  // set grows as it needs: most series of a Graphite-style naming have no labels.)
   resolved_.reserve(snapshot.series.size());
-  series_index_.reserve(snapshot.series.size());
-
-  for (const aggregator::SeriesValue& value : snapshot.series) {
-    if (value.key == nullptr) continue;
-    auto [it, inserted] = resolved_.try_emplace(value.key->id());
-    CacheEntry& entry = it->second;
-    const bool was_refused = !inserted && entry.series == kNone;
-    if (inserted || was_refused) {
-      // A refused key is tried again each flush (the name may have been freed); its invalid
-      // labels were counted when it was first seen.
-      Resolve(*value.key, /*count_invalid=*/inserted);
-      entry.series = Claim();
-      if (entry.series == kNone && !was_refused) {
-        type_conflicts_.fetch_add(1, std::memory_order_relaxed);
+  for (size_t round = 0; round < snapshot.series.size(); round += kResolveRound) {
+    const size_t round_end = std::min(snapshot.series.size(), round + kResolveRound);
+    ResolveSeries(snapshot, round, round_end);
+    for (size_t begin = round; begin < round_end; begin += kApplyBatch) {
+      const size_t end = std::min(round_end, begin + kApplyBatch);
+      absl::MutexLock lock(&mu_);
+      for (size_t i = begin; i < end; ++i) {
+        const uint32_t series = targets_[i - round];
+        if (series != kNone) Apply(snapshot, snapshot.series[i], series);
       }
     }
-    entry.seen_flush = flush_;
-    if (entry.series == kNone) continue;
-    series_[entry.series].seen_flush = flush_;
-    Apply(snapshot, value, entry.series);
+    if (round_end < snapshot.series.size() &&
+        created_.size() >= std::max(kPublishAtLeast, order_.size())) {
+      Publish();
+      if (pause) pause();
+    }
   }
   // Keys missing from this snapshot have expired: their resolutions go with them.
-  absl::erase_if(resolved_,
-                 [this](const auto& entry) { return entry.second.seen_flush != flush_; });
-  ApplyPoints(snapshot);
-  Expire(snapshot.flush_time);
-  RebuildOrder();
+  absl::erase_if(resolved_, [this](const CacheEntry& entry) { return !entry.seen(flush_); });
+  ResolvePoints(snapshot);
+  if (!snapshot.timestamped_points.empty()) {
+    absl::MutexLock lock(&mu_);
+    ApplyPoints(snapshot);
+  }
+  // A first flush may have made it long: not kept for the next flush.
+  if (point_targets_.capacity() > 4096) {
+    point_targets_ = {};
+  } else {
+    point_targets_.clear();
+  }
+  Expire(snapshot.flush_time, series_ttl);
+  Publish();
   CompactBytes();
 }
 
@@ -890,6 +1201,9 @@ PrometheusState::PrometheusState(PrometheusConversionOptions options)
 PrometheusState::~PrometheusState() = default;
 void PrometheusState::Update(const Flush& flush) { impl_->Update(flush); }
 void PrometheusState::SetSeriesTtl(absl::Duration series_ttl) { impl_->SetSeriesTtl(series_ttl); }
+void PrometheusState::SetPauseForTesting(std::function<void()> pause) {
+  impl_->SetPauseForTesting(std::move(pause));
+}
 void PrometheusState::Visit(PrometheusVisitor& visitor) const { impl_->Visit(visitor); }
 void PrometheusState::VisitBatch(Cursor& cursor, size_t max_series,
                                  PrometheusVisitor& visitor) const {

@@ -1,5 +1,6 @@
 #include "backends/prometheus_text.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -43,12 +44,6 @@ void AppendEscaped(std::string_view value, std::string* out) {
         out->push_back(c);
     }
   }
-}
-
-std::string DoubleText(double value) {
-  std::string text;
-  AppendDouble(value, &text);
-  return text;
 }
 
 }  // namespace
@@ -95,6 +90,18 @@ void PrometheusTextWriter::Head(const PrometheusSeriesView& series, std::string_
   out_->push_back(' ');
 }
 
+const std::vector<std::string>& PrometheusTextWriter::LevelTexts(std::span<const double> levels) {
+  if (!std::equal(levels.begin(), levels.end(), levels_.begin(), levels_.end())) {
+    levels_.assign(levels.begin(), levels.end());
+    level_texts_.resize(levels.size());
+    for (size_t i = 0; i < levels.size(); ++i) {
+      level_texts_[i].clear();
+      AppendDouble(levels[i], &level_texts_[i]);
+    }
+  }
+  return level_texts_;
+}
+
 // A summary's and a histogram's `_count` and `_sum` lines.
 void PrometheusTextWriter::CountAndSum(const PrometheusSeriesView& series) {
   Head(series, "_count");
@@ -113,18 +120,21 @@ void PrometheusTextWriter::Series(const PrometheusSeriesView& series) {
       AppendDouble(series.value, out_);
       out_->push_back('\n');
       return;
-    case PrometheusType::kSummary:
+    case PrometheusType::kSummary: {
       CountAndSum(series);
+      const std::vector<std::string>& levels = LevelTexts(series.quantile_levels);
       for (size_t i = 0; i < series.quantile_values.size(); ++i) {
-        Head(series, "", "quantile", DoubleText(series.quantile_levels[i]));
+        Head(series, "", "quantile", levels[i]);
         AppendDouble(series.quantile_values[i], out_);
         out_->push_back('\n');
       }
       return;
-    case PrometheusType::kHistogram:
+    }
+    case PrometheusType::kHistogram: {
       CountAndSum(series);
+      const std::vector<std::string>& bounds = LevelTexts(series.bucket_bounds);
       for (size_t i = 0; i < series.bucket_counts.size(); ++i) {
-        Head(series, "_bucket", "le", DoubleText(series.bucket_bounds[i]));
+        Head(series, "_bucket", "le", bounds[i]);
         AppendUint(series.bucket_counts[i], out_);
         out_->push_back('\n');
       }
@@ -132,6 +142,7 @@ void PrometheusTextWriter::Series(const PrometheusSeriesView& series) {
       AppendUint(series.count, out_);
       out_->push_back('\n');
       return;
+    }
   }
 }
 

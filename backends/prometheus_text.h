@@ -4,6 +4,7 @@
 #ifndef TALLYD_BACKENDS_PROMETHEUS_TEXT_H_
 #define TALLYD_BACKENDS_PROMETHEUS_TEXT_H_
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,12 +21,17 @@ class PrometheusTextWriter : public PrometheusVisitor {
 
  private:
   void CountAndSum(const PrometheusSeriesView& series);
+  // The text of each quantile level or bucket bound, formatted when the list differs from the
+  // last series' (once per family in practice) instead of once per line.
+  const std::vector<std::string>& LevelTexts(std::span<const double> levels);
   void Head(const PrometheusSeriesView& series, std::string_view suffix,
             std::string_view extra_label = {}, std::string_view extra_value = {});
 
   std::string* out_;
   std::string name_;  // of the family being written
   PrometheusType type_ = PrometheusType::kCounter;
+  std::vector<double> levels_;  // what level_texts_ was formatted from
+  std::vector<std::string> level_texts_;
 };
 
 // The conversion counts as counter families (tallyd_prometheus_*_total).

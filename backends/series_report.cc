@@ -358,6 +358,12 @@ void SeriesReport::Update(const Snapshot& snapshot) {
   latest_ = std::move(report);
 }
 
+void SeriesReport::CountDrops(const Snapshot& snapshot) {
+  absl::MutexLock lock(&mu_);
+  dropped_max_series_total_ += snapshot.stats.series_dropped;
+  dropped_per_metric_total_ += snapshot.stats.series_dropped_per_metric;
+}
+
 std::shared_ptr<const SeriesReportData> SeriesReport::Latest() const {
   absl::MutexLock lock(&mu_);
   return latest_;

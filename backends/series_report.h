@@ -80,6 +80,9 @@ class SeriesReport {
   explicit SeriesReport(uint64_t max_series, SeriesReportOptions options = {});
   void SetMaxSeries(uint64_t max_series);  // a reload; any thread
   void Update(const aggregator::Snapshot& snapshot);
+  // A flush whose report is not built (a newer one follows): its drops still count in the
+  // totals, which the next report shows.
+  void CountDrops(const aggregator::Snapshot& snapshot);
   std::shared_ptr<const SeriesReportData> Latest() const;
   size_t top_names() const { return options_.top_names; }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aggregator/snapshot.h"
+#include "backends/prometheus.h"
 #include "backends/prometheus_state.h"
 #include "backends/prometheus_text.h"
 #include "bench/workload.h"
@@ -68,6 +69,26 @@ void BM_PrometheusFirstUpdate(benchmark::State& state) {
     state.ResumeTiming();
   }
   state.counters["held_bytes_per_series"] = held / static_cast<double>(keys.size());
+  // What the names themselves take (the rest is the state's bookkeeping).
+  double name_bytes = 0;
+  for (const aggregator::SeriesKeyRef& key : keys) name_bytes += key->name().size();
+  state.counters["name_bytes_per_series"] = name_bytes / static_cast<double>(keys.size());
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+// The backend's whole Deliver of a steady flush (the state's fold, then /debug/series' report).
+void BM_PrometheusBackendSteadyDeliver(benchmark::State& state) {
+  const auto keys = CounterKeys(static_cast<size_t>(state.range(0)));
+  backends::PrometheusOptions options;
+  options.listen = "127.0.0.1:0";
+  auto backend = backends::PrometheusBackend::Create(options);
+  if (!backend.ok()) {
+    state.SkipWithError(std::string(backend.status().message()).c_str());
+    return;
+  }
+  (*backend)->Deliver(CounterFlush(keys, 1));
+  const backends::Flush flush = CounterFlush(keys, 2);
+  for (auto _ : state) (*backend)->Deliver(flush);
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
@@ -106,9 +127,61 @@ void BM_PrometheusScrape(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
+// Timers as histograms (11 buckets) or summaries (3 quantiles), 3 samples each: the lines a
+// scrape writes per bucket or quantile.
+void BM_PrometheusScrapeObservers(benchmark::State& state) {
+  const auto counter_keys = CounterKeys(static_cast<size_t>(state.range(0)));
+  backends::PrometheusConversionOptions options;
+  options.timer_type = state.range(1) != 0 ? backends::PrometheusTimerType::kHistogram
+                                           : backends::PrometheusTimerType::kSummary;
+  backends::PrometheusState prometheus(options);
+  auto snapshot = std::make_shared<aggregator::Snapshot>();
+  snapshot->sequence = 1;
+  snapshot->flush_time = absl::FromUnixSeconds(1700000000);
+  for (size_t i = 0; i < counter_keys.size(); ++i) {
+    aggregator::SampleSummary summary;
+    summary.samples = 3;
+    summary.count = 3;
+    summary.sum = 12;
+    summary.distribution = aggregator::ValueDistribution::Exact({1, 4, 7});
+    snapshot->summaries.push_back(std::move(summary));
+    snapshot->series.push_back({aggregator::SeriesKey::Make(i + 1, aggregator::MetricType::kTimer,
+                                                            counter_keys[i]->name(), ""),
+                                false, 0, 0, static_cast<int32_t>(i)});
+  }
+  prometheus.Update(backends::Flush{std::move(snapshot), nullptr});
+  std::string text;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    backends::PrometheusTextWriter writer(&text);
+    backends::PrometheusState::Cursor cursor;
+    while (!cursor.done()) {
+      prometheus.VisitBatch(cursor, 1024, writer);
+      if (text.size() >= 256 * 1024) {
+        bytes += text.size();
+        benchmark::DoNotOptimize(text.data());
+        text.clear();
+      }
+    }
+    bytes += text.size();
+    text.clear();
+  }
+  state.counters["scrape_bytes"] = static_cast<double>(bytes);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
 BENCHMARK(BM_PrometheusFirstUpdate)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrometheusBackendSteadyDeliver)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrometheusSteadyUpdate)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrometheusScrape)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrometheusScrapeObservers)
+    ->Args({100'000, 0})
+    ->Args({100'000, 1})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tallyd::bench

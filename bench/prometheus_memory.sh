@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/prometheus_memory.sh BINARY SERIES: peak RSS of tallyd (Prometheus on, no other backend)
 # holding SERIES live untagged counter series sent once each over loopback, and the time of
-# three scrapes of /metrics (plain and gzip). Loopback only; ports picked by the OS.
+# scrapes of /metrics: one while the first flushes are folded in, then (once every series is
+# exposed) three plain and one gzip. Loopback only; ports picked by the OS.
 # NOPROM=1: the same with Prometheus off (what the aggregation alone costs; no scrape).
 set -eu
 BIN=$1 SERIES=$2
@@ -19,8 +20,18 @@ PROM=$(awk '$1=="prometheus"{print $2; exit}' "$PORTS")
 "$LOADGEN" --target="$UDP" --rate=1000000 --duration=600s --series="$SERIES" --tags=0 \
   --gauge_percent=0 --histogram_percent=0 --sampled_percent=0 --timer_percent=0 \
   --datagram_bytes=8192 --sequential --lines="$SERIES" --pool="$SERIES" >/dev/null
-sleep 3  # two flushes
-if [ -n "${NOPROM:-}" ]; then grep -E 'VmHWM|VmRSS' /proc/$PID/status; exit 0; fi
+if [ -n "${NOPROM:-}" ]; then sleep 3; grep -E 'VmHWM|VmRSS' /proc/$PID/status; exit 0; fi
+SENT=$(date +%s.%N)
+# Issued while the first flushes of the new series are being folded in.
+sleep 1.5
+curl -s -o /dev/null -w "scrape during the fold: %{time_total} s, %{size_download} bytes\n" \
+  "http://$PROM/metrics"
+# Then until every series is exposed (at most 60 s: the receiver may have dropped some).
+while [ "$(curl -s "http://$PROM/metrics" | grep -vc "^#\|^tallyd_")" -lt "$SERIES" ]; do
+  if [ "$(echo "$(date +%s.%N) - $SENT > 60" | bc)" = 1 ]; then break; fi
+  sleep 0.5
+done
+echo "all series exposed (or 60 s passed) $(echo "$(date +%s.%N) - $SENT" | bc) s after the last datagram"
 for i in 1 2 3; do
   curl -s -o /dev/null -w "scrape plain: %{time_total} s, %{size_download} bytes\n" "http://$PROM/metrics"
 done

@@ -247,5 +247,53 @@ TEST(BackendRunnerTest, StopGivesUpAtTheDeadlineWhenThePeerStaysDown) {
   EXPECT_GE(runner.stats().errors, 1u);
 }
 
+// A backend that records, for each delivered flush, how many newer ones the runner said were
+// queued behind it. Deliver blocks while `held`, after counting itself in `entered`.
+class QueueWatchingBackend : public Backend {
+ public:
+  std::string_view name() const override { return "watching"; }
+  void SetNewerQueued(size_t newer) override {
+    absl::MutexLock lock(&mu);
+    pending_newer = newer;
+  }
+  Delivery Deliver(const Flush& flush) override {
+    absl::MutexLock lock(&mu);
+    ++entered;
+    mu.Await(absl::Condition(
+        +[](bool* h) { return !*h; }, &held));
+    newer.push_back(pending_newer);
+    return Delivery::Delivered();
+  }
+  absl::Mutex mu;
+  bool held = true;
+  int entered = 0;
+  size_t pending_newer = 0;
+  std::vector<size_t> newer;
+};
+
+TEST(BackendRunnerTest, TellsTheBackendHowManyNewerFlushesAreQueued) {
+  auto backend = std::make_unique<QueueWatchingBackend>();
+  QueueWatchingBackend* b = backend.get();
+  BackendRunner runner(std::move(backend), 6, FastBackoff());
+  runner.Submit(MakeFlush(1));
+  {
+    absl::MutexLock lock(&b->mu);
+    auto in_deliver = [&]() { return b->entered == 1; };
+    ASSERT_TRUE(b->mu.AwaitWithTimeout(absl::Condition(&in_deliver), absl::Seconds(20)));
+  }
+  runner.Submit(MakeFlush(2));
+  runner.Submit(MakeFlush(3));
+  {
+    absl::MutexLock lock(&b->mu);
+    b->held = false;
+    auto done = [&]() { return b->newer.size() == 3; };
+    ASSERT_TRUE(b->mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(20)));
+  }
+  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  // Flush 1 was taken alone; flush 2 had flush 3 behind it; flush 3 none.
+  absl::MutexLock lock(&b->mu);
+  EXPECT_EQ(b->newer, (std::vector<size_t>{0, 1, 0}));
+}
+
 }  // namespace
 }  // namespace tallyd::backends

@@ -22,8 +22,21 @@ TEST(PrometheusNamesTest, SanitizesLikeStatsdExporter) {
            {"_ok_", "_ok_"},
            {"", ""},
        }) {
-    EXPECT_EQ(SanitizePrometheusName(c.in), c.out) << c.in;
+    std::string out;
+    AppendPrometheusName(c.in, &out);
+    EXPECT_EQ(out, c.out) << c.in;
   }
+}
+
+TEST(PrometheusNamesTest, AppendsAfterWhatTheBufferHolds) {
+  // The leading-digit rule is the name's, not the buffer's.
+  std::string out = "k";
+  AppendPrometheusName("1.a", &out);
+  EXPECT_EQ(out, "k_1_a");
+  AppendPrometheusName("", &out);
+  EXPECT_EQ(out, "k_1_a");
+  AppendPrometheusName("b", &out);
+  EXPECT_EQ(out, "k_1_ab");
 }
 
 TEST(PrometheusNamesTest, LabelNamesMustBeNonEmptyAndNotReserved) {

@@ -2,8 +2,10 @@
 // histograms with labels) read by its real reader: promtool must parse it, and every sample
 // must carry the value computed here from the flushes delivered, plain and gzip alike. And the
 // batched walk of PrometheusState (a scrape's lock holds) across flushes that add and forget
-// series: no series twice, no family announced twice.
+// series: no series twice, no family announced twice; and a walk is not held up by a large
+// flush being folded in.
 #include <curl/curl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,13 +13,16 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "aggregator/snapshot.h"
 #include "backends/prometheus.h"
 #include "backends/prometheus_state.h"
+#include "backends/prometheus_text.h"
 #include "tests/backends/output_readers.h"
 #include "tests/backends/snapshot_fixtures.h"
 
@@ -289,6 +294,58 @@ TEST(PrometheusStateBatchTest, WholeVisitMatchesBatchedVisit) {
   EXPECT_EQ(whole.keys.size(), 3000u);
   EXPECT_EQ(whole.keys, batched.keys);
   EXPECT_EQ(whole.families, batched.families);
+}
+
+// A scrape as the backend renders it: batches of 1024 series, then the text checked by promtool.
+std::string RenderInBatches(const PrometheusState& state) {
+  std::string text;
+  PrometheusTextWriter writer(&text);
+  PrometheusState::Cursor cursor;
+  while (!cursor.done()) state.VisitBatch(cursor, 1024, writer);
+  if (testing::PromtoolInstalled()) {
+    EXPECT_THAT(testing::PromtoolParseErrors(text), ::testing::IsEmpty());
+  }
+  return text;
+}
+
+TEST(PrometheusStateFoldTest, AScrapeCompletesWhileALargeFlushIsFoldedIn) {
+  PrometheusState state({});
+  state.Update(CountersFlush(1, 0, 1000));
+  // Flush 2: the same 1000 series and 200k new ones. Update pauses (the first time) once it
+  // has published part of them, the rest still to be resolved, until the scrape below has
+  // finished or given up.
+  absl::Notification paused, resume;
+  state.SetPauseForTesting([&] {
+    if (paused.HasBeenNotified()) return;
+    paused.Notify();
+    resume.WaitForNotification();
+  });
+  std::thread fold([&] { state.Update(CountersFlush(2, 0, 201000)); });
+  ASSERT_TRUE(paused.WaitForNotificationWithTimeout(absl::Seconds(120)));
+  std::string during;
+  absl::Notification scraped;
+  std::thread scrape([&] {
+    during = RenderInBatches(state);
+    scraped.Notify();
+  });
+  // Bounded: a fold holding the state's lock would hold the scrape until `resume`.
+  const bool answered = scraped.WaitForNotificationWithTimeout(absl::Seconds(60));
+  resume.Notify();
+  scrape.join();
+  fold.join();
+  ASSERT_TRUE(answered) << "the scrape waited for the fold";
+  // The old series and part of the new ones, each with a value of flush 1 or 2.
+  std::map<std::string, std::string> samples = Samples(during);
+  EXPECT_GT(samples.size(), 1000u);
+  EXPECT_LT(samples.size(), 201000u);
+  EXPECT_EQ(samples["f7{k=\"7\"}"], "2");
+  EXPECT_EQ(samples["f0{k=\"1000\"}"], "1");
+  EXPECT_FALSE(samples.contains("f0{k=\"200990\"}"));
+
+  samples = Samples(RenderInBatches(state));
+  EXPECT_EQ(samples.size(), 201000u);
+  EXPECT_EQ(samples["f7{k=\"7\"}"], "2");
+  EXPECT_EQ(samples["f0{k=\"200990\"}"], "1");
 }
 
 }  // namespace

@@ -175,5 +175,30 @@ TEST_F(PrometheusStateTest, SampledObservationsWeighOneOverRate) {
   EXPECT_THAT(lines, Contains("lat_sum 4"));
 }
 
+// The resolution cache forgets a key missing from a snapshot, also when a flush without a
+// snapshot (self-metrics only) came in between; a key seen again resolves afresh to a live
+// series instead of to the record its old series left.
+TEST_F(PrometheusStateTest, AKeyBackAfterMissingFlushesIsExposedAgain) {
+  PrometheusState state({});
+  const SeriesKeyRef come_and_go = SeriesKey::Make(1, MetricType::kCounter, "come_and_go", "");
+  const SeriesKeyRef stays = SeriesKey::Make(2, MetricType::kCounter, "stays", "");
+  Snapshot first = NextSnapshot();
+  first.series.push_back({come_and_go, false, 1});
+  first.series.push_back({stays, false, 1});
+  Deliver(state, std::move(first));
+  state.Update(Flush{nullptr, nullptr});
+  Snapshot without = NextSnapshot();
+  without.series.push_back({stays, false, 1});
+  Deliver(state, std::move(without));
+  EXPECT_THAT(Render(state), Not(Contains("come_and_go 1")));
+  Snapshot back = NextSnapshot();
+  back.series.push_back({come_and_go, false, 5});
+  back.series.push_back({stays, false, 1});
+  Deliver(state, std::move(back));
+  std::vector<std::string> lines = Render(state);
+  EXPECT_THAT(lines, Contains("come_and_go 5"));
+  EXPECT_THAT(lines, Contains("stays 3"));
+}
+
 }  // namespace
 }  // namespace tallyd::backends

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_split.h"
 #include "aggregator/snapshot.h"
+#include "backends/series_report.h"
 #include "tests/backends/snapshot_fixtures.h"
 
 namespace tallyd::backends {
@@ -476,6 +477,31 @@ TEST(PrometheusBackendCreateTest, PortInUseIsAnErrorNamingTheAddress) {
   auto second = PrometheusBackend::Create({.listen = address});
   ASSERT_FALSE(second.ok());
   EXPECT_THAT(second.status().message(), ::testing::HasSubstr(address));
+}
+
+// With newer flushes queued behind it (BackendRunner says so before Deliver), a flush is folded
+// into the scrape but /debug/series' report, which the next delivery replaces, is left to the
+// newest; its drops still count in the report's totals.
+TEST_F(PrometheusBackendTest, SeriesReportIsBuiltForTheNewestQueuedFlushOnly) {
+  Start();
+  Snapshot first = NextSnapshot();
+  AddCounter(first, Key(1, MetricType::kCounter, "hits"), 2);
+  first.stats.series_dropped = 4;
+  backend_->SetNewerQueued(1);
+  Deliver(std::move(first));
+  EXPECT_EQ(backend_->series_report().Latest()->flush_sequence, 0u);  // none built yet
+  EXPECT_THAT(Scrape(), Contains("hits 2"));
+
+  Snapshot second = NextSnapshot();
+  AddCounter(second, Key(1, MetricType::kCounter, "hits"), 3);
+  second.stats.series_dropped = 5;
+  backend_->SetNewerQueued(0);
+  Deliver(std::move(second));
+  std::shared_ptr<const SeriesReportData> report = backend_->series_report().Latest();
+  ASSERT_NE(report, nullptr);
+  EXPECT_EQ(report->flush_sequence, 2u);
+  EXPECT_EQ(report->dropped_max_series_total, 9u);
+  EXPECT_THAT(Scrape(), Contains("hits 5"));
 }
 
 }  // namespace
