@@ -554,8 +554,9 @@ std::unique_ptr<const PrometheusState::Impl::FamilyOptions> PrometheusState::Imp
     const mapping::SeriesOptions* rule) const {
   if (rule == nullptr) return nullptr;
   auto options = std::make_unique<FamilyOptions>();
-  // The mapping loader takes the lists as written (statsd_exporter hands them to client_golang,
-  // which panics on a bad one): kept sorted and unique, levels within [0, 1], bounds finite.
+  // The mapping loader refuses bounds that do not increase and levels outside [0, 1]
+  // (mapping.h); this keeps the exposition valid whatever a SeriesOptions holds (a repeated
+  // level, a rule built in code): sorted and unique, levels within [0, 1], bounds finite.
   if (resolved_type_ == PrometheusType::kSummary) {
     for (const mapping::Objective& objective : rule->quantiles) {
       if (objective.quantile >= 0 && objective.quantile <= 1) {
