@@ -102,10 +102,8 @@ void BM_PrometheusSteadyUpdate(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
-void BM_PrometheusScrape(benchmark::State& state) {
-  const auto keys = CounterKeys(static_cast<size_t>(state.range(0)));
-  backends::PrometheusState prometheus(backends::PrometheusConversionOptions{});
-  prometheus.Update(CounterFlush(keys, 1));
+// Renders the whole state per iteration, in the ~256 KiB chunks /metrics sends.
+void ScrapeLoop(benchmark::State& state, const backends::PrometheusState& prometheus) {
   std::string text;
   size_t bytes = 0;
   for (auto _ : state) {
@@ -125,6 +123,13 @@ void BM_PrometheusScrape(benchmark::State& state) {
   }
   state.counters["scrape_bytes"] = static_cast<double>(bytes);
   state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void BM_PrometheusScrape(benchmark::State& state) {
+  const auto keys = CounterKeys(static_cast<size_t>(state.range(0)));
+  backends::PrometheusState prometheus(backends::PrometheusConversionOptions{});
+  prometheus.Update(CounterFlush(keys, 1));
+  ScrapeLoop(state, prometheus);
 }
 
 // Timers as histograms (11 buckets) or summaries (3 quantiles), 3 samples each: the lines a
@@ -150,25 +155,7 @@ void BM_PrometheusScrapeObservers(benchmark::State& state) {
                                 false, 0, 0, static_cast<int32_t>(i)});
   }
   prometheus.Update(backends::Flush{std::move(snapshot), nullptr});
-  std::string text;
-  size_t bytes = 0;
-  for (auto _ : state) {
-    bytes = 0;
-    backends::PrometheusTextWriter writer(&text);
-    backends::PrometheusState::Cursor cursor;
-    while (!cursor.done()) {
-      prometheus.VisitBatch(cursor, 1024, writer);
-      if (text.size() >= 256 * 1024) {
-        bytes += text.size();
-        benchmark::DoNotOptimize(text.data());
-        text.clear();
-      }
-    }
-    bytes += text.size();
-    text.clear();
-  }
-  state.counters["scrape_bytes"] = static_cast<double>(bytes);
-  state.SetItemsProcessed(state.iterations() * state.range(0));
+  ScrapeLoop(state, prometheus);
 }
 
 BENCHMARK(BM_PrometheusFirstUpdate)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
