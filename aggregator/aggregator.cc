@@ -58,10 +58,10 @@ Aggregator::GlobalSeries& Aggregator::Touch(GlobalSeries& gs, absl::Time mono_no
   if (!gs.touched) {
     gs.touched = true;
     // An expired gauge that a shard still referenced is a new gauge again: deltas set it.
-    if (gs.last_sample_ns != kNever && Expired(gs, mono_now)) {
+    if (gs.last_flush != kNever && Expired(gs, mono_now)) {
       gs.has_value = false;
     }
-    if (gs.type == MetricType::kCounter) gs.value = 0;
+    if (gs.key->type() == MetricType::kCounter) gs.value = 0;
   }
   return gs;
 }
@@ -78,7 +78,9 @@ void Aggregator::MergeInterval(Interval& iv, absl::Time mono_now, Snapshot& snap
     GlobalSeries& gs = pool[slot];
     if (gs.key != nullptr) continue;
     gs = GlobalSeries();
-    gs.type = def.key->type();
+    if (const mapping::SeriesOptions* o = def.key->mapping_options(); o != nullptr) {
+      longest_ttl_ = std::max(longest_ttl_, o->ttl);
+    }
     gs.key = std::move(def.key);
     ++live_series_;
     ++series_created_;
@@ -204,13 +206,13 @@ void Aggregator::BuildSeries(absl::Time mono_now, Snapshot& snapshot) {
 void Aggregator::BuildOne(GlobalSeries& gs, absl::Time mono_now, double seconds,
                           Snapshot& snapshot) {
   FlushStats& stats = snapshot.stats;
-  const MetricType type = gs.type;
+  const MetricType type = gs.key->type();
   if (gs.touched) {
-    gs.last_sample_ns = absl::ToUnixNanos(mono_now);
-  } else if (gs.last_sample_ns == kNever || Expired(gs, mono_now)) {
+    gs.last_flush = FlushNumber();
+  } else if (gs.last_flush == kNever || Expired(gs, mono_now)) {
     // Expired, or only ever sent timestamped points: nothing to report. Keep the record while
     // a shard still refers to the series, so that shard's next samples land here.
-    const bool had_samples = gs.last_sample_ns != kNever;
+    const bool had_samples = gs.last_flush != kNever;
     if (TryForget(gs)) {
       if (had_samples) ++stats.series_expired;
     } else {
@@ -242,9 +244,20 @@ void Aggregator::BuildOne(GlobalSeries& gs, absl::Time mono_now, double seconds,
   gs.acc = -1;
 }
 
+void Aggregator::RecordFlushTime(absl::Time mono_now) {
+  longest_ttl_ = std::max(longest_ttl_, options_->series_ttl);
+  flush_mono_ns_.push_back(absl::ToUnixNanos(mono_now));
+  // A flush at least longest_ttl_ ago has expired every series last seen in it (Expired: >=).
+  while (flush_mono_ns_.size() > 1 &&
+         mono_now - absl::FromUnixNanos(flush_mono_ns_.front()) >= longest_ttl_) {
+    flush_mono_ns_.pop_front();
+  }
+}
+
 std::shared_ptr<const Snapshot> Aggregator::Flush(absl::Time wall_now, absl::Time mono_now) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->sequence = ++sequence_;
+  RecordFlushTime(mono_now);
   snapshot->flush_time = wall_now;
   snapshot->flush_unix_seconds = absl::ToUnixSeconds(wall_now);
   snapshot->interval = flush_interval_;

@@ -23,6 +23,7 @@
 #define TALLYD_AGGREGATOR_AGGREGATOR_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -72,18 +73,22 @@ class Aggregator {
   size_t series_count() const { return live_series_; }  // flush thread only
 
  private:
-  // 32 bytes per live series, indexed like the cells by the series' pool and slot; the key's
-  // bytes are held once, by the SeriesKey.
+  // 24 bytes per live series, indexed like the cells by the series' pool and slot; the key's
+  // bytes are held once, by the SeriesKey (whose type the flush reads: it touches the block for
+  // the snapshot's reference anyway).
   struct GlobalSeries {
-    SeriesKeyRef key;                 // null: no series at this slot
-    int64_t last_sample_ns = kNever;  // last flush with samples (monotonic nanoseconds)
-    double value = 0;                 // counter: this flush's count; gauge: current value
-    int32_t acc = -1;                 // this flush's sample or set accumulator, or gauge merge
-    MetricType type = MetricType::kCounter;  // key->type(), without a pointer chase per flush
-    bool touched : 1 = false;
-    bool has_value : 1 = false;  // gauges: a value exists (Etsy deltas apply to it)
+    SeriesKeyRef key;  // null: no series at this slot
+    double value = 0;  // counter: this flush's count; gauge: current value
+    // The last flush with samples (its number, FlushNumber()), or kNever; its monotonic time is
+    // in flush_mono_ns_ while any ttl may still need it.
+    uint32_t last_flush = kNever;
+    int32_t acc : 30 = -1;  // this flush's sample or set accumulator, or gauge merge
+    uint32_t touched : 1 = 0;
+    uint32_t has_value : 1 = 0;  // gauges: a value exists (Etsy deltas apply to it)
   };
-  static constexpr int64_t kNever = INT64_MIN;
+  static_assert(sizeof(GlobalSeries) == 24);
+  static constexpr uint32_t kNever = 0;  // flush numbers start at 1
+  uint32_t FlushNumber() const { return static_cast<uint32_t>(sequence_); }
 
   GlobalSeries& Record(uint32_t series) {
     return series_[PoolOfSeries(series)][SlotOfSeries(series)];
@@ -99,8 +104,14 @@ class Aggregator {
         o != nullptr && o->ttl > absl::ZeroDuration()) {
       ttl = o->ttl;
     }
-    return mono_now - absl::FromUnixNanos(gs.last_sample_ns) >= ttl;
+    const uint32_t age = FlushNumber() - gs.last_flush;  // flushes ago (wraps after 2^32)
+    // Flushes older than every ttl are no longer listed: a series last seen then has expired.
+    if (age >= flush_mono_ns_.size()) return true;
+    const int64_t at = flush_mono_ns_[flush_mono_ns_.size() - 1 - age];
+    return mono_now - absl::FromUnixNanos(at) >= ttl;
   }
+  // Records this flush's monotonic time and drops the times no ttl can need any more.
+  void RecordFlushTime(absl::Time mono_now);
   void BuildSeries(absl::Time mono_now, Snapshot& snapshot);
   void BuildOne(GlobalSeries& gs, absl::Time mono_now, double seconds, Snapshot& snapshot);
   // This flush's dropped_by_name_ into the snapshot's top names; clears it.
@@ -110,6 +121,10 @@ class Aggregator {
   std::shared_ptr<const Options> options_;
   std::vector<PercentileSpec> percentiles_;
   uint64_t sequence_ = 0;
+  // The monotonic time of each recent flush, the current one last, back to the first that is
+  // not yet older than longest_ttl_ (series_ttl, or a longer mapping ttl seen).
+  std::deque<int64_t> flush_mono_ns_;
+  absl::Duration longest_ttl_;
 
   // Declared before the shards, which hold a pointer to it and references to its keys.
   SeriesRegistry registry_;
