@@ -193,9 +193,13 @@ bool Aggregator::TryForget(GlobalSeries& gs) {
 void Aggregator::BuildSeries(absl::Time mono_now, Snapshot& snapshot) {
   const double seconds = absl::ToDoubleSeconds(flush_interval_);
   for (std::vector<GlobalSeries>& pool : series_) {
-    for (GlobalSeries& gs : pool) {
-      if (gs.key == nullptr) continue;
-      BuildOne(gs, mono_now, seconds, snapshot);
+    // Each record's key is read (type) and referenced (the snapshot's copy): a cache miss per
+    // series unless loaded ahead.
+    constexpr size_t kAhead = 16;
+    for (size_t i = 0; i < pool.size(); ++i) {
+      if (i + kAhead < pool.size()) __builtin_prefetch(pool[i + kAhead].key.get(), 1);
+      if (pool[i].key == nullptr) continue;
+      BuildOne(pool[i], mono_now, seconds, snapshot);
     }
   }
   sample_accs_used_ = 0;
