@@ -72,8 +72,9 @@ void Aggregator::MergeInterval(Interval& iv, absl::Time mono_now, Snapshot& snap
   // Every shard that began to refer to a series announces it; the first makes the record. The
   // series cannot have been forgotten in between: the announcing shard's reference forbids it.
   for (NewSeries& def : iv.new_series) {
-    std::vector<GlobalSeries>& pool = series_[PoolOfSeries(def.series)];
-    const uint32_t slot = SlotOfSeries(def.series);
+    const uint32_t series = def.key->series();
+    std::vector<GlobalSeries>& pool = series_[PoolOfSeries(series)];
+    const uint32_t slot = SlotOfSeries(series);
     if (pool.size() <= slot) pool.resize(slot + 1);
     GlobalSeries& gs = pool[slot];
     if (gs.key != nullptr) continue;

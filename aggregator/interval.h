@@ -72,8 +72,7 @@ struct CellPool {
 // A series this shard began to refer to during the interval (SeriesRegistry::Acquire): the flush
 // side learns its key from here. Several shards may announce one series.
 struct NewSeries {
-  uint32_t series;   // SeriesOf(pool, slot)
-  SeriesKeyRef key;  // canonical; the same block the shards' tables hold
+  SeriesKeyRef key;  // canonical; the same block the shards' tables hold (key->series())
 };
 
 struct ShardTimedPoint {

@@ -365,7 +365,7 @@ const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::stri
   }
   table_.Insert(key);
   const SeriesKey* created = key.get();
-  active_->new_series.push_back({series, std::move(key)});
+  active_->new_series.push_back({std::move(key)});
   return created;
 }
 
