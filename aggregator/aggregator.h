@@ -14,14 +14,16 @@
 // measured on a monotonic clock, so a wall-clock step neither expires series early nor keeps them
 // forever.
 //
-// Series life on the flush side: a series is created when a shard first reports it (refused and
-// counted past max_series or max_series_per_metric), reported while it has samples, reported idle
-// (snapshot.h) until series_ttl passes without samples, then forgotten once no shard still maps a
-// local series to it.
+// Series life: a series is created in the process-wide SeriesRegistry when a shard first meets it
+// (refused there, and the line counted, past max_series or max_series_per_metric, so both hold
+// for the whole process whatever the number of workers), reported while it has samples, reported
+// idle (snapshot.h) until series_ttl passes without samples, then forgotten once no shard refers
+// to it any more (each shard evicts it after its own series_ttl without samples).
 #ifndef TALLYD_AGGREGATOR_AGGREGATOR_H_
 #define TALLYD_AGGREGATOR_AGGREGATOR_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,7 +35,7 @@
 #include "aggregator/cells.h"
 #include "aggregator/interval.h"
 #include "aggregator/options.h"
-#include "aggregator/series_index.h"
+#include "aggregator/series_registry.h"
 #include "aggregator/shard.h"
 #include "aggregator/snapshot.h"
 
@@ -71,46 +73,30 @@ class Aggregator {
   size_t series_count() const { return live_series_; }  // flush thread only
 
  private:
-  static constexpr uint32_t kUnmapped = UINT32_MAX;
-  // A series refused by max_series; FindOrAdopt and Map also return kRejectedPerMetric, for one
-  // refused by max_series_per_metric (local_to_global holds kRejected for both).
-  static constexpr uint32_t kRejected = UINT32_MAX - 1;
-  static constexpr uint32_t kRejectedPerMetric = UINT32_MAX - 2;
-  static bool Refused(uint32_t global) {
-    return global == kRejected || global == kRejectedPerMetric;
-  }
-
-  // 32 bytes per live series; the key's bytes are held once, by the SeriesKey.
+  // 24 bytes per live series, indexed like the cells by the series' pool and slot; the key's
+  // bytes are held once, by the SeriesKey (whose type the flush reads: it touches the block for
+  // the snapshot's reference anyway).
   struct GlobalSeries {
-    SeriesKeyRef key;                 // null: free slot
-    int64_t last_sample_ns = kNever;  // last flush with samples (monotonic nanoseconds)
-    double value = 0;                 // counter: this flush's count; gauge: current value
-    int32_t acc = -1;                 // this flush's sample or set accumulator, or gauge merge
-    uint16_t refs = 0;  // shard-local series mapped here: at most one per shard (two briefly)
-    MetricType type = MetricType::kCounter;  // key->type(), without a pointer chase per flush
-    bool touched : 1 = false;
-    bool has_value : 1 = false;  // gauges: a value exists (Etsy deltas apply to it)
+    SeriesKeyRef key;  // null: no series at this slot
+    double value = 0;  // counter: this flush's count; gauge: current value
+    // The last flush with samples (its number, FlushNumber()), or kNever; its monotonic time is
+    // in flush_mono_ns_ while any ttl may still need it.
+    uint32_t last_flush = kNever;
+    int32_t acc : 30 = -1;  // this flush's sample or set accumulator, or gauge merge
+    uint32_t touched : 1 = 0;
+    uint32_t has_value : 1 = 0;  // gauges: a value exists (Etsy deltas apply to it)
   };
-  static constexpr int64_t kNever = INT64_MIN;
-  struct KeyOfGlobal {
-    const std::vector<GlobalSeries>* series;
-    const SeriesKey& operator()(uint32_t global) const { return *(*series)[global].key; }
-  };
-  // Per shard: its local series ids -> global index, and the keys of series max_series refused
-  // (retried every interval they have samples).
-  struct ShardLink {
-    std::unique_ptr<Shard> shard;
-    std::vector<uint32_t> local_to_global;
-    absl::flat_hash_map<uint32_t, NewSeries> refused;
-  };
+  static_assert(sizeof(GlobalSeries) == 24);
+  static constexpr uint32_t kNever = 0;  // flush numbers start at 1
+  uint32_t FlushNumber() const { return static_cast<uint32_t>(sequence_); }
 
-  // The global series of a shard's new key: an existing one with the same bytes, or a new one
-  // holding this key; kRejected past max_series, kRejectedPerMetric past max_series_per_metric.
-  uint32_t FindOrAdopt(const SeriesKeyRef& key);
-  uint32_t Map(ShardLink& link, uint32_t local);
-  GlobalSeries& Touch(uint32_t global, absl::Time mono_now);
-  void MergeInterval(ShardLink& link, Interval& interval, absl::Time mono_now, Snapshot& snapshot);
-  void Forget(uint32_t global);
+  GlobalSeries& Record(uint32_t series) {
+    return series_[PoolOfSeries(series)][SlotOfSeries(series)];
+  }
+  GlobalSeries& Touch(GlobalSeries& gs, absl::Time mono_now);
+  void MergeInterval(Interval& interval, absl::Time mono_now, Snapshot& snapshot);
+  // Forgets the record unless a shard still refers to its series; true when forgotten.
+  bool TryForget(GlobalSeries& gs);
   // series_ttl, or the ttl of the mapping rule that named the series.
   bool Expired(const GlobalSeries& gs, absl::Time mono_now) const {
     absl::Duration ttl = options_->series_ttl;
@@ -118,11 +104,16 @@ class Aggregator {
         o != nullptr && o->ttl > absl::ZeroDuration()) {
       ttl = o->ttl;
     }
-    return mono_now - absl::FromUnixNanos(gs.last_sample_ns) >= ttl;
+    const uint32_t age = FlushNumber() - gs.last_flush;  // flushes ago (wraps after 2^32)
+    // Flushes older than every ttl are no longer listed: a series last seen then has expired.
+    if (age >= flush_mono_ns_.size()) return true;
+    const int64_t at = flush_mono_ns_[flush_mono_ns_.size() - 1 - age];
+    return mono_now - absl::FromUnixNanos(at) >= ttl;
   }
+  // Records this flush's monotonic time and drops the times no ttl can need any more.
+  void RecordFlushTime(absl::Time mono_now);
   void BuildSeries(absl::Time mono_now, Snapshot& snapshot);
-  // live_per_name_ from series_ when max_series_per_metric is set, empty when it is not.
-  void CountSeriesPerName();
+  void BuildOne(GlobalSeries& gs, absl::Time mono_now, double seconds, Snapshot& snapshot);
   // This flush's dropped_by_name_ into the snapshot's top names; clears it.
   void ReportTopDroppedNames(FlushStats& stats);
 
@@ -130,18 +121,20 @@ class Aggregator {
   std::shared_ptr<const Options> options_;
   std::vector<PercentileSpec> percentiles_;
   uint64_t sequence_ = 0;
+  // The monotonic time of each recent flush, the current one last, back to the first that is
+  // not yet older than longest_ttl_ (series_ttl, or a longer mapping ttl seen).
+  std::deque<int64_t> flush_mono_ns_;
+  absl::Duration longest_ttl_;
 
-  mutable std::mutex shards_mu_;                   // AddShard may race with the flush thread
-  std::vector<std::unique_ptr<ShardLink>> links_;  // under shards_mu_
+  // Declared before the shards, which hold a pointer to it and references to its keys.
+  SeriesRegistry registry_;
+  mutable std::mutex shards_mu_;                // AddShard may race with the flush thread
+  std::vector<std::unique_ptr<Shard>> shards_;  // under shards_mu_
 
   // Flush thread only.
-  std::vector<GlobalSeries> series_;
-  SeriesIndex<KeyOfGlobal> index_{KeyOfGlobal{&series_}};
-  std::vector<uint32_t> free_;
+  std::vector<GlobalSeries> series_[kCellPools];  // by pool, then slot
   size_t live_series_ = 0;
-  // Live global series per metric name while max_series_per_metric is set (else empty).
-  NameMap<uint32_t> live_per_name_;
-  // This flush's max_series_per_metric drops by name (the shards' and the flush side's own).
+  // This flush's max_series_per_metric drops by name (the shards' counts).
   NameMap<uint64_t> dropped_by_name_;
   uint64_t series_created_ = 0;          // ever
   std::vector<SampleCell> sample_accs_;  // recycled across flushes

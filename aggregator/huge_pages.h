@@ -1,5 +1,5 @@
 // aggregator/huge_pages.h: allocation for the shard's big, randomly indexed arrays (table slots,
-// cells, slot owners). Blocks of 2 MiB and more are 2 MiB-aligned and advised for transparent huge
+// cells). Blocks of 2 MiB and more are 2 MiB-aligned and advised for transparent huge
 // pages, so a lookup into 100k+ series does not also pay a TLB miss (a nested page walk under
 // virtualization) on every array it touches. Internal to aggregator/.
 #ifndef TALLYD_AGGREGATOR_HUGE_PAGES_H_

@@ -25,29 +25,20 @@ struct CounterCell {
   void Reset() { sum = 0; }
 };
 
-struct CellTouch {
-  uint32_t series;  // shard-local series id
-  uint32_t slot;    // index into the pool's cells
-};
-
-// Cells of one kind, which of them were touched this interval (a bitmap), and which local series
-// owns each slot. Draining scans the bitmap (a word per 64 slots: 16k words at a million series,
-// cheap once per flush) rather than keeping a list of touches: that list cost 8 bytes per series
-// in each of the two intervals, and a push on the hot path.
+// Cells of one kind, indexed by the series' slot in its pool (process-wide: SeriesRegistry), and
+// which of them were touched this interval (a bitmap). Draining scans the bitmap (a word per 64
+// slots: 16k words at a million series, cheap once per flush) rather than keeping a list of
+// touches: that list cost 8 bytes per series in each of the two intervals, and a push on the hot
+// path. The slot is the series (with the pool): no slot -> series map is needed.
 template <typename Cell>
 struct CellPool {
   // Indexed by slot in random order at line rate: huge pages spare the TLB misses.
   std::vector<Cell, HugePageAllocator<Cell>> cells;
   std::vector<uint64_t, HugePageAllocator<uint64_t>> touched_bits;
-  // slot -> local series. Each interval keeps its own copy, written by the worker when it creates
-  // a series (in the active interval, and in the next one at rotation: Shard::Rotate), so the
-  // flush side reads a closed interval's owners while the worker reassigns slots in the other.
-  std::vector<uint32_t, HugePageAllocator<uint32_t>> owner;
 
   void EnsureSize(size_t n) {
     if (cells.size() < n) {
       cells.resize(n);
-      owner.resize(n);
       touched_bits.resize((n + 63) / 64, 0);
     }
   }
@@ -55,23 +46,22 @@ struct CellPool {
     touched_bits[slot >> 6] |= uint64_t{1} << (slot & 63);
     return cells[slot];
   }
-  // fn(const CellTouch&) for every touched cell, in slot order.
+  // fn(uint32_t slot) for every touched cell, in slot order.
   template <typename Fn>
   void ForEachTouched(Fn&& fn) const {
     for (size_t w = 0; w < touched_bits.size(); ++w) {
       for (uint64_t bits = touched_bits[w]; bits != 0; bits &= bits - 1) {
-        const auto slot = static_cast<uint32_t>(w * 64 + __builtin_ctzll(bits));
-        fn(CellTouch{owner[slot], slot});
+        fn(static_cast<uint32_t>(w * 64 + __builtin_ctzll(bits)));
       }
     }
   }
-  // fn(const CellTouch&, Cell&) for every touched cell, in slot order, then resets them.
+  // fn(uint32_t slot, Cell&) for every touched cell, in slot order, then resets them.
   template <typename Fn>
   void Drain(Fn&& fn) {
     for (size_t w = 0; w < touched_bits.size(); ++w) {
       for (uint64_t bits = touched_bits[w]; bits != 0; bits &= bits - 1) {
         const auto slot = static_cast<uint32_t>(w * 64 + __builtin_ctzll(bits));
-        fn(CellTouch{owner[slot], slot}, cells[slot]);
+        fn(slot, cells[slot]);
         cells[slot].Reset();
       }
       touched_bits[w] = 0;
@@ -79,14 +69,14 @@ struct CellPool {
   }
 };
 
-// A series this shard created during the interval: the flush side learns its key from here.
+// A series this shard began to refer to during the interval (SeriesRegistry::Acquire): the flush
+// side learns its key from here. Several shards may announce one series.
 struct NewSeries {
-  uint32_t series;
-  SeriesKeyRef key;  // canonical; the same block the shard's table holds
+  SeriesKeyRef key;  // canonical; the same block the shards' tables hold (key->series())
 };
 
 struct ShardTimedPoint {
-  uint32_t series;
+  uint32_t series;  // SeriesOf(pool, slot)
   double value;
   int64_t timestamp;
 };
@@ -96,8 +86,8 @@ struct Interval {
   CellPool<GaugeCell> gauges;
   CellPool<SampleCell> samples;  // timers, histograms, distributions
   CellPool<SetCell> sets;
-  // Applied by the flush side in this order: new_series, cells and points, then evicted (ids the
-  // shard forgot at the end of this interval; it may reuse them from the next interval on).
+  // Applied by the flush side in this order: new_series, cells and points, then evicted (series
+  // the shard forgot at the end of this interval: the flush side then releases its reference).
   std::vector<NewSeries> new_series;
   std::vector<ShardTimedPoint> points;
   std::vector<EventRecord> events;

@@ -33,10 +33,11 @@ struct Options {
   GaugeMode gauge_mode = GaugeMode::kDogStatsd;
   // A series idle this long is forgotten (counters stop reporting 0, gauges their last value).
   absl::Duration series_ttl = absl::Minutes(5);
-  // Live series at most (flush side, global); each shard's own table is capped at this too.
+  // Live series at most, for the whole process whatever the number of workers (SeriesRegistry):
+  // a line that would create one more is dropped and counted (series_dropped).
   size_t max_series = 1'000'000;
-  // Live series of one metric name at most (whatever their types and tags), in each shard and on
-  // the flush side; 0 = no limit. Samples for a new series of a name at its limit are dropped and
+  // Live series of one metric name at most (whatever their types and tags), process-wide; 0 = no
+  // limit. Samples for a new series of a name at its limit are dropped and
   // counted by name; the name's existing series keep working, and its budget frees as they expire.
   size_t max_series_per_metric = 0;
   // Added to every series and event: "key:value" or a bare "key". A line's own tag with the same

@@ -24,12 +24,11 @@ TagView SplitTag(std::string_view tag) {
 
 SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name,
                              std::string_view tags) {
-  return Make(id, type, name, tags, HashSeries(type, name, tags), 0, 0);
+  return Make(id, type, name, tags, HashSeries(type, name, tags), 0);
 }
 
 SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name,
-                             std::string_view tags, uint64_t hash, uint32_t local_series,
-                             uint32_t local_cell,
+                             std::string_view tags, uint64_t hash, uint32_t series,
                              std::shared_ptr<const mapping::SeriesOptions> options) {
   static_assert(sizeof(SeriesKey) == 32 && alignof(SeriesKey) == 8);
   const size_t bytes_size = name.size() + tags.size();
@@ -40,8 +39,7 @@ SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name
   auto* key = new (block) SeriesKey();
   key->hash32_ = static_cast<uint32_t>(hash);
   key->id_type_ = id << 8 | static_cast<uint64_t>(type);
-  key->local_series_ = local_series;
-  key->local_cell_ = local_cell;
+  key->series_ = series;
   key->name_length_ = static_cast<uint32_t>(name.size());
   key->tags_length_ = static_cast<uint32_t>(tags.size());
   char* bytes = reinterpret_cast<char*>(key + 1);

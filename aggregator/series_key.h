@@ -3,8 +3,9 @@
 //
 // A canonical tag list is one string: tags sorted bytewise, exact duplicates removed, global tags
 // merged (a line's own tag with the same key wins), joined with ','. A series' key is allocated
-// once, by the shard that first sees it, and then shared by reference count: the shard's table
-// finds lines' series through it, the flush side and every snapshot reporting the series hold it.
+// once, by the process-wide SeriesRegistry when a shard first meets the series, and then shared
+// by reference count: every shard's table finds lines' series through it, the flush side and
+// every snapshot reporting the series hold it.
 #ifndef TALLYD_AGGREGATOR_SERIES_KEY_H_
 #define TALLYD_AGGREGATOR_SERIES_KEY_H_
 
@@ -71,25 +72,51 @@ class SeriesKeyRef {
   const SeriesKey* key_ = nullptr;
 };
 
+// Cell pools, by metric type: a series' cells live in its type's pool of every interval.
+inline constexpr int kCellPools = 4;  // counters, gauges, samples (timers, histograms,
+                                      // distributions), sets
+inline int PoolOf(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return 0;
+    case MetricType::kGauge:
+      return 1;
+    case MetricType::kSet:
+      return 3;
+    default:
+      return 2;
+  }
+}
+// A series' process-wide id while it lives (SeriesRegistry assigns it, and reuses it once the
+// series is forgotten): its pool in the top two bits, its cell slot in that pool below. Every
+// shard's cells and the flush side's records are indexed by it.
+inline constexpr int kPoolShift = 30;
+inline constexpr uint32_t kSlotMask = (uint32_t{1} << kPoolShift) - 1;
+inline uint32_t SeriesOf(int pool, uint32_t slot) {
+  return static_cast<uint32_t>(pool) << kPoolShift | slot;
+}
+inline int PoolOfSeries(uint32_t series) { return static_cast<int>(series >> kPoolShift); }
+inline uint32_t SlotOfSeries(uint32_t series) { return series & kSlotMask; }
+
 // The identity of one series, immutable once created. `id` is stable for the series' lifetime
 // (until it expires) and never reused, so backends may key their own state on it.
 //
 // One allocation holds a 32-byte header and the name and tag bytes (and, for a series a mapping
-// file named, a pointer to its rule's options after them). The header also carries what
-// the creating shard needs to turn a line into its cell without another lookup (the key's hash,
-// the shard's local series id and cell slot; meaningless elsewhere), so that one block serves as
-// the shard's table entry, the flush side's series identity and the snapshots' key: a series'
-// bytes are held once. Raw tag spellings the shard also maps to the series (unsorted tags) are
-// keys of their own that never leave the shard.
+// file named, a pointer to its rule's options after them). The header also carries what a shard
+// needs to turn a line into its cell without another lookup (the key's hash and the series'
+// process-wide pool and slot, `series()`), so that one block serves as every shard's table
+// entry, the flush side's series identity and the snapshots' key: a series' bytes are held once,
+// whatever the number of workers (SeriesRegistry hands the same block to each). Raw tag
+// spellings a shard also maps to the series (unsorted tags) are keys of their own that never
+// leave the shard.
 class SeriesKey {
  public:
   static SeriesKeyRef Make(uint64_t id, MetricType type, std::string_view name,
                            std::string_view tags);
-  // With the shard's fields: `hash` is HashSeries(type, name, tags) (or any hash the table was
-  // probed with), `local_series` and `local_cell` the creating shard's ids.
+  // With the shards' fields: `hash` is HashSeries(type, name, tags) (or any hash the table was
+  // probed with), `series` the process-wide pool and slot (SeriesOf).
   static SeriesKeyRef Make(uint64_t id, MetricType type, std::string_view name,
-                           std::string_view tags, uint64_t hash, uint32_t local_series,
-                           uint32_t local_cell,
+                           std::string_view tags, uint64_t hash, uint32_t series,
                            std::shared_ptr<const mapping::SeriesOptions> options = nullptr);
 
   uint64_t id() const { return id_type_ >> 8; }
@@ -111,16 +138,17 @@ class SeriesKey {
     return (id_type_ & kHasOptions) != 0 ? options_slot()->get() : nullptr;
   }
 
-  // The creating shard's view (aggregator-internal).
+  // The aggregator's view (internal).
   uint32_t hash32() const { return hash32_; }  // low 32 bits of the hash given to Make
-  uint32_t local_series() const { return local_series_; }
-  uint32_t local_cell() const { return local_cell_; }
+  uint32_t series() const { return series_; }  // SeriesOf(pool, slot)
+  uint32_t cell() const { return SlotOfSeries(series_); }
 
   SeriesKey(const SeriesKey&) = delete;
   SeriesKey& operator=(const SeriesKey&) = delete;
 
  private:
   friend class SeriesKeyRef;
+  friend class SeriesRegistry;
   SeriesKey() = default;
   const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
   static void Release(const SeriesKey* key);
@@ -128,8 +156,9 @@ class SeriesKey {
   mutable std::atomic<uint32_t> refs_{1};
   uint32_t hash32_ = 0;
   uint64_t id_type_ = 0;  // id << 8 | MetricType
-  uint32_t local_series_ = 0;
-  uint32_t local_cell_ = 0;
+  uint32_t series_ = 0;
+  // Shards referring to the series (SeriesRegistry); guarded by the registry stripe's mutex.
+  mutable uint32_t shard_refs_ = 0;
   uint32_t name_length_ = 0;
   uint32_t tags_length_ = 0;
 
@@ -181,7 +210,7 @@ V& CountOf(NameMap<V>& counts, std::string_view name) {
   return it->second;
 }
 
-// max_series_per_metric, the same rule in a shard and on the flush side: takes one more live
+// max_series_per_metric (SeriesRegistry, process-wide): takes one more live
 // series of `name` unless it already has `limit` (0: no limit, nothing counted).
 inline bool AdmitSeriesOfName(NameMap<uint32_t>& live, std::string_view name, size_t limit) {
   if (limit == 0) return true;

@@ -16,16 +16,20 @@ SeriesTable::~SeriesTable() {
 }
 
 SeriesKeyRef SeriesTable::Insert(uint64_t hash, uint64_t id, MetricType type, std::string_view name,
-                                 std::string_view tags, uint32_t series, uint32_t cell,
+                                 std::string_view tags, uint32_t series,
                                  std::shared_ptr<const mapping::SeriesOptions> options) {
-  if ((size_ + 1) * 2 > slots_.size()) Rebuild(slots_.empty() ? kMinSlots : 2 * slots_.size());
-  SeriesKeyRef key = SeriesKey::Make(id, type, name, tags, hash, series, cell, std::move(options));
+  SeriesKeyRef key = SeriesKey::Make(id, type, name, tags, hash, series, std::move(options));
+  Insert(key);
+  return key;
+}
+
+void SeriesTable::Insert(const SeriesKeyRef& key) {
   const auto address = reinterpret_cast<uintptr_t>(key.get());
   // See the header: 45 address bits. A wider address would corrupt the table; refuse it instead.
   if ((address >> 48) != 0) throw std::length_error("key address above 2^48");
+  if ((size_ + 1) * 2 > slots_.size()) Rebuild(slots_.empty() ? kMinSlots : 2 * slots_.size());
   Place(SeriesKeyRef::Share(key.get()).Leak());
   ++size_;
-  return key;
 }
 
 void SeriesTable::Place(const SeriesKey* key) {

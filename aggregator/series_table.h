@@ -1,5 +1,6 @@
 // aggregator/series_table.h: a shard's interning table, (type, name, tag bytes) -> the series'
-// SeriesKey, which also names the shard's local series and cell slot.
+// SeriesKey, which also names the series' cell pool and slot. It caches, for its one worker, the
+// process-wide SeriesRegistry's keys (the same blocks), plus the shard's own raw spellings.
 //
 // Layout, for a lookup of a known series in about two cache misses and no allocation: open
 // addressing with linear probing over 8-byte slots, at most half full. A slot packs the key's
@@ -65,12 +66,15 @@ class SeriesTable {
     return key.type() == type && key.name() == name && key.tags() == tags;
   }
 
-  // Creates the key (which must not be present) with the shard's local series and cell, and
-  // returns a reference to it besides the table's own. `id` is the series id the flush side will
-  // see; 0 for a raw alias, which never leaves the shard.
+  // Creates the key (which must not be present) naming `series` (pool and slot), and returns a
+  // reference to it besides the table's own. `id` is the series id the flush side will see; 0
+  // for a raw alias, which never leaves the shard.
   SeriesKeyRef Insert(uint64_t hash, uint64_t id, MetricType type, std::string_view name,
-                      std::string_view tags, uint32_t series, uint32_t cell,
+                      std::string_view tags, uint32_t series,
                       std::shared_ptr<const mapping::SeriesOptions> options = nullptr);
+  // Adds an existing key (not present yet; found under its hash32()), with a reference of the
+  // table's own.
+  void Insert(const SeriesKeyRef& key);
 
   // Drops every key for which dead(const SeriesKey&) is true (called once per key) and rebuilds
   // the slots when any went. Rare: idle eviction and re-tagging.

@@ -10,19 +10,6 @@ namespace {
 
 using protocol::MetricType;
 
-int PoolOf(MetricType type) {
-  switch (type) {
-    case MetricType::kCounter:
-      return 0;
-    case MetricType::kGauge:
-      return 1;
-    case MetricType::kSet:
-      return 3;
-    default:
-      return 2;
-  }
-}
-
 // DogStatsD's escaped newline: the two characters '\\' 'n' become one '\n', left to right, as the
 // Datadog Agent's strings.Replace does ("\\\\n" is thus '\\' and a newline).
 void AssignUnescaped(std::string& out, std::string_view text) {
@@ -40,10 +27,10 @@ void AssignUnescaped(std::string& out, std::string_view text) {
 
 }  // namespace
 
-Shard::Shard(std::shared_ptr<const Options> options, uint32_t index)
+Shard::Shard(std::shared_ptr<const Options> options, SeriesRegistry* registry)
     : options_(std::move(options)),
       canonicalizer_(options_->global_tags),
-      next_id_((uint64_t{index} << 40) + 1),
+      registry_(registry),
       active_(std::make_unique<Interval>()),
       spare_(std::make_unique<Interval>()) {}
 
@@ -68,13 +55,14 @@ inline __attribute__((always_inline)) void Shard::PrefetchCell(MetricType type,
   }
 }
 
-inline __attribute__((always_inline)) void Shard::Apply(uint32_t id, uint32_t slot,
+inline __attribute__((always_inline)) void Shard::Apply(uint32_t series,
                                                         const protocol::MetricLine& line) {
   if (line.timestamp != 0) {
-    series_gen_[id] = gen_;  // cells record the others' activity (see Rotate)
-    AddTimed(id, line);
+    GenOf(series) = gen_;  // cells record the others' activity (see Rotate)
+    AddTimed(series, line);
     return;
   }
+  const uint32_t slot = SlotOfSeries(series);
   const Options& options = *options_;
   switch (line.type) {
     case MetricType::kCounter: {
@@ -148,13 +136,13 @@ bool Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
   // The key names the cell: start loading it while the key bytes are compared.
   const SeriesKey* key =
       table_.Find(hash, line.type, line.name, line.tags,
-                  [&](const SeriesKey& k) { PrefetchCell(line.type, k.local_cell()); });
+                  [&](const SeriesKey& k) { PrefetchCell(line.type, k.cell()); });
   if (key == nullptr) {
     Refusal why;
     key = Resolve(line, hash, &why);
     if (key == nullptr) return Refuse(line, why);
   }
-  Apply(key->local_series(), key->local_cell(), line);
+  Apply(key->series(), line);
   return true;
 }
 
@@ -226,11 +214,11 @@ size_t Shard::AddBatch(const protocol::MetricLine* lines, size_t n,
         keys[i] = k;
         if (k == nullptr) continue;
       }
-      PrefetchCell(g[i].type, k->local_cell());
+      PrefetchCell(g[i].type, k->cell());
     }
     for (size_t i = 0; i < m; ++i) {
       if (keys[i] != nullptr) {
-        Apply(keys[i]->local_series(), keys[i]->local_cell(), g[i]);
+        Apply(keys[i]->series(), g[i]);
       } else if (!AddHashed(g[i], hashes[i])) {
         ++invalid;
         on_invalid_utf8(g[i]);
@@ -293,8 +281,7 @@ const SeriesKey* Shard::Resolve(const protocol::MetricLine& line, uint64_t raw_h
   }
   // Aliases are bounded too: past the bound an unusual spelling just keeps taking this path.
   if (!raw_is_key && table_.size() < 2 * options_->max_series) {
-    table_.Insert(raw_hash, 0, line.type, line.name, line.tags, key->local_series(),
-                  key->local_cell());
+    table_.Insert(raw_hash, 0, line.type, line.name, line.tags, key->series());
   }
   return key;
 }
@@ -351,70 +338,42 @@ bool Shard::MapLine(const mapping::Mapping& mapping, const protocol::MetricLine&
   return true;
 }
 
+// The series from the process-wide registry (created there when no shard has it), then cached
+// in this shard's table.
 const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::string_view tags,
                                uint64_t hash, Refusal* why,
                                std::shared_ptr<const mapping::SeriesOptions> series_options) {
-  if (live_series_ >= options_->max_series) {
-    *why = Refusal::kMaxSeries;
+  SeriesRegistry::Refusal refused;
+  SeriesKeyRef key =
+      registry_->Acquire(type, name, tags, hash, std::move(series_options), &refused);
+  if (key == nullptr) {
+    *why =
+        refused == SeriesRegistry::Refusal::kPerMetric ? Refusal::kPerMetric : Refusal::kMaxSeries;
     return nullptr;
   }
-  if (!AdmitSeriesOfName(live_per_name_, name, options_->max_series_per_metric)) {
-    *why = Refusal::kPerMetric;
-    return nullptr;
-  }
-  uint32_t id;
-  if (!free_series_.empty()) {
-    id = free_series_.back();
-    free_series_.pop_back();
-  } else {
-    id = static_cast<uint32_t>(series_gen_.size());
-    series_gen_.emplace_back();
-  }
-  const int pool = PoolOf(type);
-  uint32_t slot;
-  if (!free_slots_[pool].empty()) {
-    slot = free_slots_[pool].back();
-    free_slots_[pool].pop_back();
-  } else {
-    slot = next_slot_[pool]++;
-  }
-  series_gen_[id] = gen_;
+  const uint32_t series = key->series();
+  std::vector<uint32_t>& gens = series_gen_[PoolOfSeries(series)];
+  if (gens.size() <= SlotOfSeries(series)) gens.resize(SlotOfSeries(series) + 1, kFree);
+  gens[SlotOfSeries(series)] = gen_;
   ++live_series_;
   SizePools(*active_);
-  SetOwner(*active_, type, slot, id);
-  if (series_options != nullptr && series_options->ttl > absl::ZeroDuration()) {
-    series_ttl_[id] = series_options->ttl;
-    longest_ttl_ = std::max(longest_ttl_, series_options->ttl);
+  // The rule that created the series sets its ttl, whichever shard met it first.
+  if (const mapping::SeriesOptions* o = key->mapping_options();
+      o != nullptr && o->ttl > absl::ZeroDuration()) {
+    series_ttl_[series] = o->ttl;
+    longest_ttl_ = std::max(longest_ttl_, o->ttl);
   }
-  SeriesKeyRef key =
-      table_.Insert(hash, next_id_++, type, name, tags, id, slot, std::move(series_options));
+  table_.Insert(key);
   const SeriesKey* created = key.get();
-  active_->new_series.push_back({id, std::move(key)});
+  active_->new_series.push_back({std::move(key)});
   return created;
 }
 
-void Shard::SetOwner(Interval& iv, MetricType type, uint32_t slot, uint32_t series) {
-  switch (PoolOf(type)) {
-    case 0:
-      iv.counters.owner[slot] = series;
-      break;
-    case 1:
-      iv.gauges.owner[slot] = series;
-      break;
-    case 2:
-      iv.samples.owner[slot] = series;
-      break;
-    default:
-      iv.sets.owner[slot] = series;
-      break;
-  }
-}
-
 void Shard::SizePools(Interval& iv) const {
-  iv.counters.EnsureSize(next_slot_[0]);
-  iv.gauges.EnsureSize(next_slot_[1]);
-  iv.samples.EnsureSize(next_slot_[2]);
-  iv.sets.EnsureSize(next_slot_[3]);
+  iv.counters.EnsureSize(series_gen_[0].size());
+  iv.gauges.EnsureSize(series_gen_[1].size());
+  iv.samples.EnsureSize(series_gen_[2].size());
+  iv.sets.EnsureSize(series_gen_[3].size());
 }
 
 void Shard::AddEvent(const protocol::Event& event) {
@@ -476,10 +435,6 @@ bool Shard::Rotate(absl::Time mono_now) {
   ++gen_;
   next->ResetLists();
   SizePools(*next);
-  // The next interval learns the slots of the series created during the closed one.
-  for (const NewSeries& created : closed->new_series) {
-    SetOwner(*next, created.key->type(), created.key->local_cell(), created.series);
-  }
   active_ = std::move(next);
   {
     std::lock_guard lock(mu_);
@@ -493,42 +448,26 @@ bool Shard::Rotate(absl::Time mono_now) {
 // Add() does not write the series on the hot path; its last sample generation is the interval's,
 // read here from the cells the closed interval touched.
 void Shard::MarkActive(const Interval& closed) {
-  auto mark = [this](const auto& pool) {
-    pool.ForEachTouched([this](const CellTouch& t) { series_gen_[t.series] = gen_; });
+  auto mark = [this](const auto& cells, int pool) {
+    std::vector<uint32_t>& gens = series_gen_[pool];
+    cells.ForEachTouched([&](uint32_t slot) { gens[slot] = gen_; });
   };
-  mark(closed.counters);
-  mark(closed.gauges);
-  mark(closed.samples);
-  mark(closed.sets);
+  mark(closed.counters, 0);
+  mark(closed.gauges, 1);
+  mark(closed.samples, 2);
+  mark(closed.sets, 3);
 }
 
-void Shard::Evict(uint32_t id, Interval& closed) {
-  series_gen_[id] = kFree;
-  if (!series_ttl_.empty()) series_ttl_.erase(id);
-  free_series_.push_back(id);
+void Shard::Evict(uint32_t series, Interval& closed) {
+  GenOf(series) = kFree;
+  if (!series_ttl_.empty()) series_ttl_.erase(series);
   --live_series_;
-  closed.evicted.push_back(id);
+  closed.evicted.push_back(series);
 }
 
-// A series' cell slot is freed with its canonical key (id != 0); its raw aliases share the slot.
+// The canonical key and the raw aliases of an evicted series go together.
 void Shard::EraseEvicted() {
-  table_.EraseIf([this](const SeriesKey& key) {
-    if (series_gen_[key.local_series()] != kFree) return false;
-    if (key.id() != 0) {
-      free_slots_[PoolOf(key.type())].push_back(key.local_cell());
-      ReleaseSeriesOfName(live_per_name_, key.name());
-    }
-    return true;
-  });
-}
-
-void Shard::CountSeriesPerName() {
-  live_per_name_.clear();
-  if (options_->max_series_per_metric == 0) return;
-  table_.ForEach([this](const SeriesKey& key) {
-    if (key.id() == 0 || series_gen_[key.local_series()] == kFree) return;
-    ++CountOf(live_per_name_, key.name());
-  });
+  table_.EraseIf([this](const SeriesKey& key) { return GenOf(key.series()) == kFree; });
 }
 
 // Forgets series without samples for series_ttl (or their mapping rule's ttl), so a churning tag
@@ -556,17 +495,21 @@ void Shard::EvictIdle(absl::Time mono_now, Interval& closed) {
   evicted_up_to_ = horizon;
   absl::flat_hash_map<int64_t, uint32_t> horizons;  // per distinct mapping ttl, this rotation
   size_t before = closed.evicted.size();
-  for (uint32_t id = 0; id < series_gen_.size(); ++id) {
-    if (series_gen_[id] == kFree) continue;
-    uint32_t h = horizon;
-    if (!series_ttl_.empty()) {
-      if (auto it = series_ttl_.find(id); it != series_ttl_.end()) {
-        auto [at, inserted] = horizons.try_emplace(absl::ToInt64Nanoseconds(it->second), 0);
-        if (inserted) at->second = horizon_of(it->second);
-        h = at->second;
+  for (int pool = 0; pool < kCellPools; ++pool) {
+    for (uint32_t slot = 0; slot < series_gen_[pool].size(); ++slot) {
+      const uint32_t gen = series_gen_[pool][slot];
+      if (gen == kFree) continue;
+      const uint32_t series = SeriesOf(pool, slot);
+      uint32_t h = horizon;
+      if (!series_ttl_.empty()) {
+        if (auto it = series_ttl_.find(series); it != series_ttl_.end()) {
+          auto [at, inserted] = horizons.try_emplace(absl::ToInt64Nanoseconds(it->second), 0);
+          if (inserted) at->second = horizon_of(it->second);
+          h = at->second;
+        }
       }
+      if (gen <= h) Evict(series, closed);
     }
-    if (series_gen_[id] <= h) Evict(id, closed);
   }
   if (closed.evicted.size() != before) EraseEvicted();
 }
@@ -575,16 +518,15 @@ void Shard::EvictIdle(absl::Time mono_now, Interval& closed) {
 // side lets the old series expire). Other options apply from the next sample on.
 void Shard::ApplyOptions(std::shared_ptr<const Options> options, Interval& closed) {
   const bool retag = options->global_tags != options_->global_tags;
-  const bool recount =
-      (options->max_series_per_metric != 0) != (options_->max_series_per_metric != 0);
   // Series keep the identity their rules gave them; only what is dropped is asked again.
   if (options->mapping != options_->mapping) dropped_names_.clear();
   options_ = std::move(options);
-  if (recount) CountSeriesPerName();
   if (!retag) return;
   canonicalizer_ = TagCanonicalizer(options_->global_tags);
-  for (uint32_t id = 0; id < series_gen_.size(); ++id) {
-    if (series_gen_[id] != kFree) Evict(id, closed);
+  for (int pool = 0; pool < kCellPools; ++pool) {
+    for (uint32_t slot = 0; slot < series_gen_[pool].size(); ++slot) {
+      if (series_gen_[pool][slot] != kFree) Evict(SeriesOf(pool, slot), closed);
+    }
   }
   EraseEvicted();
 }

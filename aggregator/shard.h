@@ -9,7 +9,9 @@
 // A steady stream of known series allocates nothing: the series table interns names and tag sets
 // once, and intervals are recycled between the worker and the flush side. What a series must be
 // (valid UTF-8, within max_series and max_series_per_metric) is checked once, when a line would
-// create it.
+// create it. The shard's table is a cache in front of the process-wide SeriesRegistry: a series
+// the shard has not met yet is looked up there (one striped mutex, never per known line), so
+// every shard shares one key block per series and max_series holds for the whole process.
 #ifndef TALLYD_AGGREGATOR_SHARD_H_
 #define TALLYD_AGGREGATOR_SHARD_H_
 
@@ -28,6 +30,7 @@
 #include "absl/time/time.h"
 #include "aggregator/options.h"
 #include "aggregator/series_key.h"
+#include "aggregator/series_registry.h"
 #include "aggregator/series_table.h"
 #include "mapping/mapping.h"
 #include "protocol/parser.h"
@@ -38,8 +41,8 @@ struct Interval;
 
 class Shard {
  public:
-  // `index` tells this shard's series ids from other shards' (ids are never reused).
-  explicit Shard(std::shared_ptr<const Options> options, uint32_t index = 0);
+  // `registry` (the aggregator's) outlives the shard.
+  Shard(std::shared_ptr<const Options> options, SeriesRegistry* registry);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
@@ -80,7 +83,13 @@ class Shard {
   // keep them forever. Returns false, keeping the data in the active interval, while the
   // previously published interval has not been collected.
   bool Rotate(absl::Time mono_now);
-  size_t series_count() const { return live_series_; }
+  size_t series_count() const { return live_series_; }  // series this shard refers to
+  // The key this shard's table holds for (type, name, canonical tags), or null: tests and
+  // debugging (shards share one block per series).
+  const SeriesKey* FindSeries(protocol::MetricType type, std::string_view name,
+                              std::string_view tags) const {
+    return table_.Find(HashSeries(type, name, tags), type, name, tags);
+  }
 
   // ---- Any thread. ----
   // `mono_now` is the clock Rotate gets.
@@ -94,8 +103,9 @@ class Shard {
   // overhead (~10 % at 1k series).
   static constexpr size_t kBatchMinKeys = 8192;
 
-  // series_gen_[id]: the interval generation of the series' last sample as of the last rotation,
-  // or kFree for an id not in use. Everything else about a local series is in its SeriesKey.
+  // series_gen_[pool][slot]: the interval generation of the series' last sample as of the last
+  // rotation, or kFree for a series this shard does not refer to. Everything else about a series
+  // is in its SeriesKey.
   static constexpr uint32_t kFree = 0;  // generations start at 1
 
   // Why a line found no series.
@@ -105,8 +115,11 @@ class Shard {
   bool AddHashed(const protocol::MetricLine& line, uint64_t hash);
   // Counts a line no series took; false for invalid_utf8 (the caller's to count).
   bool Refuse(const protocol::MetricLine& line, Refusal why);
-  // Applies a line to the active interval once its series and cell slot are known.
-  void Apply(uint32_t id, uint32_t slot, const protocol::MetricLine& line);
+  // Applies a line to the active interval once its series (pool and slot) is known.
+  void Apply(uint32_t series, const protocol::MetricLine& line);
+  uint32_t& GenOf(uint32_t series) {
+    return series_gen_[PoolOfSeries(series)][SlotOfSeries(series)];
+  }
   void PrefetchCell(protocol::MetricType type, uint32_t slot) const;
   // The canonical key of the line's series, created if new; nullptr (and why) when refused.
   const SeriesKey* Resolve(const protocol::MetricLine& line, uint64_t raw_hash, Refusal* why);
@@ -119,18 +132,15 @@ class Shard {
   bool MapLine(const mapping::Mapping& mapping, const protocol::MetricLine& line, Refusal* why,
                std::string_view* name, std::string_view* tags,
                std::shared_ptr<const mapping::SeriesOptions>* series_options);
-  // live_per_name_ from the table when max_series_per_metric is set, empty when it is not.
-  void CountSeriesPerName();
   void AddTimed(uint32_t series, const protocol::MetricLine& line);
   void MarkActive(const Interval& closed);
   void EvictIdle(absl::Time mono_now, Interval& closed);
   void Evict(uint32_t series, Interval& closed);
-  // Drops the table's keys of evicted series, freeing their cell slots.
+  // Drops the table's keys of evicted series (their registry references go when the flush side
+  // merges the interval that lists them).
   void EraseEvicted();
   void ApplyOptions(std::shared_ptr<const Options> options, Interval& closed);
   void SizePools(Interval& interval) const;
-  static void SetOwner(Interval& interval, protocol::MetricType type, uint32_t slot,
-                       uint32_t series);
 
   // Flush side (Aggregator), under mu_.
   std::unique_ptr<Interval> TakeInterval();
@@ -142,23 +152,18 @@ class Shard {
   std::shared_ptr<const Options> options_;
   int64_t receive_ns_ = 1;  // set_receive_time; 1 (the oldest) until the first call
   TagCanonicalizer canonicalizer_;
-  uint64_t next_id_;  // the shard's index in the top bits
+  SeriesRegistry* registry_;
   SeriesTable table_;
-  std::vector<uint32_t> series_gen_;
-  std::vector<uint32_t> free_series_;
-  uint32_t next_slot_[4] = {};  // per pool: counters, gauges, samples, sets
-  std::vector<uint32_t> free_slots_[4];
+  // Per pool, by slot; as long as the highest slot this shard met (its cells are sized alike).
+  std::vector<uint32_t> series_gen_[kCellPools];
   size_t live_series_ = 0;
-  // Live series per metric name while max_series_per_metric is set (else empty): a name's entry
-  // goes with its last series.
-  NameMap<uint32_t> live_per_name_;
   std::unique_ptr<Interval> active_;
   uint32_t gen_ = 1;
   std::deque<std::pair<uint32_t, absl::Time>> gen_closed_at_;  // monotonic, for idle eviction
   uint32_t evicted_up_to_ = 0;
   uint32_t floor_gen_ = 0;  // the newest generation dropped from gen_closed_at_
-  // Series whose mapping rule set a ttl of its own, and the longest such ttl seen (how long
-  // gen_closed_at_ must reach back).
+  // Series (SeriesOf) whose mapping rule set a ttl of its own, and the longest such ttl seen (how
+  // long gen_closed_at_ must reach back).
   absl::flat_hash_map<uint32_t, absl::Duration> series_ttl_;
   absl::Duration longest_ttl_;
   // Mapping scratch (reused, so series creation allocates only what the key needs), and the raw

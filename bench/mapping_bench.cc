@@ -90,12 +90,15 @@ void BM_SeriesCreation(benchmark::State& state) {
   auto shared = std::make_shared<const aggregator::Options>(options);
   for (auto _ : state) {
     state.PauseTiming();
-    auto shard = std::make_unique<aggregator::Shard>(shared);
+    auto registry = std::make_unique<aggregator::SeriesRegistry>();
+    registry->SetLimits(options.max_series, options.max_series_per_metric);
+    auto shard = std::make_unique<aggregator::Shard>(shared, registry.get());
     state.ResumeTiming();
     for (const protocol::MetricLine& line : lines) shard->Add(line);
     benchmark::DoNotOptimize(shard->series_count());
     state.PauseTiming();
     shard.reset();
+    registry.reset();
     state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * kSeries);

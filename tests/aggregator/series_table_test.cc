@@ -22,15 +22,15 @@ TEST(SeriesTableTest, FindsEveryKeyAcrossGrowth) {
   for (uint32_t i = 0; i < names.size(); ++i) {
     const uint64_t h = HashSeries(MetricType::kCounter, names[i], "a:1");
     ASSERT_EQ(table.Find(h, MetricType::kCounter, names[i], "a:1"), nullptr);
-    table.Insert(h, 0, MetricType::kCounter, names[i], "a:1", i, 2 * i);
+    table.Insert(h, 0, MetricType::kCounter, names[i], "a:1", SeriesOf(2, 2 * i));
   }
   EXPECT_EQ(table.size(), names.size());
   for (uint32_t i = 0; i < names.size(); ++i) {
     const uint64_t h = HashSeries(MetricType::kCounter, names[i], "a:1");
     const SeriesKey* r = table.Find(h, MetricType::kCounter, names[i], "a:1");
     ASSERT_NE(r, nullptr) << i;
-    EXPECT_EQ(r->local_series(), i);
-    EXPECT_EQ(r->local_cell(), 2 * i);
+    EXPECT_EQ(r->series(), SeriesOf(2, 2 * i));
+    EXPECT_EQ(r->cell(), 2 * i);
     EXPECT_EQ(r->name(), names[i]);
     EXPECT_EQ(r->tags(), "a:1");
     EXPECT_EQ(r->type(), MetricType::kCounter);
@@ -43,12 +43,12 @@ TEST(SeriesTableTest, ComparesBytesWhenHashesCollide) {
   SeriesTable table;
   // Every key with the same hash: the table must still tell them apart.
   for (uint32_t i = 0; i < 100; ++i) {
-    table.Insert(42, 0, MetricType::kGauge, "m" + std::to_string(i), "", i, i);
+    table.Insert(42, 0, MetricType::kGauge, "m" + std::to_string(i), "", i);
   }
   for (uint32_t i = 0; i < 100; ++i) {
     const SeriesKey* r = table.Find(42, MetricType::kGauge, "m" + std::to_string(i), "");
     ASSERT_NE(r, nullptr);
-    EXPECT_EQ(r->local_series(), i);
+    EXPECT_EQ(r->series(), i);
   }
   EXPECT_EQ(table.Find(42, MetricType::kGauge, "m100", ""), nullptr);
   EXPECT_EQ(table.Find(42, MetricType::kGauge, "m1", "x"), nullptr);
@@ -57,13 +57,13 @@ TEST(SeriesTableTest, ComparesBytesWhenHashesCollide) {
 TEST(SeriesTableTest, KeepsLargeKeys) {
   SeriesTable table;
   const std::string big(3 << 20, 'b');
-  table.Insert(1, 0, MetricType::kSet, "small", "", 0, 0);
-  table.Insert(2, 0, MetricType::kSet, big, "t:1", 1, 1);
-  table.Insert(3, 0, MetricType::kSet, "after", "", 2, 2);
+  table.Insert(1, 0, MetricType::kSet, "small", "", 0);
+  table.Insert(2, 0, MetricType::kSet, big, "t:1", 1);
+  table.Insert(3, 0, MetricType::kSet, "after", "", 2);
   ASSERT_NE(table.Find(2, MetricType::kSet, big, "t:1"), nullptr);
-  EXPECT_EQ(table.Find(2, MetricType::kSet, big, "t:1")->local_series(), 1u);
-  EXPECT_EQ(table.Find(3, MetricType::kSet, "after", "")->local_series(), 2u);
-  EXPECT_EQ(table.Find(1, MetricType::kSet, "small", "")->local_series(), 0u);
+  EXPECT_EQ(table.Find(2, MetricType::kSet, big, "t:1")->series(), 1u);
+  EXPECT_EQ(table.Find(3, MetricType::kSet, "after", "")->series(), 2u);
+  EXPECT_EQ(table.Find(1, MetricType::kSet, "small", "")->series(), 0u);
 }
 
 TEST(SeriesTableTest, EraseIfCompactsAndKeepsTheRest) {
@@ -73,10 +73,10 @@ TEST(SeriesTableTest, EraseIfCompactsAndKeepsTheRest) {
   };
   for (uint32_t i = 0; i < 10'000; ++i) {
     const std::string n = "timer." + std::to_string(i);
-    table.Insert(hash(n, "b:2,a:1"), 0, MetricType::kTimer, n, "b:2,a:1", i, i);  // raw alias
-    table.Insert(hash(n, "a:1,b:2"), 0, MetricType::kTimer, n, "a:1,b:2", i, i);  // canonical
+    table.Insert(hash(n, "b:2,a:1"), 0, MetricType::kTimer, n, "b:2,a:1", i);  // raw alias
+    table.Insert(hash(n, "a:1,b:2"), 0, MetricType::kTimer, n, "a:1,b:2", i);  // canonical
   }
-  EXPECT_EQ(table.EraseIf([](const SeriesKey& k) { return k.local_series() % 3 == 0; }), 2u * 3334);
+  EXPECT_EQ(table.EraseIf([](const SeriesKey& k) { return k.series() % 3 == 0; }), 2u * 3334);
   EXPECT_EQ(table.size(), 2u * 6666);
   for (uint32_t i = 0; i < 10'000; ++i) {
     const std::string n = "timer." + std::to_string(i);
@@ -86,7 +86,7 @@ TEST(SeriesTableTest, EraseIfCompactsAndKeepsTheRest) {
         EXPECT_EQ(r, nullptr);
       } else {
         ASSERT_NE(r, nullptr);
-        EXPECT_EQ(r->local_series(), i);
+        EXPECT_EQ(r->series(), i);
       }
     }
   }
@@ -97,10 +97,10 @@ TEST(SeriesTableTest, EraseIfCompactsAndKeepsTheRest) {
   EXPECT_EQ(table.EraseIf([](const SeriesKey&) { return true; }), 2u * 6666);
   EXPECT_EQ(held->name(), "timer.1");
   EXPECT_EQ(held->tags(), "a:1,b:2");
-  EXPECT_EQ(held->local_series(), 1u);
+  EXPECT_EQ(held->series(), 1u);
   EXPECT_EQ(table.size(), 0u);
-  table.Insert(hash("x", ""), 0, MetricType::kTimer, "x", "", 7, 7);
-  EXPECT_EQ(table.Find(hash("x", ""), MetricType::kTimer, "x", "")->local_series(), 7u);
+  table.Insert(hash("x", ""), 0, MetricType::kTimer, "x", "", 7);
+  EXPECT_EQ(table.Find(hash("x", ""), MetricType::kTimer, "x", "")->series(), 7u);
 }
 
 }  // namespace
@@ -112,12 +112,12 @@ namespace {
 TEST(SeriesTableTest, InsertReturnsTheKeyWithItsIds) {
   SeriesTable table;
   const uint64_t h = HashSeries(protocol::MetricType::kGauge, "g", "a:1");
-  SeriesKeyRef key = table.Insert(h, 77, protocol::MetricType::kGauge, "g", "a:1", 5, 9);
+  SeriesKeyRef key = table.Insert(h, 77, protocol::MetricType::kGauge, "g", "a:1", SeriesOf(1, 9));
   EXPECT_EQ(key->id(), 77u);
   EXPECT_EQ(key->type(), protocol::MetricType::kGauge);
   EXPECT_EQ(key->hash32(), static_cast<uint32_t>(h));
-  EXPECT_EQ(key->local_series(), 5u);
-  EXPECT_EQ(key->local_cell(), 9u);
+  EXPECT_EQ(key->series(), SeriesOf(1, 9));
+  EXPECT_EQ(key->cell(), 9u);
   EXPECT_EQ(table.Find(h, protocol::MetricType::kGauge, "g", "a:1"), key.get());
 }
 
@@ -128,14 +128,14 @@ TEST(SeriesTableTest, FingerprintFiltersKeysSharingAHomeSlot) {
   constexpr int kKeys = 8;
   auto hash = [](int i) { return uint64_t{0x5A5} | uint64_t(i + 1) << 24; };  // low 24 bits alike
   for (int i = 0; i < kKeys; ++i) {
-    table.Insert(hash(i), 0, MetricType::kCounter, "k" + std::to_string(i), "", i, i);
+    table.Insert(hash(i), 0, MetricType::kCounter, "k" + std::to_string(i), "", i);
   }
   for (int i = 0; i < kKeys; ++i) {
     int candidates = 0;
     const SeriesKey* key = table.Find(hash(i), MetricType::kCounter, "k" + std::to_string(i), "",
                                       [&](const SeriesKey&) { ++candidates; });
     ASSERT_NE(key, nullptr);
-    EXPECT_EQ(key->local_series(), static_cast<uint32_t>(i));
+    EXPECT_EQ(key->series(), static_cast<uint32_t>(i));
     EXPECT_EQ(candidates, 1) << "key " << i;
     EXPECT_EQ(table.FirstCandidate(hash(i)), key);
   }

@@ -31,7 +31,7 @@ using ::testing::Not;
 // A key as the shard makes it for a name a mapping rule (or the file's defaults) resolved.
 SeriesKeyRef MappedKey(uint64_t id, MetricType type, std::string_view name, std::string_view tags,
                        mapping::SeriesOptions options) {
-  return SeriesKey::Make(id, type, name, tags, /*hash=*/id, 0, 0,
+  return SeriesKey::Make(id, type, name, tags, /*hash=*/id, /*series=*/0,
                          std::make_shared<const mapping::SeriesOptions>(std::move(options)));
 }
 
