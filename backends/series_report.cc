@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_format.h"
 #include "backends/json_text.h"
 
@@ -15,7 +16,15 @@ namespace {
 using aggregator::MetricType;
 using aggregator::Snapshot;
 
-// Per name, for the flush being reported; string_views point into the snapshot's keys.
+// Hashes std::string_view through Abseil's own hash: Debian's Abseil has its own string_view,
+// and its default hash of std::string_view goes through the much slower std::hash.
+struct ViewHash {
+  size_t operator()(std::string_view text) const {
+    return absl::HashOf(absl::string_view(text.data(), text.size()));
+  }
+};
+
+// Per name, for the flush being reported; the name points into the snapshot's keys.
 struct NameTally {
   std::string_view name;
   uint32_t type_mask = 0;
@@ -26,14 +35,24 @@ struct NameTally {
 };
 
 struct DistinctValues {
-  absl::flat_hash_set<std::string_view> values;
+  absl::flat_hash_set<std::string_view, ViewHash> values;
   bool capped = false;
 };
 
 // Tag keys of one kept name, each with its distinct values up to the caps.
 struct TagTally {
-  absl::flat_hash_map<std::string_view, DistinctValues> keys;
+  absl::flat_hash_map<std::string_view, DistinctValues, ViewHash> keys;
 };
+
+// SeriesReportEntry::info: the metric type in the low 4 bits, then whether the series is active
+// (counts in active_series) and whether its samples are a lower bound, and from bit 8 on its
+// samples this flush, or kSamplesInSummary when they do not fit (then read from the summary).
+constexpr uint32_t kTypeMask = 0xf;
+constexpr uint32_t kActive = 1u << 4;
+constexpr uint32_t kLowerBound = 1u << 5;
+constexpr int kSamplesShift = 8;
+constexpr uint32_t kSamplesInSummary = 0xffffff;
+static_assert(protocol::kMetricTypeCount <= 16);
 
 bool IsSampled(MetricType type) {
   return type == MetricType::kTimer || type == MetricType::kHistogram ||
@@ -55,21 +74,45 @@ NameRow ToRow(const NameTally& t) {
   return row;
 }
 
-// The `n` tallies ranking first by `field`, most first, ties by name (stable output).
-std::vector<const NameTally*> TopBy(const std::vector<const NameTally*>& all,
-                                    uint64_t NameTally::*field, size_t n) {
-  std::vector<const NameTally*> out = all;
-  auto before = [field](const NameTally* a, const NameTally* b) {
-    if (a->*field != b->*field) return a->*field > b->*field;
-    return a->name < b->name;
-  };
-  n = std::min(n, out.size());
-  std::partial_sort(out.begin(), out.begin() + n, out.end(), before);
-  out.resize(n);
-  // A name with nothing to rank (no samples) is not "flooding".
-  while (!out.empty() && out.back()->*field == 0) out.pop_back();
-  return out;
-}
+// Ranks first by `field`, most first, ties by name (stable output).
+struct RanksBefore {
+  uint64_t NameTally::*field;
+  bool operator()(const NameTally& a, const NameTally& b) const {
+    if (a.*field != b.*field) return a.*field > b.*field;
+    return a.name < b.name;
+  }
+};
+
+// The `n` tallies ranking first by `field` among those offered, in a heap whose front is the
+// last of them: memory and work per name bounded by n, whatever the number of names.
+class TopNames {
+ public:
+  TopNames(uint64_t NameTally::*field, size_t n) : before_{field}, n_(n) {}
+
+  void Offer(const NameTally& t) {
+    // A name with nothing to rank (no samples) is not "flooding".
+    if (n_ == 0 || t.*before_.field == 0) return;
+    if (heap_.size() < n_) {
+      heap_.push_back(t);
+      std::push_heap(heap_.begin(), heap_.end(), before_);
+    } else if (before_(t, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), before_);
+      heap_.back() = t;
+      std::push_heap(heap_.begin(), heap_.end(), before_);
+    }
+  }
+
+  // The kept tallies, first first; the heap is spent.
+  std::vector<NameTally> Take() {
+    std::sort_heap(heap_.begin(), heap_.end(), before_);
+    return std::move(heap_);
+  }
+
+ private:
+  RanksBefore before_;
+  size_t n_;
+  std::vector<NameTally> heap_;
+};
 
 void CountTags(const aggregator::SeriesKey& key, const SeriesReportOptions& options,
                TagTally& tally) {
@@ -126,8 +169,98 @@ double PerSecond(uint64_t samples, double interval_seconds) {
 
 }  // namespace
 
+uint64_t DefaultNameHash(std::string_view name) {
+  return absl::HashOf(absl::string_view(name.data(), name.size()));
+}
+
 SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series,
                                    const SeriesReportOptions& options) {
+  std::vector<SeriesReportEntry> entries;
+  return BuildSeriesReport(snapshot, max_series, options, entries);
+}
+
+namespace {
+
+std::string_view NameOf(const Snapshot& snapshot, const SeriesReportEntry& e) {
+  const size_t n = snapshot.series.size();
+  return e.index < n ? snapshot.series[e.index].key->name()
+                     : snapshot.timestamped_points[e.index - n].key->name();
+}
+
+// What one series adds to its name's tally, packed (see kTypeMask).
+uint32_t InfoOf(const Snapshot& snapshot, const aggregator::SeriesValue& v) {
+  const uint32_t type = static_cast<uint32_t>(v.key->type());
+  if (v.idle) return type;
+  if (!IsSampled(v.key->type())) return type | kActive | kLowerBound | (1u << kSamplesShift);
+  const aggregator::SampleSummary* s = snapshot.SummaryOf(v);
+  const uint64_t samples = s == nullptr ? 0 : s->samples;
+  return type | kActive |
+         (static_cast<uint32_t>(std::min<uint64_t>(samples, kSamplesInSummary)) << kSamplesShift);
+}
+
+void AddToTally(const Snapshot& snapshot, const SeriesReportEntry& e, NameTally& t) {
+  t.type_mask |= 1u << (e.info & kTypeMask);
+  if (e.index < snapshot.series.size()) ++t.series;
+  if ((e.info & kActive) != 0) ++t.active_series;
+  if ((e.info & kLowerBound) != 0) t.samples_lower_bound = true;
+  const uint32_t samples = e.info >> kSamplesShift;
+  t.samples += samples != kSamplesInSummary ? samples
+                                            : snapshot.SummaryOf(snapshot.series[e.index])->samples;
+}
+
+// The walk visits entries in hash order, that is in random snapshot order: each NameOf would
+// be two cache misses in a row (the SeriesValue, then its key's bytes). Ahead(at) asks for the
+// SeriesValue of an entry further on and for the key of a nearer one (whose SeriesValue it asked
+// for before), so that the misses overlap instead of adding up.
+class Prefetcher {
+ public:
+  Prefetcher(const Snapshot& snapshot, const SeriesReportEntry* last)
+      : series_(snapshot.series), last_(last) {}
+
+  void Ahead(const SeriesReportEntry* at) const {
+    if (last_ - at > kValueAhead && at[kValueAhead].index < series_.size()) {
+      __builtin_prefetch(&series_[at[kValueAhead].index]);
+    }
+    if (last_ - at > kKeyAhead && at[kKeyAhead].index < series_.size()) {
+      // The key's 32-byte header and the name's bytes after it.
+      const char* key = reinterpret_cast<const char*>(series_[at[kKeyAhead].index].key.get());
+      __builtin_prefetch(key);
+      __builtin_prefetch(key + 64);
+    }
+  }
+
+ private:
+  static constexpr ptrdiff_t kValueAhead = 64;
+  static constexpr ptrdiff_t kKeyAhead = 32;
+  const std::vector<aggregator::SeriesValue>& series_;
+  const SeriesReportEntry* last_;
+};
+
+// Puts the entries of each name in [begin, end) (one hash) together and calls fn(name, first, last)
+// per name. Distinct names of one hash are rare (a 64-bit hash), so a run is mostly checked once
+// and split only then, each name by one more scan.
+template <typename Fn>
+void ForEachNameOfRun(const Snapshot& snapshot, const Prefetcher& prefetcher,
+                      SeriesReportEntry* begin, SeriesReportEntry* end, Fn&& fn) {
+  while (begin != end) {
+    prefetcher.Ahead(begin);
+    const std::string_view name = NameOf(snapshot, *begin);
+    SeriesReportEntry* other = begin + 1;
+    while (other != end && (prefetcher.Ahead(other), NameOf(snapshot, *other) == name)) ++other;
+    if (other != end) {
+      other = std::stable_partition(
+          other, end, [&](const SeriesReportEntry& e) { return NameOf(snapshot, e) == name; });
+    }
+    fn(name, begin, other);
+    begin = other;
+  }
+}
+
+}  // namespace
+
+SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series,
+                                   const SeriesReportOptions& options,
+                                   std::vector<SeriesReportEntry>& entries, NameHashFunction hash) {
   SeriesReportData report;
   report.flush_sequence = snapshot.sequence;
   report.flush_unix_seconds = snapshot.flush_unix_seconds;
@@ -138,48 +271,67 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
   report.dropped_max_series_per_metric = snapshot.stats.series_dropped_per_metric;
   report.dropped_names = snapshot.stats.series_dropped_top_names;
 
-  absl::flat_hash_map<std::string_view, NameTally> by_name;
+  // First pass, in snapshot order: one entry per series and per timestamped point.
+  const size_t count = snapshot.series.size() + snapshot.timestamped_points.size();
+  entries.clear();
+  if (entries.capacity() > 2 * count) std::vector<SeriesReportEntry>().swap(entries);
+  entries.reserve(count);
   for (const aggregator::SeriesValue& v : snapshot.series) {
-    NameTally& t = by_name[v.key->name()];
-    t.name = v.key->name();
-    t.type_mask |= 1u << static_cast<int>(v.key->type());
-    ++t.series;
-    if (v.idle) continue;
-    ++t.active_series;
-    if (IsSampled(v.key->type())) {
-      if (const aggregator::SampleSummary* s = snapshot.SummaryOf(v)) t.samples += s->samples;
-    } else {
-      ++t.samples;
-      t.samples_lower_bound = true;
-    }
+    entries.push_back(
+        {hash(v.key->name()), static_cast<uint32_t>(entries.size()), InfoOf(snapshot, v)});
   }
   for (const aggregator::TimedPoint& p : snapshot.timestamped_points) {
-    NameTally& t = by_name[p.key->name()];
-    t.name = p.key->name();
-    t.type_mask |= 1u << static_cast<int>(p.key->type());
-    ++t.samples;
+    entries.push_back({hash(p.key->name()), static_cast<uint32_t>(entries.size()),
+                       static_cast<uint32_t>(p.key->type()) | (1u << kSamplesShift)});
   }
-  report.names = by_name.size();
+  // By hash, then index: a name's entries adjacent and in snapshot order (the second pass counts
+  // tag keys in the order they come, as tag_keys_per_name keeps the first ones).
+  std::sort(entries.begin(), entries.end(),
+            [](const SeriesReportEntry& a, const SeriesReportEntry& b) {
+              return a.name_hash != b.name_hash ? a.name_hash < b.name_hash : a.index < b.index;
+            });
 
-  std::vector<const NameTally*> all;
-  all.reserve(by_name.size());
-  for (const auto& [name, t] : by_name) all.push_back(&t);
-  std::vector<const NameTally*> top_series = TopBy(all, &NameTally::series, options.top_names);
-  std::vector<const NameTally*> top_samples = TopBy(all, &NameTally::samples, options.top_names);
-
-  // Second pass, only over the kept names' series: distinct values per tag key.
-  absl::flat_hash_map<std::string_view, TagTally> tags;
-  for (const NameTally* t : top_series) tags.try_emplace(t->name);
-  for (const NameTally* t : top_samples) tags.try_emplace(t->name);
-  for (const aggregator::SeriesValue& v : snapshot.series) {
-    auto it = tags.find(v.key->name());
-    if (it != tags.end()) CountTags(*v.key, options, it->second);
+  TopNames top_series(&NameTally::series, options.top_names);
+  TopNames top_samples(&NameTally::samples, options.top_names);
+  SeriesReportEntry* const first = entries.data();
+  SeriesReportEntry* const last = first + entries.size();
+  const Prefetcher prefetcher(snapshot, last);
+  for (SeriesReportEntry* run = first; run != last;) {
+    SeriesReportEntry* run_end = run + 1;
+    while (run_end != last && run_end->name_hash == run->name_hash) ++run_end;
+    ForEachNameOfRun(snapshot, prefetcher, run, run_end,
+                     [&](std::string_view name, SeriesReportEntry* b, SeriesReportEntry* e) {
+                       NameTally t;
+                       t.name = name;
+                       for (; b != e; ++b) AddToTally(snapshot, *b, t);
+                       ++report.names;
+                       top_series.Offer(t);
+                       top_samples.Offer(t);
+                     });
+    run = run_end;
   }
-  auto rows = [&](const std::vector<const NameTally*>& top) {
+  const std::vector<NameTally> kept_series = top_series.Take();
+  const std::vector<NameTally> kept_samples = top_samples.Take();
+
+  // Second pass, in snapshot order (the keys in the order they were allocated, which the caches
+  // like better than a name's entries in hash order), counting tags of the kept names' series
+  // only: distinct values per tag key, the keys in the order they come (tag_keys_per_name keeps
+  // the first ones).
+  absl::flat_hash_map<std::string_view, TagTally, ViewHash> tags;
+  for (const NameTally& t : kept_series) tags.try_emplace(t.name);
+  for (const NameTally& t : kept_samples) tags.try_emplace(t.name);
+  if (!tags.empty()) {
+    for (const aggregator::SeriesValue& v : snapshot.series) {
+      auto it = tags.find(v.key->name());
+      if (it != tags.end()) CountTags(*v.key, options, it->second);
+    }
+  }
+  auto rows = [&](const std::vector<NameTally>& kept) {
     std::vector<NameRow> out;
-    for (const NameTally* t : top) {
-      NameRow row = ToRow(*t);
-      row.tag_keys = TopTagKeys(tags[t->name], options.top_tag_keys);
+    out.reserve(kept.size());
+    for (const NameTally& t : kept) {
+      NameRow row = ToRow(t);
+      row.tag_keys = TopTagKeys(tags[t.name], options.top_tag_keys);
       for (const aggregator::NameDrops& d : report.dropped_names) {
         if (d.name == row.name) row.dropped = d.dropped;
       }
@@ -187,8 +339,8 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
     }
     return out;
   };
-  report.by_series = rows(top_series);
-  report.by_samples = rows(top_samples);
+  report.by_series = rows(kept_series);
+  report.by_samples = rows(kept_samples);
   return report;
 }
 
@@ -348,8 +500,12 @@ void SeriesReport::Update(const Snapshot& snapshot) {
     max_series = max_series_;
   }
   // Built outside the lock: a scrape meanwhile reads the previous report.
-  auto report =
-      std::make_shared<SeriesReportData>(BuildSeriesReport(snapshot, max_series, options_));
+  std::shared_ptr<SeriesReportData> report;
+  {
+    absl::MutexLock lock(&scratch_mu_);
+    report = std::make_shared<SeriesReportData>(
+        BuildSeriesReport(snapshot, max_series, options_, scratch_));
+  }
   absl::MutexLock lock(&mu_);
   dropped_max_series_total_ += report->dropped_max_series;
   dropped_per_metric_total_ += report->dropped_max_series_per_metric;
