@@ -181,8 +181,14 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
 
 namespace {
 
-std::string_view NameOf(const Snapshot& snapshot, const SeriesReportEntry& e) {
+// An entry whose index has this bit stands for several series of one name, tallied in
+// `merged[index & ~kMerged]` (see NameCache).
+constexpr uint32_t kMerged = 1u << 31;
+
+std::string_view NameOf(const Snapshot& snapshot, const std::vector<NameTally>& merged,
+                        const SeriesReportEntry& e) {
   const size_t n = snapshot.series.size();
+  if ((e.index & kMerged) != 0) return merged[e.index & ~kMerged].name;
   return e.index < n ? snapshot.series[e.index].key->name()
                      : snapshot.timestamped_points[e.index - n].key->name();
 }
@@ -198,7 +204,17 @@ uint32_t InfoOf(const Snapshot& snapshot, const aggregator::SeriesValue& v) {
          (static_cast<uint32_t>(std::min<uint64_t>(samples, kSamplesInSummary)) << kSamplesShift);
 }
 
-void AddToTally(const Snapshot& snapshot, const SeriesReportEntry& e, NameTally& t) {
+void AddToTally(const Snapshot& snapshot, const std::vector<NameTally>& merged,
+                const SeriesReportEntry& e, NameTally& t) {
+  if ((e.index & kMerged) != 0) {
+    const NameTally& m = merged[e.index & ~kMerged];
+    t.type_mask |= m.type_mask;
+    t.series += m.series;
+    t.active_series += m.active_series;
+    t.samples += m.samples;
+    t.samples_lower_bound = t.samples_lower_bound || m.samples_lower_bound;
+    return;
+  }
   t.type_mask |= 1u << (e.info & kTypeMask);
   if (e.index < snapshot.series.size()) ++t.series;
   if ((e.info & kActive) != 0) ++t.active_series;
@@ -207,6 +223,49 @@ void AddToTally(const Snapshot& snapshot, const SeriesReportEntry& e, NameTally&
   t.samples += samples != kSamplesInSummary ? samples
                                             : snapshot.SummaryOf(snapshot.series[e.index])->samples;
 }
+
+// The first pass' memory of the names it met last, so that the series of a name seen again soon
+// (the common case: a few names with many series each) fold into one entry and one tally in
+// `merged` instead of one entry each: fewer entries to sort and walk. Direct-mapped by hash, a
+// slot holds the latest name of its hash bits; a name met again after its slot was taken gets
+// one more entry, which the walk adds to the others of its name. `merged` holds at most one
+// tally per two series.
+class NameCache {
+ public:
+  // Folds series `index` (`info`, name hash `hash`) into the entry its name got lately and
+  // returns true, or returns false when it needs an entry of its own (at `position`).
+  bool Fold(const Snapshot& snapshot, std::vector<SeriesReportEntry>& entries,
+            std::vector<NameTally>& merged, uint64_t hash, uint32_t index, uint32_t info) {
+    Slot& slot = slots_[hash & (kSlots - 1)];
+    if (slot.used && slot.hash == hash) {
+      SeriesReportEntry& e = entries[slot.position];
+      const std::string_view name = snapshot.series[index].key->name();
+      if (NameOf(snapshot, merged, e) == name) {
+        if ((e.index & kMerged) == 0) {
+          NameTally t;
+          t.name = name;
+          AddToTally(snapshot, merged, e, t);
+          merged.push_back(t);
+          e.index = kMerged | static_cast<uint32_t>(merged.size() - 1);
+          e.info = 0;
+        }
+        AddToTally(snapshot, merged, {hash, index, info}, merged[e.index & ~kMerged]);
+        return true;
+      }
+    }
+    slot = {hash, static_cast<uint32_t>(entries.size()), true};
+    return false;
+  }
+
+ private:
+  static constexpr size_t kSlots = 4096;  // 64 KiB
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t position = 0;
+    bool used = false;
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(kSlots);
+};
 
 // The walk visits entries in hash order, that is in random snapshot order: each NameOf would
 // be two cache misses in a row (the SeriesValue, then its key's bytes). Ahead(at) asks for the
@@ -240,16 +299,19 @@ class Prefetcher {
 // per name. Distinct names of one hash are rare (a 64-bit hash), so a run is mostly checked once
 // and split only then, each name by one more scan.
 template <typename Fn>
-void ForEachNameOfRun(const Snapshot& snapshot, const Prefetcher& prefetcher,
-                      SeriesReportEntry* begin, SeriesReportEntry* end, Fn&& fn) {
+void ForEachNameOfRun(const Snapshot& snapshot, const std::vector<NameTally>& merged,
+                      const Prefetcher& prefetcher, SeriesReportEntry* begin,
+                      SeriesReportEntry* end, Fn&& fn) {
   while (begin != end) {
     prefetcher.Ahead(begin);
-    const std::string_view name = NameOf(snapshot, *begin);
+    const std::string_view name = NameOf(snapshot, merged, *begin);
     SeriesReportEntry* other = begin + 1;
-    while (other != end && (prefetcher.Ahead(other), NameOf(snapshot, *other) == name)) ++other;
+    while (other != end && (prefetcher.Ahead(other), NameOf(snapshot, merged, *other) == name))
+      ++other;
     if (other != end) {
-      other = std::stable_partition(
-          other, end, [&](const SeriesReportEntry& e) { return NameOf(snapshot, e) == name; });
+      other = std::stable_partition(other, end, [&](const SeriesReportEntry& e) {
+        return NameOf(snapshot, merged, e) == name;
+      });
     }
     fn(name, begin, other);
     begin = other;
@@ -271,21 +333,27 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
   report.dropped_max_series_per_metric = snapshot.stats.series_dropped_per_metric;
   report.dropped_names = snapshot.stats.series_dropped_top_names;
 
-  // First pass, in snapshot order: one entry per series and per timestamped point.
-  const size_t count = snapshot.series.size() + snapshot.timestamped_points.size();
+  // First pass, in snapshot order: an entry per series and per timestamped point, but the series
+  // of a name met again soon fold into one (NameCache), so the entries grow as they are needed
+  // rather than reserved for every series. Indexes are 31 bits: 2^31 series is far beyond any
+  // max_series a process can hold.
   entries.clear();
-  if (entries.capacity() > 2 * count) std::vector<SeriesReportEntry>().swap(entries);
-  entries.reserve(count);
-  for (const aggregator::SeriesValue& v : snapshot.series) {
-    entries.push_back(
-        {hash(v.key->name()), static_cast<uint32_t>(entries.size()), InfoOf(snapshot, v)});
+  std::vector<NameTally> merged;
+  {
+    NameCache cache;
+    for (uint32_t i = 0; i < snapshot.series.size(); ++i) {
+      const aggregator::SeriesValue& v = snapshot.series[i];
+      const uint64_t h = hash(v.key->name());
+      const uint32_t info = InfoOf(snapshot, v);
+      if (!cache.Fold(snapshot, entries, merged, h, i, info)) entries.push_back({h, i, info});
+    }
   }
+  uint32_t point_index = static_cast<uint32_t>(snapshot.series.size());
   for (const aggregator::TimedPoint& p : snapshot.timestamped_points) {
-    entries.push_back({hash(p.key->name()), static_cast<uint32_t>(entries.size()),
+    entries.push_back({hash(p.key->name()), point_index++,
                        static_cast<uint32_t>(p.key->type()) | (1u << kSamplesShift)});
   }
-  // By hash, then index: a name's entries adjacent and in snapshot order (the second pass counts
-  // tag keys in the order they come, as tag_keys_per_name keeps the first ones).
+  // By hash, a name's entries adjacent (the index only makes the order the same every time).
   std::sort(entries.begin(), entries.end(),
             [](const SeriesReportEntry& a, const SeriesReportEntry& b) {
               return a.name_hash != b.name_hash ? a.name_hash < b.name_hash : a.index < b.index;
@@ -299,17 +367,19 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
   for (SeriesReportEntry* run = first; run != last;) {
     SeriesReportEntry* run_end = run + 1;
     while (run_end != last && run_end->name_hash == run->name_hash) ++run_end;
-    ForEachNameOfRun(snapshot, prefetcher, run, run_end,
+    ForEachNameOfRun(snapshot, merged, prefetcher, run, run_end,
                      [&](std::string_view name, SeriesReportEntry* b, SeriesReportEntry* e) {
                        NameTally t;
                        t.name = name;
-                       for (; b != e; ++b) AddToTally(snapshot, *b, t);
+                       for (; b != e; ++b) AddToTally(snapshot, merged, *b, t);
                        ++report.names;
                        top_series.Offer(t);
                        top_samples.Offer(t);
                      });
     run = run_end;
   }
+  // Kept for the next flush unless it is more than twice what this one used (the series shrank).
+  if (entries.capacity() > 2 * entries.size()) std::vector<SeriesReportEntry>().swap(entries);
   const std::vector<NameTally> kept_series = top_series.Take();
   const std::vector<NameTally> kept_samples = top_samples.Take();
 

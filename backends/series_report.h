@@ -86,8 +86,8 @@ struct SeriesReportEntry {
 using NameHashFunction = uint64_t (*)(std::string_view name);
 uint64_t DefaultNameHash(std::string_view name);
 
-// The same report, the entries built in `scratch` (its capacity reused; cleared, and released
-// first when it is more than twice what this snapshot needs) and names hashed by `hash`.
+// The same report, the entries built in `scratch` (its capacity reused from call to call, and
+// released after a call that used less than half of it) and names hashed by `hash`.
 SeriesReportData BuildSeriesReport(const aggregator::Snapshot& snapshot, uint64_t max_series,
                                    const SeriesReportOptions& options,
                                    std::vector<SeriesReportEntry>& scratch,
