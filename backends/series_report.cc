@@ -233,7 +233,7 @@ void AddToTally(const Snapshot& snapshot, const std::vector<NameTally>& merged,
 class NameCache {
  public:
   // Folds series `index` (`info`, name hash `hash`) into the entry its name got lately and
-  // returns true, or returns false when it needs an entry of its own (at `position`).
+  // returns true, or returns false when it needs an entry of its own (the caller appends it).
   bool Fold(const Snapshot& snapshot, std::vector<SeriesReportEntry>& entries,
             std::vector<NameTally>& merged, uint64_t hash, uint32_t index, uint32_t info) {
     Slot& slot = slots_[hash & (kSlots - 1)];
@@ -267,49 +267,19 @@ class NameCache {
   std::vector<Slot> slots_ = std::vector<Slot>(kSlots);
 };
 
-// The walk visits entries in hash order, that is in random snapshot order: each NameOf would
-// be two cache misses in a row (the SeriesValue, then its key's bytes). Ahead(at) asks for the
-// SeriesValue of an entry further on and for the key of a nearer one (whose SeriesValue it asked
-// for before), so that the misses overlap instead of adding up.
-class Prefetcher {
- public:
-  Prefetcher(const Snapshot& snapshot, const SeriesReportEntry* last)
-      : series_(snapshot.series), last_(last) {}
-
-  void Ahead(const SeriesReportEntry* at) const {
-    if (last_ - at > kValueAhead && at[kValueAhead].index < series_.size()) {
-      __builtin_prefetch(&series_[at[kValueAhead].index]);
-    }
-    if (last_ - at > kKeyAhead && at[kKeyAhead].index < series_.size()) {
-      // The key's 32-byte header and the name's bytes after it.
-      const char* key = reinterpret_cast<const char*>(series_[at[kKeyAhead].index].key.get());
-      __builtin_prefetch(key);
-      __builtin_prefetch(key + 64);
-    }
-  }
-
- private:
-  static constexpr ptrdiff_t kValueAhead = 64;
-  static constexpr ptrdiff_t kKeyAhead = 32;
-  const std::vector<aggregator::SeriesValue>& series_;
-  const SeriesReportEntry* last_;
-};
-
 // Puts the entries of each name in [begin, end) (one hash) together and calls fn(name, first, last)
 // per name. Distinct names of one hash are rare (a 64-bit hash), so a run is mostly checked once
 // and split only then, each name by one more scan.
 template <typename Fn>
 void ForEachNameOfRun(const Snapshot& snapshot, const std::vector<NameTally>& merged,
-                      const Prefetcher& prefetcher, SeriesReportEntry* begin,
-                      SeriesReportEntry* end, Fn&& fn) {
+                      SeriesReportEntry* begin, SeriesReportEntry* end, Fn&& fn) {
   while (begin != end) {
-    prefetcher.Ahead(begin);
     const std::string_view name = NameOf(snapshot, merged, *begin);
     SeriesReportEntry* other = begin + 1;
-    while (other != end && (prefetcher.Ahead(other), NameOf(snapshot, merged, *other) == name))
-      ++other;
+    while (other != end && NameOf(snapshot, merged, *other) == name) ++other;
     if (other != end) {
-      other = std::stable_partition(other, end, [&](const SeriesReportEntry& e) {
+      // Their order does not matter (tags are counted in snapshot order): no buffer needed.
+      other = std::partition(other, end, [&](const SeriesReportEntry& e) {
         return NameOf(snapshot, merged, e) == name;
       });
     }
@@ -363,11 +333,10 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
   TopNames top_samples(&NameTally::samples, options.top_names);
   SeriesReportEntry* const first = entries.data();
   SeriesReportEntry* const last = first + entries.size();
-  const Prefetcher prefetcher(snapshot, last);
   for (SeriesReportEntry* run = first; run != last;) {
     SeriesReportEntry* run_end = run + 1;
     while (run_end != last && run_end->name_hash == run->name_hash) ++run_end;
-    ForEachNameOfRun(snapshot, merged, prefetcher, run, run_end,
+    ForEachNameOfRun(snapshot, merged, run, run_end,
                      [&](std::string_view name, SeriesReportEntry* b, SeriesReportEntry* e) {
                        NameTally t;
                        t.name = name;
