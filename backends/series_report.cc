@@ -204,6 +204,11 @@ uint32_t InfoOf(const Snapshot& snapshot, const aggregator::SeriesValue& v) {
          (static_cast<uint32_t>(std::min<uint64_t>(samples, kSamplesInSummary)) << kSamplesShift);
 }
 
+// A client-timestamped point: one sample of its name, no series.
+uint32_t PointInfo(const aggregator::TimedPoint& p) {
+  return static_cast<uint32_t>(p.key->type()) | (1u << kSamplesShift);
+}
+
 void AddToTally(const Snapshot& snapshot, const std::vector<NameTally>& merged,
                 const SeriesReportEntry& e, NameTally& t) {
   if ((e.index & kMerged) != 0) {
@@ -307,6 +312,7 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
   // of a name met again soon fold into one (NameCache), so the entries grow as they are needed
   // rather than reserved for every series. Indexes are 31 bits: 2^31 series is far beyond any
   // max_series a process can hold.
+  const size_t count = snapshot.series.size() + snapshot.timestamped_points.size();
   entries.clear();
   std::vector<NameTally> merged;
   {
@@ -320,8 +326,7 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
   }
   uint32_t point_index = static_cast<uint32_t>(snapshot.series.size());
   for (const aggregator::TimedPoint& p : snapshot.timestamped_points) {
-    entries.push_back({hash(p.key->name()), point_index++,
-                       static_cast<uint32_t>(p.key->type()) | (1u << kSamplesShift)});
+    entries.push_back({hash(p.key->name()), point_index++, PointInfo(p)});
   }
   // By hash, a name's entries adjacent (the index only makes the order the same every time).
   std::sort(entries.begin(), entries.end(),
@@ -331,21 +336,49 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
 
   TopNames top_series(&NameTally::series, options.top_names);
   TopNames top_samples(&NameTally::samples, options.top_names);
+  auto offer = [&](const NameTally& t) {
+    ++report.names;
+    top_series.Offer(t);
+    top_samples.Offer(t);
+  };
+  // The walk, in hash order. A name with one entry (most of them when names are many) is only
+  // marked in `single`: reading its name here would be a cache miss per name, the entries being
+  // in random snapshot order. Ranked names need their names (ties go by name), so those are
+  // offered by the pass after, in snapshot order. The order names are offered in does not change
+  // the top ones.
+  std::vector<uint64_t> single((count + 63) / 64);
   SeriesReportEntry* const first = entries.data();
   SeriesReportEntry* const last = first + entries.size();
   for (SeriesReportEntry* run = first; run != last;) {
     SeriesReportEntry* run_end = run + 1;
     while (run_end != last && run_end->name_hash == run->name_hash) ++run_end;
-    ForEachNameOfRun(snapshot, merged, run, run_end,
-                     [&](std::string_view name, SeriesReportEntry* b, SeriesReportEntry* e) {
-                       NameTally t;
-                       t.name = name;
-                       for (; b != e; ++b) AddToTally(snapshot, merged, *b, t);
-                       ++report.names;
-                       top_series.Offer(t);
-                       top_samples.Offer(t);
-                     });
+    if (run_end - run == 1 && (run->index & kMerged) == 0) {
+      single[run->index / 64] |= uint64_t{1} << (run->index % 64);
+    } else {
+      ForEachNameOfRun(snapshot, merged, run, run_end,
+                       [&](std::string_view name, SeriesReportEntry* b, SeriesReportEntry* e) {
+                         NameTally t;
+                         t.name = name;
+                         for (; b != e; ++b) AddToTally(snapshot, merged, *b, t);
+                         offer(t);
+                       });
+    }
     run = run_end;
+  }
+  auto offer_single = [&](uint32_t index, std::string_view name, uint32_t info) {
+    if ((single[index / 64] & (uint64_t{1} << (index % 64))) == 0) return;
+    NameTally t;
+    t.name = name;
+    AddToTally(snapshot, merged, {0, index, info}, t);
+    offer(t);
+  };
+  for (uint32_t i = 0; i < snapshot.series.size(); ++i) {
+    const aggregator::SeriesValue& v = snapshot.series[i];
+    offer_single(i, v.key->name(), InfoOf(snapshot, v));
+  }
+  for (uint32_t j = 0; j < snapshot.timestamped_points.size(); ++j) {
+    const aggregator::TimedPoint& p = snapshot.timestamped_points[j];
+    offer_single(static_cast<uint32_t>(snapshot.series.size() + j), p.key->name(), PointInfo(p));
   }
   // Kept for the next flush unless it is more than twice what this one used (the series shrank).
   if (entries.capacity() > 2 * entries.size()) std::vector<SeriesReportEntry>().swap(entries);

@@ -171,6 +171,8 @@ aggregator::Snapshot MixedSnapshot() {
   for (int i = 0; i < 4; ++i) s.timestamped_points.push_back(p);
   p.key = Key(++id, MetricType::kCounter, "c2");
   s.timestamped_points.push_back(p);
+  p.key = Key(++id, MetricType::kSet, "one_point");
+  s.timestamped_points.push_back(p);
   return s;
 }
 
@@ -183,7 +185,7 @@ TEST(SeriesReportTest, NamesWhoseHashesCollideAreCountedApart) {
   SeriesReportOptions options;
   options.top_names = 5;
   const SeriesReportData want = BuildSeriesReport(s, 100, options);
-  EXPECT_EQ(want.names, 11u);  // c1..c6, t0..t2, t_shared, points_only
+  EXPECT_EQ(want.names, 12u);  // c1..c6, t0..t2, t_shared, points_only, one_point
   ASSERT_EQ(want.by_series.size(), 5u);
   EXPECT_EQ(want.by_series[0].name, "c6");
   EXPECT_EQ(want.by_series[0].series, 6u + 7u + 8u);
@@ -202,8 +204,9 @@ TEST(SeriesReportTest, NamesWhoseHashesCollideAreCountedApart) {
   const SeriesReportData all = BuildSeriesReport(s, 100, options, scratch, &SameHashForAll);
   EXPECT_EQ(FormatSeriesReportJson(all, 20),
             FormatSeriesReportJson(BuildSeriesReport(s, 100, options), 20));
-  ASSERT_EQ(all.by_samples.size(), 11u);
+  ASSERT_EQ(all.by_samples.size(), 12u);
   bool points_only = false;
+  bool one_point = false;
   for (const NameRow& row : all.by_samples) {
     if (row.name == "points_only") {
       points_only = true;
@@ -211,12 +214,18 @@ TEST(SeriesReportTest, NamesWhoseHashesCollideAreCountedApart) {
       EXPECT_EQ(row.samples, 4u);
       EXPECT_EQ(row.types, std::vector<std::string>{"gauge"});
     }
+    if (row.name == "one_point") {
+      one_point = true;
+      EXPECT_EQ(row.samples, 1u);
+      EXPECT_EQ(row.types, std::vector<std::string>{"set"});
+    }
     if (row.name == "c2") {
       EXPECT_EQ(row.series, 2u + 3u + 4u);
       EXPECT_EQ(row.samples, 2u + 3u + 4u + 1u);  // and its timestamped point
     }
   }
   EXPECT_TRUE(points_only);
+  EXPECT_TRUE(one_point);
 }
 
 // The entries' buffer reused across flushes of different sizes gives the same report as a fresh
