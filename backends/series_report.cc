@@ -365,20 +365,25 @@ SeriesReportData BuildSeriesReport(const Snapshot& snapshot, uint64_t max_series
     }
     run = run_end;
   }
+  auto is_single = [&](uint32_t index) {
+    return (single[index / 64] & (uint64_t{1} << (index % 64))) != 0;
+  };
   auto offer_single = [&](uint32_t index, std::string_view name, uint32_t info) {
-    if ((single[index / 64] & (uint64_t{1} << (index % 64))) == 0) return;
     NameTally t;
     t.name = name;
     AddToTally(snapshot, merged, {0, index, info}, t);
     offer(t);
   };
   for (uint32_t i = 0; i < snapshot.series.size(); ++i) {
+    if (!is_single(i)) continue;
     const aggregator::SeriesValue& v = snapshot.series[i];
     offer_single(i, v.key->name(), InfoOf(snapshot, v));
   }
   for (uint32_t j = 0; j < snapshot.timestamped_points.size(); ++j) {
+    const uint32_t index = static_cast<uint32_t>(snapshot.series.size() + j);
+    if (!is_single(index)) continue;
     const aggregator::TimedPoint& p = snapshot.timestamped_points[j];
-    offer_single(static_cast<uint32_t>(snapshot.series.size() + j), p.key->name(), PointInfo(p));
+    offer_single(index, p.key->name(), PointInfo(p));
   }
   // Kept for the next flush unless it is more than twice what this one used (the series shrank).
   if (entries.capacity() > 2 * entries.size()) std::vector<SeriesReportEntry>().swap(entries);
