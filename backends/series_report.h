@@ -2,12 +2,13 @@
 // and the most samples in the last flush, served as GET /debug/series (issue 13).
 //
 // Computed from each flush on the backend's thread, never on the hot path: one pass over the
-// snapshot hashes each series' name into a 16-byte entry (no allocation per series), the entries
-// are sorted by hash so that a name's series are adjacent, one walk over them tallies each name
-// and keeps the top names in bounded heaps, and a last pass counts distinct tag values for the
-// kept names' series only. What the report keeps is bounded by the options (top names x top tag
-// keys) whatever the number of series; the one buffer linear in the snapshot is the entries,
-// 16 B per series, which SeriesReport reuses from flush to flush (see SeriesReport::Update).
+// snapshot hashes each series' name into a 16-byte entry (no allocation per series; the series
+// of a name met again soon fold into one), the entries are sorted by hash so that a name's are
+// adjacent, one walk over them tallies each name and keeps the top names in bounded heaps (names
+// with one entry through a bitmap and a pass in snapshot order), and a last pass counts distinct
+// tag values for the kept names' series only. What the report keeps is bounded by the options
+// (top names x top tag keys) whatever the number of series; the one buffer linear in the snapshot
+// is the entries, at most 16 B per series, which SeriesReport reuses from flush to flush.
 #ifndef TALLYD_BACKENDS_SERIES_REPORT_H_
 #define TALLYD_BACKENDS_SERIES_REPORT_H_
 
@@ -112,7 +113,7 @@ class SeriesReport {
 
  private:
   const SeriesReportOptions options_;
-  // The entries of the last report, kept for the next flush: 16 B per series (a fifth or less of
+  // The entries of the last report, kept for the next flush: at most 16 B per series (a fifth of
   // what the snapshot itself holds per series: its 40-byte SeriesValue and the key's 32-byte
   // header and bytes), which spares a flush allocating and faulting them in again and the
   // process' RSS a swing of that size every flush. Released when the series shrink to less than
