@@ -2,9 +2,13 @@
 // and the most samples in the last flush, served as GET /debug/series (issue 13).
 //
 // Computed from each flush on the backend's thread, never on the hot path: one pass over the
-// snapshot groups series by name, a second one counts distinct tag values for the few names
-// kept. What is kept between flushes is bounded by the options (top names x top tag keys),
-// whatever the number of series; the per-flush work is transient and linear in the snapshot.
+// snapshot hashes each series' name into a 16-byte entry (no allocation per series; the series
+// of a name met again soon fold into one), the entries are sorted by hash so that a name's are
+// adjacent, one walk over them tallies each name and keeps the top names in bounded heaps (names
+// with one entry through a bitmap and a pass in snapshot order), and a last pass counts distinct
+// tag values for the kept names' series only. What the report keeps is bounded by the options
+// (top names x top tag keys) whatever the number of series; the one buffer linear in the snapshot
+// is the entries, at most 16 B per series, which SeriesReport reuses from flush to flush.
 #ifndef TALLYD_BACKENDS_SERIES_REPORT_H_
 #define TALLYD_BACKENDS_SERIES_REPORT_H_
 
@@ -12,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -69,6 +74,26 @@ struct SeriesReportData {
 SeriesReportData BuildSeriesReport(const aggregator::Snapshot& snapshot, uint64_t max_series,
                                    const SeriesReportOptions& options);
 
+// One series (or client-timestamped point) of the snapshot in the report's first pass: its
+// name's hash and what it adds to its name's tally, 16 bytes so that sorting 1M of them is cheap.
+struct SeriesReportEntry {
+  uint64_t name_hash = 0;
+  uint32_t index = 0;  // into snapshot.series, then (from series.size() on) timestamped_points
+  uint32_t info = 0;   // type, active, lower bound, samples (see series_report.cc)
+};
+
+// A 64-bit hash of a metric name. Names whose hashes are equal are still told apart (their
+// bytes are compared), only more slowly: tests inject a colliding one.
+using NameHashFunction = uint64_t (*)(std::string_view name);
+uint64_t DefaultNameHash(std::string_view name);
+
+// The same report, the entries built in `scratch` (its capacity reused from call to call, and
+// released after a call that used less than half of it) and names hashed by `hash`.
+SeriesReportData BuildSeriesReport(const aggregator::Snapshot& snapshot, uint64_t max_series,
+                                   const SeriesReportOptions& options,
+                                   std::vector<SeriesReportEntry>& scratch,
+                                   NameHashFunction hash = DefaultNameHash);
+
 // `top` names of each ranking at most. The JSON is one object whatever bytes names and tags hold;
 // the table escapes control bytes so a terminal shows them and never obeys them.
 std::string FormatSeriesReportJson(const SeriesReportData& report, size_t top);
@@ -88,6 +113,13 @@ class SeriesReport {
 
  private:
   const SeriesReportOptions options_;
+  // The entries of the last report, kept for the next flush: at most 16 B per series (a fifth of
+  // what the snapshot itself holds per series: its 40-byte SeriesValue and the key's 32-byte
+  // header and bytes), which spares a flush allocating and faulting them in again and the
+  // process' RSS a swing of that size every flush. Released when the series shrink to less than
+  // half (BuildSeriesReport). Its own lock: Update is the backend thread's, but need not be.
+  absl::Mutex scratch_mu_;
+  std::vector<SeriesReportEntry> scratch_ ABSL_GUARDED_BY(scratch_mu_);
   mutable absl::Mutex mu_;
   uint64_t max_series_ ABSL_GUARDED_BY(mu_);
   uint64_t dropped_max_series_total_ ABSL_GUARDED_BY(mu_) = 0;

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "snapshot_fixtures.h"
@@ -151,6 +153,94 @@ TEST(SeriesReportTest, JsonHonoursTopAndBeforeTheFirstFlush) {
   ASSERT_TRUE(json.has_value());
   ASSERT_EQ((*json)["by_series"].size(), 2u);
   EXPECT_EQ((*json)["by_series"][1]["name"], "m3");
+}
+
+// Names of several shapes, interleaved as shards hand them out: counters with tags, timers, a
+// name with idle series, one with only client-timestamped points.
+aggregator::Snapshot MixedSnapshot() {
+  aggregator::Snapshot s = fixtures::BaseSnapshot();
+  uint64_t id = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int n = 1; n <= 6; ++n) AddCounters(s, absl::StrCat("c", n), n + round, id);
+    AddTimer(s, absl::StrCat("t", round), 100 * (round + 1), id);
+    AddTimer(s, "t_shared", 7, id);
+  }
+  s.series[4].idle = true;
+  aggregator::TimedPoint p;
+  p.key = Key(++id, MetricType::kGauge, "points_only");
+  for (int i = 0; i < 4; ++i) s.timestamped_points.push_back(p);
+  p.key = Key(++id, MetricType::kCounter, "c2");
+  s.timestamped_points.push_back(p);
+  p.key = Key(++id, MetricType::kSet, "one_point");
+  s.timestamped_points.push_back(p);
+  return s;
+}
+
+uint64_t SameHashForAll(std::string_view) { return 42; }
+uint64_t FirstByteHash(std::string_view name) { return name.empty() ? 0 : name[0]; }
+
+// Names whose hashes are equal are still counted apart: the same report whatever the hash.
+TEST(SeriesReportTest, NamesWhoseHashesCollideAreCountedApart) {
+  const aggregator::Snapshot s = MixedSnapshot();
+  SeriesReportOptions options;
+  options.top_names = 5;
+  const SeriesReportData want = BuildSeriesReport(s, 100, options);
+  EXPECT_EQ(want.names, 12u);  // c1..c6, t0..t2, t_shared, points_only, one_point
+  ASSERT_EQ(want.by_series.size(), 5u);
+  EXPECT_EQ(want.by_series[0].name, "c6");
+  EXPECT_EQ(want.by_series[0].series, 6u + 7u + 8u);
+  EXPECT_EQ(want.by_samples[0].name, "t2");
+  EXPECT_EQ(want.by_samples[1].name, "t1");
+  EXPECT_EQ(want.by_samples[2].name, "t0");
+  for (NameHashFunction hash : {&SameHashForAll, &FirstByteHash}) {
+    std::vector<SeriesReportEntry> scratch;
+    const SeriesReportData got = BuildSeriesReport(s, 100, options, scratch, hash);
+    EXPECT_EQ(got.names, want.names);
+    EXPECT_EQ(FormatSeriesReportJson(got, 20), FormatSeriesReportJson(want, 20));
+  }
+  // Every name ranked, points-only and idle ones included.
+  options.top_names = 20;
+  std::vector<SeriesReportEntry> scratch;
+  const SeriesReportData all = BuildSeriesReport(s, 100, options, scratch, &SameHashForAll);
+  EXPECT_EQ(FormatSeriesReportJson(all, 20),
+            FormatSeriesReportJson(BuildSeriesReport(s, 100, options), 20));
+  ASSERT_EQ(all.by_samples.size(), 12u);
+  bool points_only = false;
+  bool one_point = false;
+  for (const NameRow& row : all.by_samples) {
+    if (row.name == "points_only") {
+      points_only = true;
+      EXPECT_EQ(row.series, 0u);
+      EXPECT_EQ(row.samples, 4u);
+      EXPECT_EQ(row.types, std::vector<std::string>{"gauge"});
+    }
+    if (row.name == "one_point") {
+      one_point = true;
+      EXPECT_EQ(row.samples, 1u);
+      EXPECT_EQ(row.types, std::vector<std::string>{"set"});
+    }
+    if (row.name == "c2") {
+      EXPECT_EQ(row.series, 2u + 3u + 4u);
+      EXPECT_EQ(row.samples, 2u + 3u + 4u + 1u);  // and its timestamped point
+    }
+  }
+  EXPECT_TRUE(points_only);
+  EXPECT_TRUE(one_point);
+}
+
+// The entries' buffer reused across flushes of different sizes gives the same report as a fresh
+// one, and is released when it is more than twice what a flush needs.
+TEST(SeriesReportTest, ReusedEntriesGiveTheSameReport) {
+  aggregator::Snapshot big = fixtures::BaseSnapshot();
+  uint64_t id = 0;
+  for (int n = 1; n <= 40; ++n) AddCounters(big, absl::StrCat("m", n), n, id);
+  const aggregator::Snapshot small = MixedSnapshot();
+  std::vector<SeriesReportEntry> scratch;
+  for (const aggregator::Snapshot* s : {&std::as_const(big), &small, &std::as_const(big)}) {
+    EXPECT_EQ(FormatSeriesReportJson(BuildSeriesReport(*s, 1000, {}, scratch), 20),
+              FormatSeriesReportJson(BuildSeriesReport(*s, 1000, {}), 20));
+    EXPECT_LE(scratch.capacity(), 2 * (s->series.size() + s->timestamped_points.size()));
+  }
 }
 
 }  // namespace
