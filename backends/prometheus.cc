@@ -235,8 +235,22 @@ PrometheusBackend::~PrometheusBackend() {
   if (server_ != nullptr) mg_stop(server_);
 }
 
-Delivery PrometheusBackend::Deliver(const Flush& flush) {
+void PrometheusBackend::Observe(const Flush& flush) {
+  if (flush.snapshot != nullptr && flush.snapshot->sequence != 0) {
+    if (flush.snapshot->sequence <= observed_sequence_) return;  // folded in already
+    observed_sequence_ = flush.snapshot->sequence;
+  } else {
+    if (flush.snapshot == observed_unsequenced_.snapshot &&
+        flush.self_metrics == observed_unsequenced_.self_metrics) {
+      return;
+    }
+    observed_unsequenced_ = flush;
+  }
   state_->Update(flush);
+}
+
+Delivery PrometheusBackend::Deliver(const Flush& flush) {
+  Observe(flush);  // a no-op when the runner observed it
   if (newer_queued_ == 0) {
     series_report_->Update(*flush.snapshot);
   } else {

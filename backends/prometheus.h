@@ -103,12 +103,16 @@ class PrometheusBackend : public Backend {
   ~PrometheusBackend() override;
 
   std::string_view name() const override { return "prometheus"; }
-  // Never fails: scrapes pull what the last flush left. Folds every flush into the state (its
-  // counters need each one); builds /debug/series' report only for a flush with no newer one
-  // queued (SetNewerQueued), since the next delivery replaces it: at 1M series the report costs
-  // several times the fold, and a backlog behind a slow first fold then drains at the fold's
-  // pace.
+  // Never fails: scrapes pull what the last flush left. Every flush is folded into the state
+  // once, through Observe, also those the runner's full queue drops (the exposed counters are
+  // totals: a flush left out would be increments lost for good); Deliver folds a flush nobody
+  // observed (a caller driving Deliver alone), then builds /debug/series' report, only for a
+  // flush with no newer one queued (SetNewerQueued), since the next delivery replaces it: at 1M
+  // series the report costs several times the fold, and a backlog behind a slow first fold then
+  // drains at the fold's pace.
   Delivery Deliver(const Flush& flush) override;
+  bool observes_flushes() const override { return true; }
+  void Observe(const Flush& flush) override;
   void SetNewerQueued(size_t newer) override { newer_queued_ = newer; }
 
   // Takes a new series_ttl (a SIGHUP changed aggregation.series_ttl) from the next flush on,
@@ -136,6 +140,11 @@ class PrometheusBackend : public Backend {
   std::unique_ptr<PrometheusState> state_;       // the exposed state (backends/prometheus_state.h)
   std::unique_ptr<SeriesReport> series_report_;  // fed by Deliver, read by /debug/series
   size_t newer_queued_ = 0;                      // the runner's, for the next Deliver
+  // The newest snapshot sequence folded in (Observe; flushes come in order), and, for a flush
+  // whose snapshot has no sequence (tests), the last one folded, held so that its address is
+  // not reused by another. Backend thread only.
+  uint64_t observed_sequence_ = 0;
+  Flush observed_unsequenced_;
   // civetweb's listening sockets, shut down first when stopping (see the destructor).
   std::vector<int> listening_fds_;
   int port_ = 0;

@@ -504,5 +504,31 @@ TEST_F(PrometheusBackendTest, SeriesReportIsBuiltForTheNewestQueuedFlushOnly) {
   EXPECT_THAT(Scrape(), Contains("hits 5"));
 }
 
+// The exposed counters are totals: a flush the runner's full queue dropped reaches the backend
+// through Observe only, and must count; one observed and then delivered counts once; one
+// delivered without Observe (a caller driving Deliver alone) counts too.
+TEST_F(PrometheusBackendTest, EveryObservedFlushCountsOnceInTheCounterTotals) {
+  Start();
+  EXPECT_TRUE(backend_->observes_flushes());
+  auto flush_of = [](Snapshot s) {
+    return Flush{std::make_shared<const Snapshot>(std::move(s)), nullptr};
+  };
+  for (double count : {2.0, 3.0}) {  // dropped by the runner: observed, never delivered
+    Snapshot s = NextSnapshot();
+    AddCounter(s, Key(1, MetricType::kCounter, "hits"), count);
+    backend_->Observe(flush_of(std::move(s)));
+  }
+  Snapshot third = NextSnapshot();
+  AddCounter(third, Key(1, MetricType::kCounter, "hits"), 4);
+  const Flush delivered = flush_of(std::move(third));
+  backend_->Observe(delivered);
+  EXPECT_EQ(backend_->Deliver(delivered).outcome, Delivery::Outcome::kDelivered);
+  backend_->Observe(delivered);  // again: still once
+  Snapshot fourth = NextSnapshot();
+  AddCounter(fourth, Key(1, MetricType::kCounter, "hits"), 5);
+  Deliver(std::move(fourth));
+  EXPECT_THAT(Scrape(), Contains("hits 14"));
+}
+
 }  // namespace
 }  // namespace tallyd::backends
