@@ -22,7 +22,6 @@
 #include "backends/series_report.h"
 #include "bench/workload.h"
 #include "protocol/parser.h"
-#include "server/malloc_huge_pages.h"
 
 namespace {
 std::atomic<int64_t> g_in_use{0};
@@ -118,13 +117,3 @@ BENCHMARK(BM_SeriesReportTagged)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::
 
 }  // namespace
 }  // namespace tallyd::bench
-// As tallyd_bench's main (bench_main.cc): malloc on huge pages as tallyd runs it, unless
-// TALLYD_MALLOC_HUGEPAGES=0.
-int main(int argc, char** argv) {
-  tallyd::server::ReexecWithMallocHugePages(argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
