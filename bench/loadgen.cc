@@ -45,6 +45,10 @@ ABSL_FLAG(bool, sequential, false,
           "send the series in order (each once per pass over --pool) instead of at random");
 ABSL_FLAG(int64_t, lines, 0, "stop after this many lines (0: run for --duration)");
 ABSL_FLAG(int32_t, batch, 64, "datagrams per sendmmsg call");
+ABSL_FLAG(absl::Duration, max_catch_up, absl::InfiniteDuration(),
+          "with --rate: when the sender falls further behind its schedule than this (it was "
+          "descheduled), it forgives the rest instead of sending it as one burst; the rate it "
+          "reports is what it sent");
 ABSL_FLAG(int32_t, gauge_percent, 15, "share of gauge series");
 ABSL_FLAG(int32_t, timer_percent, 10, "share of timer (ms) series");
 ABSL_FLAG(int32_t, histogram_percent, 5, "share of histogram series");
@@ -207,11 +211,20 @@ int Run() {
   uint64_t sent_datagrams = 0, sent_lines = 0, sent_bytes = 0, calls = 0, errors = 0;
   double counter_sum = 0, timer_count = 0;
   size_t next = 0;
+  // Lines the schedule forgave (--max_catch_up); the burst a stalled sender may send is bounded
+  // by max_catch_up's worth of lines, so a stall of this process, not the receiver, cannot
+  // overflow the receiver's buffer.
+  const double max_debt = rate * absl::ToDoubleSeconds(absl::GetFlag(FLAGS_max_catch_up));
+  double forgiven = 0;
   for (absl::Time now = start; now < end; now = absl::Now()) {
     if (max_lines != 0 && sent_lines >= max_lines) break;
     if (rate > 0) {
       // Pace: never ahead of rate * elapsed; sleep off what we are ahead by.
-      const double allowed = rate * absl::ToDoubleSeconds(now - start);
+      double allowed = rate * absl::ToDoubleSeconds(now - start) - forgiven;
+      if (allowed - static_cast<double>(sent_lines) > max_debt) {
+        forgiven += allowed - static_cast<double>(sent_lines) - max_debt;
+        allowed = static_cast<double>(sent_lines) + max_debt;
+      }
       if (static_cast<double>(sent_lines) >= allowed) {
         const double ahead = (static_cast<double>(sent_lines) - allowed) / rate;
         absl::SleepFor(std::min(absl::Seconds(ahead), absl::Milliseconds(1)) +

@@ -6,7 +6,9 @@
 //   tallyd-sink [--udp=127.0.0.1:0] [--receive_buffer=8388608] [--ports_file=PATH]
 //
 // On SIGTERM or SIGINT it reads what the socket still holds, prints one line
-// ("sink lines=N datagrams=N bytes=N") and exits 0.
+// ("sink lines=N datagrams=N bytes=N") and exits 0. On SIGUSR1 it prints the same line for what
+// it has read so far (once the socket is drained, that is all it was sent, less kernel drops) and
+// goes on: bench/e2e's warm-up reads it before the measured run.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -26,8 +28,10 @@
 namespace {
 
 volatile sig_atomic_t stop = 0;
+volatile sig_atomic_t report = 0;
 
 void OnSignal(int) { stop = 1; }
+void OnReport(int) { report = 1; }
 
 constexpr int kBatch = 64;
 constexpr size_t kDatagramBytes = 65536;
@@ -35,6 +39,14 @@ constexpr size_t kDatagramBytes = 65536;
 struct Counts {
   uint64_t lines = 0, datagrams = 0, bytes = 0;
 };
+
+void Print(const Counts& counts) {
+  std::printf("sink lines=%llu datagrams=%llu bytes=%llu\n",
+              static_cast<unsigned long long>(counts.lines),
+              static_cast<unsigned long long>(counts.datagrams),
+              static_cast<unsigned long long>(counts.bytes));
+  std::fflush(stdout);
+}
 
 // One recvmmsg call; returns false when nothing was read (EINTR, EAGAIN).
 bool ReadBatch(int fd, int flags, std::vector<mmsghdr>& msgs, Counts& counts) {
@@ -83,6 +95,9 @@ int Run(std::string_view host, int port, int receive_buffer, const char* ports_f
   action.sa_handler = OnSignal;  // no SA_RESTART: the blocking recvmmsg returns EINTR
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  struct sigaction report_action {};
+  report_action.sa_handler = OnReport;
+  sigaction(SIGUSR1, &report_action, nullptr);
 
   std::vector<char> buffer(kBatch * kDatagramBytes);
   std::vector<iovec> iov(kBatch);
@@ -99,13 +114,14 @@ int Run(std::string_view host, int port, int receive_buffer, const char* ports_f
       std::perror("recvmmsg");
       return 1;
     }
+    if (report) {
+      report = 0;
+      Print(counts);
+    }
   }
   while (ReadBatch(fd, MSG_DONTWAIT, msgs, counts)) {
   }
-  std::printf("sink lines=%llu datagrams=%llu bytes=%llu\n",
-              static_cast<unsigned long long>(counts.lines),
-              static_cast<unsigned long long>(counts.datagrams),
-              static_cast<unsigned long long>(counts.bytes));
+  Print(counts);
   return 0;
 }
 
