@@ -125,6 +125,11 @@ struct BackendStats {
 inline constexpr int kBackgroundNice = 10;
 absl::Status LowerCallingThreadPriority();
 
+// Names the calling thread as `top -H`, `ps -L`, perf and gdb show it (Linux keeps 15 bytes: a
+// longer name is cut). tallyd's threads: "worker-N" (receive path), "flush", and each backend's
+// delivery thread under the backend's name ("prometheus", "graphite", ...); civetweb names its own.
+void NameCallingThread(std::string_view name);
+
 class BackendRunner {
  public:
   // Retries as the backend's own policy says (Backend::backoff()).

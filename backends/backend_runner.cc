@@ -1,4 +1,5 @@
 #include <glog/logging.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -17,6 +18,11 @@ absl::Status LowerCallingThreadPriority() {
     return absl::OkStatus();
   }
   return absl::InternalError(absl::StrCat("nice ", kBackgroundNice, ": ", std::strerror(errno)));
+}
+
+void NameCallingThread(std::string_view name) {
+  const std::string cut(name.substr(0, 15));  // the kernel's limit (16 bytes with the NUL)
+  pthread_setname_np(pthread_self(), cut.c_str());
 }
 
 BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffered_flushes)
@@ -91,6 +97,7 @@ BackendStats BackendRunner::stats() const {
 }
 
 void BackendRunner::Run() {
+  NameCallingThread(backend_->name());
   // Below the workers: a backend formatting a snapshot must not take the core from the receive
   // path (see LowerCallingThreadPriority).
   if (absl::Status s = LowerCallingThreadPriority(); !s.ok()) {

@@ -38,6 +38,7 @@ FlushLoop::~FlushLoop() { Stop(); }
 
 void FlushLoop::Start() {
   thread_ = std::thread([this] {
+    backends::NameCallingThread("flush");
     // The flush yields the core to the workers, as the backends' threads do: at the receive
     // path's priority, any flush-side work sharing a worker's core takes half of it while it
     // runs (backends::LowerCallingThreadPriority says why, and what it costs on a busy host).

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "aggregator/aggregator.h"
+#include "backends/backend.h"
 
 namespace tallyd::server {
 namespace {
@@ -85,6 +86,7 @@ absl::Status Worker::Start() {
 }
 
 void Worker::Run() {
+  backends::NameCallingThread(absl::StrCat("worker-", index_));
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Every handle is closed once Shutdown() ran; let their close callbacks finish.
   uv_run(&loop_, UV_RUN_DEFAULT);
