@@ -101,8 +101,9 @@ class Worker : public DatagramSink {
   std::unique_ptr<LineRelay> relay_;  // null without relay addresses
   std::thread thread_;
   bool ran_ = false;  // Start() got as far as the thread
-  // Metric lines of the chunk OnData is parsing, viewing its bytes: handed to the shard in groups
-  // (it prefetches a group's lookups together) when full and at the end of the chunk.
+  // Metric lines of the chunk OnData is parsing, viewing its bytes: the parser writes each one
+  // straight into its slot (no copy per line); handed to the shard in groups (it prefetches a
+  // group's lookups together) when full and at the end of the chunk.
   protocol::MetricLine batch_[kBatchLines];
   size_t batch_size_ = 0;
   // Names and tags the parser rewrote (tags in the name) for the lines in batch_: cleared with it.

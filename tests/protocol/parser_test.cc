@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <random>
 #include <string>
 #include <string_view>
@@ -931,6 +932,78 @@ TEST(ParserTest, ForEachTagSplitsOnComma) {
   EXPECT_THAT(Tags("single"), ElementsAre("single"));
   EXPECT_THAT(Tags(""), IsEmpty());
 }
+
+// The shard finds series by the parser's hash, also keys it created from canonical tags or that
+// another shard created: the hash must be HashSeries of the line's final name and tags, also
+// when the parser rewrote them (tags in the name) and whatever else the line holds.
+TEST(ParserTest, SeriesHashIsHashSeriesOfTheLinesNameAndTags) {
+  const char* lines[] = {"a:1|c",
+                         "prod.web-3.checkout.http.server.requests.123:4|c",
+                         "a.b:1.5:2|ms|@0.5|#t:1,u|c:cid|T17",
+                         "g:-3|g|#k",
+                         "exactly.sixteen.:1|h|#aaaaaaaaaaaaaaaa",
+                         "x:1|d|#host:web-12,env:prod,endpoint:/api/v1/users,status:201",
+                         "users:a:b|s|#z",
+                         "c:|c",
+                         "cpu,host=a,region=eu:1|g",
+                         "cpu#host=a:1|c",
+                         "cpu[host=a]:1|c"};
+  LineScratch scratch(1024);
+  ParsedLine reused;
+  for (const char* line : lines) {
+    SCOPED_TRACE(line);
+    const ParsedLine p = ParseLine(line);
+    ASSERT_EQ(p.kind, LineKind::kMetric);
+    EXPECT_EQ(p.metric.series_hash, HashSeries(p.metric.type, p.metric.name, p.metric.tags));
+    ASSERT_TRUE(ParseLine(line, ParserOptions{}, &reused, &scratch));
+    EXPECT_EQ(reused.metric.series_hash, p.metric.series_hash);
+  }
+  // Type, name and tags each count, and the name / tags boundary too.
+  EXPECT_NE(HashSeries(MetricType::kCounter, "a", ""), HashSeries(MetricType::kGauge, "a", ""));
+  EXPECT_NE(HashSeries(MetricType::kCounter, "ab", "c"),
+            HashSeries(MetricType::kCounter, "a", "bc"));
+  EXPECT_NE(HashSeries(MetricType::kCounter, "a", "b"), HashSeries(MetricType::kCounter, "a", "c"));
+}
+
+// The worker's form writes a metric line into the caller's slot exactly as the other forms do,
+// and leaves the slot's neighbours (and other->metric) alone.
+TEST(ParserTest, ParsesMetricLineIntoTheCallersSlot) {
+  const char* lines[] = {"a.b:1.5|ms|@0.5|#t:1,u|c:cid|T17",
+                         "_e{1,1}:a|b",
+                         "_sc|n|2",
+                         "broken",
+                         "g:-3|g|#k",
+                         "cpu,host=a:1|c"};
+  LineScratch scratch(1024);
+  for (const char* line : lines) {
+    SCOPED_TRACE(line);
+    const ParsedLine want = ParseLine(line);
+    MetricLine slots[3];
+    slots[0].name = slots[2].name = "untouched";
+    ParsedLine other;
+    other.metric.name = "untouched";
+    EXPECT_EQ(ParseLine(line, ParserOptions{}, &slots[1], &other, &scratch), want.kind);
+    EXPECT_EQ(other.kind, want.kind);
+    EXPECT_EQ(slots[0].name, "untouched");
+    EXPECT_EQ(slots[2].name, "untouched");
+    EXPECT_EQ(other.metric.name, "untouched");
+    if (want.kind == LineKind::kMetric) {
+      EXPECT_EQ(slots[1].name, want.metric.name);
+      EXPECT_EQ(slots[1].values, want.metric.values);
+      EXPECT_EQ(slots[1].tags, want.metric.tags);
+      EXPECT_EQ(slots[1].sample_rate, want.metric.sample_rate);
+      EXPECT_EQ(slots[1].timestamp, want.metric.timestamp);
+      EXPECT_EQ(slots[1].series_hash, want.metric.series_hash);
+    } else if (want.kind == LineKind::kRejected) {
+      EXPECT_EQ(other.reason, want.reason);
+    } else if (want.kind == LineKind::kEvent) {
+      EXPECT_EQ(other.event.title, want.event.title);
+    } else {
+      EXPECT_EQ(other.service_check.name, want.service_check.name);
+    }
+  }
+}
+
 
 }  // namespace
 }  // namespace tallyd::protocol
