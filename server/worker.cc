@@ -155,7 +155,8 @@ void Worker::OnData(std::string_view data, Transport transport) {
         break;
     }
   });
-  FlushBatch();  // the lines view `data`, valid during this call only
+  // A TCP chunk is valid during this call only; datagrams until OnReceiveEnd.
+  if (transport == Transport::kTcp) FlushBatch();
 }
 
 void Worker::FlushBatch() {
