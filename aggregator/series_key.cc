@@ -4,8 +4,6 @@
 #include <cstring>
 #include <new>
 
-#include "absl/hash/hash.h"
-
 namespace tallyd::aggregator {
 
 TagView SplitTag(std::string_view tag) {
@@ -65,62 +63,6 @@ std::vector<TagView> SeriesKey::TagList() const {
   std::vector<TagView> list;
   ForEachTag([&](const TagView& tag) { list.push_back(tag); });
   return list;
-}
-
-namespace {
-
-// Series hashing runs once per line on ~50-150 key bytes. Debian's Abseil hashes strings with
-// libstdc++'s std::_Hash_bytes (a byte-serial murmur), which was a seventh of the aggregation
-// profile; this is a wyhash-style hash, 16 bytes per 64x64->128 multiply.
-inline uint64_t Read8(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-inline uint64_t Read4(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-inline uint64_t Mum(uint64_t a, uint64_t b) {
-  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
-  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-}
-constexpr uint64_t kP0 = 0xa0761d6478bd642fULL;
-constexpr uint64_t kP1 = 0xe7037ed1a0b428dbULL;
-constexpr uint64_t kP2 = 0x8ebc6af09c88c6e3ULL;
-
-uint64_t HashBytes(std::string_view s, uint64_t seed) {
-  const char* p = s.data();
-  size_t n = s.size();
-  seed ^= Mum(seed ^ kP0, n ^ kP1);  // the length separates "ab"+"c" from "a"+"bc"
-  while (n > 16) {
-    seed = Mum(Read8(p) ^ kP1, Read8(p + 8) ^ seed);
-    p += 16;
-    n -= 16;
-  }
-  uint64_t a = 0, b = 0;
-  if (n >= 8) {
-    a = Read8(p);
-    b = Read8(p + n - 8);
-  } else if (n >= 4) {
-    a = Read4(p);
-    b = Read4(p + n - 4);
-  } else if (n > 0) {
-    a = (uint64_t{static_cast<uint8_t>(p[0])} << 16) |
-        (uint64_t{static_cast<uint8_t>(p[n >> 1])} << 8) | static_cast<uint8_t>(p[n - 1]);
-  }
-  return Mum(a ^ kP1 ^ seed, b ^ kP2);
-}
-
-// Per process, as absl::Hash is: crafted lines cannot aim at one probe sequence.
-const uint64_t kSeriesSeed = absl::HashOf(static_cast<const void*>(&kP0), 0x7a11d);
-
-}  // namespace
-
-uint64_t HashSeries(MetricType type, std::string_view name, std::string_view tags) {
-  const uint64_t h = HashBytes(name, kSeriesSeed ^ (static_cast<uint64_t>(type) * kP2));
-  return Mum(HashBytes(tags, h) ^ kP0, h ^ kP1);
 }
 
 namespace {

@@ -184,8 +184,9 @@ inline SeriesKeyRef::~SeriesKeyRef() {
   if (key_ != nullptr) SeriesKey::Release(key_);
 }
 
-// The series hash, computed once per line on the raw tags and reused for the table lookup.
-uint64_t HashSeries(MetricType type, std::string_view name, std::string_view tags);
+// The series hash: the parser computes it once per line on the raw tags
+// (MetricLine::series_hash) and the tables are probed with it; keys made here hash alike.
+using protocol::HashSeries;
 // Hash of an opaque set value.
 uint64_t HashSetValue(std::string_view value);
 

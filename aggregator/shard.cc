@@ -25,6 +25,11 @@ void AssignUnescaped(std::string& out, std::string_view text) {
   }
 }
 
+// The parser's hash of the line's raw key; a line built by hand (tests) carries none.
+inline uint64_t RawHashOf(const protocol::MetricLine& line) {
+  return line.series_hash != 0 ? line.series_hash : HashSeries(line.type, line.name, line.tags);
+}
+
 }  // namespace
 
 Shard::Shard(std::shared_ptr<const Options> options, SeriesRegistry* registry)
@@ -128,9 +133,7 @@ inline __attribute__((always_inline)) void Shard::Apply(uint32_t series,
   }
 }
 
-bool Shard::Add(const protocol::MetricLine& line) {
-  return AddHashed(line, HashSeries(line.type, line.name, line.tags));
-}
+bool Shard::Add(const protocol::MetricLine& line) { return AddHashed(line, RawHashOf(line)); }
 
 bool Shard::AddHashed(const protocol::MetricLine& line, uint64_t hash) {
   // The key names the cell: start loading it while the key bytes are compared.
@@ -192,7 +195,7 @@ size_t Shard::AddBatch(const protocol::MetricLine* lines, size_t n,
     const protocol::MetricLine* g = lines + begin;
     const size_t m = std::min(kGroup, n - begin);
     for (size_t i = 0; i < m; ++i) {
-      hashes[i] = HashSeries(g[i].type, g[i].name, g[i].tags);
+      hashes[i] = RawHashOf(g[i]);
       table_.PrefetchSlot(hashes[i]);
     }
     for (size_t i = 0; i < m; ++i) {

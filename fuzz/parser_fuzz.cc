@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "protocol/parser.h"
+#include "protocol/parser_detail.h"
 #include "protocol/utf8.h"
 
 namespace {
@@ -155,6 +156,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (used > line.size() + 2) abort();  // the bound the worker relies on
       g_rewritten = std::string_view(scratch.Take(0) - used, used);
       if (used != 0 && options.tag_formats == dogstatsd_only.tag_formats) abort();
+      // The common-shape fast path decides nothing on its own: what it accepts, the general
+      // parser accepts the same way.
+      MetricLine common;
+      if (tallyd::protocol::detail::ParseCommonMetricLine(line, options, &common)) {
+        const ParsedLine general = tallyd::protocol::detail::ParseLineGeneral(line, options);
+        if (general.kind != LineKind::kMetric || common.name != general.metric.name ||
+            common.values != general.metric.values || common.tags != general.metric.tags ||
+            common.type != general.metric.type ||
+            common.first_value != general.metric.first_value ||
+            std::signbit(common.first_value) != std::signbit(general.metric.first_value) ||
+            common.sample_rate != general.metric.sample_rate ||
+            common.value_signed != general.metric.value_signed ||
+            common.tag_count != general.metric.tag_count ||
+            common.unknown_fields != general.metric.unknown_fields ||
+            common.series_hash != general.metric.series_hash) {
+          abort();
+        }
+      }
       switch (p.kind) {
         case LineKind::kMetric:
           sink = sink + CheckMetric(p.metric, line, options);

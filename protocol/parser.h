@@ -133,11 +133,21 @@ struct MetricLine {
   // Tags in the name that were not kept (see the grammar notes above); saturates. A byte, in
   // what was padding: MetricLine is reset per line, and its size is the hot path's.
   uint8_t malformed_tags = 0;
-  uint32_t tag_count = 0;         // number of tags in `tags` (each non-empty)
+  uint32_t tag_count = 0;  // number of tags in `tags` (each non-empty)
   // DogStatsD origin-detection fields, kept raw so they are not counted as unknown.
   std::string_view external_data;  // after "e:", "" when absent
   std::string_view cardinality;    // after "card:", "" when absent
+  // HashSeries(type, name, tags), computed by the parser while the line's bytes are in the cache
+  // (STYLE: hash once): the aggregator's tables are probed with it, nothing walks the key bytes
+  // again for a known series. 0 in a line built by hand (tests): the shard computes it then.
+  uint64_t series_hash = 0;
 };
+
+// The hash of a series as a line names it: (type, name, tag bytes as given). Seeded once per
+// process, so crafted lines cannot aim at one probe sequence of a table that reaches the
+// network. The aggregator keys its series tables with it (aggregator/series_key.h), so a line's
+// series_hash finds keys created from canonical tags elsewhere.
+uint64_t HashSeries(MetricType type, std::string_view name, std::string_view tags);
 
 // Iterates the values of a MetricLine. Values were validated by the parser, so Next() only
 // re-splits and re-converts; lines with a single value should just use first_value.
@@ -213,6 +223,12 @@ bool ParseLine(std::string_view line, const ParserOptions& options, ParsedLine* 
 // never touch it. This is the worker's form: nothing allocates.
 bool ParseLine(std::string_view line, const ParserOptions& options, ParsedLine* out,
                LineScratch* scratch);
+// The worker's form: a metric line is written straight into *metric (a slot of the batch the
+// worker hands to the shard, so it is not copied there), everything else into *other (kind,
+// reason, event, service check; other->metric is not touched). Returns other->kind. For a
+// rejected line *metric may be partly written.
+LineKind ParseLine(std::string_view line, const ParserOptions& options, MetricLine* metric,
+                   ParsedLine* other, LineScratch* scratch);
 
 namespace detail {
 

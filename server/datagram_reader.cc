@@ -171,6 +171,7 @@ bool DatagramReader::ReadBatches(int max_batches, size_t* bytes_left, size_t* da
       }
       sink_->OnData(std::string_view(static_cast<char*>(iovecs_[i].iov_base), len), transport_);
     }
+    sink_->OnReceiveEnd();  // before the next recvmmsg reuses the buffers
     *datagrams_left -= std::min(*datagrams_left, static_cast<size_t>(n));
     if (n < want) return false;
   }

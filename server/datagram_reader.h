@@ -22,8 +22,10 @@
 
 namespace tallyd::server {
 
-// Receives each complete datagram. Called on the worker thread; the view is valid only during
-// the call.
+// Receives each complete datagram, on the worker thread. A datagram's view stays valid until
+// OnReceiveEnd() of its receive call (the reader reuses its buffers only on the next call), so a
+// sink may collect the views of a whole receive batch and hand them on as one unit; a TCP
+// listener's view is valid during the call only.
 class DatagramSink {
  public:
   virtual ~DatagramSink() = default;
@@ -31,6 +33,8 @@ class DatagramSink {
   // Called once per receive call (one recvmmsg batch) that returned datagrams, before their
   // OnData: the moment the worker stamps them with (a gauge's newest value wins across workers).
   virtual void OnReceive() {}
+  // After the last OnData of that receive call: the batch's views end here.
+  virtual void OnReceiveEnd() {}
 };
 
 // Opens a non-blocking UDP socket bound to `address`, claiming the port alone or joining the

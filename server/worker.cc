@@ -128,39 +128,37 @@ void Worker::OnReceive() {
 void Worker::OnData(std::string_view data, Transport transport) {
   // A TCP read is its own receive (the datagram readers call OnReceive per batch).
   if (transport == Transport::kTcp) OnReceive();
-  // One ParsedLine per chunk, reused: the parser writes only what each line's kind needs.
-  protocol::ParsedLine parsed;
-  protocol::ForEachLine(data, [this, &parsed](std::string_view line) {
+  // Events, service checks and rejections; metric lines are parsed straight into the batch.
+  protocol::ParsedLine other;
+  protocol::ForEachLine(data, [this, &other](std::string_view line) {
     if (scratch_.available() < line.size() + 2) FlushBatch();  // frees the scratch
-    protocol::ParseLine(line, options_.parser, &parsed, &scratch_);
+    protocol::MetricLine& slot = batch_[batch_size_];
+    const protocol::LineKind kind =
+        protocol::ParseLine(line, options_.parser, &slot, &other, &scratch_);
     // Every line parsed OK (events and service checks too) goes to the relay, as sent.
-    if (relay_ != nullptr && parsed.kind != protocol::LineKind::kRejected) relay_->Add(line);
-    switch (parsed.kind) {
+    if (relay_ != nullptr && kind != protocol::LineKind::kRejected) relay_->Add(line);
+    switch (kind) {
       case protocol::LineKind::kMetric:  // counted in FlushBatch, once the shard took it
-        if (parsed.metric.unknown_fields != 0) {
-          counters_.unknown_fields.Add(parsed.metric.unknown_fields);
-        }
-        if (parsed.metric.malformed_tags != 0) {
-          counters_.malformed_tags.Add(parsed.metric.malformed_tags);
-        }
-        batch_[batch_size_++] = parsed.metric;
-        if (batch_size_ == kBatchLines) FlushBatch();
+        if (slot.unknown_fields != 0) counters_.unknown_fields.Add(slot.unknown_fields);
+        if (slot.malformed_tags != 0) counters_.malformed_tags.Add(slot.malformed_tags);
+        if (++batch_size_ == kBatchLines) FlushBatch();
         break;
       case protocol::LineKind::kEvent:
         counters_.event_lines.Add();
-        shard_->AddEvent(parsed.event);
+        shard_->AddEvent(other.event);
         break;
       case protocol::LineKind::kServiceCheck:
         counters_.service_check_lines.Add();
-        shard_->AddServiceCheck(parsed.service_check);
+        shard_->AddServiceCheck(other.service_check);
         break;
       case protocol::LineKind::kRejected:
-        counters_.rejected[static_cast<int>(parsed.reason)].Add();
-        LogRejected(parsed.reason, line);
+        counters_.rejected[static_cast<int>(other.reason)].Add();
+        LogRejected(other.reason, line);
         break;
     }
   });
-  FlushBatch();  // the lines view `data`, valid during this call only
+  // A TCP chunk is valid during this call only; datagrams until OnReceiveEnd.
+  if (transport == Transport::kTcp) FlushBatch();
 }
 
 void Worker::FlushBatch() {

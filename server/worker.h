@@ -69,9 +69,12 @@ class Worker : public DatagramSink {
 
   const IngestCounters& counters() const { return counters_; }
 
-  // DatagramSink, on the worker thread.
+  // DatagramSink, on the worker thread. The metric lines of a receive call's datagrams go to the
+  // shard together at OnReceiveEnd (in full groups, however small the datagrams); a TCP chunk's
+  // at the end of its OnData.
   void OnData(std::string_view data, Transport transport) override;
   void OnReceive() override;
+  void OnReceiveEnd() override { FlushBatch(); }
 
  private:
   static constexpr size_t kBatchLines = 64;
@@ -101,8 +104,10 @@ class Worker : public DatagramSink {
   std::unique_ptr<LineRelay> relay_;  // null without relay addresses
   std::thread thread_;
   bool ran_ = false;  // Start() got as far as the thread
-  // Metric lines of the chunk OnData is parsing, viewing its bytes: handed to the shard in groups
-  // (it prefetches a group's lookups together) when full and at the end of the chunk.
+  // Metric lines not yet handed to the shard, viewing the datagrams of the current receive call
+  // (or the TCP chunk being parsed): the parser writes each one straight into its slot (no copy
+  // per line); handed to the shard in groups (it prefetches a group's lookups together) when
+  // full and at the end of the receive call or chunk.
   protocol::MetricLine batch_[kBatchLines];
   size_t batch_size_ = 0;
   // Names and tags the parser rewrote (tags in the name) for the lines in batch_: cleared with it.

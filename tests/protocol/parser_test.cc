@@ -8,10 +8,13 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "protocol/parser_detail.h"
 
 namespace tallyd::protocol {
 namespace {
@@ -930,6 +933,257 @@ TEST(ParserTest, ForEachTagSplitsOnComma) {
   EXPECT_THAT(Tags("a:1,b,c:x:y"), ElementsAre("a:1", "b", "c:x:y"));
   EXPECT_THAT(Tags("single"), ElementsAre("single"));
   EXPECT_THAT(Tags(""), IsEmpty());
+}
+
+// The shard finds series by the parser's hash, also keys it created from canonical tags or that
+// another shard created: the hash must be HashSeries of the line's final name and tags, also
+// when the parser rewrote them (tags in the name) and whatever else the line holds.
+TEST(ParserTest, SeriesHashIsHashSeriesOfTheLinesNameAndTags) {
+  const char* lines[] = {"a:1|c",
+                         "prod.web-3.checkout.http.server.requests.123:4|c",
+                         "a.b:1.5:2|ms|@0.5|#t:1,u|c:cid|T17",
+                         "g:-3|g|#k",
+                         "exactly.sixteen.:1|h|#aaaaaaaaaaaaaaaa",
+                         "x:1|d|#host:web-12,env:prod,endpoint:/api/v1/users,status:201",
+                         "users:a:b|s|#z",
+                         "c:|c",
+                         "cpu,host=a,region=eu:1|g",
+                         "cpu#host=a:1|c",
+                         "cpu[host=a]:1|c"};
+  LineScratch scratch(1024);
+  ParsedLine reused;
+  for (const char* line : lines) {
+    SCOPED_TRACE(line);
+    const ParsedLine p = ParseLine(line);
+    ASSERT_EQ(p.kind, LineKind::kMetric);
+    EXPECT_EQ(p.metric.series_hash, HashSeries(p.metric.type, p.metric.name, p.metric.tags));
+    ASSERT_TRUE(ParseLine(line, ParserOptions{}, &reused, &scratch));
+    EXPECT_EQ(reused.metric.series_hash, p.metric.series_hash);
+  }
+  // Type, name and tags each count, and the name / tags boundary too.
+  EXPECT_NE(HashSeries(MetricType::kCounter, "a", ""), HashSeries(MetricType::kGauge, "a", ""));
+  EXPECT_NE(HashSeries(MetricType::kCounter, "ab", "c"),
+            HashSeries(MetricType::kCounter, "a", "bc"));
+  EXPECT_NE(HashSeries(MetricType::kCounter, "a", "b"), HashSeries(MetricType::kCounter, "a", "c"));
+}
+
+// The worker's form writes a metric line into the caller's slot exactly as the other forms do,
+// and leaves the slot's neighbours (and other->metric) alone.
+TEST(ParserTest, ParsesMetricLineIntoTheCallersSlot) {
+  const char* lines[] = {"a.b:1.5|ms|@0.5|#t:1,u|c:cid|T17",
+                         "_e{1,1}:a|b",
+                         "_sc|n|2",
+                         "broken",
+                         "g:-3|g|#k",
+                         "cpu,host=a:1|c"};
+  LineScratch scratch(1024);
+  for (const char* line : lines) {
+    SCOPED_TRACE(line);
+    const ParsedLine want = ParseLine(line);
+    MetricLine slots[3];
+    slots[0].name = slots[2].name = "untouched";
+    ParsedLine other;
+    other.metric.name = "untouched";
+    EXPECT_EQ(ParseLine(line, ParserOptions{}, &slots[1], &other, &scratch), want.kind);
+    EXPECT_EQ(other.kind, want.kind);
+    EXPECT_EQ(slots[0].name, "untouched");
+    EXPECT_EQ(slots[2].name, "untouched");
+    EXPECT_EQ(other.metric.name, "untouched");
+    if (want.kind == LineKind::kMetric) {
+      EXPECT_EQ(slots[1].name, want.metric.name);
+      EXPECT_EQ(slots[1].values, want.metric.values);
+      EXPECT_EQ(slots[1].tags, want.metric.tags);
+      EXPECT_EQ(slots[1].sample_rate, want.metric.sample_rate);
+      EXPECT_EQ(slots[1].timestamp, want.metric.timestamp);
+      EXPECT_EQ(slots[1].series_hash, want.metric.series_hash);
+    } else if (want.kind == LineKind::kRejected) {
+      EXPECT_EQ(other.reason, want.reason);
+    } else if (want.kind == LineKind::kEvent) {
+      EXPECT_EQ(other.event.title, want.event.title);
+    } else {
+      EXPECT_EQ(other.service_check.name, want.service_check.name);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast path for the common shapes must be the general parser, line for line.
+
+// Every field, and for views the very bytes (same buffer, same place), not only equal text.
+void ExpectSameMetric(const MetricLine& a, const MetricLine& b) {
+  auto same_view = [](std::string_view x, std::string_view y) {
+    return x.size() == y.size() && (x.empty() || x.data() == y.data());
+  };
+  EXPECT_TRUE(same_view(a.name, b.name)) << a.name << " / " << b.name;
+  EXPECT_EQ(a.type, b.type);
+  EXPECT_TRUE(same_view(a.values, b.values)) << a.values << " / " << b.values;
+  EXPECT_EQ(a.value_count, b.value_count);
+  EXPECT_EQ(std::memcmp(&a.first_value, &b.first_value, sizeof(double)), 0)
+      << a.first_value << " / " << b.first_value;
+  EXPECT_EQ(std::memcmp(&a.sample_rate, &b.sample_rate, sizeof(double)), 0);
+  EXPECT_TRUE(same_view(a.tags, b.tags)) << a.tags << " / " << b.tags;
+  EXPECT_TRUE(same_view(a.container_id, b.container_id));
+  EXPECT_EQ(a.timestamp, b.timestamp);
+  EXPECT_EQ(a.unknown_fields, b.unknown_fields);
+  EXPECT_EQ(a.value_signed, b.value_signed);
+  EXPECT_EQ(a.malformed_tags, b.malformed_tags);
+  EXPECT_EQ(a.tag_count, b.tag_count);
+  EXPECT_TRUE(same_view(a.external_data, b.external_data));
+  EXPECT_TRUE(same_view(a.cardinality, b.cardinality));
+  EXPECT_EQ(a.series_hash, b.series_hash);
+}
+
+// Lines built from the grammar's pieces, common and odd, then mutated byte by byte.
+std::string RandomMetricLine(std::mt19937_64& rng) {
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  static const char* kNames[] = {"a",      "prod.web-3.checkout.http.server.requests.123",
+                                 "x.y",    "exactly.sixteen.",
+                                 "n,k=v",  "n#k=v",
+                                 "n[k=v]", "_x",
+                                 "",       "caf\xc3\xa9",
+                                 "a]b",    "sixteen.bytes.ab"};
+  static const char* kValues[] = {"1",
+                                  "4",
+                                  "0",
+                                  "-0",
+                                  "+7",
+                                  "12.5",
+                                  "-3.25",
+                                  "99999",
+                                  "1.",
+                                  ".5",
+                                  "1e3",
+                                  "",
+                                  "1:2",
+                                  "123456789012345",
+                                  "1234567890123456",
+                                  "0.000000000000001",
+                                  "12345678901234.5",
+                                  "nan",
+                                  "inf",
+                                  "-",
+                                  "+-1",
+                                  "00012",
+                                  "1_0",
+                                  "4e307",
+                                  "1.5.2",
+                                  "12345678901234567890"};
+  static const char* kTypes[] = {"c", "c", "c",   "g", "ms", "h", "d",
+                                 "s", "m", "mss", "x", "",   "C", "cc"};
+  static const char* kFields[] = {"@0.5",
+                                  "@1",
+                                  "@0",
+                                  "@1.5",
+                                  "@",
+                                  "@1e-320",
+                                  "@-0.5",
+                                  "@0.25",
+                                  "#",
+                                  "#a",
+                                  "#a:1,b:2",
+                                  "#a,,b",
+                                  "#,a",
+                                  "#a,",
+                                  "#a,b,c,d,e,f",
+                                  "#host:web-12,env:prod,endpoint:/api/v1/users,status:201",
+                                  "T17",
+                                  "T0",
+                                  "c:cid",
+                                  "e:x",
+                                  "card:low",
+                                  "zz",
+                                  "",
+                                  "@0.001",
+                                  "#k:v:w",
+                                  "#\xff"};
+  // Half the lines from the first (common) entries of each table only, unmutated.
+  const bool common = pick(2) == 0;
+  auto from = [&](const char* const* table, size_t size, size_t common_size) {
+    return table[pick(common ? common_size : size)];
+  };
+  std::string line = from(kNames, std::size(kNames), 4);
+  line += ':';
+  line += from(kValues, std::size(kValues), 8);
+  if (common || pick(3) != 0) {
+    line += '|';
+    line += from(kTypes, std::size(kTypes), 6);
+  }
+  for (size_t f = pick(4); f > 0; --f) {
+    line += '|';
+    line += from(kFields, std::size(kFields), 11);
+  }
+  static const char kBytes[] = ":|@#,.-+e0123456789cgmshdT[]=\r x";
+  for (size_t m = !common && pick(4) == 0 ? 1 + pick(3) : 0; m > 0 && !line.empty(); --m) {
+    const size_t at = pick(line.size());
+    const char c = kBytes[pick(sizeof(kBytes) - 1)];
+    switch (pick(3)) {
+      case 0:
+        line[at] = c;
+        break;
+      case 1:
+        line.insert(line.begin() + static_cast<long>(at), c);
+        break;
+      default:
+        line.erase(at, 1);
+        break;
+    }
+  }
+  return line;
+}
+
+TEST(ParserTest, CommonShapesParseAsTheGeneralParser) {
+  std::mt19937_64 rng(10);
+  ParserOptions small_tags;
+  small_tags.max_tags = 3;
+  ParserOptions dogstatsd_only;
+  dogstatsd_only.tag_formats = TagFormatBit(TagFormat::kDogStatsD);
+  ParserOptions no_dogstatsd;
+  no_dogstatsd.tag_formats =
+      static_cast<uint8_t>(kAllTagFormats & ~TagFormatBit(TagFormat::kDogStatsD));
+  ParserOptions short_lines;
+  short_lines.max_line_length = 20;
+  const ParserOptions all_options[] = {ParserOptions{}, small_tags, dogstatsd_only, no_dogstatsd,
+                                       short_lines};
+  size_t fast = 0, accepted = 0, total = 0;
+  LineScratch scratch(1024);
+  ParsedLine reused;
+  MetricLine slot;
+  for (int i = 0; i < 300000; ++i) {
+    const std::string line = RandomMetricLine(rng);
+    for (const ParserOptions& options : all_options) {
+      SCOPED_TRACE(line);
+      ++total;
+      const ParsedLine want = detail::ParseLineGeneral(line, options);
+      accepted += want.kind == LineKind::kMetric;
+      MetricLine common;
+      if (detail::ParseCommonMetricLine(line, options, &common)) {
+        ++fast;
+        ASSERT_EQ(want.kind, LineKind::kMetric);
+        ExpectSameMetric(common, want.metric);
+      }
+      // And the public forms, which try the fast path first.
+      scratch.Clear();
+      ASSERT_EQ(ParseLine(line, options, &slot, &reused, &scratch), want.kind);
+      if (want.kind == LineKind::kMetric) {
+        if (want.metric.malformed_tags == 0 && want.metric.name.data() >= line.data() &&
+            want.metric.name.data() < line.data() + line.size()) {
+          ExpectSameMetric(slot, want.metric);
+        } else {
+          // Tags in the name: rewritten into this scratch, not the general parser's.
+          EXPECT_EQ(slot.name, want.metric.name);
+          EXPECT_EQ(slot.tags, want.metric.tags);
+          EXPECT_EQ(slot.series_hash, want.metric.series_hash);
+        }
+      } else if (want.kind == LineKind::kRejected) {
+        ASSERT_EQ(reused.reason, want.reason);
+      }
+      if (HasFailure()) return;
+    }
+  }
+  // The generator reaches both sides: many lines take the fast path, many do not.
+  EXPECT_GT(fast, total / 10);
+  EXPECT_GT(accepted - fast, total / 50);
+  EXPECT_GT(total - accepted, total / 10);
 }
 
 }  // namespace

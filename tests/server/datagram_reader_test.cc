@@ -71,6 +71,52 @@ TEST(DatagramReaderTest, ReadsEveryQueuedDatagramOnDrain) {
   EXPECT_EQ(counters.kernel_drops.Get(), 0u);
 }
 
+// The worker keeps views into a receive call's datagrams until OnReceiveEnd and hands their lines
+// to the shard there, as one unit: every OnData falls between an OnReceive and its OnReceiveEnd,
+// and at OnReceiveEnd every view of the call still holds what was sent.
+class BatchSink : public DatagramSink {
+ public:
+  void OnReceive() override {
+    EXPECT_FALSE(open);
+    open = true;
+  }
+  void OnData(std::string_view data, Transport) override {
+    EXPECT_TRUE(open);
+    views.push_back(data);
+  }
+  void OnReceiveEnd() override {
+    EXPECT_TRUE(open);
+    open = false;
+    ++calls;
+    for (std::string_view v : views) received.emplace_back(v);
+    views.clear();
+  }
+  bool open = false;
+  int calls = 0;
+  std::vector<std::string_view> views;
+  std::vector<std::string> received;
+};
+
+TEST(DatagramReaderTest, ViewsLastUntilTheEndOfTheirReceiveCall) {
+  BoundSocket s = Open(1 << 20);
+  constexpr int kSent = 3 * DatagramReader::kBatch + 5;
+  for (int i = 0; i < kSent; ++i) SendTo(s.address, "d:" + std::to_string(i) + "|c");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  BatchSink sink;
+  IngestCounters counters;
+  {
+    DatagramReader reader(&loop, s.fd, Transport::kUdp, 65535, &sink, &counters);
+    reader.DrainAndClose();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(&loop);
+  EXPECT_FALSE(sink.open);
+  EXPECT_GE(sink.calls, 4);  // several datagrams per call
+  ASSERT_EQ(sink.received.size(), static_cast<size_t>(kSent));
+  for (int i = 0; i < kSent; ++i) EXPECT_EQ(sink.received[i], "d:" + std::to_string(i) + "|c");
+}
+
 TEST(DatagramReaderTest, OversizedDatagramIsCountedAndNotDelivered) {
   BoundSocket s = Open(1 << 20);
   SendTo(s.address, std::string(200, 'x'));
