@@ -55,7 +55,8 @@ struct PrometheusConversionOptions {
 // InvalidArgument naming the bad option ("prometheus quantiles: 2 is outside [0, 1]").
 absl::Status ValidatePrometheusConversionOptions(const PrometheusConversionOptions& options);
 
-enum class PrometheusType { kCounter, kGauge, kSummary, kHistogram };
+// One byte: a family record keeps it beside a flag in 24 bytes (prometheus_state.cc).
+enum class PrometheusType : uint8_t { kCounter, kGauge, kSummary, kHistogram };
 // "counter", "gauge", "summary", "histogram": the text format's # TYPE word.
 std::string_view PrometheusTypeName(PrometheusType type);
 

@@ -200,5 +200,59 @@ TEST_F(PrometheusStateTest, AKeyBackAfterMissingFlushesIsExposedAgain) {
   EXPECT_THAT(lines, Contains("stays 3"));
 }
 
+// A family name that sanitizes byte for byte is read from the SeriesKey that created it, not
+// copied: the state then keeps that key alive while the family lives, also after the snapshots
+// (the aggregator) dropped it, and lets it go once the family is forgotten. The key's mapping
+// options (a shared_ptr the key holds) show whether the key is still allocated.
+TEST_F(PrometheusStateTest, AFamilyNamedFromItsKeyKeepsTheKeyUntilTheFamilyGoes) {
+  auto options = std::make_shared<const mapping::SeriesOptions>();
+  auto alive = [&options] { return options.use_count() > 1; };
+  PrometheusState state({});
+  {
+    Snapshot s = NextSnapshot();
+    s.series.push_back(
+        {.key = SeriesKey::Make(1, MetricType::kCounter, "app.req-ok", "", 1, 0, options),
+         .value = 2});
+    Deliver(state, std::move(s));
+  }
+  // "app_req_ok" now has a second key (same exposed name) and the first key's only owner is the
+  // state: its name bytes are still read for the scrape.
+  const SeriesKeyRef other = SeriesKey::Make(2, MetricType::kCounter, "app:req.ok", "");
+  for (int i = 0; i < 2; ++i) {
+    Snapshot s = NextSnapshot();
+    s.series.push_back({.key = other, .value = 1});
+    Deliver(state, std::move(s));
+  }
+  EXPECT_TRUE(alive()) << "the family's name is read from its first key";
+  std::vector<std::string> lines = Render(state);
+  EXPECT_THAT(lines, Contains("# TYPE app_req_ok counter"));
+  EXPECT_THAT(lines, Contains("app_req_ok 4"));
+  // Both keys gone: the family goes, and the key with it.
+  Deliver(state, NextSnapshot());
+  EXPECT_THAT(Render(state), Not(Contains("app_req_ok 4")));
+  EXPECT_FALSE(alive());
+}
+
+// Names that do not sanitize byte for byte (a leading digit, a multi-byte character) are kept as
+// sanitized copies; both kinds sort and merge by their exposed names.
+TEST_F(PrometheusStateTest, NamesFromKeysAndCopiedNamesShareOneOrder) {
+  PrometheusState state({});
+  Snapshot s = NextSnapshot();
+  for (auto [id, name] : std::initializer_list<std::pair<uint64_t, std::string_view>>{
+           {1, "b.x"}, {2, "5xx"}, {3, "caf\xc3\xa9"}, {4, "a-b"}, {5, "_5xx"}, {6, "a_a"}}) {
+    s.series.push_back({.key = SeriesKey::Make(id, MetricType::kCounter, name, ""), .value = 1});
+  }
+  Deliver(state, std::move(s));
+  std::vector<std::string> types;
+  for (const std::string& line : Render(state)) {
+    if (line.starts_with("# TYPE")) types.push_back(line);
+  }
+  // "5xx" and "_5xx" are one series (both expose _5xx).
+  EXPECT_THAT(types, ::testing::ElementsAre("# TYPE _5xx counter", "# TYPE a_a counter",
+                                            "# TYPE a_b counter", "# TYPE b_x counter",
+                                            "# TYPE caf_ counter"));
+  EXPECT_THAT(Render(state), Contains("_5xx 2"));
+}
+
 }  // namespace
 }  // namespace tallyd::backends
