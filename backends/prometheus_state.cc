@@ -1269,16 +1269,18 @@ void PrometheusState::Impl::Update(const Flush& flush) {
   // Counted only with a snapshot: the cache's sweep relies on every flush_ sweeping.
   ++flush_;
   const aggregator::Snapshot& snapshot = *flush.snapshot;
-  size_t families_before = family_index_.size();
+  const size_t families_before = family_index_.size();
   for (size_t round = 0; round < snapshot.series.size(); round += kResolveRound) {
     const size_t round_end = std::min(snapshot.series.size(), round + kResolveRound);
-    // A round that brings as many new families as the last one does not grow the index step by
-    // step: each growth rehashes every family, reading each name (in its key) at random. Only
-    // after a round that created families, so a steady flush reserves nothing.
-    const size_t created_families =
-        family_index_.size() - std::min(family_index_.size(), families_before);
-    if (created_families > 0) family_index_.reserve(family_index_.size() + created_families);
-    families_before = family_index_.size();
+    // Each growth of the family index rehashes every family, reading each name (in its key) at
+    // random: a third of a first flush of 1M untagged series grown by doubling. After the first
+    // round, the index is grown once for the rest of the snapshot at the rate that round
+    // created families (none in a steady flush; about one per series for untagged names).
+    if (round == kResolveRound) {
+      const size_t created = family_index_.size() - std::min(family_index_.size(), families_before);
+      const size_t expected = created * ((snapshot.series.size() - round) / kResolveRound + 1);
+      if (created > 0) family_index_.reserve(family_index_.size() + expected);
+    }
     ResolveSeries(snapshot, round, round_end);
     for (size_t begin = round; begin < round_end; begin += kApplyBatch) {
       const size_t end = std::min(round_end, begin + kApplyBatch);
