@@ -26,6 +26,14 @@ void AppendPrometheusName(std::string_view name, std::string* out) {
   out->resize(static_cast<size_t>(next - out->data()));
 }
 
+bool SanitizesBytewise(std::string_view name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  for (unsigned char c : name) {
+    if (c >= 0x80) return false;
+  }
+  return true;
+}
+
 bool IsUsableLabelName(std::string_view sanitized) {
   return !sanitized.empty() && !sanitized.starts_with("__");
 }

@@ -13,10 +13,11 @@
 // the series as of the last publication (a flush bringing as many new series as the state holds
 // publishes them in a few growing steps), with values as of the last batch applied).
 //
-// Memory: names and labels in one chunked byte arena, series (24 B) and families (20 B) as records
-// in chunked vectors, a flat hash set of family indices (labeled series have one more), one
-// sorted order of the series, and a 12-byte-slot resolution cache; about 145 B per untagged
-// counter series at 1M, its ~45 name bytes included (bench/README.md).
+// Memory: labels (and names that do not sanitize byte for byte) in one chunked byte arena, other
+// names read from the SeriesKeys (held), series and families (24 B each) as records in chunked
+// vectors, a flat hash set of family indices (labeled series have one more), one sorted order of
+// the series, a 12-byte-slot resolution cache for tagged keys and 4-8 B per untagged one; about
+// 70 B per untagged counter series at 1M (bench/README.md), the names' bytes being the keys'.
 #ifndef TALLYD_BACKENDS_PROMETHEUS_STATE_H_
 #define TALLYD_BACKENDS_PROMETHEUS_STATE_H_
 
@@ -55,7 +56,8 @@ struct PrometheusConversionOptions {
 // InvalidArgument naming the bad option ("prometheus quantiles: 2 is outside [0, 1]").
 absl::Status ValidatePrometheusConversionOptions(const PrometheusConversionOptions& options);
 
-enum class PrometheusType { kCounter, kGauge, kSummary, kHistogram };
+// One byte: a family record keeps it beside a flag in 24 bytes (prometheus_state.cc).
+enum class PrometheusType : uint8_t { kCounter, kGauge, kSummary, kHistogram };
 // "counter", "gauge", "summary", "histogram": the text format's # TYPE word.
 std::string_view PrometheusTypeName(PrometheusType type);
 

@@ -7,10 +7,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "aggregator/series_key.h"
 #include "aggregator/snapshot.h"
@@ -198,6 +202,105 @@ TEST_F(PrometheusStateTest, AKeyBackAfterMissingFlushesIsExposedAgain) {
   std::vector<std::string> lines = Render(state);
   EXPECT_THAT(lines, Contains("come_and_go 5"));
   EXPECT_THAT(lines, Contains("stays 3"));
+}
+
+// A family name that sanitizes byte for byte is read from the SeriesKey that created it, not
+// copied: the state then keeps that key alive while the family lives, also after the snapshots
+// (the aggregator) dropped it, and lets it go once the family is forgotten. The key's mapping
+// options (a shared_ptr the key holds) show whether the key is still allocated.
+TEST_F(PrometheusStateTest, AFamilyNamedFromItsKeyKeepsTheKeyUntilTheFamilyGoes) {
+  auto options = std::make_shared<const mapping::SeriesOptions>();
+  auto alive = [&options] { return options.use_count() > 1; };
+  PrometheusState state({});
+  {
+    Snapshot s = NextSnapshot();
+    s.series.push_back(
+        {.key = SeriesKey::Make(1, MetricType::kCounter, "app.req-ok", "", 1, 0, options),
+         .value = 2});
+    Deliver(state, std::move(s));
+  }
+  // "app_req_ok" now has a second key (same exposed name) and the first key's only owner is the
+  // state: its name bytes are still read for the scrape.
+  const SeriesKeyRef other = SeriesKey::Make(2, MetricType::kCounter, "app:req.ok", "");
+  for (int i = 0; i < 2; ++i) {
+    Snapshot s = NextSnapshot();
+    s.series.push_back({.key = other, .value = 1});
+    Deliver(state, std::move(s));
+  }
+  EXPECT_TRUE(alive()) << "the family's name is read from its first key";
+  std::vector<std::string> lines = Render(state);
+  EXPECT_THAT(lines, Contains("# TYPE app_req_ok counter"));
+  EXPECT_THAT(lines, Contains("app_req_ok 4"));
+  // Both keys gone: the family goes, and the key with it.
+  Deliver(state, NextSnapshot());
+  EXPECT_THAT(Render(state), Not(Contains("app_req_ok 4")));
+  EXPECT_FALSE(alive());
+}
+
+// Names that do not sanitize byte for byte (a leading digit, a multi-byte character) are kept as
+// sanitized copies; both kinds sort and merge by their exposed names.
+TEST_F(PrometheusStateTest, NamesFromKeysAndCopiedNamesShareOneOrder) {
+  PrometheusState state({});
+  Snapshot s = NextSnapshot();
+  for (auto [id, name] : std::initializer_list<std::pair<uint64_t, std::string_view>>{
+           {1, "b.x"}, {2, "5xx"}, {3, "caf\xc3\xa9"}, {4, "a-b"}, {5, "_5xx"}, {6, "a_a"}}) {
+    s.series.push_back({.key = SeriesKey::Make(id, MetricType::kCounter, name, ""), .value = 1});
+  }
+  Deliver(state, std::move(s));
+  std::vector<std::string> types;
+  for (const std::string& line : Render(state)) {
+    if (line.starts_with("# TYPE")) types.push_back(line);
+  }
+  // "5xx" and "_5xx" are one series (both expose _5xx).
+  EXPECT_THAT(types, ::testing::ElementsAre("# TYPE _5xx counter", "# TYPE a_a counter",
+                                            "# TYPE a_b counter", "# TYPE b_x counter",
+                                            "# TYPE caf_ counter"));
+  EXPECT_THAT(Render(state), Contains("_5xx 2"));
+}
+
+// Untagged series are found again through the place their key had in the last snapshot (no
+// resolution cache); keys come and go, move, share an exposed name ("k.1", "k-1") or have one
+// that is copied (a leading digit), and every flush's totals still match a reference: a map of
+// exposed name -> total, reset when no key of the name is listed.
+TEST_F(PrometheusStateTest, UntaggedTotalsStayRightWhileKeysComeGoAndMove) {
+  PrometheusState state({});
+  std::vector<SeriesKeyRef> keys;
+  std::vector<std::string> exposed;
+  for (int i = 0; i < 300; ++i) {
+    const int n = i / 3 % 80;
+    const std::string name = i % 3 == 0   ? absl::StrCat("k.", n)
+                             : i % 3 == 1 ? absl::StrCat("k-", n)
+                                          : absl::StrCat(n % 10, "x.", n);
+    keys.push_back(SeriesKey::Make(static_cast<uint64_t>(i + 1), MetricType::kCounter, name, ""));
+    exposed.push_back(i % 3 == 2 ? absl::StrCat("_", n % 10, "x_", n) : absl::StrCat("k_", n));
+  }
+  std::mt19937 rng(11);
+  std::map<std::string, uint64_t> reference;
+  std::vector<int> order(keys.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (int flush = 0; flush < 60; ++flush) {
+    // Mostly the aggregator's way (a stable order, some keys missing); now and then reordered.
+    if (flush % 10 == 9) std::shuffle(order.begin(), order.end(), rng);
+    Snapshot s = NextSnapshot();
+    std::map<std::string, uint64_t> next;
+    for (int i : order) {
+      if (rng() % 100 < 25) continue;
+      const uint64_t count = 1 + rng() % 5;
+      s.series.push_back({.key = keys[i], .value = static_cast<double>(count)});
+      next[exposed[i]] += count;
+    }
+    for (auto& [name, total] : next) total += reference[name];
+    reference = std::move(next);
+    Deliver(state, std::move(s));
+    std::map<std::string, uint64_t> exposition;
+    for (const std::string& line : Render(state)) {
+      if (line.starts_with("#") || line.starts_with("tallyd_")) continue;
+      const std::vector<std::string> fields = absl::StrSplit(line, ' ');
+      ASSERT_EQ(fields.size(), 2u) << line;
+      exposition[fields[0]] = std::stoull(fields[1]);
+    }
+    ASSERT_EQ(exposition, reference) << "flush " << flush;
+  }
 }
 
 }  // namespace
