@@ -120,8 +120,8 @@ class PrometheusLargeScrapeTest : public ::testing::TestWithParam<PrometheusOpti
       for (double v : samples) summary.sum += v;
       summary.distribution = aggregator::ValueDistribution::Exact(std::move(samples));
       s.summaries.push_back(std::move(summary));
-      s.series.push_back({Key(++id, MetricType::kTimer, "latency", absl::StrCat("op:o", i)), false,
-                          0, 0, static_cast<int32_t>(s.summaries.size() - 1)});
+      s.series.push_back({.key = Key(++id, MetricType::kTimer, "latency", absl::StrCat("op:o", i)),
+                          .summary = static_cast<int32_t>(s.summaries.size() - 1)});
     }
     return s;
   }

@@ -59,7 +59,8 @@ class PrometheusStateTest : public ::testing::Test {
     for (double v : samples) summary.sum += v;
     summary.distribution = aggregator::ValueDistribution::Exact(std::move(samples));
     s.summaries.push_back(std::move(summary));
-    s.series.push_back({std::move(key), false, 0, 0, static_cast<int32_t>(s.summaries.size() - 1)});
+    s.series.push_back(
+        {.key = std::move(key), .summary = static_cast<int32_t>(s.summaries.size() - 1)});
   }
   void Deliver(PrometheusState& state, Snapshot snapshot) {
     state.Update(Flush{std::make_shared<const Snapshot>(std::move(snapshot)), nullptr});
@@ -113,7 +114,7 @@ TEST_F(PrometheusStateTest, RuleQuantilesAndScale) {
   AddSamples(s, MappedKey(1, MetricType::kHistogram, "size", "", summary_rule), {1, 2, 3, 4});
   AddSamples(s, MappedKey(2, MetricType::kHistogram, "half", "", scaled), {4});
   s.series.push_back({MappedKey(3, MetricType::kGauge, "temp", "", scaled), false, 10});
-  s.series.push_back({MappedKey(4, MetricType::kCounter, "hits", "", scaled), false, 6, 0.6});
+  s.series.push_back({.key = MappedKey(4, MetricType::kCounter, "hits", "", scaled), .value = 6});
   Deliver(state, std::move(s));
   std::vector<std::string> lines = Render(state);
   EXPECT_THAT(lines, Contains("# TYPE size summary"));

@@ -91,7 +91,7 @@ class PrometheusBackendTest : public ::testing::Test {
   }
 
   static void AddCounter(Snapshot& s, KeyPtr key, double count, bool idle = false) {
-    s.series.push_back({std::move(key), idle, count, count / 10});
+    s.series.push_back({.key = std::move(key), .idle = idle, .value = count});
   }
   static void AddValue(Snapshot& s, KeyPtr key, double value, bool idle = false) {
     s.series.push_back({std::move(key), idle, value});
@@ -107,7 +107,8 @@ class PrometheusBackendTest : public ::testing::Test {
     summary.upper = samples.back();
     summary.distribution = aggregator::ValueDistribution::Exact(std::move(samples));
     s.summaries.push_back(std::move(summary));
-    s.series.push_back({std::move(key), false, 0, 0, static_cast<int32_t>(s.summaries.size() - 1)});
+    s.series.push_back(
+        {.key = std::move(key), .summary = static_cast<int32_t>(s.summaries.size() - 1)});
   }
   static void AddIdle(Snapshot& s, KeyPtr key) { s.series.push_back({std::move(key), true}); }
 
