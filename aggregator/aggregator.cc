@@ -231,7 +231,8 @@ void Aggregator::BuildOne(GlobalSeries& gs, absl::Time mono_now, double seconds,
   out.idle = !gs.touched;
   if (type == MetricType::kCounter) {
     out.value = gs.touched ? gs.value : 0;
-    out.rate = seconds > 0 ? ClampFinite(out.value / seconds, &stats.overflows) : 0;
+    // Snapshot::RateOf derives the rate and holds it finite; the hold is counted here, once.
+    if (seconds > 0) ClampFinite(out.value / seconds, &stats.overflows);
   } else if (type == MetricType::kGauge) {
     out.value = gs.value;
   } else if (gs.acc >= 0 && IsSampleType(type)) {

@@ -32,7 +32,8 @@ backends::Flush CounterFlush(const std::vector<aggregator::SeriesKeyRef>& keys, 
   snapshot->flush_time = absl::FromUnixSeconds(snapshot->flush_unix_seconds);
   snapshot->interval = absl::Seconds(1);
   snapshot->series.reserve(keys.size());
-  for (const aggregator::SeriesKeyRef& key : keys) snapshot->series.push_back({key, false, 3, 3});
+  for (const aggregator::SeriesKeyRef& key : keys)
+    snapshot->series.push_back({.key = key, .value = 3});
   return backends::Flush{std::move(snapshot), nullptr};
 }
 
@@ -150,9 +151,11 @@ void BM_PrometheusScrapeObservers(benchmark::State& state) {
     summary.sum = 12;
     summary.distribution = aggregator::ValueDistribution::Exact({1, 4, 7});
     snapshot->summaries.push_back(std::move(summary));
-    snapshot->series.push_back({aggregator::SeriesKey::Make(i + 1, aggregator::MetricType::kTimer,
-                                                            counter_keys[i]->name(), ""),
-                                false, 0, 0, static_cast<int32_t>(i)});
+    snapshot->series.push_back(
+        {.key = aggregator::SeriesKey::Make(i + 1, aggregator::MetricType::kTimer,
+                                            counter_keys[i]->name(), ""),
+         .value = 0,
+         .summary = static_cast<int32_t>(i)});
   }
   prometheus.Update(backends::Flush{std::move(snapshot), nullptr});
   ScrapeLoop(state, prometheus);
