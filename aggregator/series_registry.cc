@@ -75,6 +75,12 @@ SeriesKeyRef SeriesRegistry::Acquire(MetricType type, std::string_view name, std
       if (key == nullptr) break;
       if (key->hash32() == hash32 && key->type() == type && key->name() == name &&
           key->tags() == tags) {
+        // At most a few references per shard (one, and one more while an eviction is not yet
+        // merged) and at most 1024 workers: 16 bits are plenty, but never wrap.
+        if (key->shard_refs_ == UINT16_MAX) {
+          *why = Refusal::kMaxSeries;
+          return nullptr;
+        }
         ++key->shard_refs_;
         return SeriesKeyRef::Share(key);
       }
