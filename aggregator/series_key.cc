@@ -5,6 +5,7 @@
 #include <new>
 
 #include "absl/hash/hash.h"
+#include "aggregator/key_arena.h"
 
 namespace tallyd::aggregator {
 
@@ -39,7 +40,7 @@ SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name
                              std::shared_ptr<const mapping::SeriesOptions> options) {
   static_assert(sizeof(SeriesKey) == 24 && alignof(SeriesKey) == 8);
   const bool has_options = options != nullptr;
-  void* block = ::operator new(BlockSize(name.size(), tags.size(), has_options));
+  void* block = KeyArena::Allocate(BlockSize(name.size(), tags.size(), has_options));
   auto* key = new (block) SeriesKey();
   key->hash32_ = static_cast<uint32_t>(hash);
   id &= (uint64_t{1} << kIdBits) - 1;
@@ -73,7 +74,7 @@ void SeriesKey::Release(const SeriesKey* key) {
   const size_t size = key->BlockSize();
   if ((key->id_high_type_ & kHasOptions) != 0) key->options_slot()->~OptionsPtr();
   key->~SeriesKey();
-  ::operator delete(const_cast<SeriesKey*>(key), size);
+  KeyArena::Free(const_cast<SeriesKey*>(key), size);
 }
 
 std::vector<TagView> SeriesKey::TagList() const {

@@ -102,7 +102,7 @@ inline uint32_t SlotOfSeries(uint32_t series) { return series & kSlotMask; }
 // (until it expires) and not reused before 2^44 more series were created (kIdBits), so backends
 // may key their own state on it.
 //
-// One allocation holds a 24-byte header and the name and tag bytes
+// One block (KeyArena, 8-byte size classes) holds a 24-byte header and the name and tag bytes
 // (and, for a series a mapping file named, a pointer to its rule's options after them). Name
 // and tags of up to 65534 bytes each have their lengths in the header; a longer one (a long
 // max_line_length, global tags or a mapping's output can make one) stores both lengths in 8
