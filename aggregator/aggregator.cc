@@ -75,7 +75,7 @@ void Aggregator::MergeInterval(Interval& iv, absl::Time mono_now, Snapshot& snap
     const uint32_t series = def.key->series();
     std::vector<GlobalSeries>& pool = series_[PoolOfSeries(series)];
     const uint32_t slot = SlotOfSeries(series);
-    if (pool.size() <= slot) pool.resize(slot + 1);
+    GrowTo(pool, slot + 1, options.max_series);
     GlobalSeries& gs = pool[slot];
     if (gs.key != nullptr) continue;
     gs = GlobalSeries();
