@@ -75,7 +75,7 @@ void Aggregator::MergeInterval(Interval& iv, absl::Time mono_now, Snapshot& snap
     const uint32_t series = def.key->series();
     std::vector<GlobalSeries>& pool = series_[PoolOfSeries(series)];
     const uint32_t slot = SlotOfSeries(series);
-    if (pool.size() <= slot) pool.resize(slot + 1);
+    GrowTo(pool, slot + 1, options.max_series);
     GlobalSeries& gs = pool[slot];
     if (gs.key != nullptr) continue;
     gs = GlobalSeries();
@@ -231,7 +231,8 @@ void Aggregator::BuildOne(GlobalSeries& gs, absl::Time mono_now, double seconds,
   out.idle = !gs.touched;
   if (type == MetricType::kCounter) {
     out.value = gs.touched ? gs.value : 0;
-    out.rate = seconds > 0 ? ClampFinite(out.value / seconds, &stats.overflows) : 0;
+    // Snapshot::RateOf derives the rate and holds it finite; the hold is counted here, once.
+    if (seconds > 0) ClampFinite(out.value / seconds, &stats.overflows);
   } else if (type == MetricType::kGauge) {
     out.value = gs.value;
   } else if (gs.acc >= 0 && IsSampleType(type)) {

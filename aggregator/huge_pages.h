@@ -12,9 +12,15 @@ namespace tallyd::aggregator {
 
 inline constexpr size_t kHugePageSize = size_t{2} << 20;
 
-// Like malloc/free; blocks of at least kHugePageSize are rounded up to whole huge pages.
+// Like malloc/free; blocks of at least kHugePageSize are mapped on their own, starting at a huge
+// page boundary (glibc's aligned_alloc kept a huge page's worth of leading and trailing bytes
+// mapped beside each: 2 MiB per table or cell array). `bytes` of the free is that of the
+// allocation.
 void* AllocateHugeAware(size_t bytes);
-void FreeHugeAware(void* p);
+void FreeHugeAware(void* p, size_t bytes);
+// Bytes mapped for the blocks of at least kHugePageSize now held (malloc's statistics do not
+// see them).
+size_t HugeAwareBytesMapped();
 
 // A std::allocator that routes through AllocateHugeAware, for std::vector.
 template <typename T>
@@ -28,7 +34,7 @@ struct HugePageAllocator {
     if (p == nullptr) throw std::bad_alloc();
     return static_cast<T*>(p);
   }
-  void deallocate(T* p, size_t) { FreeHugeAware(p); }
+  void deallocate(T* p, size_t n) { FreeHugeAware(p, n * sizeof(T)); }
   template <typename U>
   bool operator==(const HugePageAllocator<U>&) const {
     return true;

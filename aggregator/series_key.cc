@@ -4,6 +4,8 @@
 #include <cstring>
 #include <new>
 
+#include "aggregator/key_arena.h"
+
 namespace tallyd::aggregator {
 
 TagView SplitTag(std::string_view tag) {
@@ -25,28 +27,42 @@ SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name
   return Make(id, type, name, tags, HashSeries(type, name, tags), 0);
 }
 
+size_t SeriesKey::BlockSize(size_t name_size, size_t tags_size, bool has_options) {
+  const bool long_key = name_size >= kLongLength || tags_size >= kLongLength;
+  const size_t bytes_size = (long_key ? kLongPrefix : 0) + name_size + tags_size;
+  return sizeof(SeriesKey) +
+         (has_options ? OptionsOffset(bytes_size) + sizeof(OptionsPtr) : bytes_size);
+}
+
 SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name,
                              std::string_view tags, uint64_t hash, uint32_t series,
                              std::shared_ptr<const mapping::SeriesOptions> options) {
-  static_assert(sizeof(SeriesKey) == 32 && alignof(SeriesKey) == 8);
-  const size_t bytes_size = name.size() + tags.size();
-  const size_t size = options == nullptr
-                          ? sizeof(SeriesKey) + bytes_size
-                          : sizeof(SeriesKey) + OptionsOffset(bytes_size) + sizeof(OptionsPtr);
-  void* block = ::operator new(size);
+  static_assert(sizeof(SeriesKey) == 24 && alignof(SeriesKey) == 8);
+  const bool has_options = options != nullptr;
+  void* block = KeyArena::Allocate(BlockSize(name.size(), tags.size(), has_options));
   auto* key = new (block) SeriesKey();
   key->hash32_ = static_cast<uint32_t>(hash);
-  key->id_type_ = id << 8 | static_cast<uint64_t>(type);
+  id &= (uint64_t{1} << kIdBits) - 1;
+  key->id_low_ = static_cast<uint32_t>(id);
+  key->id_high_type_ = static_cast<uint16_t>((id >> 32) << 4 | static_cast<uint16_t>(type) |
+                                             (has_options ? kHasOptions : 0));
   key->series_ = series;
-  key->name_length_ = static_cast<uint32_t>(name.size());
-  key->tags_length_ = static_cast<uint32_t>(tags.size());
   char* bytes = reinterpret_cast<char*>(key + 1);
+  if (name.size() >= kLongLength || tags.size() >= kLongLength) {
+    key->name_length_ = key->tags_length_ = kLongLength;
+    const uint32_t lengths[2] = {static_cast<uint32_t>(name.size()),
+                                 static_cast<uint32_t>(tags.size())};
+    std::memcpy(bytes, lengths, sizeof(lengths));
+    bytes += kLongPrefix;
+  } else {
+    key->name_length_ = static_cast<uint16_t>(name.size());
+    key->tags_length_ = static_cast<uint16_t>(tags.size());
+  }
   // An empty view may have a null data(), which memcpy must not see.
   if (!name.empty()) std::memcpy(bytes, name.data(), name.size());
   if (!tags.empty()) std::memcpy(bytes + name.size(), tags.data(), tags.size());
-  if (options != nullptr) {
-    key->id_type_ |= kHasOptions;
-    new (bytes + OptionsOffset(bytes_size)) OptionsPtr(std::move(options));
+  if (has_options) {
+    new (bytes + OptionsOffset(name.size() + tags.size())) OptionsPtr(std::move(options));
   }
   return SeriesKeyRef(key);
 }
@@ -54,9 +70,10 @@ SeriesKeyRef SeriesKey::Make(uint64_t id, MetricType type, std::string_view name
 void SeriesKey::Release(const SeriesKey* key) {
   // acq_rel: the last owner sees every other owner's reads done before it frees the block.
   if (key->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  if ((key->id_type_ & kHasOptions) != 0) key->options_slot()->~OptionsPtr();
+  const size_t size = key->BlockSize();
+  if ((key->id_high_type_ & kHasOptions) != 0) key->options_slot()->~OptionsPtr();
   key->~SeriesKey();
-  ::operator delete(const_cast<SeriesKey*>(key));
+  KeyArena::Free(const_cast<SeriesKey*>(key), size);
 }
 
 std::vector<TagView> SeriesKey::TagList() const {

@@ -99,17 +99,21 @@ inline int PoolOfSeries(uint32_t series) { return static_cast<int>(series >> kPo
 inline uint32_t SlotOfSeries(uint32_t series) { return series & kSlotMask; }
 
 // The identity of one series, immutable once created. `id` is stable for the series' lifetime
-// (until it expires) and never reused, so backends may key their own state on it.
+// (until it expires) and not reused before 2^44 more series were created (kIdBits), so backends
+// may key their own state on it.
 //
-// One allocation holds a 32-byte header and the name and tag bytes (and, for a series a mapping
-// file named, a pointer to its rule's options after them). The header also carries what a shard
+// One block (KeyArena, 8-byte size classes) holds a 24-byte header and the name and tag bytes
+// (and, for a series a mapping file named, a pointer to its rule's options after them). Name
+// and tags of up to 65534 bytes each have their lengths in the header; a longer one (a long
+// max_line_length, global tags or a mapping's output can make one) stores both lengths in 8
+// bytes after the header, and the name at once after them. The header also carries what a shard
 // needs to turn a line into its cell without another lookup (the key's hash and the series'
 // process-wide pool and slot, `series()`), so that one block serves as every shard's table
 // entry, the flush side's series identity and the snapshots' key: a series' bytes are held once,
 // whatever the number of workers (SeriesRegistry hands the same block to each). Raw tag
 // spellings a shard also maps to the series (unsorted tags) are keys of their own that never
 // leave the shard.
-class SeriesKey {
+class alignas(8) SeriesKey {  // 8: blocks hold an options pointer after the bytes
  public:
   static SeriesKeyRef Make(uint64_t id, MetricType type, std::string_view name,
                            std::string_view tags);
@@ -119,10 +123,22 @@ class SeriesKey {
                            std::string_view tags, uint64_t hash, uint32_t series,
                            std::shared_ptr<const mapping::SeriesOptions> options = nullptr);
 
-  uint64_t id() const { return id_type_ >> 8; }
-  MetricType type() const { return static_cast<MetricType>(id_type_ & 0x7f); }
-  std::string_view name() const { return {bytes(), name_length_}; }
-  std::string_view tags() const { return {bytes() + name_length_, tags_length_}; }  // canonical
+  // Ids wrap at 2^44 (Make keeps the low kIdBits bits).
+  static constexpr int kIdBits = 44;
+  uint64_t id() const { return static_cast<uint64_t>(id_high_type_ >> 4) << 32 | id_low_; }
+  MetricType type() const { return static_cast<MetricType>(id_high_type_ & kTypeMask); }
+  std::string_view name() const {
+    if (name_length_ != kLongLength) [[likely]] {
+      return {bytes(), name_length_};
+    }
+    return {long_bytes(), long_lengths()[0]};
+  }
+  std::string_view tags() const {  // canonical
+    if (name_length_ != kLongLength) [[likely]] {
+      return {bytes() + name_length_, tags_length_};
+    }
+    return {long_bytes() + long_lengths()[0], long_lengths()[1]};
+  }
 
   // Calls fn(const TagView&) for each canonical tag, in order.
   template <typename Fn>
@@ -135,7 +151,7 @@ class SeriesKey {
   // timer type, buckets, quantiles, help, ttl (SPEC 7). Null without a mapping file. Fixed at
   // creation: a reload does not change the options of series created before it.
   const mapping::SeriesOptions* mapping_options() const {
-    return (id_type_ & kHasOptions) != 0 ? options_slot()->get() : nullptr;
+    return (id_high_type_ & kHasOptions) != 0 ? options_slot()->get() : nullptr;
   }
 
   // The aggregator's view (internal).
@@ -151,27 +167,44 @@ class SeriesKey {
   friend class SeriesRegistry;
   SeriesKey() = default;
   const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
+  // A long key's lengths (name, tags) and the bytes after them.
+  const uint32_t* long_lengths() const { return reinterpret_cast<const uint32_t*>(this + 1); }
+  const char* long_bytes() const { return bytes() + kLongPrefix; }
   static void Release(const SeriesKey* key);
+  // The block's size, as Make allocated it.
+  static size_t BlockSize(size_t name_size, size_t tags_size, bool has_options);
+  size_t BlockSize() const {
+    return BlockSize(name().size(), tags().size(), (id_high_type_ & kHasOptions) != 0);
+  }
 
+  // Written once by Make; only refs_ (atomically) and shard_refs_ (under a lock) change later.
   mutable std::atomic<uint32_t> refs_{1};
   uint32_t hash32_ = 0;
-  uint64_t id_type_ = 0;  // id << 8 | MetricType
   uint32_t series_ = 0;
+  uint16_t name_length_ = 0;  // kLongLength: a long key (both lengths after the header)
+  uint16_t tags_length_ = 0;
+  uint32_t id_low_ = 0;  // the id's low 32 bits
+  // The id's bits 32..43 << 4 | kHasOptions | MetricType (3 bits).
+  uint16_t id_high_type_ = 0;
   // Shards referring to the series (SeriesRegistry); guarded by the registry stripe's mutex.
-  mutable uint32_t shard_refs_ = 0;
-  uint32_t name_length_ = 0;
-  uint32_t tags_length_ = 0;
+  // Its own member (not bits of the id's word), so that writing it races with no reader.
+  mutable uint16_t shard_refs_ = 0;
 
-  // The type byte's top bit: the block ends with a shared_ptr to the options (which keeps the
-  // rule's Mapping alive), 8-aligned after the bytes. Series without a mapping pay nothing.
-  static constexpr uint64_t kHasOptions = 0x80;
+  static constexpr uint16_t kLongLength = 0xffff;
+  static constexpr size_t kLongPrefix = 8;  // two uint32_t lengths
+  static constexpr uint16_t kTypeMask = 0x7;
+  // The block ends with a shared_ptr to the options (which keeps the rule's Mapping alive),
+  // 8-aligned after the bytes. Series without a mapping pay nothing.
+  static constexpr uint16_t kHasOptions = 0x8;
   using OptionsPtr = std::shared_ptr<const mapping::SeriesOptions>;
   static size_t OptionsOffset(size_t bytes) { return (bytes + 7) & ~size_t{7}; }
   const OptionsPtr* options_slot() const {
-    return reinterpret_cast<const OptionsPtr*>(bytes() +
-                                               OptionsOffset(name_length_ + tags_length_));
+    const std::string_view n = name(), t = tags();
+    const char* begin = n.data();
+    return reinterpret_cast<const OptionsPtr*>(begin + OptionsOffset(n.size() + t.size()));
   }
 };
+static_assert(protocol::kMetricTypeCount <= 8, "SeriesKey keeps the type in 3 bits");
 
 inline SeriesKeyRef::SeriesKeyRef(const SeriesKeyRef& other) : key_(other.key_) {
   if (key_ != nullptr) key_->refs_.fetch_add(1, std::memory_order_relaxed);

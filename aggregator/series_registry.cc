@@ -68,13 +68,18 @@ SeriesKeyRef SeriesRegistry::Acquire(MetricType type, std::string_view name, std
   const auto hash32 = static_cast<uint32_t>(hash);
   Stripe& stripe = StripeOf(hash32);
   std::lock_guard lock(stripe.mu);
-  if (!stripe.slots.empty()) {
-    const size_t mask = stripe.slots.size() - 1;
-    for (size_t i = Mix(hash32) & mask;; i = (i + 1) & mask) {
+  if (const size_t n = stripe.slots.size(); n != 0) {
+    for (size_t i = HomeOf(hash32, n);; i = i + 1 == n ? 0 : i + 1) {
       const SeriesKey* key = stripe.slots[i];
       if (key == nullptr) break;
       if (key->hash32() == hash32 && key->type() == type && key->name() == name &&
           key->tags() == tags) {
+        // At most a few references per shard (one, and one more while an eviction is not yet
+        // merged) and at most 1024 workers: 16 bits are plenty, but never wrap.
+        if (key->shard_refs_ == UINT16_MAX) {
+          *why = Refusal::kMaxSeries;
+          return nullptr;
+        }
         ++key->shard_refs_;
         return SeriesKeyRef::Share(key);
       }
@@ -89,35 +94,40 @@ SeriesKeyRef SeriesRegistry::Acquire(MetricType type, std::string_view name, std
   SeriesKeyRef key = SeriesKey::Make(next_id_.fetch_add(1, std::memory_order_relaxed), type, name,
                                      tags, hash, SeriesOf(pool, slot), std::move(options));
   key->shard_refs_ = 1;
-  if ((stripe.size + 1) * 2 > stripe.slots.size()) {
-    std::vector<const SeriesKey*> old(stripe.slots.empty() ? 64 : 2 * stripe.slots.size());
-    old.swap(stripe.slots);
-    for (const SeriesKey* k : old) {
-      if (k != nullptr) Place(stripe, k);
-    }
-  }
+  Reserve(stripe);
   Place(stripe, SeriesKeyRef::Share(key.get()).Leak());
   ++stripe.size;
   *why = Refusal::kNone;
   return key;
 }
 
+void SeriesRegistry::Reserve(Stripe& stripe) {
+  if ((stripe.size + 1) * 4 <= stripe.slots.size() * 3) return;
+  const size_t n = stripe.slots.size();
+  std::vector<const SeriesKey*> old(n == 0 ? 64 : n + n / 2);
+  old.swap(stripe.slots);
+  for (const SeriesKey* k : old) {
+    if (k != nullptr) Place(stripe, k);
+  }
+}
+
 void SeriesRegistry::Place(Stripe& stripe, const SeriesKey* key) {
-  const size_t mask = stripe.slots.size() - 1;
-  size_t i = Mix(key->hash32()) & mask;
-  while (stripe.slots[i] != nullptr) i = (i + 1) & mask;
+  const size_t n = stripe.slots.size();
+  size_t i = HomeOf(key->hash32(), n);
+  while (stripe.slots[i] != nullptr) i = i + 1 == n ? 0 : i + 1;
   stripe.slots[i] = key;
 }
 
 // Backward-shift deletion: every other key stays reachable from its home without tombstones.
 void SeriesRegistry::Erase(Stripe& stripe, const SeriesKey* key) {
-  const size_t mask = stripe.slots.size() - 1;
-  size_t i = Mix(key->hash32()) & mask;
-  while (stripe.slots[i] != key) i = (i + 1) & mask;
+  const size_t n = stripe.slots.size();
+  auto next = [n](size_t i) { return i + 1 == n ? 0 : i + 1; };
+  size_t i = HomeOf(key->hash32(), n);
+  while (stripe.slots[i] != key) i = next(i);
   for (size_t j = i;;) {
-    j = (j + 1) & mask;
+    j = next(j);
     if (stripe.slots[j] == nullptr) break;
-    const size_t home = Mix(stripe.slots[j]->hash32()) & mask;
+    const size_t home = HomeOf(stripe.slots[j]->hash32(), n);
     // slots[j] may fill the hole at i unless its home lies cyclically in (i, j].
     const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
     if (stays) continue;

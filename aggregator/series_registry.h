@@ -14,6 +14,9 @@
 //
 // Locking: 32 stripes by hash, each a mutex and an open-addressing table of keys, plus one small
 // mutex for the counts and slot free lists (taken after a stripe's, on creation and forgetting).
+// The tables are up to 3/4 full and grow by half (any size: the home slot is a multiply-shift
+// of the hash, not a mask), so they hold 8 / (1/2..3/4) bytes a series, where a power of two at
+// <= 1/2 held 16.8 at 1M series: they are read only on a shard's slow path.
 #ifndef TALLYD_AGGREGATOR_SERIES_REGISTRY_H_
 #define TALLYD_AGGREGATOR_SERIES_REGISTRY_H_
 
@@ -60,7 +63,7 @@ class SeriesRegistry {
   static constexpr size_t kStripes = 32;
   struct Stripe {
     std::mutex mu;
-    std::vector<const SeriesKey*> slots;  // power of two, <= half full; the table's references
+    std::vector<const SeriesKey*> slots;  // <= 3/4 full; the table's references
     size_t size = 0;
   };
   static size_t Mix(uint32_t hash32) {
@@ -68,7 +71,14 @@ class SeriesRegistry {
     return static_cast<size_t>(x ^ (x >> 29));
   }
   Stripe& StripeOf(uint32_t hash32) { return stripes_[Mix(hash32) >> 59]; }
+  // The home slot among `slots` (any count): the mix's low 32 bits scaled, as the stripe came
+  // from its top 5.
+  static size_t HomeOf(uint32_t hash32, size_t slots) {
+    return static_cast<size_t>((Mix(hash32) & 0xffffffffu) * slots >> 32);
+  }
   static void Place(Stripe& stripe, const SeriesKey* key);
+  // Grows the stripe's table when one more key would pass 3/4.
+  static void Reserve(Stripe& stripe);
   static void Erase(Stripe& stripe, const SeriesKey* key);
   // A new slot in `pool` under the limits, or false (and why). Under alloc_mu_.
   bool Admit(int pool, std::string_view name, uint32_t* slot, Refusal* why);

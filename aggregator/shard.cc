@@ -356,7 +356,7 @@ const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::stri
   }
   const uint32_t series = key->series();
   std::vector<uint32_t>& gens = series_gen_[PoolOfSeries(series)];
-  if (gens.size() <= SlotOfSeries(series)) gens.resize(SlotOfSeries(series) + 1, kFree);
+  GrowTo(gens, SlotOfSeries(series) + 1, options_->max_series, kFree);
   gens[SlotOfSeries(series)] = gen_;
   ++live_series_;
   SizePools(*active_);
@@ -373,10 +373,11 @@ const SeriesKey* Shard::Create(MetricType type, std::string_view name, std::stri
 }
 
 void Shard::SizePools(Interval& iv) const {
-  iv.counters.EnsureSize(series_gen_[0].size());
-  iv.gauges.EnsureSize(series_gen_[1].size());
-  iv.samples.EnsureSize(series_gen_[2].size());
-  iv.sets.EnsureSize(series_gen_[3].size());
+  const size_t limit = options_->max_series;
+  iv.counters.EnsureSize(series_gen_[0].size(), limit);
+  iv.gauges.EnsureSize(series_gen_[1].size(), limit);
+  iv.samples.EnsureSize(series_gen_[2].size(), limit);
+  iv.sets.EnsureSize(series_gen_[3].size(), limit);
 }
 
 void Shard::AddEvent(const protocol::Event& event) {

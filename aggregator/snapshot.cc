@@ -42,6 +42,16 @@ ValueDistribution ValueDistribution::Sketched(std::shared_ptr<const DDSketch> sk
   return d;
 }
 
+double Snapshot::RateOf(const SeriesValue& series_value) const {
+  const double seconds = absl::ToDoubleSeconds(interval);
+  if (seconds <= 0) return 0;
+  const double rate = series_value.value / seconds;
+  // A finite count over a short interval may overflow: held. A value that is not finite (the
+  // aggregator never makes one) stays so, for the backends' own guards to skip.
+  if (std::isfinite(rate) || !std::isfinite(series_value.value)) return rate;
+  return std::copysign(std::numeric_limits<double>::max(), rate);
+}
+
 uint64_t ValueDistribution::count() const { return sketch_ ? sketch_->count() : sorted_.size(); }
 
 double ValueDistribution::ValueAtRank(uint64_t rank) const {

@@ -88,16 +88,22 @@ struct SampleSummary {
   std::shared_ptr<const DDSketch> sketch;
 };
 
+// 24 bytes: a snapshot holds one per reported series (a million per flush at 1M series, and a
+// backend's queue may hold several flushes). A counter's rate is not stored: Snapshot::RateOf.
 struct SeriesValue {
+  // Initialize by name ({.key = k, .value = 3}): a positional initializer fails to compile at
+  // this member, so a change of the field order cannot silently change what one means.
+  struct ByName {};
   SeriesKeyRef key;
+  [[no_unique_address]] ByName by_name = {};
+  double value = 0;      // counter: count (sum of value/rate); gauge: value; set: distinct count
+  int32_t summary = -1;  // timer/histogram/distribution: index into Snapshot::summaries
   // No samples this interval, not yet expired. Counters then report 0 (count and rate), gauges
   // their last value; timers, histograms, distributions and sets have nothing to report (summary
   // is -1, value 0) and are listed only so Graphite can write count 0 as Etsy does (SPEC 4.2).
   bool idle = false;
-  double value = 0;      // counter: count (sum of value/rate); gauge: value; set: distinct count
-  double rate = 0;       // counter: count per second of the flush interval
-  int32_t summary = -1;  // timer/histogram/distribution: index into Snapshot::summaries
 };
+static_assert(sizeof(SeriesValue) == 24);
 
 // A client-timestamped sample (|T): never merged, sent with its own time. Counters carry
 // value/sample_rate, sets 1 per value.
@@ -179,6 +185,10 @@ struct Snapshot {
   const SampleSummary* SummaryOf(const SeriesValue& series_value) const {
     return series_value.summary < 0 ? nullptr : &summaries[series_value.summary];
   }
+  // A counter's rate: its count per second of the flush interval (SPEC 3), 0 when the interval
+  // is not positive. A finite count whose rate would overflow gets the largest finite value of
+  // its sign (the aggregator counts that in stats.overflows).
+  double RateOf(const SeriesValue& series_value) const;
 };
 
 }  // namespace tallyd::aggregator

@@ -127,7 +127,7 @@ void AppendSeries(std::string& out, const aggregator::Snapshot& snapshot,
   switch (key.type()) {
     case MetricType::kCounter:
       values.Number("count", series.value);
-      values.Number("rate", series.rate);
+      values.Number("rate", snapshot.RateOf(series));
       break;
     case MetricType::kGauge:
       values.Number("value", series.value);

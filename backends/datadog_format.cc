@@ -516,7 +516,7 @@ void FormatDatadogInto(const Flush& flush, const DatadogFormatOptions& options,
       switch (key.type()) {
         case MetricType::kCounter:
           tags.Resolve(key.tags(), options.host);
-          writer.Write(key.name(), "", kTypeRate, true, ts, series.rate, tags);
+          writer.Write(key.name(), "", kTypeRate, true, ts, snapshot->RateOf(series), tags);
           break;
         case MetricType::kGauge:
           if (series.idle && !options.resend_idle_gauges) break;

@@ -137,7 +137,7 @@ class GraphiteWriter {
     timestamp_ = snapshot.flush_unix_seconds;
     switch (series.key->type()) {
       case MetricType::kCounter:
-        WriteCounter(series.value, series.rate);
+        WriteCounter(series.value, snapshot.RateOf(series));
         break;
       case MetricType::kGauge:
         Line(gauge_ns_, {}, series.value);

@@ -36,8 +36,8 @@ backends::Flush CounterFlush(size_t series) {
   for (size_t i = 0; i < workload.size(); ++i) {
     protocol::MetricLine line = protocol::ParseLine(workload.line(i)).metric;
     snapshot->series.push_back(
-        {aggregator::SeriesKey::Make(i + 1, aggregator::MetricType::kCounter, line.name, ""), false,
-         3, 3});
+        {.key = aggregator::SeriesKey::Make(i + 1, aggregator::MetricType::kCounter, line.name, ""),
+         .value = 3});
   }
   return backends::Flush{std::move(snapshot), nullptr};
 }

@@ -1,7 +1,8 @@
 // Memory per live counter series, shard and flush side together: the growth of the heap in use
-// (glibc mallinfo2: bytes handed out plus chunk overhead, mmapped blocks included) and of the
-// resident set, per series, minus the series' own name and tag bytes. One iteration: the figure
-// is a size, not a time.
+// (glibc mallinfo2: bytes handed out plus chunk overhead, mmapped blocks included, plus what
+// the aggregator maps itself: the key arena's runs in use and the huge-page arrays) and of the
+// resident set, per series, minus the series' own name and tag bytes. One iteration: the figure is
+// a size, not a time.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -13,6 +14,8 @@
 
 #include "absl/time/clock.h"
 #include "aggregator/aggregator.h"
+#include "aggregator/huge_pages.h"
+#include "aggregator/key_arena.h"
 #include "bench/workload.h"
 #include "protocol/parser.h"
 
@@ -21,7 +24,10 @@ namespace {
 
 double HeapInUse() {
   struct mallinfo2 info = mallinfo2();
-  return static_cast<double>(info.uordblks + info.hblkhd);
+  const aggregator::KeyArena::Stats keys = aggregator::KeyArena::stats();
+  return static_cast<double>(info.uordblks + info.hblkhd +
+                             keys.runs_in_use * aggregator::KeyArena::kRunBytes +
+                             aggregator::HugeAwareBytesMapped());
 }
 
 double ResidentBytes() {

@@ -154,6 +154,7 @@ void BM_PrometheusScrapeObservers(benchmark::State& state) {
     snapshot->series.push_back(
         {.key = aggregator::SeriesKey::Make(i + 1, aggregator::MetricType::kTimer,
                                             counter_keys[i]->name(), ""),
+         .value = 0,
          .summary = static_cast<int32_t>(i)});
   }
   prometheus.Update(backends::Flush{std::move(snapshot), nullptr});

@@ -36,9 +36,9 @@ backends::Flush TaggedCounterFlush(size_t series) {
   snapshot->series.reserve(series);
   for (size_t i = 0; i < workload.size(); ++i) {
     protocol::MetricLine line = protocol::ParseLine(workload.line(i)).metric;
-    snapshot->series.push_back(
-        {aggregator::SeriesKey::Make(i + 1, aggregator::MetricType::kCounter, line.name, line.tags),
-         false, 3, 3});
+    snapshot->series.push_back({.key = aggregator::SeriesKey::Make(
+                                    i + 1, aggregator::MetricType::kCounter, line.name, line.tags),
+                                .value = 3});
   }
   return backends::Flush{std::move(snapshot), nullptr};
 }

@@ -2,7 +2,8 @@
 # Peak RSS (VmHWM) of tallyd holding N live untagged counter series (bench/README.md, "What a live
 # counter series costs"): series_rss.sh TALLYD WORKERS SERIES [tallyd flags...]. Graphite goes to
 # a discarding `nc -lk` unless GRAPHITE=0 (no backend). Loopback only; ports picked at random /
-# by tallyd itself. Prints one line: workers, series, VmHWM, VmRSS, load average.
+# by tallyd itself. Prints one line: workers, series, VmHWM, VmRSS, load average. RSS_TRACE=FILE
+# also samples VmRSS over the run.
 set -u
 tallyd=$1 workers=$2 series=$3
 shift 3
@@ -21,6 +22,13 @@ fi
   --receive_buffer=8MiB "${graphite[@]}" --ports_file="$d/ports" "$@" 2>"$d/log" &
 pid=$!
 until [ -s "$d/ports" ]; do sleep 0.05; done
+if [ -n "${RSS_TRACE:-}" ]; then  # VmRSS (kB) every 50 ms into $RSS_TRACE, to see when it peaks
+  (start=$(date +%s.%N)
+   while grep -q VmRSS /proc/$pid/status 2>/dev/null; do
+     echo "$(echo "$(date +%s.%N) - $start" | bc) $(awk '/VmRSS/{print $2}' /proc/$pid/status)"
+     sleep 0.05
+   done) >"$RSS_TRACE" &
+fi
 "$loadgen" --target="$(awk '/^udp/{print $2}' "$d/ports")" --duration=4s --rate=1000000 \
   --series="$series" --tags=0 --gauge_percent=0 --histogram_percent=0 --sampled_percent=0 \
   --timer_percent=0 --datagram_bytes=8192 --sequential --pool="$series" >/dev/null

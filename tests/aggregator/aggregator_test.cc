@@ -24,7 +24,7 @@ TEST(AggregatorTest, CounterSumsValueOverSampleRate) {
   const SeriesValue* v = Find(*s, "hits", MetricType::kCounter);
   ASSERT_NE(v, nullptr);
   EXPECT_DOUBLE_EQ(v->value, 1 + 4 + 1 + 3);
-  EXPECT_DOUBLE_EQ(v->rate, 0.9);
+  EXPECT_DOUBLE_EQ(s->RateOf(*v), 0.9);
   EXPECT_FALSE(v->idle);
   EXPECT_EQ(s->stats.series_active[int(MetricType::kCounter)], 1u);
   EXPECT_EQ(s->flush_unix_seconds, 1'700'000'010);
@@ -223,7 +223,7 @@ TEST(AggregatorTest, IdleSeriesReportUntilTtlThenForgotten) {
     const SeriesValue* c = Find(*s, "c", MetricType::kCounter);
     EXPECT_TRUE(c->idle);
     EXPECT_EQ(c->value, 0);
-    EXPECT_EQ(c->rate, 0);
+    EXPECT_EQ(s->RateOf(*c), 0);
     EXPECT_EQ(Find(*s, "g", MetricType::kGauge)->value, 7);
     const SeriesValue* t = Find(*s, "t", MetricType::kTimer);
     EXPECT_TRUE(t->idle);

@@ -123,7 +123,7 @@ TEST(InputGuardTest, CounterSumsAreHeldFiniteInTheShardAndWhenShardsMerge) {
   auto s = h.Flush();
   const SeriesValue* c = Find(*s, "c", MetricType::kCounter);
   EXPECT_EQ(c->value, 1e308 - 5);
-  EXPECT_EQ(c->rate, (1e308 - 5) / 10);
+  EXPECT_EQ(s->RateOf(*c), (1e308 - 5) / 10);
   EXPECT_EQ(s->stats.overflows, 2u);
   h.Send("c:1|c");
   s = h.Flush();
@@ -135,7 +135,7 @@ TEST(InputGuardTest, CounterRateOverShortIntervalIsClampedFinite) {
   Harness h({}, 1, absl::Milliseconds(100));
   h.Send("c:1.7e308|c");
   auto s = h.Flush();
-  EXPECT_EQ(Find(*s, "c", MetricType::kCounter)->rate, kMax);
+  EXPECT_EQ(s->RateOf(*Find(*s, "c", MetricType::kCounter)), kMax);
   EXPECT_EQ(s->stats.overflows, 1u);
 }
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <string>
+
 namespace tallyd::aggregator {
 namespace {
 
@@ -52,6 +55,41 @@ TEST(SeriesKeyTest, TagList) {
   EXPECT_EQ(list[0].text, "a:1");
   EXPECT_EQ(list[1].key, "b");
   EXPECT_TRUE(list[1].bare);
+}
+
+// The header keeps 16-bit lengths; a name or tag list of 65535 bytes or more (a long
+// max_line_length, global tags, a mapping's output) moves both lengths out of it.
+TEST(SeriesKeyTest, LongNamesAndTagsKeepEveryByte) {
+  auto options = std::make_shared<mapping::SeriesOptions>();
+  options->help = "h";
+  const std::string at_limit(65534, 'n'), long_name(70000, 'N'), long_tags(65535, 't');
+  struct Case {
+    std::string_view name, tags;
+  } cases[] = {{at_limit, "a:1"},      {long_name, "a:1"}, {"m", long_tags},
+               {long_name, long_tags}, {"", ""},           {long_name, ""}};
+  for (const Case& c : cases) {
+    for (bool with_options : {false, true}) {
+      SeriesKeyRef key = SeriesKey::Make(9, MetricType::kSet, c.name, c.tags, 0xabcdef12,
+                                         SeriesOf(3, 77), with_options ? options : nullptr);
+      EXPECT_EQ(key->name(), c.name) << c.name.size() << " " << c.tags.size();
+      EXPECT_EQ(key->tags(), c.tags) << c.name.size() << " " << c.tags.size();
+      EXPECT_EQ(key->type(), MetricType::kSet);
+      EXPECT_EQ(key->id(), 9u);
+      EXPECT_EQ(key->hash32(), 0xabcdef12u);
+      EXPECT_EQ(key->series(), SeriesOf(3, 77));
+      EXPECT_EQ(key->mapping_options(), with_options ? options.get() : nullptr);
+    }
+  }
+  EXPECT_EQ(options.use_count(), 1);  // every key's reference went with its block
+}
+
+TEST(SeriesKeyTest, IdsKeepTheirLow44Bits) {
+  const uint64_t max = (uint64_t{1} << SeriesKey::kIdBits) - 1;
+  for (MetricType type : {MetricType::kCounter, MetricType::kSet}) {
+    EXPECT_EQ(SeriesKey::Make(max, type, "x", "")->id(), max);
+    EXPECT_EQ(SeriesKey::Make(max, type, "x", "")->type(), type);
+    EXPECT_EQ(SeriesKey::Make(max + 6, type, "x", "")->id(), 5u);  // wrapped
+  }
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ std::string Render(const Snapshot& s) {
     std::string row = std::to_string(v.key->id()) + " " +
                       std::to_string(static_cast<int>(v.key->type())) + " " +
                       std::string(v.key->name()) + " #" + std::string(v.key->tags()) +
-                      (v.idle ? " idle " : " ") + Num(v.value) + " " + Num(v.rate);
+                      (v.idle ? " idle " : " ") + Num(v.value) + " " + Num(s.RateOf(v));
     if (const SampleSummary* m = s.SummaryOf(v)) {
       row += " n=" + std::to_string(m->samples) + " count=" + Num(m->count) +
              " sum=" + Num(m->sum) + " sq=" + Num(m->sum_squares) + " lo=" + Num(m->lower) +

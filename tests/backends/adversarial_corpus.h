@@ -161,7 +161,6 @@ inline aggregator::Snapshot AdversarialSnapshot(uint64_t sequence = 1, uint64_t 
     switch (entry.type) {
       case MetricType::kCounter:
         value.value = 3;
-        value.rate = 0.3;
         break;
       case MetricType::kGauge:
         value.value = -1.5;

@@ -143,8 +143,9 @@ TEST(AdversarialJsonTest, DatadogSkipsAndCountsNonFiniteValues) {
   s.timestamped_points.clear();
   using aggregator::MetricType;
   using aggregator::SeriesKey;
-  s.series.push_back({SeriesKey::Make(1, MetricType::kGauge, "g", ""), false, std::nan("")});
-  s.series.push_back({SeriesKey::Make(2, MetricType::kCounter, "c", ""), false, inf, inf});
+  s.series.push_back(
+      {.key = SeriesKey::Make(1, MetricType::kGauge, "g", ""), .value = std::nan("")});
+  s.series.push_back({.key = SeriesKey::Make(2, MetricType::kCounter, "c", ""), .value = inf});
   aggregator::SampleSummary summary;
   summary.samples = 2;
   summary.count = 2;
@@ -155,8 +156,10 @@ TEST(AdversarialJsonTest, DatadogSkipsAndCountsNonFiniteValues) {
   summary.distribution = aggregator::ValueDistribution::Exact({1, inf});
   s.summaries.push_back(summary);
   s.summaries.push_back(summary);
-  s.series.push_back({SeriesKey::Make(3, MetricType::kTimer, "t", ""), false, 0, 0, 0});
-  s.series.push_back({SeriesKey::Make(4, MetricType::kDistribution, "d", ""), false, 0, 0, 1});
+  s.series.push_back(
+      {.key = SeriesKey::Make(3, MetricType::kTimer, "t", ""), .value = 0, .summary = 0});
+  s.series.push_back(
+      {.key = SeriesKey::Make(4, MetricType::kDistribution, "d", ""), .value = 0, .summary = 1});
   s.timestamped_points.push_back(
       {SeriesKey::Make(5, MetricType::kDistribution, "dp", ""), -inf, s.flush_unix_seconds});
   DatadogFormatStats stats;

@@ -29,11 +29,11 @@ Flush MakeFlush(Snapshot snapshot) {
 
 TEST(ConsoleFormatTest, CounterGaugeAndSet) {
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kCounter, "req.count", "a:1,env"), false, 3, 0.3});
-  s.series.push_back({Key(2, MetricType::kGauge, "temp"), false, -1.5});
-  s.series.push_back({Key(3, MetricType::kSet, "users", "k:v:w"), false, 4});
-  s.series.push_back({Key(4, MetricType::kSet, "idle.users"), true, 0});
-  s.series.push_back({Key(5, MetricType::kCounter, "idle.count"), true, 0, 0});
+  s.series.push_back({.key = Key(1, MetricType::kCounter, "req.count", "a:1,env"), .value = 3});
+  s.series.push_back({.key = Key(2, MetricType::kGauge, "temp"), .value = -1.5});
+  s.series.push_back({.key = Key(3, MetricType::kSet, "users", "k:v:w"), .value = 4});
+  s.series.push_back({.key = Key(4, MetricType::kSet, "idle.users"), .value = 0, .idle = true});
+  s.series.push_back({.key = Key(5, MetricType::kCounter, "idle.count"), .value = 0, .idle = true});
   EXPECT_EQ(
       FormatConsole(MakeFlush(std::move(s))),
       R"({"name":"req.count","type":"counter","tags":["a:1","env"],"ts":1700000000,"values":{"count":3,"rate":0.3}}
@@ -49,8 +49,12 @@ TEST(ConsoleFormatTest, TimerHasEtsyStatsAndPresentPercentilesOnly) {
                    aggregator::MakePercentileSpec(-50)};
   s.summaries.push_back(
       OneToFour(0.5, {{true, 4, 2.5, 4, 10, 30}, {false}, {true, 2, 3.5, 3, 7, 25}}));
-  s.series.push_back({Key(1, MetricType::kTimer, "db.query", "db:main"), false, 0, 0, 0});
-  s.series.push_back({Key(2, MetricType::kHistogram, "idle.hist"), true, 0, 0, -1});
+  s.series.push_back(
+      {.key = Key(1, MetricType::kTimer, "db.query", "db:main"), .value = 0, .summary = 0});
+  s.series.push_back({.key = Key(2, MetricType::kHistogram, "idle.hist"),
+                      .value = 0,
+                      .summary = -1,
+                      .idle = true});
   EXPECT_EQ(
       FormatConsole(MakeFlush(std::move(s))),
       R"({"name":"db.query","type":"timer","tags":["db:main"],"ts":1700000000,"values":{"count":8,"count_ps":0.8,"sum":10,"sum_squares":30,"lower":1,"upper":4,"mean":2.5,"median":2.5,"std":1.118033988749895,"count_90":4,"mean_90":2.5,"upper_90":4,"sum_90":10,"sum_squares_90":30,"count_top50":2,"mean_top50":3.5,"lower_top50":3,"sum_top50":7,"sum_squares_top50":25}}
@@ -60,7 +64,7 @@ TEST(ConsoleFormatTest, TimerHasEtsyStatsAndPresentPercentilesOnly) {
 TEST(ConsoleFormatTest, EscapesStrings) {
   Snapshot s = BaseSnapshot();
   s.series.push_back(
-      {Key(1, MetricType::kGauge, "we\"ird\\name\n\x01", "caf\xc3\xa9:\t"), false, 1e21});
+      {.key = Key(1, MetricType::kGauge, "we\"ird\\name\n\x01", "caf\xc3\xa9:\t"), .value = 1e21});
   EXPECT_EQ(FormatConsole(MakeFlush(std::move(s))),
             "{\"name\":\"we\\\"ird\\\\name\\n\\u0001\",\"type\":\"gauge\",\"tags\":[\"caf\xc3\xa9:"
             "\\t\"],\"ts\":1700000000,\"values\":{\"value\":1e+21}}\n");
@@ -114,7 +118,7 @@ TEST(ConsoleBackendTest, WritesToItsStreamAndForwardsEvents) {
   EXPECT_TRUE(backend.forwards_events());
   EXPECT_EQ(backend.name(), "console");
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kGauge, "g"), false, 2});
+  s.series.push_back({.key = Key(1, MetricType::kGauge, "g"), .value = 2});
   Delivery delivery = backend.Deliver(MakeFlush(std::move(s)));
   EXPECT_EQ(delivery.outcome, Delivery::Outcome::kDelivered);
   EXPECT_EQ(out.str(),
@@ -128,16 +132,16 @@ TEST(ConsoleBackendTest, NonFiniteValuesAreLeftOutAndCounted) {
   ConsoleBackend backend({}, &out);
   Snapshot s = BaseSnapshot();
   const double inf = std::numeric_limits<double>::infinity();
-  s.series.push_back({Key(1, MetricType::kGauge, "g"), false, std::nan("")});
-  s.series.push_back({Key(2, MetricType::kCounter, "c"), false, inf, 0.5});
+  s.series.push_back({.key = Key(1, MetricType::kGauge, "g"), .value = std::nan("")});
+  s.series.push_back({.key = Key(2, MetricType::kCounter, "c"), .value = inf});
   s.timestamped_points.push_back({Key(3, MetricType::kGauge, "p"), -inf, 1699999990});
   EXPECT_EQ(backend.Deliver(MakeFlush(std::move(s))).outcome, Delivery::Outcome::kDelivered);
   EXPECT_EQ(out.str(),
             R"({"name":"g","type":"gauge","tags":[],"ts":1700000000,"values":{}}
-{"name":"c","type":"counter","tags":[],"ts":1700000000,"values":{"rate":0.5}}
+{"name":"c","type":"counter","tags":[],"ts":1700000000,"values":{}}
 {"name":"p","type":"gauge","tags":[],"ts":1699999990,"values":{}}
 )");
-  EXPECT_EQ(backend.non_finite_values(), 3u);
+  EXPECT_EQ(backend.non_finite_values(), 4u);  // g's value, c's count and rate, p's value
 }
 
 TEST(ConsoleBackendTest, FailedStreamIsRejected) {
@@ -145,7 +149,7 @@ TEST(ConsoleBackendTest, FailedStreamIsRejected) {
   out.setstate(std::ios::badbit);
   ConsoleBackend backend({}, &out);
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kGauge, "g"), false, 2});
+  s.series.push_back({.key = Key(1, MetricType::kGauge, "g"), .value = 2});
   EXPECT_EQ(backend.Deliver(MakeFlush(std::move(s))).outcome, Delivery::Outcome::kRejected);
 }
 

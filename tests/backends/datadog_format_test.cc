@@ -45,11 +45,10 @@ std::shared_ptr<Snapshot> NewSnapshot() {
 }
 
 void AddValue(Snapshot& s, MetricType type, std::string name, std::string tags, double value,
-              double rate = 0, bool idle = false) {
+              bool idle = false) {
   SeriesValue v;
   v.key = Key(type, std::move(name), std::move(tags));
   v.value = value;
-  v.rate = rate;
   v.idle = idle;
   s.series.push_back(v);
 }
@@ -95,7 +94,7 @@ std::vector<std::string> Bodies(const Flush& flush, const DatadogFormatOptions& 
 
 TEST(DatadogFormatTest, CounterIsARatePerSecondOverTheInterval) {
   auto s = NewSnapshot();
-  AddValue(*s, MetricType::kCounter, "req", "a:1,b", 30, 3);
+  AddValue(*s, MetricType::kCounter, "req", "a:1,b", 30);  // rate 3 over 10 s
   EXPECT_THAT(Bodies({s, nullptr}, Options()),
               ElementsAre("/api/v2/series "
                           "{\"series\":[{\"metric\":\"req\",\"type\":2,\"interval\":10,"
@@ -120,9 +119,9 @@ TEST(DatadogFormatTest, GaugeAndSetAreGauges) {
 
 TEST(DatadogFormatTest, IdleSeriesReportCountersAndGaugesOnly) {
   auto s = NewSnapshot();
-  AddValue(*s, MetricType::kCounter, "idle.counter", "", 0, 0, /*idle=*/true);
-  AddValue(*s, MetricType::kGauge, "idle.gauge", "", 7, 0, /*idle=*/true);
-  AddValue(*s, MetricType::kSet, "idle.set", "", 0, 0, /*idle=*/true);
+  AddValue(*s, MetricType::kCounter, "idle.counter", "", 0, /*idle=*/true);
+  AddValue(*s, MetricType::kGauge, "idle.gauge", "", 7, /*idle=*/true);
+  AddValue(*s, MetricType::kSet, "idle.set", "", 0, /*idle=*/true);
   SeriesValue timer;
   timer.key = Key(MetricType::kTimer, "idle.timer");
   timer.idle = true;

@@ -48,8 +48,7 @@ Flush FullFlush(uint64_t sequence) {
   s->interval = absl::Seconds(10);
   SeriesValue counter;
   counter.key = Key(MetricType::kCounter, "requests", "env:test");
-  counter.value = 30;
-  counter.rate = 3;
+  counter.value = 30;  // 3 per second of the 10 s interval
   s->series.push_back(counter);
   aggregator::SampleSummary summary;
   summary.samples = 3;

@@ -37,10 +37,10 @@ Snapshot EveryType() {
   Snapshot s = BaseSnapshot();
   s.percentiles = {aggregator::MakePercentileSpec(90)};
   s.summaries.push_back(OneToFour(1, {{true, 4, 2.5, 4, 10, 30}}));
-  s.series.push_back({Key(1, MetricType::kSet, "users"), false, 7});
-  s.series.push_back({Key(2, MetricType::kGauge, "temp"), false, -1.5});
-  s.series.push_back({Key(3, MetricType::kTimer, "db"), false, 0, 0, 0});
-  s.series.push_back({Key(4, MetricType::kCounter, "req"), false, 3, 0.3});
+  s.series.push_back({.key = Key(1, MetricType::kSet, "users"), .value = 7});
+  s.series.push_back({.key = Key(2, MetricType::kGauge, "temp"), .value = -1.5});
+  s.series.push_back({.key = Key(3, MetricType::kTimer, "db"), .value = 0, .summary = 0});
+  s.series.push_back({.key = Key(4, MetricType::kCounter, "req"), .value = 3});
   return s;
 }
 
@@ -88,10 +88,10 @@ TEST(GraphiteFormatTest, NewNamespace) {
 
 Snapshot CounterGaugeSet() {
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kCounter, "req", "env:prod"), false, 3, 0.3});
-  s.series.push_back({Key(2, MetricType::kGauge, "temp"), false, 21});
-  s.series.push_back({Key(3, MetricType::kSet, "users"), false, 7});
-  s.series.push_back({Key(4, MetricType::kTimer, "db"), true});
+  s.series.push_back({.key = Key(1, MetricType::kCounter, "req", "env:prod"), .value = 3});
+  s.series.push_back({.key = Key(2, MetricType::kGauge, "temp"), .value = 21});
+  s.series.push_back({.key = Key(3, MetricType::kSet, "users"), .value = 7});
+  s.series.push_back({.key = Key(4, MetricType::kTimer, "db"), .idle = true});
   return s;
 }
 
@@ -146,7 +146,7 @@ TEST(GraphiteFormatTest, PercentilesInOrderOnlyWhenPresentAndTopPercentiles) {
                    aggregator::MakePercentileSpec(-50)};
   s.summaries.push_back(
       OneToFour(0.5, {{true, 4, 2.5, 4, 10, 30}, {false}, {true, 2, 3.5, 3, 7, 25}}));
-  s.series.push_back({Key(1, MetricType::kHistogram, "h"), false, 0, 0, 0});
+  s.series.push_back({.key = Key(1, MetricType::kHistogram, "h"), .value = 0, .summary = 0});
   EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}),
             "stats.timers.h.count_99_9 4 1700000000\n"
             "stats.timers.h.mean_99_9 2.5 1700000000\n"
@@ -171,12 +171,12 @@ TEST(GraphiteFormatTest, PercentilesInOrderOnlyWhenPresentAndTopPercentiles) {
 
 TEST(GraphiteFormatTest, IdleSeriesWriteWhatEtsyWrites) {
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kTimer, "t"), true});
-  s.series.push_back({Key(2, MetricType::kHistogram, "h"), true});
-  s.series.push_back({Key(3, MetricType::kDistribution, "d", "a:b"), true});
-  s.series.push_back({Key(4, MetricType::kSet, "s"), true, 0});
-  s.series.push_back({Key(5, MetricType::kCounter, "c"), true, 0, 0});
-  s.series.push_back({Key(6, MetricType::kGauge, "g"), true, 12});
+  s.series.push_back({.key = Key(1, MetricType::kTimer, "t"), .idle = true});
+  s.series.push_back({.key = Key(2, MetricType::kHistogram, "h"), .idle = true});
+  s.series.push_back({.key = Key(3, MetricType::kDistribution, "d", "a:b"), .idle = true});
+  s.series.push_back({.key = Key(4, MetricType::kSet, "s"), .value = 0, .idle = true});
+  s.series.push_back({.key = Key(5, MetricType::kCounter, "c"), .value = 0, .idle = true});
+  s.series.push_back({.key = Key(6, MetricType::kGauge, "g"), .value = 12, .idle = true});
   EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}),
             "stats.c 0 1700000000\n"
             "stats_counts.c 0 1700000000\n"
@@ -192,7 +192,7 @@ TEST(GraphiteFormatTest, IdleSeriesWriteWhatEtsyWrites) {
 
 TEST(GraphiteFormatTest, TagsSortedBareTagsTrueAndDroppedWithTagsNone) {
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kGauge, "g", "a:1,env,z:x:y"), false, 1});
+  s.series.push_back({.key = Key(1, MetricType::kGauge, "g", "a:1,env,z:x:y"), .value = 1});
   EXPECT_EQ(FormatGraphite(MakeFlush(s), {}), "stats.gauges.g;a=1;env=true;z=xy 1 1700000000\n");
   EXPECT_EQ(FormatGraphite(MakeFlush(s), {.tags = false}), "stats.gauges.g 1 1700000000\n");
 }
@@ -220,7 +220,8 @@ TEST(GraphiteFormatTest, SanitizesTagsIntoValidGraphiteTags) {
   // "k:" and "!!:v" are empty after sanitizing: dropped. "a;b:c" -> "a_b=c" as Etsy;
   // "url:http://x" -> "url=http--x" (Etsy removes the ':' after the first).
   s.series.push_back(
-      {Key(1, MetricType::kGauge, "g", "!!:v,a;b:c,k:,q:x=y,sp ace:v v,url:http://x"), false, 1});
+      {.key = Key(1, MetricType::kGauge, "g", "!!:v,a;b:c,k:,q:x=y,sp ace:v v,url:http://x"),
+       .value = 1});
   GraphiteFormatStats stats;
   EXPECT_EQ(FormatGraphite(MakeFlush(s), {}, &stats),
             "stats.gauges.g;a_b=c;q=x=y;sp_ace=v_v;url=http--x 1 1700000000\n");
@@ -231,7 +232,7 @@ TEST(GraphiteFormatTest, SanitizesTagsIntoValidGraphiteTags) {
 TEST(GraphiteFormatTest, EtsyStyleTagsInTheNameMergeWithSeriesTags) {
   Snapshot s = BaseSnapshot();
   s.series.push_back(
-      {Key(1, MetricType::kCounter, "cpu;host=a;;ssd", "env:prod,host:b"), false, 2, 0.2});
+      {.key = Key(1, MetricType::kCounter, "cpu;host=a;;ssd", "env:prod,host:b"), .value = 2});
   EXPECT_EQ(FormatGraphite(MakeFlush(s), {}),
             "stats.cpu;env=prod;host=a;ssd=true 0.2 1700000000\n"
             "stats_counts.cpu;env=prod;host=a;ssd=true 2 1700000000\n");
@@ -242,10 +243,10 @@ TEST(GraphiteFormatTest, EtsyStyleTagsInTheNameMergeWithSeriesTags) {
 
 TEST(GraphiteFormatTest, SkipsEmptyNamesAndNonFiniteValues) {
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kGauge, "%%%"), false, 1});
+  s.series.push_back({.key = Key(1, MetricType::kGauge, "%%%"), .value = 1});
   s.series.push_back(
-      {Key(2, MetricType::kGauge, "inf"), false, std::numeric_limits<double>::infinity()});
-  s.series.push_back({Key(3, MetricType::kGauge, "ok"), false, 1});
+      {.key = Key(2, MetricType::kGauge, "inf"), .value = std::numeric_limits<double>::infinity()});
+  s.series.push_back({.key = Key(3, MetricType::kGauge, "ok"), .value = 1});
   GraphiteFormatStats stats;
   EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}, &stats), "stats.gauges.ok 1 1700000000\n");
   EXPECT_EQ(stats.invalid_names, 1u);
@@ -258,9 +259,9 @@ TEST(GraphiteFormatTest, LinesLongerThanCarbonReadsAreSkippedAndCounted) {
   const std::string fits(16384 - 26, 'a');
   const std::string too_long(16384 - 26 + 1, 'b');
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kGauge, fits), false, 1});
-  s.series.push_back({Key(2, MetricType::kGauge, too_long), false, 1});
-  s.series.push_back({Key(3, MetricType::kGauge, "ok"), false, 1});
+  s.series.push_back({.key = Key(1, MetricType::kGauge, fits), .value = 1});
+  s.series.push_back({.key = Key(2, MetricType::kGauge, too_long), .value = 1});
+  s.series.push_back({.key = Key(3, MetricType::kGauge, "ok"), .value = 1});
   GraphiteFormatStats stats;
   EXPECT_EQ(FormatGraphite(MakeFlush(std::move(s)), {}, &stats),
             "stats.gauges." + fits + " 1 1700000000\nstats.gauges.ok 1 1700000000\n");
@@ -434,7 +435,7 @@ Flush RandomFlush(uint32_t seed, int series) {
     std::string tags = random() % 3 == 0 ? absl::StrCat("env:prod,host:web-", random() % 10) : "";
     double value = values[random() % 8];
     SeriesKeyRef key = Key(i + 1, type, name, tags);
-    aggregator::SeriesValue v{key, random() % 10 == 0, value, value / 10};
+    aggregator::SeriesValue v{.key = key, .value = value, .idle = random() % 10 == 0};
     if (type == MetricType::kTimer || type == MetricType::kHistogram ||
         type == MetricType::kDistribution) {
       v.summary = random() % 4 == 0 ? -1 : 0;

@@ -41,10 +41,11 @@ Flush MakeFlush(Snapshot snapshot) {
 Flush BigFlush(int series) {
   Snapshot s = BaseSnapshot();
   for (int i = 0; i < series; ++i) {
-    s.series.push_back({Key(i + 1, MetricType::kGauge,
-                            absl::StrCat("some.rather.long.service.name.for.a.gauge.series.", i),
-                            "env:production,host:web-1"),
-                        false, static_cast<double>(i)});
+    s.series.push_back(
+        {.key = Key(i + 1, MetricType::kGauge,
+                    absl::StrCat("some.rather.long.service.name.for.a.gauge.series.", i),
+                    "env:production,host:web-1"),
+         .value = static_cast<double>(i)});
   }
   return MakeFlush(std::move(s));
 }
@@ -99,10 +100,10 @@ TEST(GraphiteBackendTest, SendsEveryFlushOnOneConnection) {
   std::string expected;
   for (int i = 0; i < 3; ++i) {
     Snapshot s = BaseSnapshot(1700000000 + 10 * i);
-    s.series.push_back({Key(1, MetricType::kCounter, "req", "env:prod"), false, 3.0 + i, 0.3});
-    s.series.push_back({Key(2, MetricType::kGauge, "temp"), false, 21.5});
-    s.series.push_back({Key(3, MetricType::kSet, "users"), i == 2, 7});
-    s.series.push_back({Key(4, MetricType::kTimer, "db"), true});
+    s.series.push_back({.key = Key(1, MetricType::kCounter, "req", "env:prod"), .value = 3.0 + i});
+    s.series.push_back({.key = Key(2, MetricType::kGauge, "temp"), .value = 21.5});
+    s.series.push_back({.key = Key(3, MetricType::kSet, "users"), .value = 7, .idle = i == 2});
+    s.series.push_back({.key = Key(4, MetricType::kTimer, "db"), .idle = true});
     Flush flush = MakeFlush(std::move(s));
     expected += FormatGraphite(flush, {});
     Delivery delivery = backend->Deliver(flush);
@@ -209,9 +210,9 @@ TEST(GraphiteBackendTest, ListenerRestartLosesNothingAndRepeatsNothing) {
   std::string expected;
   auto submit = [&](int i) {
     Snapshot s = BaseSnapshot(1700000000 + 10 * i);
-    s.series.push_back({Key(1, MetricType::kGauge, "seq"), false, static_cast<double>(i)});
-    s.series.push_back({Key(2, MetricType::kCounter, "hits", "flush:" + std::to_string(i)), false,
-                        static_cast<double>(i), i / 10.0});
+    s.series.push_back({.key = Key(1, MetricType::kGauge, "seq"), .value = static_cast<double>(i)});
+    s.series.push_back({.key = Key(2, MetricType::kCounter, "hits", "flush:" + std::to_string(i)),
+                        .value = static_cast<double>(i)});
     Flush flush = MakeFlush(std::move(s));
     expected += FormatGraphite(flush, {});
     runner.Submit(flush);
@@ -408,7 +409,7 @@ TEST(GraphiteBackendTest, ResumesAtTheFirstUnacknowledgedLine) {
   EXPECT_EQ(carbon.received(), payload.substr(offset));
   // The next flush starts from its beginning.
   Snapshot s = BaseSnapshot(1700000010);
-  s.series.push_back({Key(1, MetricType::kGauge, "next"), false, 1});
+  s.series.push_back({.key = Key(1, MetricType::kGauge, "next"), .value = 1});
   Flush next = MakeFlush(std::move(s));
   ASSERT_EQ(backend->Deliver(next).outcome, Delivery::Outcome::kDelivered);
   std::string next_payload = FormatGraphite(next, {});
@@ -430,7 +431,7 @@ TEST(GraphiteBackendTest, ADifferentFlushStartsOver) {
   stalled.reset();
   CarbonListener carbon(port);
   Snapshot s = BaseSnapshot();
-  s.series.push_back({Key(1, MetricType::kGauge, "other"), false, 1});
+  s.series.push_back({.key = Key(1, MetricType::kGauge, "other"), .value = 1});
   Flush other = MakeFlush(std::move(s));
   ASSERT_EQ(backend->Deliver(other).outcome, Delivery::Outcome::kDelivered);
   std::string expected = FormatGraphite(other, {});

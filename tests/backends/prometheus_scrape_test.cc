@@ -99,17 +99,18 @@ class PrometheusLargeScrapeTest : public ::testing::TestWithParam<PrometheusOpti
     s.interval = absl::Seconds(10);
     uint64_t id = 0;
     for (int i = 0; i < kCounters; ++i) {
-      s.series.push_back({Key(++id, MetricType::kCounter, absl::StrCat("app.hits.", i)), false,
-                          static_cast<double>(i + sequence)});
+      s.series.push_back({.key = Key(++id, MetricType::kCounter, absl::StrCat("app.hits.", i)),
+                          .value = static_cast<double>(i + sequence)});
     }
     for (int i = 0; i < kLabeled; ++i) {
-      s.series.push_back({Key(++id, MetricType::kCounter, "requests",
-                              absl::StrCat("host:h", i % 100, ",path:/p\"", i / 100)),
-                          false, static_cast<double>(i + sequence)});
+      s.series.push_back({.key = Key(++id, MetricType::kCounter, "requests",
+                                     absl::StrCat("host:h", i % 100, ",path:/p\"", i / 100)),
+                          .value = static_cast<double>(i + sequence)});
     }
     for (int i = 0; i < kGauges; ++i) {
       s.series.push_back(
-          {Key(++id, MetricType::kGauge, "temperature", absl::StrCat("room:", i)), false, i / 2.0});
+          {.key = Key(++id, MetricType::kGauge, "temperature", absl::StrCat("room:", i)),
+           .value = i / 2.0});
     }
     for (int i = 0; i < kTimers; ++i) {
       std::vector<double> samples = {static_cast<double>(i), 2.0 * i, 1000};
@@ -121,6 +122,7 @@ class PrometheusLargeScrapeTest : public ::testing::TestWithParam<PrometheusOpti
       summary.distribution = aggregator::ValueDistribution::Exact(std::move(samples));
       s.summaries.push_back(std::move(summary));
       s.series.push_back({.key = Key(++id, MetricType::kTimer, "latency", absl::StrCat("op:o", i)),
+                          .value = 0,
                           .summary = static_cast<int32_t>(s.summaries.size() - 1)});
     }
     return s;
@@ -251,9 +253,9 @@ Flush CountersFlush(int sequence, int first, int last) {
   s->flush_time = absl::FromUnixSeconds(1700000000 + sequence);
   for (int i = first; i < last; ++i) {
     // Ten families of many labeled series, so batches end inside families.
-    s->series.push_back({Key(static_cast<uint64_t>(i + 1), MetricType::kCounter,
-                             absl::StrCat("f", i % 10), absl::StrCat("k:", i)),
-                         false, 1});
+    s->series.push_back({.key = Key(static_cast<uint64_t>(i + 1), MetricType::kCounter,
+                                    absl::StrCat("f", i % 10), absl::StrCat("k:", i)),
+                         .value = 1});
   }
   return Flush{std::move(s), nullptr};
 }

@@ -59,8 +59,9 @@ class PrometheusStateTest : public ::testing::Test {
     for (double v : samples) summary.sum += v;
     summary.distribution = aggregator::ValueDistribution::Exact(std::move(samples));
     s.summaries.push_back(std::move(summary));
-    s.series.push_back(
-        {.key = std::move(key), .summary = static_cast<int32_t>(s.summaries.size() - 1)});
+    s.series.push_back({.key = std::move(key),
+                        .value = 0,
+                        .summary = static_cast<int32_t>(s.summaries.size() - 1)});
   }
   void Deliver(PrometheusState& state, Snapshot snapshot) {
     state.Update(Flush{std::make_shared<const Snapshot>(std::move(snapshot)), nullptr});
@@ -113,7 +114,7 @@ TEST_F(PrometheusStateTest, RuleQuantilesAndScale) {
   Snapshot s = NextSnapshot();
   AddSamples(s, MappedKey(1, MetricType::kHistogram, "size", "", summary_rule), {1, 2, 3, 4});
   AddSamples(s, MappedKey(2, MetricType::kHistogram, "half", "", scaled), {4});
-  s.series.push_back({MappedKey(3, MetricType::kGauge, "temp", "", scaled), false, 10});
+  s.series.push_back({.key = MappedKey(3, MetricType::kGauge, "temp", "", scaled), .value = 10});
   s.series.push_back({.key = MappedKey(4, MetricType::kCounter, "hits", "", scaled), .value = 6});
   Deliver(state, std::move(s));
   std::vector<std::string> lines = Render(state);
@@ -188,17 +189,17 @@ TEST_F(PrometheusStateTest, AKeyBackAfterMissingFlushesIsExposedAgain) {
   const SeriesKeyRef come_and_go = SeriesKey::Make(1, MetricType::kCounter, "come_and_go", "");
   const SeriesKeyRef stays = SeriesKey::Make(2, MetricType::kCounter, "stays", "");
   Snapshot first = NextSnapshot();
-  first.series.push_back({come_and_go, false, 1});
-  first.series.push_back({stays, false, 1});
+  first.series.push_back({.key = come_and_go, .value = 1});
+  first.series.push_back({.key = stays, .value = 1});
   Deliver(state, std::move(first));
   state.Update(Flush{nullptr, nullptr});
   Snapshot without = NextSnapshot();
-  without.series.push_back({stays, false, 1});
+  without.series.push_back({.key = stays, .value = 1});
   Deliver(state, std::move(without));
   EXPECT_THAT(Render(state), Not(Contains("come_and_go 1")));
   Snapshot back = NextSnapshot();
-  back.series.push_back({come_and_go, false, 5});
-  back.series.push_back({stays, false, 1});
+  back.series.push_back({.key = come_and_go, .value = 5});
+  back.series.push_back({.key = stays, .value = 1});
   Deliver(state, std::move(back));
   std::vector<std::string> lines = Render(state);
   EXPECT_THAT(lines, Contains("come_and_go 5"));

@@ -91,10 +91,10 @@ class PrometheusBackendTest : public ::testing::Test {
   }
 
   static void AddCounter(Snapshot& s, KeyPtr key, double count, bool idle = false) {
-    s.series.push_back({.key = std::move(key), .idle = idle, .value = count});
+    s.series.push_back({.key = std::move(key), .value = count, .idle = idle});
   }
   static void AddValue(Snapshot& s, KeyPtr key, double value, bool idle = false) {
-    s.series.push_back({std::move(key), idle, value});
+    s.series.push_back({.key = std::move(key), .value = value, .idle = idle});
   }
   // A timer, histogram or distribution with these (unweighted) samples.
   static void AddSamples(Snapshot& s, KeyPtr key, std::vector<double> samples) {
@@ -107,10 +107,13 @@ class PrometheusBackendTest : public ::testing::Test {
     summary.upper = samples.back();
     summary.distribution = aggregator::ValueDistribution::Exact(std::move(samples));
     s.summaries.push_back(std::move(summary));
-    s.series.push_back(
-        {.key = std::move(key), .summary = static_cast<int32_t>(s.summaries.size() - 1)});
+    s.series.push_back({.key = std::move(key),
+                        .value = 0,
+                        .summary = static_cast<int32_t>(s.summaries.size() - 1)});
   }
-  static void AddIdle(Snapshot& s, KeyPtr key) { s.series.push_back({std::move(key), true}); }
+  static void AddIdle(Snapshot& s, KeyPtr key) {
+    s.series.push_back({.key = std::move(key), .idle = true});
+  }
 
   uint64_t sequence_ = 0;
   std::unique_ptr<PrometheusBackend> backend_;
