@@ -100,7 +100,8 @@ class Backend {
   // Called by BackendRunner::Stop, on the stopping thread and possibly while Deliver runs on the
   // backend's: a delivery still in flight at `deadline` should give up then and return Retry, so
   // a hanging peer cannot hold the shutdown past `shutdown_timeout` (SPEC 1). Backends whose
-  // every wait is short already may ignore it.
+  // every wait is short already may ignore it. `deadline` is on the monotonic clock
+  // (backends/clock.h MonotonicNow()), never compared with absl::Now().
   virtual void StopBy(absl::Time deadline) {}
 };
 
@@ -148,7 +149,8 @@ class BackendRunner {
   void Submit(Flush flush);
   // Delivers what is queued (retrying as usual) until the queue is empty or `deadline`, then
   // stops the thread; a delivery in flight at `deadline` is cut short (Backend::StopBy). Returns
-  // false if flushes were left undelivered.
+  // false if flushes were left undelivered. `deadline` is on the monotonic clock
+  // (backends/clock.h MonotonicNow()): a wall-clock step neither stretches nor cuts the stop.
   bool Stop(absl::Time deadline);
   BackendStats stats() const;
 
@@ -173,7 +175,7 @@ class BackendRunner {
   size_t unobserved_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Flush> dropped_unobserved_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();  // monotonic
   BackendStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };

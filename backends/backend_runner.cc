@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "backends/backend.h"
+#include "backends/clock.h"
 
 namespace tallyd::backends {
 
@@ -41,7 +42,7 @@ BackendRunner::BackendRunner(std::unique_ptr<Backend> backend, size_t max_buffer
       thread_([this] { Run(); }) {}
 
 BackendRunner::~BackendRunner() {
-  if (thread_.joinable()) Stop(absl::Now());
+  if (thread_.joinable()) Stop(MonotonicNow());
 }
 
 void BackendRunner::Submit(Flush flush) {
@@ -112,7 +113,7 @@ void BackendRunner::Run() {
       auto ready = [this]()
                        ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
       mu_.Await(absl::Condition(&ready));
-      if (queue_.empty() || (stopping_ && absl::Now() >= deadline_)) return;
+      if (queue_.empty() || (stopping_ && MonotonicNow() >= deadline_)) return;
     }
     // Observe before Deliver, so the backend's state has this flush and all before it: again
     // when a Submit came in between (it may have dropped the front and queued a new one).
@@ -157,14 +158,16 @@ void BackendRunner::Run() {
     // Sleep for the backoff, but wake for a stop whose deadline has passed, and to observe the
     // flushes the full queue drops (older than every queued one), so that a long backoff does
     // not keep them alive.
-    absl::Time until = std::min(absl::Now() + wait, deadline_);
+    // On the monotonic clock (AwaitWithDeadline would take a wall-clock instant): each wait is
+    // the time left until `until`, re-measured after every wake.
+    const absl::Time until = std::min(MonotonicNow() + wait, deadline_);
     auto stop_due = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return stopping_ && absl::Now() >= deadline_;
+      return stopping_ && MonotonicNow() >= deadline_;
     };
     auto wake = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return stop_due() || !dropped_unobserved_.empty();
     };
-    while (mu_.AwaitWithDeadline(absl::Condition(&wake), until) && !stop_due()) {
+    while (mu_.AwaitWithTimeout(absl::Condition(&wake), until - MonotonicNow()) && !stop_due()) {
       mu_.Unlock();
       ObservePending(/*through_front=*/false);
       mu_.Lock();

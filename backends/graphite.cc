@@ -28,8 +28,8 @@ namespace {
 constexpr size_t kMaxWriteChunk = 256 << 10;
 
 // poll() timeout for the time left until `deadline`, rounded up so we never spin on 0.
-int PollMillis(absl::Time deadline) {
-  absl::Duration left = deadline - absl::Now();
+int PollMillis(absl::Time deadline, absl::Time now) {
+  absl::Duration left = deadline - now;
   if (left <= absl::ZeroDuration()) return 0;
   return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1 << 30));
 }
@@ -129,6 +129,7 @@ absl::StatusOr<std::unique_ptr<GraphiteBackend>> GraphiteBackend::Create(Graphit
 GraphiteBackend::GraphiteBackend(GraphiteOptions options, std::string host, std::string port,
                                  int wake_fd)
     : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : DefaultClock()),
       host_(std::move(host)),
       port_(std::move(port)),
       wake_fd_(wake_fd) {}
@@ -163,11 +164,11 @@ absl::StatusOr<GraphiteBackend::Wait> GraphiteBackend::Await(int fd, short event
                                                              absl::Time deadline) {
   while (true) {
     const absl::Time stop = StopDeadline();
-    const absl::Time now = absl::Now();
+    const absl::Time now = Now();
     if (now >= stop) return Wait::kStopped;
     if (now >= deadline) return Wait::kTimedOut;
     pollfd p[2] = {{fd, events, 0}, {wake_fd_, POLLIN, 0}};
-    int rc = poll(p, 2, PollMillis(std::min(deadline, stop)));
+    int rc = poll(p, 2, PollMillis(std::min(deadline, stop), now));
     if (rc < 0) {
       if (errno == EINTR) continue;
       return Error("poll", errno);
@@ -207,7 +208,7 @@ absl::Status GraphiteBackend::Error(std::string_view what, int error) const {
 
 Delivery GraphiteBackend::Deliver(const Flush& flush) {
   // Past the stop deadline nothing is started (the runner does not call Deliver then either).
-  if (absl::Now() >= StopDeadline()) return Delivery::Retry(Stopped("flush"));
+  if (Now() >= StopDeadline()) return Delivery::Retry(Stopped("flush"));
   if (flush.snapshot != current_.snapshot || flush.self_metrics != current_.self_metrics ||
       (flush.snapshot == nullptr && flush.self_metrics == nullptr)) {
     // A new flush (the previous one was delivered, or dropped from the runner's queue).
@@ -230,7 +231,7 @@ Delivery GraphiteBackend::Deliver(const Flush& flush) {
     payload_.Rewind();
     stats_.bytes_rewritten.fetch_add(before - payload_.sent(), std::memory_order_relaxed);
     Abort();
-    if (absl::Now() >= StopDeadline()) {  // stopping: there is no next attempt to resume
+    if (Now() >= StopDeadline()) {  // stopping: there is no next attempt to resume
       return Delivery::Retry(absl::DeadlineExceededError(absl::StrCat(
           status.message(), " (", payload_.sent(), " bytes of this flush acknowledged)")));
     }
@@ -279,7 +280,7 @@ absl::Status GraphiteBackend::Connect() {
         absl::StrCat("graphite ", options_.address, ": resolving: ", gai_strerror(rc)));
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, &freeaddrinfo);
-  absl::Time deadline = absl::Now() + options_.connect_timeout;
+  absl::Time deadline = Now() + options_.connect_timeout;
   absl::Status last = absl::UnavailableError(
       absl::StrCat("graphite ", options_.address, ": no address to connect to"));
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
@@ -348,10 +349,10 @@ void GraphiteBackend::SampleUnacknowledged() {
 }
 
 absl::Status GraphiteBackend::WritePayload() {
-  absl::Time deadline = absl::Now() + options_.write_timeout;  // without progress
+  absl::Time deadline = Now() + options_.write_timeout;  // without progress
   while (!payload_.done()) {
     // Checked per chunk too, so a peer that keeps reading slowly cannot hold a stop either.
-    if (absl::Now() >= StopDeadline()) return Stopped("write");
+    if (Now() >= StopDeadline()) return Stopped("write");
     std::string_view unsent = payload_.unsent();
     ssize_t n = send(fd_, unsent.data(), std::min(unsent.size(), kMaxWriteChunk),
                      MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -359,7 +360,7 @@ absl::Status GraphiteBackend::WritePayload() {
       payload_.Sent(static_cast<size_t>(n));
       stats_.bytes_written.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       SampleUnacknowledged();
-      deadline = absl::Now() + options_.write_timeout;
+      deadline = Now() + options_.write_timeout;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

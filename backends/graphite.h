@@ -39,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "backends/clock.h"
 #include "backends/graphite_format.h"
 
 namespace tallyd::backends {
@@ -52,6 +53,9 @@ struct GraphiteOptions {
   // Cap of the reconnect backoff (from 200 ms, doubling): a carbon that comes back is written
   // to within max_backoff.
   absl::Duration max_backoff = absl::Seconds(10);
+  // The timeouts and the stop deadline are measured on clock->MonotonicNow(); null: the machine's
+  // (tests pass one whose wall clock steps).
+  const Clock* clock = nullptr;
 };
 
 // The flush being delivered and how far it got, holding one chunk of its text at a time. Offsets
@@ -115,7 +119,8 @@ class GraphiteBackend : public Backend {
   std::string_view name() const override { return "graphite"; }
   Delivery Deliver(const Flush& flush) override;
   BackoffPolicy backoff() const override { return {.max = options_.max_backoff}; }
-  // Thread-safe; wakes a connect or write waiting in Deliver so it sees the deadline.
+  // Thread-safe; wakes a connect or write waiting in Deliver so it sees the deadline (on the
+  // monotonic clock, as Backend::StopBy's).
   void StopBy(absl::Time deadline) override;
 
   GraphiteBackendStats stats() const;  // any thread
@@ -130,7 +135,9 @@ class GraphiteBackend : public Backend {
   GraphiteBackend(GraphiteOptions options, std::string host, std::string port, int wake_fd);
 
   absl::Time StopDeadline() const;
-  // Waits until `fd` reports `events` (or an error), `deadline` passes or the stop deadline does.
+  absl::Time Now() const { return clock_.MonotonicNow(); }  // every deadline's clock
+  // Waits until `fd` reports `events` (or an error), `deadline` (monotonic) passes or the stop
+  // deadline does.
   absl::StatusOr<Wait> Await(int fd, short events, absl::Time deadline);
   absl::Status Stopped(std::string_view what) const;
   absl::Status Connect();
@@ -142,12 +149,14 @@ class GraphiteBackend : public Backend {
   absl::Status Error(std::string_view what, int error) const;
 
   const GraphiteOptions options_;
+  const Clock& clock_;
   const std::string host_;
   const std::string port_;
 
-  // Set by StopBy (any thread), read before and after each wait (the backend's thread): Unix ns,
+  // Set by StopBy (any thread), read before and after each wait (the backend's thread):
   // INT64_MAX while not stopping. wake_fd_ (an eventfd, nonblocking) is written by StopBy after
   // the store and drained by Await before it re-reads the deadline, so no wake-up is lost.
+  // Nanoseconds of the monotonic clock (MonotonicNow() - UnixEpoch()).
   std::atomic<int64_t> stop_deadline_ns_{INT64_MAX};
   const int wake_fd_;
 

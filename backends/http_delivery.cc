@@ -66,15 +66,18 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-// The peer's back-off request, 0 when it gave none we can read.
-absl::Duration RetryAfter(const std::string& retry_after, const std::string& rate_limit_reset) {
+// The peer's back-off request, 0 when it gave none we can read. An HTTP-date is a wall-clock
+// instant, so it is measured from `wall_now`; the wait it yields is a duration, which the runner
+// then spends on the monotonic clock.
+absl::Duration RetryAfter(const std::string& retry_after, const std::string& rate_limit_reset,
+                          absl::Time wall_now) {
   absl::Duration after = absl::ZeroDuration();
   int64_t seconds = 0;
   if (!retry_after.empty()) {
     if (absl::SimpleAtoi(retry_after, &seconds)) {
       after = absl::Seconds(seconds);
     } else if (time_t when = curl_getdate(retry_after.c_str(), nullptr); when > 0) {
-      after = absl::FromTimeT(when) - absl::Now();
+      after = absl::FromTimeT(when) - wall_now;
     }
   } else if (!rate_limit_reset.empty() && absl::SimpleAtoi(rate_limit_reset, &seconds)) {
     after = absl::Seconds(seconds);  // Datadog's X-RateLimit-Reset: seconds until the reset
@@ -109,7 +112,9 @@ absl::StatusOr<std::unique_ptr<HttpDelivery>> HttpDelivery::Create(HttpDeliveryO
   return delivery;
 }
 
-HttpDelivery::HttpDelivery(HttpDeliveryOptions options) : options_(std::move(options)) {}
+HttpDelivery::HttpDelivery(HttpDeliveryOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : DefaultClock()) {}
 
 HttpDelivery::~HttpDelivery() {
   // The easy handle is never left in the multi handle (Perform removes it): any order will do.
@@ -183,7 +188,7 @@ void* HttpDelivery::HeadersFor(std::string_view encoding) {
 void HttpDelivery::Perform(Response* response) {
   CURLM* multi = static_cast<CURLM*>(multi_);
   CURL* curl = static_cast<CURL*>(curl_);
-  if (absl::Now() >= absl::FromUnixNanos(stop_deadline_ns_.load())) {
+  if (clock_.MonotonicNow() >= absl::FromUnixNanos(stop_deadline_ns_.load())) {
     response->stopped = true;  // not started: no half-sent request
     response->code = CURLE_ABORTED_BY_CALLBACK;
     return;
@@ -215,7 +220,7 @@ void HttpDelivery::Perform(Response* response) {
     // them, so CURLOPT_TIMEOUT_MS stays in force), at most until the stop deadline; a StopBy
     // meanwhile wakes the wait.
     const absl::Time stop = absl::FromUnixNanos(stop_deadline_ns_.load());
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.MonotonicNow();
     if (now >= stop) {
       response->stopped = true;
       response->code = CURLE_ABORTED_BY_CALLBACK;
@@ -314,14 +319,15 @@ Delivery HttpDelivery::Deliver(const Flush& flush, absl::FunctionRef<size_t()> p
       return Delivery::Retry(
           absl::ResourceExhaustedError(message),
           RetryAfter(response.retry_after,
-                     options_.rate_limit_reset ? response.rate_limit_reset : std::string()));
+                     options_.rate_limit_reset ? response.rate_limit_reset : std::string(),
+                     clock_.WallNow()));
     }
     if (status >= 500 || status < 200 || (status == 408 && options_.retry_request_timeout)) {
       ++failed_;
       const bool honoured = options_.retry_after_on_server_error && status != 408;
       return Delivery::Retry(
           absl::UnavailableError(message),
-          honoured ? RetryAfter(response.retry_after, "") : absl::ZeroDuration());
+          honoured ? RetryAfter(response.retry_after, "", clock_.WallNow()) : absl::ZeroDuration());
     }
     if (!options_.auth_hint.empty() && (status == 401 || status == 403)) {
       // Every request would meet the same refusal: drop the rest of the flush now.

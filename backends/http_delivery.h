@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backends/backend.h"
+#include "backends/clock.h"
 
 namespace tallyd::backends {
 
@@ -46,6 +47,9 @@ struct HttpDeliveryOptions {
   // Non-empty: a 401 or 403 rejects the rest of the flush (every request would meet the same
   // refusal), its message ending with this hint.
   std::string auth_hint;
+  // The stop deadline is on clock->MonotonicNow(); an HTTP-date Retry-After is read against
+  // clock->WallNow() (it names a calendar instant) into a wait. Null: the machine's clocks.
+  const Clock* clock = nullptr;
 };
 
 // What the requests did, since the start (for the backends' stats).
@@ -77,7 +81,8 @@ class HttpDelivery {
   Delivery Deliver(const Flush& flush, absl::FunctionRef<size_t()> prepare,
                    absl::FunctionRef<HttpPost(size_t)> request,
                    absl::FunctionRef<void(size_t)> sent);
-  // Any thread; wakes a request in flight so it sees the deadline.
+  // Any thread; wakes a request in flight so it sees the deadline (monotonic, as
+  // Backend::StopBy's).
   void StopBy(absl::Time deadline);
   HttpDeliveryStats stats() const;
 
@@ -94,12 +99,13 @@ class HttpDelivery {
   std::string Redact(std::string text) const;
 
   HttpDeliveryOptions options_;
+  const Clock& clock_;
   // Touched only on the backend's thread (Deliver), apart from the counters, stop_deadline_ns_
   // and curl_multi_wakeup on multi_ (which libcurl allows from any thread).
   void* curl_ = nullptr;   // CURL*
   void* multi_ = nullptr;  // CURLM*: runs curl_ one request at a time, holds its connection
   std::vector<std::pair<std::string, void*>> header_lists_;  // encoding -> curl_slist*
-  std::atomic<int64_t> stop_deadline_ns_{INT64_MAX};         // Unix ns; INT64_MAX: not stopping
+  std::atomic<int64_t> stop_deadline_ns_{INT64_MAX};  // monotonic ns; INT64_MAX: not stopping
   // The flush in progress: how many requests it has and went through. Holding the pointers keeps
   // them from being reused by a later flush, so comparing them identifies a retry.
   SnapshotPtr current_snapshot_;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "backends/clock.h"
 #include "backends/prometheus.h"
 
 namespace tallyd::server {
@@ -204,7 +205,7 @@ bool StopBackends(std::vector<std::unique_ptr<backends::BackendRunner>> runners,
     return true;
   }
   // Measured on the monotonic clock from here: a wall-clock step must not stretch the stop.
-  const absl::Duration left = give_up - absl::Now();
+  const absl::Duration left = give_up - backends::MonotonicNow();
   if (pending->done.wait_for(lock, absl::ToChronoNanoseconds(std::max(left, absl::ZeroDuration())),
                              all_done)) {
     return true;

@@ -84,7 +84,8 @@ class BackendSet {
 // (a Prometheus endpoint may take a while to close), each on a thread of its own:
 // `on_stopped(runner)` runs just before. Waits until all are done or `give_up`
 // (InfiniteFuture: until all are done). Returns false if some still ran at `give_up`: their
-// threads go on, detached, owning their runners and a copy of `on_stopped`.
+// threads go on, detached, owning their runners and a copy of `on_stopped`. Both times are on
+// the monotonic clock (backends::MonotonicNow(), as BackendRunner::Stop's deadline).
 bool StopBackends(std::vector<std::unique_ptr<backends::BackendRunner>> runners,
                   absl::Time deadline, absl::Time give_up,
                   std::function<void(const backends::BackendRunner&)> on_stopped);

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "backends/clock.h"
 #include "server/backend_factory.h"
 #include "server/config_page.h"
 #include "server/listen_sockets.h"
@@ -225,7 +226,7 @@ void Server::BeginShutdown() {
   stopping_ = true;
   // One budget for the whole stop, from the signal (SPEC 1). The backends get a little less,
   // so that their threads can end (and a Prometheus endpoint close) before it runs out.
-  const absl::Time give_up = absl::Now() + config_.shutdown_timeout;
+  const absl::Time give_up = backends::MonotonicNow() + config_.shutdown_timeout;
   const absl::Time backends_deadline =
       give_up - std::min(absl::Milliseconds(200), config_.shutdown_timeout / 10);
   flush_loop_->Stop();

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "backends/clock.h"
 #include "server/log_level.h"
 #include "server/server.h"
 
@@ -65,7 +66,7 @@ bool AwaitReload(ReloadChannel& channel, absl::Time deadline) {
     channel.done_cv.wait(lock, [&] { return channel.done; });
     return true;
   }
-  const absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
+  const absl::Duration left = std::max(deadline - backends::MonotonicNow(), absl::ZeroDuration());
   return channel.done_cv.wait_for(lock, absl::ToChronoNanoseconds(left),
                                   [&] { return channel.done; });
 }
@@ -161,7 +162,7 @@ void Server::Reload() {
   reload_->fresh = *fresh;
   reload_->fresh_origins = std::move(fresh_origins);
   StartBackendRestarts(reload_, backends_, std::move(restarts), config_, *fresh,
-                       absl::Now() + config_.shutdown_timeout, options_.start_backend);
+                       backends::MonotonicNow() + config_.shutdown_timeout, options_.start_backend);
 }
 
 void Server::OnReloadDone(uv_async_t* handle) {

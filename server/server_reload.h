@@ -59,13 +59,13 @@ using StartBackendFn = std::function<absl::StatusOr<StartedBackend>(const Config
 // Starts the thread: stops the old runners of `restarts` in parallel, each delivering what it
 // holds until `deadline` and retired from `backends` once stopped; then starts the wanted ones
 // with `fresh`, falling back on `running`'s settings for one that ran and fails to start; then
-// reports on `channel`.
+// reports on `channel`. `deadline` is on the monotonic clock (backends::MonotonicNow()).
 void StartBackendRestarts(std::shared_ptr<ReloadChannel> channel,
                           std::shared_ptr<BackendSet> backends,
                           std::vector<BackendRestart> restarts, const Config& running,
                           const Config& fresh, absl::Time deadline, StartBackendFn start_backend);
 
-// Waits until the thread reported, or `deadline`. True when it did.
+// Waits until the thread reported, or `deadline` (monotonic). True when it did.
 bool AwaitReload(ReloadChannel& channel, absl::Time deadline);
 // The main loop will not hear from the thread any more (its handle closes).
 void DetachReload(ReloadChannel& channel);

@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
 #include "backends/backend.h"
+#include "backends/clock.h"
 #include "gtest/gtest.h"
 
 namespace tallyd::backends {
@@ -47,7 +49,12 @@ class ScriptedBackend : public Backend {
     return Delivery::Delivered();
   }
   BackoffPolicy backoff() const override { return policy; }
+  void StopBy(absl::Time) override {
+    absl::MutexLock lock(&mu);
+    stop_called = true;
+  }
   BackoffPolicy policy;
+  bool stop_called = false;  // BackendRunner::Stop has begun (it calls StopBy)
   absl::Mutex mu;
   bool held = false;
   int fail_next = 0;
@@ -71,7 +78,7 @@ TEST(BackendRunnerTest, DeliversEveryFlushInOrder) {
   BackendRunner runner(std::move(backend), 6, FastBackoff());
   for (uint64_t i = 1; i <= 5; ++i) runner.Submit(MakeFlush(i));
   ASSERT_TRUE(AwaitDelivered(b, 5));
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
   EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(runner.stats().sent, 5u);
   EXPECT_EQ(runner.stats().dropped_flushes, 0u);
@@ -85,7 +92,7 @@ TEST(BackendRunnerTest, DeliversBelowTheCallersPriority) {
   BackendRunner runner(std::move(backend), 2, FastBackoff());
   runner.Submit(MakeFlush(1));
   ASSERT_TRUE(AwaitDelivered(b, 1));
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
   EXPECT_TRUE(b->below_normal_priority);
   EXPECT_LT(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), kBackgroundNice);
 }
@@ -101,7 +108,7 @@ TEST(BackendRunnerTest, UsesTheBackendsBackoffPolicy) {
   BackendRunner runner(std::move(backend), 6);
   runner.Submit(MakeFlush(1));
   ASSERT_TRUE(AwaitDelivered(b, 1));
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
   EXPECT_EQ(runner.stats().errors, 30u);
 }
 
@@ -117,7 +124,7 @@ TEST(BackendRunnerTest, RetriesFailuresAndKeepsOrder) {
   runner.Submit(MakeFlush(1));
   runner.Submit(MakeFlush(2));
   ASSERT_TRUE(AwaitDelivered(b, 2));
-  runner.Stop(absl::Now() + absl::Seconds(5));
+  runner.Stop(backends::MonotonicNow() + absl::Seconds(5));
   EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 2}));  // each once, in order
   EXPECT_EQ(runner.stats().errors, 3u);
   EXPECT_EQ(runner.stats().sent, 2u);
@@ -140,7 +147,7 @@ TEST(BackendRunnerTest, FullQueueDropsTheOldestAndCountsIt) {
   }
   // The attempt that was in flight when its flush was dropped may still land; after it, only the
   // newest three remain, in order.
-  ASSERT_TRUE(runner.Stop(absl::Now() + absl::Seconds(10)));
+  ASSERT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(10)));
   std::vector<uint64_t> tail(b->delivered.end() - 3, b->delivered.end());
   EXPECT_EQ(tail, (std::vector<uint64_t>{5, 6, 7}));
 }
@@ -189,7 +196,7 @@ TEST(BackendRunnerTest, ObservesEveryFlushInOrderEvenOnesTheFullQueueDropped) {
     absl::MutexLock lock(&b->mu);
     b->held = false;
   }
-  ASSERT_TRUE(runner.Stop(absl::Now() + absl::Seconds(10)));
+  ASSERT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(10)));
   absl::MutexLock lock(&b->mu);
   EXPECT_EQ(b->observed, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 7, 8}));
@@ -218,7 +225,7 @@ TEST(BackendRunnerTest, ObservesDroppedFlushesDuringABackoff) {
     EXPECT_EQ(b->observed, (std::vector<uint64_t>{1, 2}));  // 3, queued, only before its delivery
     EXPECT_TRUE(b->delivered.empty());                      // still backing off
   }
-  runner.Stop(absl::Now());
+  runner.Stop(backends::MonotonicNow());
 }
 
 TEST(BackendRunnerTest, RejectedFlushIsNotRetried) {
@@ -229,7 +236,7 @@ TEST(BackendRunnerTest, RejectedFlushIsNotRetried) {
   runner.Submit(MakeFlush(1));
   runner.Submit(MakeFlush(2));
   ASSERT_TRUE(AwaitDelivered(b, 1));
-  runner.Stop(absl::Now() + absl::Seconds(5));
+  runner.Stop(backends::MonotonicNow() + absl::Seconds(5));
   EXPECT_EQ(b->delivered, (std::vector<uint64_t>{2}));
   EXPECT_EQ(b->attempts, 2);
   EXPECT_EQ(runner.stats().dropped_flushes, 1u);
@@ -242,9 +249,38 @@ TEST(BackendRunnerTest, StopGivesUpAtTheDeadlineWhenThePeerStaysDown) {
   b->fail_next = 1 << 30;
   BackendRunner runner(std::move(backend), 6, FastBackoff());
   runner.Submit(MakeFlush(1));
-  EXPECT_FALSE(runner.Stop(absl::Now() + absl::Milliseconds(100)));
+  EXPECT_FALSE(runner.Stop(backends::MonotonicNow() + absl::Milliseconds(100)));
   EXPECT_TRUE(b->delivered.empty());
   EXPECT_GE(runner.stats().errors, 1u);
+}
+
+// The stop deadline is on the monotonic clock (Backend::Stop): one 10 s ahead of it leaves the
+// runner its retries and deliveries. Against the wall clock that instant is ~56 years past (the
+// monotonic clock counts from boot), as after a forward step of the wall clock: a runner reading
+// absl::Now() gives up at once and delivers nothing. The retries' waits are measured against
+// the same deadline, so a retry wait on another clock than the deadline's would wait until it.
+TEST(BackendRunnerTest, StopDeadlineIsOnTheMonotonicClock) {
+  auto backend = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = backend.get();
+  b->fail_next = 3;
+  {
+    absl::MutexLock lock(&b->mu);
+    b->held = true;  // both flushes are queued when the stop comes
+  }
+  BackendRunner runner(std::move(backend), 6, FastBackoff());
+  runner.Submit(MakeFlush(1));
+  runner.Submit(MakeFlush(2));
+  std::thread release([b] {  // once Stop has set the deadline
+    absl::MutexLock lock(&b->mu);
+    b->mu.Await(absl::Condition(&b->stop_called));
+    b->held = false;
+  });
+  const absl::Time start = MonotonicNow();
+  EXPECT_TRUE(runner.Stop(start + absl::Seconds(10)));
+  release.join();
+  EXPECT_LT(MonotonicNow() - start, absl::Seconds(5));  // the retries waited ~1, 2, 4 ms
+  EXPECT_EQ(b->delivered, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(runner.stats().errors, 3u);
 }
 
 // A backend that records, for each delivered flush, how many newer ones the runner said were
@@ -289,7 +325,7 @@ TEST(BackendRunnerTest, TellsTheBackendHowManyNewerFlushesAreQueued) {
     auto done = [&]() { return b->newer.size() == 3; };
     ASSERT_TRUE(b->mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(20)));
   }
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
   // Flush 1 was taken alone; flush 2 had flush 3 behind it; flush 3 none.
   absl::MutexLock lock(&b->mu);
   EXPECT_EQ(b->newer, (std::vector<size_t>{0, 1, 0}));

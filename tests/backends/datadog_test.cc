@@ -13,6 +13,7 @@
 
 #include "absl/time/clock.h"
 #include "aggregator/snapshot.h"
+#include "backends/clock.h"
 #include "tests/backends/test_http_server.h"
 #include "tests/backends/test_json.h"
 
@@ -220,7 +221,7 @@ TEST_F(DatadogBackendTest, ServerErrorRetriesOnlyTheUnsentRequestsThenDeliversIn
   ASSERT_EQ(requests.size(), 9u);
   EXPECT_EQ(Parsed(requests[4])["title"].get<std::string>(), "flush 1");
   EXPECT_EQ(Parsed(requests[8])["title"].get<std::string>(), "flush 2");
-  runner.Stop(absl::Now());
+  runner.Stop(backends::MonotonicNow());
 }
 
 // The runner retries a failing Datadog with the backend's max_backoff as the cap: five 503s
@@ -237,7 +238,7 @@ TEST_F(DatadogBackendTest, RetryBackoffIsCappedByMaxBackoff) {
   BackendRunner runner(std::move(backend), 6);
   runner.Submit(FullFlush(1));
   EXPECT_TRUE(server_.WaitForRequests(5 + 4, absl::Seconds(3)));  // then the 4 requests
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
   options.max_backoff = absl::ZeroDuration();
   EXPECT_FALSE(DatadogBackend::Create(options).ok());
 }
@@ -292,7 +293,7 @@ TEST_F(DatadogBackendTest, ForbiddenIsRejectedNotRetriedAndTheKeyIsRedacted) {
   EXPECT_EQ(stats.errors, 1u);
   EXPECT_EQ(stats.sent, 0u);
   EXPECT_EQ(server_.requests().size(), 1u);  // the rest of the flush is not tried with a bad key
-  runner.Stop(absl::Now());
+  runner.Stop(backends::MonotonicNow());
 
   auto backend = Make();
   server_.Enqueue(Respond(403, std::string("{\"errors\":[\"Forbidden: key ") + kApiKey + "\"]}"));
@@ -346,10 +347,10 @@ TEST_F(DatadogBackendTest, StopAbandonsARequestStillInFlightAtTheDeadline) {
   BackendRunner runner(std::move(owned), 6, {absl::Milliseconds(10), absl::Milliseconds(50)});
   runner.Submit(FullFlush(1));
   ASSERT_TRUE(server_.WaitForRequests(1, absl::Seconds(20)));  // the series request hangs
-  const absl::Time start = absl::Now();
+  const absl::Time start = backends::MonotonicNow();
   const absl::Time deadline = start + absl::Milliseconds(300);
   EXPECT_FALSE(runner.Stop(deadline)) << "the flush cannot have been delivered";
-  const absl::Time stopped = absl::Now();
+  const absl::Time stopped = backends::MonotonicNow();
   EXPECT_GE(stopped, deadline) << "the request is given until the deadline";
   EXPECT_LT(stopped - deadline, kStopMargin);
   // Counted and logged as any failed delivery; nothing else was tried.
@@ -370,9 +371,9 @@ TEST_F(DatadogBackendTest, StopWithAPassedDeadlineWakesARequestInFlight) {
   runner.Submit(FullFlush(1));
   runner.Submit(FullFlush(2));
   ASSERT_TRUE(server_.WaitForRequests(5, absl::Seconds(20)));
-  const absl::Time start = absl::Now();
+  const absl::Time start = backends::MonotonicNow();
   EXPECT_FALSE(runner.Stop(start));
-  EXPECT_LT(absl::Now() - start, kStopMargin);
+  EXPECT_LT(backends::MonotonicNow() - start, kStopMargin);
   BackendStats stats = runner.stats();
   EXPECT_EQ(stats.sent, 1u);
   EXPECT_EQ(stats.errors, 1u);
@@ -384,7 +385,7 @@ TEST_F(DatadogBackendTest, StopLetsARequestAnsweredBeforeTheDeadlineFinish) {
   BackendRunner runner(Make(DatadogCompression::kDeflate, kLongRequestTimeout), 6);
   runner.Submit(FullFlush(1));
   ASSERT_TRUE(server_.WaitForRequests(1, absl::Seconds(20)));
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(30)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(30)));
   BackendStats stats = runner.stats();
   EXPECT_EQ(stats.sent, 1u);
   EXPECT_EQ(stats.errors, 0u);
@@ -393,7 +394,7 @@ TEST_F(DatadogBackendTest, StopLetsARequestAnsweredBeforeTheDeadlineFinish) {
 
 TEST_F(DatadogBackendTest, DeliverAfterTheStopDeadlineSendsNothing) {
   auto backend = Make();
-  backend->StopBy(absl::Now());
+  backend->StopBy(backends::MonotonicNow());
   Delivery result = backend->Deliver(FullFlush(1));
   EXPECT_EQ(result.outcome, Delivery::Outcome::kRetry);
   EXPECT_EQ(result.error.code(), absl::StatusCode::kDeadlineExceeded);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
+#include "backends/clock.h"
 #include "tests/backends/carbon_listener.h"
 #include "tests/backends/snapshot_fixtures.h"
 
@@ -154,7 +156,7 @@ TEST(GraphiteBackendTest, ReconnectsWithinMaxBackoffWhenCarbonComesBack) {
   ASSERT_TRUE(carbon.WaitForBytes(1));
   // Generous: the point is the cap, not the speed (the uncapped delay here is 6.4 s).
   EXPECT_LT(absl::Now() - back, absl::Milliseconds(500) + absl::Seconds(1.5));
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
 }
 
 TEST(GraphiteBackendTest, CreateRejectsANonPositiveMaxBackoff) {
@@ -197,6 +199,106 @@ TEST(GraphiteBackendTest, ConnectTimesOut) {
   }
   EXPECT_GE(took, absl::Milliseconds(190));
   EXPECT_LT(took, absl::Seconds(3));
+}
+
+// A wall clock that steps by `step` at every reading (NTP, a resumed VM, `date -s`, over and
+// over), beside the machine's monotonic clock: a timeout measured on the wall clock then never
+// ends (steps back) or ends at once (steps forward). The machine's clock is not touched.
+class SteppingWallClock : public Clock {
+ public:
+  explicit SteppingWallClock(absl::Duration step) : step_(step) {}
+  absl::Time WallNow() const override { return absl::Now() + step_ * ++readings_; }
+  absl::Time MonotonicNow() const override { return backends::MonotonicNow(); }
+
+ private:
+  const absl::Duration step_;
+  mutable std::atomic<int64_t> readings_{0};
+};
+
+// Runs backend->Deliver(flush) on a thread; if it has not returned in 20 s (a wait that never
+// ends), fails the test and ends the wait with a stop deadline passed on every clock.
+Delivery DeliverOrRescue(GraphiteBackend* backend, const Flush& flush) {
+  std::atomic<bool> done{false};
+  Delivery delivery = Delivery::Delivered();
+  std::thread deliver([&] {
+    delivery = backend->Deliver(flush);
+    done = true;
+  });
+  if (!WaitUntil([&] { return done.load(); })) {
+    ADD_FAILURE() << "Deliver still waiting after 20 s";
+    backend->StopBy(absl::InfinitePast());
+  }
+  deliver.join();
+  return delivery;
+}
+
+TEST(GraphiteBackendTest, ConnectTimeoutIsOnTheMonotonicClock) {
+  CarbonListener carbon(0, {.backlog = 0, .accept = false});  // as in ConnectTimesOut
+  const int filler = FillAcceptQueue(carbon.port());
+  ASSERT_GE(filler, 0);
+  SteppingWallClock clock(-absl::Hours(1));
+  GraphiteOptions options;
+  options.connect_timeout = absl::Milliseconds(200);
+  options.clock = &clock;
+  auto backend = MakeBackend(carbon.address(), options);
+  const absl::Time start = backends::MonotonicNow();
+  Delivery delivery = DeliverOrRescue(backend.get(), BigFlush(3));
+  const absl::Duration took = backends::MonotonicNow() - start;
+  close(filler);
+  EXPECT_EQ(delivery.outcome, Delivery::Outcome::kRetry);
+  if (delivery.error.code() != absl::StatusCode::kDeadlineExceeded) {
+    GTEST_SKIP() << "the kernel did not hold the SYN: " << delivery.error;
+  }
+  EXPECT_NE(delivery.error.message().find("connect timed out"), std::string::npos)
+      << delivery.error;
+  EXPECT_GE(took, absl::Milliseconds(190));
+  EXPECT_LT(took, absl::Seconds(3));
+}
+
+TEST(GraphiteBackendTest, WriteTimeoutIsOnTheMonotonicClockWhenTheWallStepsBack) {
+  CarbonListener carbon(0, {.read = false, .receive_buffer = 4096});
+  SteppingWallClock clock(-absl::Hours(1));
+  GraphiteOptions options;
+  options.write_timeout = absl::Milliseconds(300);
+  options.clock = &clock;
+  auto backend = MakeBackend(carbon.address(), options);
+  const absl::Time start = backends::MonotonicNow();
+  Delivery delivery = DeliverOrRescue(backend.get(), BigFlush(120000));  // ~12 MB
+  const absl::Duration took = backends::MonotonicNow() - start;
+  EXPECT_EQ(delivery.outcome, Delivery::Outcome::kRetry);
+  EXPECT_NE(delivery.error.message().find("no progress"), std::string::npos) << delivery.error;
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(5));
+}
+
+TEST(GraphiteBackendTest, WriteTimeoutIsOnTheMonotonicClockWhenTheWallStepsForward) {
+  CarbonListener carbon;
+  SteppingWallClock clock(absl::Hours(1));
+  GraphiteOptions options;
+  options.write_timeout = absl::Seconds(20);
+  options.connect_timeout = absl::Seconds(20);
+  options.clock = &clock;
+  auto backend = MakeBackend(carbon.address(), options);
+  // ~12 MB: more than the socket buffers hold, so the write waits for the reader many times.
+  Flush big = BigFlush(120000);
+  Delivery delivery = backend->Deliver(big);
+  EXPECT_EQ(delivery.outcome, Delivery::Outcome::kDelivered) << delivery.error;
+  EXPECT_EQ(backend->stats().disconnects, 0u);
+}
+
+// The stop deadline (Backend::StopBy) is on the monotonic clock: one 30 s ahead leaves the
+// flush to go out. Read against the wall clock it is ~56 years past (the monotonic clock counts
+// from boot) and nothing would be sent.
+TEST(GraphiteBackendTest, StopDeadlineIsOnTheMonotonicClock) {
+  CarbonListener carbon;
+  auto backend = MakeBackend(carbon.address());
+  backend->StopBy(backends::MonotonicNow() + absl::Seconds(30));
+  Flush flush = BigFlush(1000);
+  Delivery delivery = backend->Deliver(flush);
+  EXPECT_EQ(delivery.outcome, Delivery::Outcome::kDelivered) << delivery.error;
+  const std::string payload = FormatGraphite(flush, {});
+  EXPECT_TRUE(carbon.WaitForBytes(payload.size(), absl::Seconds(20)));
+  EXPECT_EQ(carbon.received(), payload);
 }
 
 // The runner retries with backoff while Carbon is down; every flush arrives once, in order.
@@ -244,7 +346,7 @@ TEST(GraphiteBackendTest, ListenerRestartLosesNothingAndRepeatsNothing) {
   std::string after_expected = expected.substr(before.size());
   ASSERT_TRUE(carbon->WaitForBytes(after_expected.size()));
   EXPECT_EQ(before + carbon->received(), expected);
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
   BackendStats stats = runner.stats();
   EXPECT_EQ(stats.dropped_flushes, 0u);
   EXPECT_EQ(backend->stats().connects, 2u);
@@ -287,7 +389,7 @@ TEST(GraphiteBackendTest, RunnerStopsPromptlyWhilePeerNeverReads) {
   }
   ASSERT_GE(runner.stats().errors, 1u);
   absl::Time start = absl::Now();
-  EXPECT_FALSE(runner.Stop(absl::Now() + absl::Milliseconds(50)));
+  EXPECT_FALSE(runner.Stop(backends::MonotonicNow() + absl::Milliseconds(50)));
   // An attempt in flight then is cut at the deadline (StopCutsAStalledWriteAtTheDeadline).
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   EXPECT_EQ(runner.stats().sent, 0u);
@@ -307,9 +409,9 @@ TEST(GraphiteBackendTest, StopCutsAStalledWriteAtTheDeadline) {
   // Once the first bytes are out the buffers fill at once: the write is waiting on the socket
   // (for write_timeout) when the stop comes, which must wake it.
   ASSERT_TRUE(WaitUntil([&] { return backend->stats().bytes_written > 0; }));
-  const absl::Time deadline = absl::Now() + absl::Milliseconds(300);
+  const absl::Time deadline = backends::MonotonicNow() + absl::Milliseconds(300);
   EXPECT_FALSE(runner.Stop(deadline)) << "the flush cannot have been delivered";
-  const absl::Time stopped = absl::Now();
+  const absl::Time stopped = backends::MonotonicNow();
   EXPECT_GE(stopped, deadline) << "the write is given until the deadline";
   EXPECT_LT(stopped - deadline, absl::Seconds(2));
   BackendStats stats = runner.stats();
@@ -334,9 +436,9 @@ TEST(GraphiteBackendTest, StopCutsAConnectInProgressAtTheDeadline) {
   runner.Submit(BigFlush(3));
   // The connect is waiting (for connect_timeout) when the stop comes, which must wake it.
   WaitUntil([&] { return ConnectingTo(carbon.port()) || backend->stats().connects > 0; });
-  const absl::Time deadline = absl::Now() + absl::Milliseconds(300);
+  const absl::Time deadline = backends::MonotonicNow() + absl::Milliseconds(300);
   bool delivered = runner.Stop(deadline);
-  const absl::Time stopped = absl::Now();
+  const absl::Time stopped = backends::MonotonicNow();
   close(filler);
   if (backend->stats().connects > 0) {
     GTEST_SKIP() << "the kernel did not hold the SYN (delivered: " << delivered << ")";
@@ -360,7 +462,7 @@ TEST(GraphiteBackendTest, StopLetsAFlushToAReadingPeerFinish) {
   const std::string expected = FormatGraphite(big, {});
   runner.Submit(big);
   ASSERT_TRUE(WaitUntil([&] { return backend->stats().bytes_written > 0; }));  // under way
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(30)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(30)));
   BackendStats stats = runner.stats();
   EXPECT_EQ(stats.sent, 1u);
   EXPECT_EQ(stats.errors, 0u);
@@ -374,7 +476,7 @@ TEST(GraphiteBackendTest, StopLetsAFlushToAReadingPeerFinish) {
 TEST(GraphiteBackendTest, DeliverAfterTheStopDeadlineSendsNothing) {
   CarbonListener carbon;
   auto backend = MakeBackend(carbon.address());
-  backend->StopBy(absl::Now());
+  backend->StopBy(backends::MonotonicNow());
   Delivery delivery = backend->Deliver(BigFlush(3));
   EXPECT_EQ(delivery.outcome, Delivery::Outcome::kRetry);
   EXPECT_EQ(delivery.error.code(), absl::StatusCode::kDeadlineExceeded) << delivery.error;

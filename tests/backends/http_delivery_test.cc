@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "aggregator/snapshot.h"
+#include "backends/clock.h"
 #include "tests/backends/test_http_server.h"
 
 namespace tallyd::backends {
@@ -220,6 +221,48 @@ TEST_F(HttpDeliveryTest, TooManyRequestsWaitsForThePeersBackOff) {
   EXPECT_EQ(http->stats().failed, 5u);
 }
 
+// The machine's monotonic clock beside a wall clock standing at `wall` (as if it had been
+// stepped there), so that a reading of the wrong clock shows. The machine's clock is untouched.
+class SetWallClock : public Clock {
+ public:
+  explicit SetWallClock(absl::Time wall) : wall_(wall) {}
+  absl::Time WallNow() const override { return wall_; }
+  absl::Time MonotonicNow() const override { return backends::MonotonicNow(); }
+
+ private:
+  const absl::Time wall_;
+};
+
+// An HTTP-date Retry-After names a wall-clock instant: the wait is measured from the wall clock
+// (here stood at 2020-01-02 03:04:05 UTC), not the monotonic one nor the machine's absl::Now().
+TEST_F(HttpDeliveryTest, AnHttpDateRetryAfterIsMeasuredOnTheWallClock) {
+  const absl::Time wall =
+      absl::FromCivil(absl::CivilSecond(2020, 1, 2, 3, 4, 5), absl::UTCTimeZone());
+  SetWallClock clock(wall);
+  HttpDeliveryOptions options;
+  options.clock = &clock;
+  auto http = Make(options);
+  Requests r({"one"});
+  const std::string date =
+      absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", wall + absl::Seconds(45), absl::UTCTimeZone());
+  Answer(429, "", {{"Retry-After", date}});
+  Delivery result = Send(*http, MakeFlush(1), r);
+  EXPECT_EQ(result.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(result.retry_after, absl::Seconds(45)) << date;
+}
+
+// The stop deadline (StopBy) is on the monotonic clock: one 30 s ahead lets the request go.
+// Read against the wall clock it is ~56 years past (the monotonic clock counts from boot) and
+// the request would not start.
+TEST_F(HttpDeliveryTest, StopDeadlineIsOnTheMonotonicClock) {
+  auto http = Make();
+  Requests r({"one", "two"});
+  http->StopBy(backends::MonotonicNow() + absl::Seconds(30));
+  Delivery result = Send(*http, MakeFlush(1), r);
+  EXPECT_EQ(result.outcome, Delivery::Outcome::kDelivered) << result.error;
+  EXPECT_THAT(Bodies(server_.requests()), ElementsAre("one", "two"));
+}
+
 TEST_F(HttpDeliveryTest, AClientErrorDropsThatRequestAndSendsTheRest) {
   auto http = Make();
   Requests r({"one", "two", "three"});
@@ -340,7 +383,7 @@ TEST_F(HttpDeliveryTest, AStopPassedBeforeARequestSendsNothing) {
   auto http = Make();
   Requests r({"one"});
   ASSERT_EQ(Send(*http, MakeFlush(1), r).outcome, Delivery::Outcome::kDelivered);
-  http->StopBy(absl::Now());
+  http->StopBy(backends::MonotonicNow());
   Delivery result = Send(*http, MakeFlush(2), r);
   EXPECT_EQ(result.outcome, Delivery::Outcome::kRetry);
   EXPECT_EQ(result.error.code(), absl::StatusCode::kDeadlineExceeded);
@@ -359,11 +402,11 @@ TEST_F(HttpDeliveryTest, AStopWakesARequestInFlight) {
   absl::Time stopped = absl::InfiniteFuture();
   std::thread stopper([&] {
     ASSERT_TRUE(server_.WaitForRequests(2, absl::Seconds(20)));
-    stopped = absl::Now();
+    stopped = backends::MonotonicNow();
     http->StopBy(stopped);
   });
   Delivery result = Send(*http, MakeFlush(2), r);
-  const absl::Time returned = absl::Now();
+  const absl::Time returned = backends::MonotonicNow();
   stopper.join();  // `stopped` is read after the join
   EXPECT_EQ(result.outcome, Delivery::Outcome::kRetry);
   EXPECT_EQ(result.error.code(), absl::StatusCode::kDeadlineExceeded);

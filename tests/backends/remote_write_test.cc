@@ -15,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator/snapshot.h"
+#include "backends/clock.h"
 #include "backends/proto/remote_write.pb.h"
 #include "backends/remote_write_format.h"
 #include "tests/backends/remote_write_reader.h"
@@ -173,7 +174,7 @@ TEST(RemoteWriteBackendTest, CounterTotalAfterAnOutageHoldsFlushesTheQueueDroppe
     total += static_cast<double>(i);
   }
   EXPECT_EQ(runner.stats().dropped_flushes, 8u);  // 1..8 dropped; 9, 10 queued
-  ASSERT_TRUE(runner.Stop(absl::Now() + absl::Seconds(20)));
+  ASSERT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(20)));
   std::vector<HttpRequest> requests = server.requests();
   ASSERT_GE(requests.size(), 2u);
   std::vector<Decoded> last = DecodeAll(requests.back().body);
@@ -332,7 +333,7 @@ TEST(RemoteWriteBackendTest, RunnerWaitsForRetryAfterThenDelivers) {
   ASSERT_TRUE(server.WaitForRequests(2, absl::Seconds(10)));
   // With a 1 ms backoff the retry would come at once; Retry-After held it back a second.
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(950));
-  EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
   EXPECT_EQ(runner.stats().sent, 1u);
 }
 
@@ -372,7 +373,7 @@ TEST(RemoteWriteBackendTest, BasicAuthAndBearerTokenNeverInMessagesOrLogs) {
     runner.Submit(CounterFlush(1, 1, 1));
     runner.Submit(CounterFlush(2, 1, 1));
     ASSERT_TRUE(server.WaitForRequests(2, absl::Seconds(10)));
-    EXPECT_TRUE(runner.Stop(absl::Now() + absl::Seconds(5)));
+    EXPECT_TRUE(runner.Stop(backends::MonotonicNow() + absl::Seconds(5)));
     EXPECT_EQ(runner.stats().dropped_flushes, 1u);
     std::vector<HttpRequest> requests = server.requests();
     const std::string expected = basic
@@ -413,7 +414,7 @@ TEST(RemoteWriteBackendTest, StopCutsAHangingRequestShort) {
   runner.Submit(CounterFlush(1, 1, 1));
   ASSERT_TRUE(server.WaitForRequests(1, absl::Seconds(10)));
   const absl::Time start = absl::Now();
-  EXPECT_FALSE(runner.Stop(absl::Now() + absl::Milliseconds(300)));
+  EXPECT_FALSE(runner.Stop(backends::MonotonicNow() + absl::Milliseconds(300)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "backends/clock.h"
 #include "config/config.h"
 
 namespace tallyd::server {
@@ -89,7 +90,7 @@ TEST(BackendFactoryTest, StartsPrometheusAndNamesWhatItBound) {
   EXPECT_NE(started->bound, "prometheus 127.0.0.1:0");
   config.aggregation.series_ttl = absl::Minutes(1);
   ApplyLiveSettings(config, &*started);
-  EXPECT_TRUE(started->runner->Stop(absl::Now()));
+  EXPECT_TRUE(started->runner->Stop(backends::MonotonicNow()));
 }
 
 TEST(BackendFactoryTest, StartsRemoteWriteAndRestartsItOnlyWhenItsSectionChanges) {
@@ -100,7 +101,7 @@ TEST(BackendFactoryTest, StartsRemoteWriteAndRestartsItOnlyWhenItsSectionChanges
   config.aggregation.series_ttl = absl::Minutes(1);
   ApplyLiveSettings(config, &*started);  // in place: no restart
   EXPECT_FALSE(Changed(AllBackends(), config, BackendKind::kRemoteWrite));
-  EXPECT_TRUE(started->runner->Stop(absl::Now()));
+  EXPECT_TRUE(started->runner->Stop(backends::MonotonicNow()));
 
   Config fresh = AllBackends();
   fresh.remote_write->headers = {"X-Scope-OrgID=b"};
