@@ -113,9 +113,9 @@ class SeriesReport {
 
  private:
   const SeriesReportOptions options_;
-  // The entries of the last report, kept for the next flush: at most 16 B per series (a fifth of
-  // what the snapshot itself holds per series: its 40-byte SeriesValue and the key's 32-byte
-  // header and bytes), which spares a flush allocating and faulting them in again and the
+  // The entries of the last report, kept for the next flush: at most 16 B per series (under a
+  // third of what the snapshot itself holds per series: its 24-byte SeriesValue and the key's
+  // 24-byte header and bytes), which spares a flush allocating and faulting them in again and the
   // process' RSS a swing of that size every flush. Released when the series shrink to less than
   // half (BuildSeriesReport). Its own lock: Update is the backend thread's, but need not be.
   absl::Mutex scratch_mu_;
