@@ -557,29 +557,12 @@ inline uint32_t ForEachNameTag(std::string_view tags, Fn&& fn) {
   if (q == end || *q != '|') return false;
   const char* const values_end = q;
 
-  const char* t = q + 1;
-  if (t == end) return false;
+  // The type section, read as the general parser reads it; sets (an opaque value) are its.
+  const char* t = Find(q + 1, end, '|');
   MetricType type;
-  switch (*t++) {
-    case 'c':
-      type = MetricType::kCounter;
-      break;
-    case 'g':
-      type = MetricType::kGauge;
-      break;
-    case 'h':
-      type = MetricType::kHistogram;
-      break;
-    case 'd':
-      type = MetricType::kDistribution;
-      break;
-    case 'm':
-      if (t == end || *t != 's') return false;
-      ++t;
-      type = MetricType::kTimer;
-      break;
-    default:
-      return false;
+  if (!ParseType(std::string_view(q + 1, static_cast<size_t>(t - q - 1)), &type) ||
+      type == MetricType::kSet) {
+    return false;
   }
 
   double rate = 1.0;
@@ -587,7 +570,6 @@ inline uint32_t ForEachNameTag(std::string_view tags, Fn&& fn) {
   uint32_t tag_count = 0;
   const bool dogstatsd_tags = (options.tag_formats & TagFormatBit(TagFormat::kDogStatsD)) != 0;
   while (t != end) {
-    if (*t != '|') return false;  // "ms" followed by more letters: an unknown type
     const char* const field = t + 1;
     const char* const field_end = Find(field, end, '|');
     if (field == field_end) return false;
